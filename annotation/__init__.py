@@ -1,0 +1,1 @@
+"""Argilla side: dataset specs, record building, responses -> feedback, webhook verification."""

@@ -1,0 +1,1 @@
+"""The embedded Argilla server: launcher and SQL search engine. Runs inside `.venv-argilla` only."""

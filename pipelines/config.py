@@ -1,0 +1,163 @@
+"""The one configuration: `configs/tacit.yaml`, overridden by `TACIT_*` environment variables.
+
+Nested keys use a double underscore: `TACIT_PORTS__API=8001` sets `ports.api`.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_FILE = PROJECT_ROOT / "configs" / "tacit.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key, the value and what is allowed."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Ports(Section):
+    argilla: int = Field(6900, ge=1, le=65535)
+    redis: int = Field(6390, ge=1, le=65535)
+    mlflow: int = Field(5000, ge=1, le=65535)
+    api: int = Field(8000, ge=1, le=65535)
+
+
+class ArgillaSettings(Section):
+    api_url: str | None = None
+    api_key: str | None = None
+    workspace: str = Field("tacit", min_length=1)
+    owner: str = Field("owner", min_length=1)
+    annotators: list[str] = Field(default_factory=lambda: ["alice", "bob"])
+    workers: int = Field(1, ge=1, le=8)
+
+
+class MlflowSettings(Section):
+    tracking_uri: str | None = None
+    registered_model: str = Field("tacit-dpo", min_length=1)
+
+
+class ChromaSettings(Section):
+    mode: Literal["persistent", "http"] = "persistent"
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    collection: str = Field("tacit-examples", min_length=3)
+
+
+class LedgerSettings(Section):
+    url: str | None = None
+
+
+class ApiSettings(Section):
+    max_text_chars: int = Field(20000, ge=100)
+    sync_interval_s: float = Field(30, gt=0)
+    webhook_tolerance_s: int = Field(300, ge=1)
+
+
+class TacitSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TACIT_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        yaml_file=str(DEFAULT_CONFIG_FILE),
+    )
+
+    home: Path = Path(".tacit")
+    host: str = "127.0.0.1"
+    ports: Ports = Field(default_factory=Ports)
+    argilla: ArgillaSettings = Field(default_factory=ArgillaSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    startup_timeout_s: float = Field(120, gt=0)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        yaml_file = os.environ.get("TACIT_CONFIG", str(DEFAULT_CONFIG_FILE))
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+
+    # --- derived locations (one place, so every component agrees) ---
+
+    @property
+    def home_dir(self) -> Path:
+        home = self.home if self.home.is_absolute() else PROJECT_ROOT / self.home
+        return home.resolve()
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home_dir / "run"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.home_dir / "secrets.json"
+
+    @property
+    def argilla_url(self) -> str:
+        return self.argilla.api_url or f"http://{self.host}:{self.ports.argilla}"
+
+    @property
+    def argilla_embedded(self) -> bool:
+        return self.argilla.api_url is None
+
+    @property
+    def mlflow_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"http://{self.host}:{self.ports.mlflow}"
+
+    @property
+    def mlflow_embedded(self) -> bool:
+        return self.mlflow.tracking_uri is None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.ports.api}"
+
+    @property
+    def ledger_url(self) -> str:
+        return self.ledger.url or f"sqlite:///{self.home_dir / 'ledger.db'}"
+
+
+def _describe(error: dict) -> str:
+    key = ".".join(str(part) for part in error["loc"])
+    env = "TACIT_" + "__".join(str(part) for part in error["loc"]).upper()
+    value = error.get("input")
+    return f"config key '{key}' (env {env}): value {value!r} is not allowed: {error['msg']}"
+
+
+def load_settings(**overrides: object) -> TacitSettings:
+    """Read and validate the configuration; raise ConfigError naming every wrong key."""
+    try:
+        return TacitSettings(**overrides)
+    except ValidationError as exc:
+        lines = [_describe(error) for error in exc.errors()]
+        raise ConfigError("invalid tacit configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> TacitSettings:
+    return load_settings()

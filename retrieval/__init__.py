@@ -1,0 +1,1 @@
+"""Few-shot example store: embedder, Chroma collection, retriever, prompt block."""

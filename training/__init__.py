@@ -1,0 +1,1 @@
+"""Preference snapshots, DPO (TRL + PEFT), evaluation gate, MLflow registry, champion loading."""
