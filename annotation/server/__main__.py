@@ -1,0 +1,143 @@
+"""`python -m annotation.server <command>`: run the embedded Argilla server, its worker and its setup steps.
+
+Runs only inside `.venv-argilla` (argilla-server 2.8 and its pins). Argilla reads its settings from its own
+environment variables at import time (ARGILLA_HOME_PATH, ARGILLA_DATABASE_URL, ARGILLA_REDIS_URL,
+ARGILLA_SEARCH_ENGINE=sql), so every command imports argilla_server lazily, after the engine is registered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import os
+import sys
+
+import typer
+
+from annotation.server.sql_engine import ENGINE_NAME, register_engine
+
+cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+API_KEY_MIN_LENGTH = 8
+
+
+class Role(str, enum.Enum):
+    owner = "owner"
+    admin = "admin"
+    annotator = "annotator"
+
+
+def _require_sql_engine_setting() -> None:
+    """Fail early with a clear message: Argilla would otherwise try Elasticsearch on first use."""
+    configured = os.environ.get("ARGILLA_SEARCH_ENGINE", "")
+    if configured.strip().lower() != ENGINE_NAME:
+        typer.echo(
+            f"ARGILLA_SEARCH_ENGINE is {configured!r}; set ARGILLA_SEARCH_ENGINE={ENGINE_NAME} to use the "
+            "embedded SQL search engine (no Elasticsearch is started here).",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+@cli.command()
+def migrate() -> None:
+    """Run Argilla's database migrations up to head (idempotent)."""
+    import alembic.config
+
+    from argilla_server.database import ALEMBIC_CONFIG_FILE
+
+    alembic.config.main(argv=["-c", ALEMBIC_CONFIG_FILE, "-x", "", "upgrade", "head"][:1] + [ALEMBIC_CONFIG_FILE, "upgrade", "head"])
+
+
+async def _ensure_user(username: str, password: str, role: Role, api_key: str) -> str:
+    from argilla_server.api.schemas.v1.users import UserCreate
+    from argilla_server.contexts import accounts
+    from argilla_server.database import AsyncSessionLocal
+    from argilla_server.models import User
+
+    async with AsyncSessionLocal() as db:
+        if await accounts.get_user_by_username(db, username) is not None:
+            return "exists"
+        if await accounts.get_user_by_api_key(db, api_key) is not None:
+            raise ValueError(
+                f"another user already has the API key given for {username!r}; give each user its own key"
+            )
+        # Validates username/password lengths the same way Argilla's API does.
+        checked = UserCreate(first_name=username, username=username, role=role.value, password=password)
+        await User.create(
+            db,
+            first_name=checked.first_name,
+            last_name=None,
+            username=checked.username,
+            role=role.value,
+            password_hash=accounts.hash_password(checked.password),
+            api_key=api_key,
+        )
+        return "created"
+
+
+@cli.command("ensure-user")
+def ensure_user(
+    username: str = typer.Option(..., help="Login name."),
+    password: str = typer.Option(..., help="Password (at least 8 characters)."),
+    role: Role = typer.Option(Role.annotator, help="owner, admin or annotator."),
+    api_key: str = typer.Option(..., help=f"API key (at least {API_KEY_MIN_LENGTH} characters)."),
+) -> None:
+    """Create the user with exactly this password and API key if absent; leave an existing one as it is."""
+    if len(api_key) < API_KEY_MIN_LENGTH:
+        typer.echo(f"--api-key for {username!r} is too short: use at least {API_KEY_MIN_LENGTH} characters", err=True)
+        raise typer.Exit(2)
+    from pydantic import ValidationError
+
+    try:
+        outcome = asyncio.run(_ensure_user(username, password, role, api_key))
+    except ValidationError as error:
+        fields = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        typer.echo(f"cannot create user {username!r}: {fields}", err=True)
+        raise typer.Exit(2)
+    except ValueError as error:
+        typer.echo(f"cannot create user {username!r}: {error}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"user {username!r} ({role.value}): {outcome}")
+
+
+@cli.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind."),
+    port: int = typer.Option(6900, help="Port to bind."),
+    access_log: bool = typer.Option(True, help="Log every request."),
+) -> None:
+    """Serve Argilla's API and web UI with the SQL search engine."""
+    _require_sql_engine_setting()
+    register_engine()
+    import uvicorn
+
+    from argilla_server._app import create_server_app
+
+    uvicorn.run(create_server_app(), host=host, port=port, access_log=access_log, log_level="info")
+
+
+@cli.command()
+def worker(
+    num_workers: int = typer.Option(1, min=1, help="Worker processes (each one handles one job at a time)."),
+) -> None:
+    """Run Argilla's rq worker (webhooks, dataset jobs) on every queue Argilla enqueues to."""
+    _require_sql_engine_setting()
+    register_engine()
+    from rq.worker_pool import WorkerPool
+
+    from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
+
+    # Argilla 2.8 enqueues to exactly these two queues (argilla_server/jobs/queues.py).
+    pool = WorkerPool(
+        connection=REDIS_CONNECTION, queues=[HIGH_QUEUE.name, DEFAULT_QUEUE.name], num_workers=num_workers
+    )
+    pool.start()
+
+
+def main() -> None:
+    cli(prog_name=f"{os.path.basename(sys.executable)} -m annotation.server")
+
+
+if __name__ == "__main__":
+    main()

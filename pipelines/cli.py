@@ -1,0 +1,121 @@
+"""`tacit`: the command line. Heavy imports stay inside commands so `tacit status` is quick."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.config import ConfigError, TacitSettings, load_settings
+
+app = typer.Typer(help="tacit: human-in-the-loop feedback for LLM applications.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def settings_or_exit() -> TacitSettings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded stack (Redis, Argilla + worker, MLflow, tacit API) and print where to go."""
+    from pipelines import stack
+    from pipelines.bootstrap import bootstrap_argilla_after_start, bootstrap_argilla_database
+    from pipelines.secrets_store import ensure_secrets
+
+    settings = settings_or_exit()
+    secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
+    try:
+        started = stack.start(
+            settings,
+            before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
+            log=lambda line: console.print(f"[dim]{line}[/dim]"),
+        )
+        bootstrap_argilla_after_start(settings, secrets)
+    except stack.StackError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print("started: " + (", ".join(started) if started else "nothing (already running)"))
+    print_where_to_go(settings)
+
+
+def print_where_to_go(settings: TacitSettings) -> None:
+    from pipelines.secrets_store import read_secrets
+
+    secrets = read_secrets(settings.secrets_file)
+    table = Table(title="tacit is up", show_header=True)
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("Argilla UI", settings.argilla_url)
+    table.add_row("MLflow UI", settings.mlflow_uri)
+    table.add_row("tacit API", f"{settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
+    if secrets is not None:
+        for login in secrets.argilla.annotators:
+            table.add_row(f"annotator {login.username}", f"password {login.password}")
+        table.add_row(f"owner {secrets.argilla.owner.username}", f"password {secrets.argilla.owner.password}")
+    table.add_row("all secrets", f"`tacit credentials` ({settings.secrets_file}, mode 600)")
+    Console().print(table)
+
+
+@app.command()
+def down() -> None:
+    """Stop exactly the processes `tacit up` started."""
+    from pipelines import stack
+
+    stopped = stack.stop(settings_or_exit())
+    console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def status(as_json: bool = typer.Option(False, "--json", help="one JSON list of {name, url, pid, healthy}")) -> None:
+    """Health of every component."""
+    from pipelines import stack
+
+    statuses = stack.status(settings_or_exit())
+    if as_json:
+        print(json.dumps([asdict(s) for s in statuses]))
+    else:
+        table = Table("component", "url", "pid", "healthy")
+        for s in statuses:
+            table.add_row(s.name, s.url, str(s.pid or "-"), "[green]yes[/green]" if s.healthy else "[red]no[/red]")
+        Console().print(table)
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+@app.command()
+def credentials(as_json: bool = typer.Option(False, "--json", help="print the secrets as JSON")) -> None:
+    """This machine's embedded-stack secrets: tacit API key, Argilla owner and annotator logins."""
+    from pipelines.secrets_store import read_secrets
+
+    settings = settings_or_exit()
+    secrets = read_secrets(settings.secrets_file)
+    if secrets is None:
+        console.print(f"[red]no credentials yet at {settings.secrets_file}: run `tacit up` first[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        print(secrets.model_dump_json(indent=2))
+        return
+    table = Table("who", "username", "password", "API key")
+    table.add_row("tacit API", "-", "-", secrets.api_key)
+    owner = secrets.argilla.owner
+    table.add_row("Argilla owner", owner.username, owner.password, owner.api_key)
+    for login in secrets.argilla.annotators:
+        table.add_row("Argilla annotator", login.username, login.password, login.api_key)
+    Console().print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(app())

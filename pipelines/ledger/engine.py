@@ -1,0 +1,60 @@
+"""Engine construction: SQLite gets WAL, a busy timeout, foreign keys and `BEGIN IMMEDIATE` for
+writes; anything else is taken as a server database (PostgreSQL) by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from .config import LedgerConfig
+from .errors import LedgerError
+
+# execution option read by the `begin` hook: write transactions take SQLite's write lock up front,
+# so two writers queue on busy_timeout instead of failing with "database is locked" mid-transaction
+WRITE_OPTION = "tacit_ledger_write"
+
+URL_HELP = "use sqlite:///path/to/ledger.db or postgresql+psycopg://user:password@host:5432/dbname"
+
+
+def build_engine(url: str, config: LedgerConfig) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise LedgerError(f"ledger url {url!r} is not a database URL: {URL_HELP}") from None
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(parsed, pool_pre_ping=not is_sqlite)
+    except NoSuchModuleError:
+        raise LedgerError(f"ledger url {url!r}: unknown database dialect/driver: {URL_HELP}") from None
+    except ModuleNotFoundError as exc:
+        raise LedgerError(
+            f"ledger url {url!r} needs the Python driver {exc.name!r}: install it "
+            "(for PostgreSQL: pip install 'psycopg[binary]')"
+        ) from None
+    if is_sqlite:
+        _configure_sqlite(engine, config)
+    return engine
+
+
+def _configure_sqlite(engine: Engine, config: LedgerConfig) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # let SQLAlchemy's `begin` hook emit BEGIN itself (pysqlite's implicit BEGIN is deferred)
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(config.busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA synchronous={config.sqlite_synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

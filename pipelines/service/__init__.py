@@ -1,0 +1,1 @@
+"""The tacit HTTP API (FastAPI): tickets, example search, routing, Argilla webhooks."""

