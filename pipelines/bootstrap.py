@@ -14,8 +14,16 @@ def bootstrap_argilla_database(settings: TacitSettings, secrets: StackSecrets) -
     logins = [(owner, "owner")] + [(login, "annotator") for login in secrets.argilla.annotators]
     for login, role in logins:
         stack.run_argilla_command(
-            settings, "ensure-user", "--username", login.username, "--password", login.password,
-            "--role", role, "--api-key", login.api_key,
+            settings,
+            "ensure-user",
+            "--username",
+            login.username,
+            "--password",
+            login.password,
+            "--role",
+            role,
+            "--api-key",
+            login.api_key,
         )
 
 

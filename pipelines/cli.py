@@ -75,7 +75,9 @@ def down() -> None:
 
 
 @app.command()
-def status(as_json: bool = typer.Option(False, "--json", help="one JSON list of {name, url, pid, healthy}")) -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="one JSON list of {name, url, pid, healthy}"),
+) -> None:
     """Health of every component."""
     from pipelines import stack
 
@@ -85,7 +87,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="one JSON list of 
     else:
         table = Table("component", "url", "pid", "healthy")
         for s in statuses:
-            table.add_row(s.name, s.url, str(s.pid or "-"), "[green]yes[/green]" if s.healthy else "[red]no[/red]")
+            table.add_row(
+                s.name, s.url, str(s.pid or "-"), "[green]yes[/green]" if s.healthy else "[red]no[/red]"
+            )
         Console().print(table)
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)

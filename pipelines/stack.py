@@ -7,6 +7,7 @@ pid and the process start time must both match, so a recycled pid is never kille
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -101,8 +102,19 @@ def components(settings: TacitSettings) -> list[Component]:
         result += [
             Component(
                 name="redis",
-                argv=[str(redis_server_binary()), "--bind", host, "--port", str(ports.redis),
-                      "--save", "", "--appendonly", "no", "--dir", str(settings.run_dir)],
+                argv=[
+                    str(redis_server_binary()),
+                    "--bind",
+                    host,
+                    "--port",
+                    str(ports.redis),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(settings.run_dir),
+                ],
                 url=f"redis://{host}:{ports.redis}",
                 port=ports.redis,
                 port_key="ports.redis",
@@ -110,8 +122,16 @@ def components(settings: TacitSettings) -> list[Component]:
             ),
             Component(
                 name="argilla",
-                argv=[str(ARGILLA_PYTHON), "-m", "annotation.server", "serve",
-                      "--host", host, "--port", str(ports.argilla)],
+                argv=[
+                    str(ARGILLA_PYTHON),
+                    "-m",
+                    "annotation.server",
+                    "serve",
+                    "--host",
+                    host,
+                    "--port",
+                    str(ports.argilla),
+                ],
                 url=settings.argilla_url,
                 port=ports.argilla,
                 port_key="ports.argilla",
@@ -136,10 +156,20 @@ def components(settings: TacitSettings) -> list[Component]:
         result.append(
             Component(
                 name="mlflow",
-                argv=[str(Path(sys.executable).parent / "mlflow"), "server", "--host", host,
-                      "--port", str(ports.mlflow), "--workers", "1",
-                      "--backend-store-uri", f"sqlite:///{mlflow_home / 'mlflow.db'}",
-                      "--artifacts-destination", (mlflow_home / "artifacts").as_uri()],
+                argv=[
+                    str(Path(sys.executable).parent / "mlflow"),
+                    "server",
+                    "--host",
+                    host,
+                    "--port",
+                    str(ports.mlflow),
+                    "--workers",
+                    "1",
+                    "--backend-store-uri",
+                    f"sqlite:///{mlflow_home / 'mlflow.db'}",
+                    "--artifacts-destination",
+                    (mlflow_home / "artifacts").as_uri(),
+                ],
                 url=settings.mlflow_uri,
                 port=ports.mlflow,
                 port_key="ports.mlflow",
@@ -149,8 +179,19 @@ def components(settings: TacitSettings) -> list[Component]:
     result.append(
         Component(
             name="api",
-            argv=[sys.executable, "-m", "uvicorn", "pipelines.service.app:create_app", "--factory",
-                  "--host", host, "--port", str(ports.api), "--log-level", "warning"],
+            argv=[
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "pipelines.service.app:create_app",
+                "--factory",
+                "--host",
+                host,
+                "--port",
+                str(ports.api),
+                "--log-level",
+                "warning",
+            ],
             url=settings.api_url,
             port=ports.api,
             port_key="ports.api",
@@ -241,7 +282,9 @@ def wait_healthy(component: Component, process: psutil.Process | None, deadline:
         if component.is_healthy():
             return
         if process is not None and not _alive(process):
-            raise StackError(f"{component.name} exited during start-up; see its log under logs/{component.name}.log")
+            raise StackError(
+                f"{component.name} exited during start-up; see its log under logs/{component.name}.log"
+            )
         time.sleep(0.25)
     raise StackError(f"{component.name} did not become healthy at {component.url} in time")
 
@@ -256,9 +299,16 @@ def check_ports(settings: TacitSettings, todo: list[Component]) -> None:
             )
 
 
-def start(settings: TacitSettings, before_argilla: Callable[[], None], log: Callable[[str], None]) -> list[str]:
+def start(
+    settings: TacitSettings, before_argilla: Callable[[], None], log: Callable[[str], None]
+) -> list[str]:
     """Start every component not already running; return the names started."""
-    for folder in (settings.logs_dir, settings.run_dir, settings.home_dir / "argilla", settings.home_dir / "mlflow"):
+    for folder in (
+        settings.logs_dir,
+        settings.run_dir,
+        settings.home_dir / "argilla",
+        settings.home_dir / "mlflow",
+    ):
         folder.mkdir(parents=True, exist_ok=True)
     all_components = components(settings)
     todo = [c for c in all_components if running_process(settings, c.name) is None]
@@ -300,16 +350,12 @@ def stop(settings: TacitSettings, timeout_s: float = 15.0) -> list[str]:
             continue
         family = [process, *process.children(recursive=True)]
         for member in family:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 member.send_signal(signal.SIGTERM)
-            except psutil.NoSuchProcess:
-                pass
         _, alive = psutil.wait_procs(family, timeout=timeout_s)
         for member in alive:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 member.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(alive, timeout=5)
         _pid_file(settings, name).unlink(missing_ok=True)
         stopped.append(name)
@@ -321,5 +367,7 @@ def status(settings: TacitSettings) -> list[ComponentStatus]:
     for component in components(settings):
         process = running_process(settings, component.name)
         healthy = process is not None and component.is_healthy()
-        result.append(ComponentStatus(component.name, component.url, process.pid if process else None, healthy))
+        result.append(
+            ComponentStatus(component.name, component.url, process.pid if process else None, healthy)
+        )
     return result

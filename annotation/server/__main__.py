@@ -46,7 +46,7 @@ def migrate() -> None:
 
     from argilla_server.database import ALEMBIC_CONFIG_FILE
 
-    alembic.config.main(argv=["-c", ALEMBIC_CONFIG_FILE, "-x", "", "upgrade", "head"][:1] + [ALEMBIC_CONFIG_FILE, "upgrade", "head"])
+    alembic.config.main(argv=["-c", ALEMBIC_CONFIG_FILE, "upgrade", "head"])
 
 
 async def _ensure_user(username: str, password: str, role: Role, api_key: str) -> str:

@@ -25,6 +25,7 @@ from .records import EXAMPLE_KINDS, TICKET_KINDS, TICKET_STATUSES
 from .timeutil import as_utc
 
 SCHEMA_VERSION = 1
+SUPERSEDED = "superseded: the annotator's response no longer yields this row"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -140,6 +141,8 @@ class Example(Base):
     model_version: Mapped[str | None] = mapped_column(String(200))
     provenance: Mapped[dict[str, Any]]
     withdrawn_at: Mapped[datetime | None]
+    # SUPERSEDED (the response changed) may be undone by a later response; a curator's reason is final
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class PreferencePair(Base):
@@ -163,6 +166,7 @@ class PreferencePair(Base):
     provenance: Mapped[dict[str, Any]]
     # a pair whose response was changed away from a preference is withdrawn, never deleted
     withdrawn_at: Mapped[datetime | None]
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class SyncCursor(Base):

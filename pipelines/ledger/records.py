@@ -31,6 +31,13 @@ def require_choice(owner: str, name: str, value: object, allowed: tuple[str, ...
         raise ValueError(f"{owner}.{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
+def require_aware(owner: str, name: str, value: datetime | None) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+        raise ValueError(
+            f"{owner}.{name} must be a timezone-aware datetime (e.g. datetime.now(UTC)), got {value!r}"
+        )
+
+
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)  # frozen dataclasses fill derived ids in __post_init__
 
@@ -87,7 +94,10 @@ class FeedbackRecord:
         for name in ("argilla_dataset", "record_id", "user_id", "status"):
             require_text("FeedbackRecord", name, getattr(self, name))
         if not isinstance(self.values, dict):
-            raise ValueError(f"FeedbackRecord.values must be a dict of question -> answer, got {self.values!r}")
+            raise ValueError(
+                f"FeedbackRecord.values must be a dict of question -> answer, got {self.values!r}"
+            )
+        require_aware("FeedbackRecord", "submitted_at", self.submitted_at)
         if not self.id:
             _set(self, "id", stable_id("feedback", self.argilla_dataset, self.record_id, self.user_id))
 
@@ -111,6 +121,7 @@ class ExampleRecord:
     created_at: datetime | None = None  # set by the ledger
     updated_at: datetime | None = None  # set by the ledger
     withdrawn_at: datetime | None = None  # set by the ledger
+    withdrawn_reason: str | None = None  # set by the ledger
 
     def __post_init__(self) -> None:
         require_text("ExampleRecord", "task", self.task)
@@ -141,16 +152,23 @@ class PairRecord:
     created_at: datetime | None = None  # set by the ledger
     updated_at: datetime | None = None  # set by the ledger
     withdrawn_at: datetime | None = None  # set by the ledger
+    withdrawn_reason: str | None = None  # set by the ledger
 
     def __post_init__(self) -> None:
         for name in ("task", "prompt", "chosen", "rejected"):
             require_text("PairRecord", name, getattr(self, name))
         if self.chosen.strip() == self.rejected.strip():
-            raise ValueError("PairRecord.chosen and PairRecord.rejected are the same text: no preference to learn")
+            raise ValueError(
+                "PairRecord.chosen and PairRecord.rejected are the same text: no preference to learn"
+            )
         if self.agreement is not None and not 0.0 <= self.agreement <= 1.0:
             raise ValueError(f"PairRecord.agreement must be between 0 and 1, got {self.agreement!r}")
         if not self.id:
-            key = (self.feedback_id,) if self.feedback_id else (self.task, self.prompt, self.chosen, self.rejected)
+            key = (
+                (self.feedback_id,)
+                if self.feedback_id
+                else (self.task, self.prompt, self.chosen, self.rejected)
+            )
             _set(self, "id", stable_id("pair", *key))
 
 
@@ -169,14 +187,18 @@ class FeedbackOutcome:
 
     @property
     def changed(self) -> bool:
-        return self.feedback_new or self.feedback_updated or any(
-            (
-                self.examples_added,
-                self.examples_updated,
-                self.examples_withdrawn,
-                self.pairs_added,
-                self.pairs_updated,
-                self.pairs_withdrawn,
+        return (
+            self.feedback_new
+            or self.feedback_updated
+            or any(
+                (
+                    self.examples_added,
+                    self.examples_updated,
+                    self.examples_withdrawn,
+                    self.pairs_added,
+                    self.pairs_updated,
+                    self.pairs_withdrawn,
+                )
             )
         )
 

@@ -1,0 +1,192 @@
+"""What an annotator's response means: the decision for the waiting ticket, and what tacit learns.
+
+Pure functions over `SubmittedResponse`, which both the webhook payload and a record read back
+through the SDK are converted to, so both paths learn exactly the same things.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from annotation.specs import APPROVALS, CORRECTIONS, ESCALATIONS, KNOWLEDGE_QUESTION, PREFERENCES
+
+LearnedKind = Literal["correction", "accepted", "lesson", "resolution", "knowledge"]
+
+
+@dataclass(frozen=True)
+class SubmittedResponse:
+    dataset: str
+    record_id: str
+    external_id: str | None  # the ticket id
+    fields: dict[str, str]
+    metadata: dict[str, Any]
+    response_id: str | None
+    user_id: str
+    username: str | None
+    status: str  # submitted | draft | discarded
+    values: dict[str, Any]  # question name -> plain value
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LearnedExample:
+    kind: LearnedKind
+    input: str
+    output: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LearnedPair:
+    prompt: str
+    chosen: str
+    rejected: str
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """The human decision for the ticket, and the examples and pairs it teaches."""
+
+    decision: dict[str, Any]
+    examples: list[LearnedExample] = field(default_factory=list)
+    pairs: list[LearnedPair] = field(default_factory=list)
+
+
+def _text(values: dict[str, Any], name: str) -> str:
+    value = values.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _with_context(prompt: str, context: str) -> str:
+    return f"{prompt}\n\nContext:\n{context}" if context.strip() else prompt
+
+
+def _judge_correction(response: SubmittedResponse) -> Judgment:
+    prompt = _with_context(response.fields.get("prompt", ""), response.fields.get("context", ""))
+    draft = response.fields.get("draft", "").strip()
+    corrected = _text(response.values, "corrected") or draft
+    note = _text(response.values, "note") or None
+    verdict = response.values.get("verdict") or "accept"
+    if verdict == "accept" and corrected != draft:
+        verdict = "edit"  # the annotator changed the text: that is an edit, whatever the label says
+    decision = {"verdict": verdict, "output": corrected if verdict != "reject" else None, "note": note}
+    if verdict == "accept":
+        return Judgment(decision, [LearnedExample("accepted", prompt, draft, note)])
+    if verdict == "edit":
+        return Judgment(
+            decision,
+            [LearnedExample("correction", prompt, corrected, note)],
+            [LearnedPair(prompt, corrected, draft)],
+        )
+    lesson = [LearnedExample("lesson", prompt, draft, note or "the reviewer rejected this draft")]
+    pairs = [LearnedPair(prompt, corrected, draft)] if corrected != draft else []
+    return Judgment(decision, lesson, pairs)
+
+
+def _judge_approval(response: SubmittedResponse) -> Judgment:
+    decision_label = response.values.get("decision") or "approve"
+    reason = _text(response.values, "reason") or None
+    modified = _text(response.values, "modified_action") or None
+    decision = {"decision": decision_label, "reason": reason, "modified_action": modified}
+    if decision_label == "approve" or reason is None:
+        return Judgment(decision)
+    situation = _with_context(response.fields.get("action", ""), response.fields.get("context", ""))
+    return Judgment(decision, [LearnedExample("lesson", situation, modified or response.fields.get("action", ""), reason)])
+
+
+def _judge_escalation(response: SubmittedResponse) -> Judgment:
+    resolution = _text(response.values, "resolution")
+    category = response.values.get("category")
+    decision = {"resolution": resolution, "category": category}
+    if not resolution:
+        return Judgment(decision)
+    situation = f"{response.fields.get('summary', '')}\n\n{response.fields.get('conversation', '')}".strip()
+    return Judgment(decision, [LearnedExample("resolution", situation, resolution, category)])
+
+
+def _judge_preference(response: SubmittedResponse) -> Judgment:
+    preference = response.values.get("preference")
+    rationale = _text(response.values, "rationale") or None
+    decision = {"preferred": preference, "rationale": rationale}
+    if preference not in ("a", "b"):
+        return Judgment(decision)  # ties and "both bad" teach no preference
+    a, b = response.fields.get("response_a", ""), response.fields.get("response_b", "")
+    chosen, rejected = (a, b) if preference == "a" else (b, a)
+    if chosen.strip() == rejected.strip():
+        return Judgment(decision)
+    return Judgment(decision, pairs=[LearnedPair(response.fields.get("prompt", ""), chosen, rejected)])
+
+
+_JUDGES = {
+    CORRECTIONS.name: _judge_correction,
+    APPROVALS.name: _judge_approval,
+    ESCALATIONS.name: _judge_escalation,
+    PREFERENCES.name: _judge_preference,
+}
+
+
+def judge(response: SubmittedResponse) -> Judgment | None:
+    """The judgment a submitted response carries; None for drafts, discards and unknown datasets."""
+    if response.status != "submitted" or response.dataset not in _JUDGES:
+        return None
+    judgment = _JUDGES[response.dataset](response)
+    knowledge = _text(response.values, KNOWLEDGE_QUESTION)
+    if knowledge:
+        situation = next(
+            (response.fields[name] for name in ("prompt", "summary", "context", "action") if response.fields.get(name)),
+            response.dataset,
+        )
+        judgment.examples.append(LearnedExample("knowledge", situation, knowledge))
+    return judgment
+
+
+def _plain_values(values: dict[str, Any] | None) -> dict[str, Any]:
+    """Argilla sends `{question: {"value": v}}`; keep just the values."""
+    return {name: (item.get("value") if isinstance(item, dict) else item) for name, item in (values or {}).items()}
+
+
+def from_webhook_response(data: dict[str, Any]) -> SubmittedResponse:
+    """A `response.*` webhook event's `data` as a SubmittedResponse."""
+    record = data["record"]
+    return SubmittedResponse(
+        dataset=record["dataset"]["name"],
+        record_id=str(record["id"]),
+        external_id=record.get("external_id"),
+        fields={name: value if isinstance(value, str) else str(value) for name, value in record["fields"].items()},
+        metadata=record.get("metadata") or {},
+        response_id=str(data["id"]),
+        user_id=str(data["user"]["id"]),
+        username=data["user"].get("username"),
+        status=data["status"],
+        values=_plain_values(data.get("values")),
+        updated_at=datetime.fromisoformat(str(data["updated_at"])) if data.get("updated_at") else None,
+    )
+
+
+def from_sdk_record(dataset_name: str, record: Any, usernames: dict[str, str]) -> list[SubmittedResponse]:
+    """Every user's response on an `rg.Record` read back with its responses."""
+    by_user: dict[str, dict[str, Any]] = {}
+    statuses: dict[str, str] = {}
+    for response in record.responses:
+        user_id = str(response.user_id)
+        by_user.setdefault(user_id, {})[response.question_name] = response.value
+        statuses[user_id] = str(getattr(response.status, "value", response.status))
+    fields = {name: value if isinstance(value, str) else str(value) for name, value in record.fields.to_dict().items()}
+    return [
+        SubmittedResponse(
+            dataset=dataset_name,
+            record_id=str(record._server_id),
+            external_id=record.id,
+            fields=fields,
+            metadata=dict(record.metadata),
+            response_id=None,
+            user_id=user_id,
+            username=usernames.get(user_id),
+            status=statuses[user_id],
+            values=values,
+            updated_at=None,
+        )
+        for user_id, values in by_user.items()
+    ]

@@ -1,0 +1,246 @@
+"""Argilla search filters and sort orders translated to SQLite SQL over Argilla's own tables.
+
+The main query reads `records AS r`; responses and suggestions are reached through correlated EXISTS /
+scalar subqueries that use Argilla's indexes on record_id (and the unique (record_id, user_id) on responses).
+Values follow Elasticsearch's semantics: terms match any element of an array value (terms metadata, multi-label
+answers, score lists), ranges are inclusive, and sorting puts records without a value last in both directions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID
+
+from argilla_server.enums import ResponseStatusFilter, SortOrder
+from argilla_server.errors.future import UnprocessableEntityError
+from argilla_server.search_engine.base import (
+    AndFilter,
+    Filter,
+    MetadataFilterScope,
+    Order,
+    RangeFilter,
+    RecordFilterScope,
+    ResponseFilterScope,
+    SuggestionFilterScope,
+    TermsFilter,
+)
+
+# How SQLAlchemy stores datetimes in SQLite; string comparison on this format is chronological.
+DB_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+_DATE_ONLY_LENGTH = len("2024-01-31")
+
+
+class SqlParams:
+    """Collects bound parameters under generated names."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def __call__(self, value: Any) -> str:
+        name = f"p{len(self.values)}"
+        self.values[name] = value
+        return f":{name}"
+
+    def in_list(self, values: list[Any]) -> str:
+        return "(" + ", ".join(self(value) for value in values) + ")"
+
+
+def json_path(key: str) -> str:
+    """JSON path to a top-level key, quoted so any property name is addressed literally."""
+    return '$."' + key.replace('"', '\\"') + '"'
+
+
+def uuid_hex(value: str | UUID) -> str | None:
+    try:
+        return (value if isinstance(value, UUID) else UUID(str(value))).hex
+    except ValueError:
+        return None
+
+
+def to_db_datetime(value: float | str, *, round_up: bool) -> str:
+    """An ES-style date bound (ISO-8601 string or epoch milliseconds) as a stored-format UTC string.
+    Like Elasticsearch, a date without a time is the start of that day for `ge` and its end for `le`."""
+    if isinstance(value, (int, float)):
+        moment = datetime.fromtimestamp(value / 1000.0, tz=timezone.utc)
+    else:
+        text = value.strip()
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                moment = datetime.fromtimestamp(float(text) / 1000.0, tz=timezone.utc)
+            except ValueError:
+                raise UnprocessableEntityError(
+                    f"cannot read {value!r} as a date: give an ISO-8601 date/datetime (e.g. 2024-05-01T12:00:00Z) "
+                    "or epoch milliseconds"
+                ) from None
+        if round_up and len(text) == _DATE_ONLY_LENGTH:
+            moment = moment + timedelta(days=1) - timedelta(microseconds=1)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment.strftime(DB_DATETIME_FORMAT)
+
+
+def to_number(value: float | str, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UnprocessableEntityError(f"range bound {value!r} for {what} is not a number") from None
+
+
+def _range_sql(expr: str, flt: RangeFilter, p: SqlParams, convert) -> str:
+    parts = []
+    if flt.ge is not None:
+        parts.append(f"{expr} >= {p(convert(flt.ge, False))}")
+    if flt.le is not None:
+        parts.append(f"{expr} <= {p(convert(flt.le, True))}")
+    return " AND ".join(parts) or "1"
+
+
+def _any_json_value_in(json_expr: str, values: list[str], p: SqlParams) -> str:
+    """True when the JSON value (scalar or array) holds any of `values`, compared as text like ES keywords."""
+    return f"EXISTS (SELECT 1 FROM json_each({json_expr}) je WHERE CAST(je.value AS TEXT) IN {p.in_list(values)})"
+
+
+def _any_json_number_between(json_expr: str, flt: RangeFilter, p: SqlParams, what: str) -> str:
+    cond = _range_sql("je.value", flt, p, lambda v, _up: to_number(v, what))
+    return f"EXISTS (SELECT 1 FROM json_each({json_expr}) je WHERE je.type IN ('integer', 'real') AND {cond})"
+
+
+class FilterCompiler:
+    """Compiles one search's filters and sort orders; `question_ids` maps question names to stored ids."""
+
+    def __init__(self, params: SqlParams, question_ids: dict[str, str]) -> None:
+        self.p = params
+        self.question_ids = question_ids
+
+    # --- filters ---
+
+    def where(self, flt: Filter) -> str:
+        if isinstance(flt, AndFilter):
+            parts = [self.where(inner) for inner in flt.filters]
+            return "(" + " AND ".join(parts) + ")" if parts else "1"
+        scope = flt.scope
+        if isinstance(scope, RecordFilterScope):
+            return self._record(flt, scope.property)
+        if isinstance(scope, MetadataFilterScope):
+            return self._metadata(flt, scope.metadata_property)
+        if isinstance(scope, SuggestionFilterScope):
+            return self._suggestion(flt, scope)
+        if isinstance(scope, ResponseFilterScope):
+            return self._response(flt, scope)
+        raise UnprocessableEntityError(f"cannot filter on scope {scope!r}")
+
+    def _record(self, flt: Filter, prop: str) -> str:
+        p = self.p
+        if prop in ("inserted_at", "updated_at"):
+            if isinstance(flt, RangeFilter):
+                return _range_sql(f"r.{prop}", flt, p, lambda v, up: to_db_datetime(v, round_up=up))
+            values = [to_db_datetime(v, round_up=False) for v in flt.values]
+            return f"r.{prop} IN {p.in_list(values)}"
+        if prop not in ("id", "external_id", "status"):
+            raise UnprocessableEntityError(f"cannot filter records on {prop!r}")
+        if isinstance(flt, RangeFilter):
+            return _range_sql(f"r.{prop}", flt, p, lambda v, _up: str(v))
+        values = [uuid_hex(v) for v in flt.values] if prop == "id" else list(flt.values)
+        values = [v for v in values if v is not None]
+        return f"r.{prop} IN {p.in_list(values)}" if values else "0"
+
+    def _metadata(self, flt: Filter, name: str) -> str:
+        path = self.p(json_path(name))
+        if isinstance(flt, TermsFilter):
+            return _any_json_value_in(f"r.metadata, {path}", list(flt.values), self.p)
+        return _any_json_number_between(f"r.metadata, {path}", flt, self.p, f"metadata {name!r}")
+
+    def _question_id(self, name: str) -> str:
+        if name not in self.question_ids:
+            raise UnprocessableEntityError(f"question {name!r} not found in this dataset")
+        return self.question_ids[name]
+
+    def _suggestion(self, flt: Filter, scope: SuggestionFilterScope) -> str:
+        p = self.p
+        qid = p(self._question_id(scope.question))
+        prop = scope.property or "value"
+        if prop in ("agent", "type"):
+            if isinstance(flt, RangeFilter):
+                raise UnprocessableEntityError(f"suggestion {prop} takes a terms filter, not a range")
+            cond = f"s.{prop} IN {p.in_list(list(flt.values))}"
+        elif prop in ("value", "score"):
+            what = f"suggestion {prop} of {scope.question!r}"
+            cond = (
+                _any_json_value_in(f"s.{prop}", list(flt.values), p)
+                if isinstance(flt, TermsFilter)
+                else _any_json_number_between(f"s.{prop}", flt, p, what)
+            )
+        else:
+            raise UnprocessableEntityError(f"suggestions have no property {prop!r}: use value, score, agent or type")
+        return f"EXISTS (SELECT 1 FROM suggestions s WHERE s.record_id = r.id AND s.question_id = {qid} AND {cond})"
+
+    def _response(self, flt: Filter, scope: ResponseFilterScope) -> str:
+        p = self.p
+        user = f" AND rs.user_id = {p(uuid_hex(scope.user.id))}" if scope.user is not None else ""
+        if scope.question:
+            self._question_id(scope.question)  # unknown question -> clear error
+            value = f'rs."values", {p(json_path(scope.question) + ".value")}'
+            cond = (
+                _any_json_value_in(value, list(flt.values), p)
+                if isinstance(flt, TermsFilter)
+                else _any_json_number_between(value, flt, p, f"answers to {scope.question!r}")
+            )
+            return f"EXISTS (SELECT 1 FROM responses rs WHERE rs.record_id = r.id{user} AND {cond})"
+        if scope.property != "status" or not isinstance(flt, TermsFilter):
+            raise UnprocessableEntityError("responses can be filtered by a question or by status (terms)")
+        statuses = [str(v) for v in flt.values]
+        parts = []
+        if ResponseStatusFilter.pending.value in statuses:
+            # pending = no response at all from this user (from anybody when no user is given)
+            parts.append(f"NOT EXISTS (SELECT 1 FROM responses rs WHERE rs.record_id = r.id{user})")
+        others = [s for s in statuses if s != ResponseStatusFilter.pending.value]
+        if others:
+            parts.append(
+                f"EXISTS (SELECT 1 FROM responses rs WHERE rs.record_id = r.id{user} "
+                f"AND rs.status IN {p.in_list(others)})"
+            )
+        return "(" + " OR ".join(parts) + ")"
+
+    # --- sorting ---
+
+    def order_by(self, orders: list[Order]) -> list[str]:
+        return [self._order(order) for order in orders]
+
+    def _order(self, order: Order) -> str:
+        p = self.p
+        desc = order.order == SortOrder.desc
+        scope = order.scope
+        if isinstance(scope, RecordFilterScope):
+            expr = f"r.{scope.property}" if scope.property != "id" else "r.id"
+        elif isinstance(scope, MetadataFilterScope):
+            path = p(json_path(scope.metadata_property))
+            # an array value sorts by its smallest element ascending and its largest descending, like ES
+            agg = "max" if desc else "min"
+            expr = f"(SELECT {agg}(je.value) FROM json_each(r.metadata, {path}) je)"
+        elif isinstance(scope, SuggestionFilterScope):
+            qid = p(self._question_id(scope.question))
+            prop = scope.property or "value"
+            if prop in ("agent", "type"):
+                inner = f"s.{prop}"
+                expr = f"(SELECT {inner} FROM suggestions s WHERE s.record_id = r.id AND s.question_id = {qid})"
+            else:
+                agg = "max" if desc else "min"
+                expr = (
+                    f"(SELECT {agg}(je.value) FROM suggestions s, json_each(s.{prop}) je "
+                    f"WHERE s.record_id = r.id AND s.question_id = {qid})"
+                )
+        elif isinstance(scope, ResponseFilterScope):
+            user = f" AND rs.user_id = {p(uuid_hex(scope.user.id))}" if scope.user is not None else ""
+            if scope.question:
+                self._question_id(scope.question)
+                path = p(json_path(scope.question) + ".value")
+                inner = f'avg(json_extract(rs."values", {path}))'  # ES sorts nested answers with mode avg
+            else:
+                inner = "min(rs.status)"
+            expr = f"(SELECT {inner} FROM responses rs WHERE rs.record_id = r.id{user})"
+        else:
+            raise UnprocessableEntityError(f"cannot sort by scope {scope!r}")
+        return f"{expr} {'DESC' if desc else 'ASC'} NULLS LAST"

@@ -1,0 +1,197 @@
+"""The four Argilla datasets, declared once: fields, questions, guidelines, metadata and a vector.
+
+Each spec reads like the Argilla SDK's own resources (`rg.Settings`), plus the names tacit's code
+relies on. `DATASETS[name].settings(dimensions)` builds the `rg.Settings` to create it with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import argilla as rg
+
+PROMPT_VECTOR = "prompt_embedding"
+
+# Shared by every dataset so annotators can filter and sort the same way everywhere.
+METADATA: list[Callable[[], rg.MetadataProperty]] = [
+    lambda: rg.TermsMetadataProperty(name="task", title="Task"),
+    lambda: rg.TermsMetadataProperty(name="domain", title="Domain"),
+    lambda: rg.TermsMetadataProperty(name="app", title="Application"),
+    lambda: rg.TermsMetadataProperty(name="model_version", title="Model version"),
+    lambda: rg.FloatMetadataProperty(name="priority", title="Priority (higher first)"),
+]
+
+KNOWLEDGE_QUESTION = "knowledge"
+
+
+def _knowledge_question() -> rg.TextQuestion:
+    return rg.TextQuestion(
+        name=KNOWLEDGE_QUESTION,
+        title="Know-how worth keeping (optional)",
+        description=(
+            "Anything you know from experience that is written down nowhere and that the model should "
+            "know next time, e.g. 'line 3 jams when humidity is high, dry the resin first'."
+        ),
+        required=False,
+        use_markdown=False,
+    )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    guidelines: str
+    fields: Callable[[], list[rg.TextField]]
+    questions: Callable[[], list[rg.QuestionType]]
+
+    def settings(self, dimensions: int) -> rg.Settings:
+        return rg.Settings(
+            guidelines=self.guidelines,
+            fields=self.fields(),
+            questions=[*self.questions(), _knowledge_question()],
+            metadata=[make() for make in METADATA],
+            vectors=[rg.VectorField(name=PROMPT_VECTOR, dimensions=dimensions, title="Similar prompts")],
+            allow_extra_metadata=False,
+        )
+
+
+CORRECTIONS = DatasetSpec(
+    name="corrections",
+    guidelines=(
+        "## Review and correct\n"
+        "An application drafted the answer below. The draft is pre-filled in **Corrected output**.\n\n"
+        "1. Read the prompt and the context.\n"
+        "2. Choose **accept** if the draft is right as it stands, **edit** if you changed it, "
+        "**reject** if it should not be sent at all.\n"
+        "3. When you edit, fix the text in place: keep what is right, change only what is wrong "
+        "(hedging such as 'possible' vs 'high suspicion, pending confirmation' matters).\n"
+        "4. Say briefly **why** in the note: it becomes guidance for the model.\n"
+    ),
+    fields=lambda: [
+        rg.TextField(name="prompt", title="Prompt", use_markdown=True),
+        rg.TextField(name="context", title="Context", use_markdown=True, required=False),
+        rg.TextField(name="draft", title="Model draft", use_markdown=True),
+    ],
+    questions=lambda: [
+        rg.LabelQuestion(
+            name="verdict",
+            title="Verdict on the draft",
+            labels={"accept": "Accept as is", "edit": "Edit (corrected below)", "reject": "Reject"},
+        ),
+        rg.TextQuestion(
+            name="corrected",
+            title="Corrected output",
+            description="Pre-filled with the draft: edit it in place.",
+            required=True,
+        ),
+        rg.TextQuestion(name="note", title="Why (optional)", required=False),
+    ],
+)
+
+APPROVALS = DatasetSpec(
+    name="approvals",
+    guidelines=(
+        "## Approval gate\n"
+        "An agent proposes an action and waits for you. Nothing runs until you decide.\n\n"
+        "- **approve**: run it as proposed.\n"
+        "- **reject**: do not run it. Give the reason, especially what the agent could not know "
+        "(a freeze window, a dependency, a customer commitment).\n"
+        "- **modify**: run your version instead; write it in *Modified action*.\n"
+        "Risk and reversibility are shown with the action: be strictest with irreversible ones.\n"
+    ),
+    fields=lambda: [
+        rg.TextField(name="context", title="Context", use_markdown=True),
+        rg.TextField(name="action", title="Proposed action", use_markdown=True),
+        rg.TextField(name="risk", title="Risk and reversibility", use_markdown=True),
+    ],
+    questions=lambda: [
+        rg.LabelQuestion(
+            name="decision",
+            title="Decision",
+            labels={"approve": "Approve", "reject": "Reject", "modify": "Modify"},
+        ),
+        rg.TextQuestion(name="reason", title="Reason", required=False),
+        rg.TextQuestion(name="modified_action", title="Modified action (when modifying)", required=False),
+    ],
+)
+
+ESCALATIONS = DatasetSpec(
+    name="escalations",
+    guidelines=(
+        "## Escalation\n"
+        "The application handed this conversation to a person. The rules that fired and a short "
+        "summary are shown so you do not start from scratch.\n\n"
+        "Write the **resolution** you would give (what to tell the customer and what to do), and "
+        "pick a **category**. Your resolution becomes an example for similar cases.\n"
+    ),
+    fields=lambda: [
+        rg.TextField(name="conversation", title="Conversation", use_markdown=True),
+        rg.TextField(name="rules_fired", title="Why it was escalated", use_markdown=True),
+        rg.TextField(name="summary", title="Context summary", use_markdown=True),
+    ],
+    questions=lambda: [
+        rg.TextQuestion(name="resolution", title="Resolution", required=True),
+        rg.LabelQuestion(
+            name="category",
+            title="Category",
+            labels={
+                "refund": "Refund / credit",
+                "policy_exception": "Policy exception",
+                "technical": "Technical fix",
+                "compliance": "Compliance / legal",
+                "other": "Other",
+            },
+        ),
+    ],
+)
+
+PREFERENCES = DatasetSpec(
+    name="preferences",
+    guidelines=(
+        "## Which answer is better?\n"
+        "Read the prompt and both responses. Pick the one you would rather send, **tie** when they "
+        "are equally good, **both bad** when neither should be sent. Say briefly why.\n"
+    ),
+    fields=lambda: [
+        rg.TextField(name="prompt", title="Prompt", use_markdown=True),
+        rg.TextField(name="response_a", title="Response A", use_markdown=True),
+        rg.TextField(name="response_b", title="Response B", use_markdown=True),
+    ],
+    questions=lambda: [
+        rg.LabelQuestion(
+            name="preference",
+            title="Better response",
+            labels={"a": "A is better", "b": "B is better", "tie": "Tie", "both_bad": "Both bad"},
+        ),
+        rg.TextQuestion(name="rationale", title="Why (optional)", required=False),
+    ],
+)
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (CORRECTIONS, APPROVALS, ESCALATIONS, PREFERENCES)}
+
+
+def ensure_datasets(client: rg.Argilla, workspace: str, dimensions: int) -> dict[str, rg.Dataset]:
+    """Create the four datasets if missing; on existing ones, refresh guidelines and add missing
+    metadata properties (Argilla does not allow changing questions once records exist)."""
+    result = {}
+    for spec in DATASETS.values():
+        dataset = client.datasets(name=spec.name, workspace=workspace)
+        if dataset is None:
+            dataset = rg.Dataset(name=spec.name, workspace=workspace, settings=spec.settings(dimensions), client=client)
+            dataset.create()
+        else:
+            changed = False
+            if dataset.settings.guidelines != spec.guidelines:
+                dataset.settings.guidelines = spec.guidelines
+                changed = True
+            present = {prop.name for prop in dataset.settings.metadata}
+            for make in METADATA:
+                prop = make()
+                if prop.name not in present:
+                    dataset.settings.metadata.add(prop)
+                    changed = True
+            if changed:
+                dataset.update()
+        result[spec.name] = dataset
+    return result

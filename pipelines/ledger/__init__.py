@@ -1,0 +1,53 @@
+"""The ledger: tacit's source of truth (tickets, outbox, feedback, examples, preference pairs, sync
+cursors) and its hash-chained, append-only audit trail."""
+
+from .audit import GENESIS_HASH, canonical_json, event_hash, verify_chain
+from .config import LedgerConfig
+from .errors import LedgerError, NotFoundError
+from .ids import stable_id
+from .ledger import ExampleObserver, Ledger
+from .models import SCHEMA_VERSION
+from .records import (
+    EXAMPLE_KINDS,
+    TICKET_KINDS,
+    TICKET_STATUSES,
+    AuditEvent,
+    ExampleKind,
+    ExampleRecord,
+    FeedbackOutcome,
+    FeedbackRecord,
+    OutboxItem,
+    PairRecord,
+    TicketKind,
+    TicketRecord,
+    TicketStatus,
+    VerifyResult,
+)
+
+__all__ = [
+    "EXAMPLE_KINDS",
+    "GENESIS_HASH",
+    "SCHEMA_VERSION",
+    "TICKET_KINDS",
+    "TICKET_STATUSES",
+    "AuditEvent",
+    "ExampleKind",
+    "ExampleObserver",
+    "ExampleRecord",
+    "FeedbackOutcome",
+    "FeedbackRecord",
+    "Ledger",
+    "LedgerConfig",
+    "LedgerError",
+    "NotFoundError",
+    "OutboxItem",
+    "PairRecord",
+    "TicketKind",
+    "TicketRecord",
+    "TicketStatus",
+    "VerifyResult",
+    "canonical_json",
+    "event_hash",
+    "stable_id",
+    "verify_chain",
+]

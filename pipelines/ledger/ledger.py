@@ -1,0 +1,741 @@
+"""The ledger: tacit's source of truth. Small verbs, each one transaction, each state change that
+matters recorded in the hash-chained audit trail inside that same transaction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import IO, Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from .audit import GENESIS_HASH, canonical_json, event_hash, normalize_payload, verify_chain
+from .config import LedgerConfig
+from .engine import WRITE_OPTION, build_engine
+from .errors import LedgerError, NotFoundError
+from .models import (
+    SCHEMA_VERSION,
+    SUPERSEDED,
+    AuditEventRow,
+    AuditHead,
+    Base,
+    Example,
+    FeedbackItem,
+    LedgerMeta,
+    Outbox,
+    PreferencePair,
+    SyncCursor,
+    Ticket,
+)
+from .records import (
+    TICKET_KINDS,
+    AuditEvent,
+    ExampleRecord,
+    FeedbackOutcome,
+    FeedbackRecord,
+    OutboxItem,
+    PairRecord,
+    TicketKind,
+    TicketRecord,
+    VerifyResult,
+    require_aware,
+    require_choice,
+    require_text,
+)
+from .rows import (
+    EXAMPLE_FIELDS,
+    FEEDBACK_FIELDS,
+    PAIR_FIELDS,
+    audit_event,
+    content_of,
+    differs,
+    example_record,
+    feedback_record,
+    outbox_item,
+    pair_record,
+    ticket_record,
+)
+from .timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+ExampleObserver = Callable[[list[ExampleRecord], list[str]], None]
+Upserted = Literal["added", "updated", "restored"] | None
+
+_HEAD_ID = 1
+_PROCESS_LOCKS: dict[str, threading.RLock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(key: str) -> threading.RLock:
+    """One lock per database per process: every Ledger on the same URL queues its writes on it."""
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(key, threading.RLock())
+
+
+class Ledger:
+    """Thread-safe; open once per process and share. `Ledger("sqlite:///.tacit/ledger.db")`."""
+
+    def __init__(self, url: str, config: LedgerConfig | None = None) -> None:
+        self.config = config or LedgerConfig()
+        self._engine = build_engine(url, self.config)
+        self.url = self._engine.url.render_as_string(hide_password=True)
+        self._is_sqlite = self._engine.dialect.name == "sqlite"
+        self._reads = sessionmaker(self._engine, expire_on_commit=False)
+        self._writes = sessionmaker(
+            self._engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+        self._lock = _process_lock(self._engine.url.render_as_string(hide_password=False))
+        self._observers: list[ExampleObserver] = []
+        self._observers_guard = threading.Lock()
+        self._ensure_schema()
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _ensure_schema(self) -> None:
+        with self._lock:
+            for attempt in range(3):
+                try:
+                    Base.metadata.create_all(self._engine)
+                    break
+                except OperationalError:
+                    # another process created the same tables between the check and the CREATE
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2)
+            with self._write() as session:
+                version = session.get(LedgerMeta, "schema_version")
+                if version is None:
+                    session.add(LedgerMeta(key="schema_version", value=str(SCHEMA_VERSION)))
+                elif int(version.value) > SCHEMA_VERSION:
+                    raise LedgerError(
+                        f"ledger at {self.url} has schema version {version.value}, newer than this tacit "
+                        f"understands ({SCHEMA_VERSION}): upgrade tacit"
+                    )
+                if session.get(AuditHead, _HEAD_ID) is None:
+                    session.add(AuditHead(id=_HEAD_ID, seq=0, hash=GENESIS_HASH))
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        """A write transaction: process lock, then the database write lock (BEGIN IMMEDIATE on SQLite;
+        the audit head row's FOR UPDATE on PostgreSQL)."""
+        with self._lock, self._writes.begin() as session:
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with self._reads.begin() as session:
+            yield session
+
+    def _append(
+        self,
+        session: Session,
+        actor: str,
+        action: str,
+        subject_type: str,
+        subject_id: str,
+        payload: dict[str, Any],
+    ) -> AuditEvent:
+        for name, value in (("actor", actor), ("action", action), ("subject_type", subject_type)):
+            require_text("audit event", name, value)
+        head = session.execute(
+            select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
+        ).scalar_one()
+        payload = normalize_payload(payload)
+        fields: dict[str, Any] = {
+            "seq": head.seq + 1,
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": str(subject_id),
+            "payload": payload,
+            "prev_hash": head.hash,
+        }
+        digest = event_hash(**fields)
+        session.add(AuditEventRow(**fields, hash=digest))
+        head.seq, head.hash = fields["seq"], digest
+        session.flush()
+        return AuditEvent(**fields, hash=digest)
+
+    @staticmethod
+    def _get(session: Session, model: type[Any], ident: str, what: str) -> Any:
+        row = session.get(model, ident)
+        if row is None:
+            raise NotFoundError(f"{what} {ident!r} is not in the ledger")
+        return row
+
+    # ---------------------------------------------------------------- tickets
+
+    def create_ticket(
+        self,
+        kind: TicketKind,
+        task: str,
+        request: dict[str, Any],
+        argilla_dataset: str,
+        *,
+        model_version: str | None = None,
+        outbox_payload: dict[str, Any] | None = None,
+        actor: str = "api",
+        ticket_id: str | None = None,
+    ) -> TicketRecord:
+        """A new ticket in status `queued`; with `outbox_payload`, also the outbox row that will deliver
+        it to Argilla (same transaction, so an accepted ticket is never lost)."""
+        require_choice("ticket", "kind", kind, TICKET_KINDS)
+        require_text("ticket", "task", task)
+        require_text("ticket", "argilla_dataset", argilla_dataset)
+        if not isinstance(request, dict):
+            raise ValueError(
+                f"ticket.request must be a dict (what the app sent), got {type(request).__name__}"
+            )
+        now = utcnow()
+        row = Ticket(
+            id=ticket_id or uuid.uuid4().hex,
+            kind=kind,
+            task=task,
+            request=normalize_payload(request),
+            status="queued",
+            argilla_dataset=argilla_dataset,
+            argilla_record_id=None,
+            decision=None,
+            decided_by=None,
+            decided_at=None,
+            created_at=now,
+            model_version=model_version,
+        )
+        with self._write() as session:
+            if session.get(Ticket, row.id) is not None:
+                raise LedgerError(
+                    f"ticket id {row.id!r} already exists: leave ticket_id empty for a fresh one"
+                )
+            session.add(row)
+            if outbox_payload is not None:
+                session.add(
+                    Outbox(
+                        id=uuid.uuid4().hex,
+                        ticket_id=row.id,
+                        payload=normalize_payload(outbox_payload),
+                        attempts=0,
+                        last_error=None,
+                        next_attempt_at=now,
+                        delivered_at=None,
+                        created_at=now,
+                    )
+                )
+            session.flush()
+            self._append(
+                session,
+                actor,
+                "ticket.created",
+                "ticket",
+                row.id,
+                {
+                    "kind": kind,
+                    "task": task,
+                    "request": row.request,
+                    "argilla_dataset": argilla_dataset,
+                    "model_version": model_version,
+                },
+            )
+            return ticket_record(row)
+
+    def get_ticket(self, ticket_id: str) -> TicketRecord:
+        with self._read() as session:
+            return ticket_record(self._get(session, Ticket, ticket_id, "ticket"))
+
+    def find_ticket_by_record(self, argilla_dataset: str, record_id: str) -> TicketRecord | None:
+        """The ticket delivered as this Argilla record, if any (webhooks arrive with record ids)."""
+        with self._read() as session:
+            row = session.scalars(
+                select(Ticket).where(
+                    Ticket.argilla_dataset == argilla_dataset, Ticket.argilla_record_id == record_id
+                )
+            ).first()
+            return None if row is None else ticket_record(row)
+
+    def list_tickets(self, status: str | None = None, limit: int = 100) -> list[TicketRecord]:
+        with self._read() as session:
+            query = select(Ticket).order_by(Ticket.created_at, Ticket.id).limit(limit)
+            if status is not None:
+                query = query.where(Ticket.status == status)
+            return [ticket_record(row) for row in session.scalars(query)]
+
+    def set_ticket_delivered(
+        self, ticket_id: str, argilla_dataset: str, record_id: str, *, actor: str = "outbox"
+    ) -> TicketRecord:
+        """The ticket now exists in Argilla as `record_id`: status `open` (unless already decided), and
+        its pending outbox rows are marked delivered in the same transaction."""
+        require_text("ticket", "argilla_dataset", argilla_dataset)
+        require_text("ticket", "argilla_record_id", record_id)
+        with self._write() as session:
+            row: Ticket = self._get(session, Ticket, ticket_id, "ticket")
+            now = utcnow()
+            for pending in session.scalars(
+                select(Outbox).where(Outbox.ticket_id == ticket_id, Outbox.delivered_at.is_(None))
+            ):
+                pending.delivered_at = now
+            if row.argilla_record_id == record_id and row.argilla_dataset == argilla_dataset:
+                return ticket_record(row)  # a repeated delivery report changes nothing
+            row.argilla_dataset, row.argilla_record_id = argilla_dataset, record_id
+            if row.status in ("queued", "failed"):
+                row.status = "open"
+            self._append(
+                session,
+                actor,
+                "ticket.delivered",
+                "ticket",
+                ticket_id,
+                {"argilla_dataset": argilla_dataset, "argilla_record_id": record_id},
+            )
+            return ticket_record(row)
+
+    def decide_ticket(
+        self,
+        ticket_id: str,
+        decision: dict[str, Any],
+        by: str,
+        at: datetime | None = None,
+    ) -> TicketRecord:
+        """Record the human decision. The same decision again changes nothing; a changed one (the
+        annotator updated the response) replaces it and is audited as `ticket.redecided`."""
+        if not isinstance(decision, dict) or not decision:
+            raise ValueError(f"decision must be a non-empty dict (what the human decided), got {decision!r}")
+        require_text("decision", "by", by)
+        require_aware("decision", "at", at)
+        decision = normalize_payload(decision)
+        with self._write() as session:
+            row: Ticket = self._get(session, Ticket, ticket_id, "ticket")
+            if row.status == "decided" and row.decision == decision and row.decided_by == by:
+                return ticket_record(row)
+            action = "ticket.redecided" if row.status == "decided" else "ticket.decided"
+            row.decision, row.decided_by, row.decided_at = decision, by, at or utcnow()
+            row.status = "decided"
+            session.flush()
+            self._append(
+                session,
+                by,
+                action,
+                "ticket",
+                ticket_id,
+                {
+                    "kind": row.kind,
+                    "task": row.task,
+                    "decision": decision,
+                    "decided_by": by,
+                    "decided_at": row.decided_at,
+                    "model_version": row.model_version,
+                },
+            )
+            return ticket_record(row)
+
+    def fail_ticket(self, ticket_id: str, reason: str, *, actor: str = "outbox") -> TicketRecord:
+        """Give up on a ticket (e.g. Argilla refused its record): status `failed`, reason audited."""
+        require_text("ticket", "failure reason", reason)
+        with self._write() as session:
+            row: Ticket = self._get(session, Ticket, ticket_id, "ticket")
+            if row.status == "decided":
+                raise LedgerError(f"ticket {ticket_id!r} is already decided; it cannot fail")
+            row.status = "failed"
+            self._append(session, actor, "ticket.failed", "ticket", ticket_id, {"reason": reason})
+            return ticket_record(row)
+
+    # ---------------------------------------------------------------- outbox
+
+    def pending_outbox(self, limit: int = 50, now: datetime | None = None) -> list[OutboxItem]:
+        """Undelivered rows whose next attempt is due, oldest first."""
+        require_aware("pending_outbox", "now", now)
+        with self._read() as session:
+            query = (
+                select(Outbox)
+                .where(Outbox.delivered_at.is_(None), Outbox.next_attempt_at <= (now or utcnow()))
+                .order_by(Outbox.next_attempt_at, Outbox.created_at, Outbox.id)
+                .limit(limit)
+            )
+            return [outbox_item(row) for row in session.scalars(query)]
+
+    def mark_outbox_attempt(self, outbox_id: str, error: str) -> OutboxItem:
+        """A delivery attempt failed: count it, keep the error, back off exponentially."""
+        with self._write() as session:
+            row: Outbox = self._get(session, Outbox, outbox_id, "outbox item")
+            row.attempts += 1
+            row.last_error = error[:2000]
+            delay = min(
+                self.config.outbox_backoff_base_s * 2 ** (row.attempts - 1), self.config.outbox_backoff_max_s
+            )
+            row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            return outbox_item(row)
+
+    def mark_outbox_delivered(self, outbox_id: str) -> OutboxItem:
+        with self._write() as session:
+            row: Outbox = self._get(session, Outbox, outbox_id, "outbox item")
+            if row.delivered_at is None:
+                row.delivered_at = utcnow()
+            return outbox_item(row)
+
+    # ---------------------------------------------------------------- feedback, examples, pairs
+
+    def record_feedback(
+        self,
+        item: FeedbackRecord,
+        examples: Sequence[ExampleRecord] = (),
+        pairs: Sequence[PairRecord] = (),
+        *,
+        actor: str | None = None,
+    ) -> FeedbackOutcome:
+        """Store one response and the rows derived from it, all or nothing. Idempotent: the same input
+        again changes nothing. An updated response updates its rows and withdraws derived rows that it
+        no longer yields (pass the full current list each time)."""
+        for derived in (*examples, *pairs):
+            if derived.feedback_id != item.id:
+                raise ValueError(
+                    f"{type(derived).__name__} {derived.id} has feedback_id {derived.feedback_id!r}, "
+                    f"not this feedback's id {item.id!r}: build derived rows with feedback_id=item.id"
+                )
+        actor = actor or item.username or item.user_id
+        now = utcnow()
+        content = content_of(item, FEEDBACK_FIELDS)
+        with self._write() as session:
+            if item.ticket_id is not None:
+                self._get(session, Ticket, item.ticket_id, "ticket")
+            row = session.get(FeedbackItem, item.id)
+            feedback_new, feedback_updated = row is None, False
+            if row is None:
+                session.add(FeedbackItem(id=item.id, ingested_at=now, **content))
+            elif differs(row, content):
+                for name, value in content.items():
+                    setattr(row, name, value)
+                feedback_updated = True
+            if feedback_new or feedback_updated:
+                session.flush()
+                self._append(
+                    session,
+                    actor,
+                    "feedback.ingested" if feedback_new else "feedback.updated",
+                    "feedback",
+                    item.id,
+                    content,
+                )
+            example_changes = self._sync_derived(
+                session, Example, EXAMPLE_FIELDS, "example", item.id, examples, actor
+            )
+            pair_changes = self._sync_derived(
+                session, PreferencePair, PAIR_FIELDS, "pair", item.id, pairs, actor
+            )
+            changed_examples = [
+                example_record(session.get_one(Example, ident)) for ident in example_changes.touched
+            ]
+        self._notify(changed_examples, example_changes.withdrawn)
+        return FeedbackOutcome(
+            feedback_new=feedback_new,
+            feedback_updated=feedback_updated,
+            examples_added=example_changes.added,
+            examples_updated=example_changes.updated,
+            examples_withdrawn=example_changes.withdrawn,
+            pairs_added=pair_changes.added,
+            pairs_updated=pair_changes.updated,
+            pairs_withdrawn=pair_changes.withdrawn,
+        )
+
+    def _sync_derived(
+        self,
+        session: Session,
+        model: type[Example] | type[PreferencePair],
+        fields: tuple[str, ...],
+        subject_type: str,
+        feedback_id: str,
+        records: Sequence[ExampleRecord] | Sequence[PairRecord],
+        actor: str,
+    ) -> _Changes:
+        changes = _Changes()
+        for record in records:
+            result = self._upsert_derived(
+                session, model, fields, subject_type, record, actor, restore_final=False
+            )
+            changes.note(result, record.id)
+        wanted = {record.id for record in records}
+        stale = session.scalars(
+            select(model).where(model.feedback_id == feedback_id, model.withdrawn_at.is_(None))
+        ).all()
+        for row in stale:
+            if row.id not in wanted:
+                self._withdraw(session, row, subject_type, SUPERSEDED, actor)
+                changes.withdrawn.append(row.id)
+        return changes
+
+    def _upsert_derived(
+        self,
+        session: Session,
+        model: type[Example] | type[PreferencePair],
+        fields: tuple[str, ...],
+        subject_type: str,
+        record: ExampleRecord | PairRecord,
+        actor: str,
+        *,
+        restore_final: bool,
+    ) -> Upserted:
+        content = content_of(record, fields)
+        row = session.get(model, record.id)
+        now = utcnow()
+        if row is None:
+            session.add(
+                model(
+                    id=record.id,
+                    created_at=now,
+                    updated_at=now,
+                    withdrawn_at=None,
+                    withdrawn_reason=None,
+                    **content,
+                )
+            )
+            result: Upserted = "added"
+        else:
+            withdrawn = row.withdrawn_at is not None
+            if withdrawn and row.withdrawn_reason != SUPERSEDED and not restore_final:
+                return None  # a curator withdrew it: a replayed response must not bring it back
+            if not withdrawn and not differs(row, content):
+                return None
+            for name, value in content.items():
+                setattr(row, name, value)
+            row.updated_at, row.withdrawn_at, row.withdrawn_reason = now, None, None
+            result = "restored" if withdrawn else "updated"
+        session.flush()
+        action = "added" if result == "restored" else result
+        self._append(session, actor, f"{subject_type}.{action}", subject_type, record.id, content)
+        return result
+
+    def _withdraw(
+        self, session: Session, row: Example | PreferencePair, subject_type: str, reason: str, actor: str
+    ) -> None:
+        row.withdrawn_at, row.withdrawn_reason = utcnow(), reason
+        row.updated_at = row.withdrawn_at
+        session.flush()
+        self._append(session, actor, f"{subject_type}.withdrawn", subject_type, row.id, {"reason": reason})
+
+    def add_example(self, example: ExampleRecord, *, actor: str = "curator") -> bool:
+        """Add or update one example by hand (also restores a withdrawn one). True if anything changed."""
+        with self._write() as session:
+            if example.feedback_id is not None:
+                self._get(session, FeedbackItem, example.feedback_id, "feedback item")
+            result = self._upsert_derived(
+                session, Example, EXAMPLE_FIELDS, "example", example, actor, restore_final=True
+            )
+            stored = example_record(session.get_one(Example, example.id))
+        if result is not None:
+            self._notify([stored], [])
+        return result is not None
+
+    def withdraw_example(
+        self, example_id: str, *, actor: str = "curator", reason: str = "withdrawn by curator"
+    ) -> bool:
+        """Take an example out of use (kept for the record). False if it was already withdrawn."""
+        require_text("withdraw_example", "reason", reason)
+        with self._write() as session:
+            row: Example = self._get(session, Example, example_id, "example")
+            if row.withdrawn_at is not None:
+                return False
+            self._withdraw(session, row, "example", reason, actor)
+        self._notify([], [example_id])
+        return True
+
+    def get_example(self, example_id: str) -> ExampleRecord:
+        with self._read() as session:
+            return example_record(self._get(session, Example, example_id, "example"))
+
+    def get_feedback(self, feedback_id: str) -> FeedbackRecord:
+        with self._read() as session:
+            return feedback_record(self._get(session, FeedbackItem, feedback_id, "feedback item"))
+
+    def list_examples(
+        self,
+        include_withdrawn: bool = False,
+        since: datetime | None = None,
+        *,
+        task: str | None = None,
+        kind: str | None = None,
+    ) -> list[ExampleRecord]:
+        """Examples ordered by last change; `since` keeps those added, updated or withdrawn at/after it."""
+        require_aware("list_examples", "since", since)
+        query = select(Example).order_by(Example.updated_at, Example.id)
+        if not include_withdrawn:
+            query = query.where(Example.withdrawn_at.is_(None))
+        if since is not None:
+            query = query.where(Example.updated_at >= since)
+        if task is not None:
+            query = query.where(Example.task == task)
+        if kind is not None:
+            query = query.where(Example.kind == kind)
+        with self._read() as session:
+            return [example_record(row) for row in session.scalars(query)]
+
+    def list_pairs(
+        self,
+        task: str | None = None,
+        since: datetime | None = None,
+        min_agreement: float | None = None,
+        *,
+        include_withdrawn: bool = False,
+    ) -> list[PairRecord]:
+        """Preference pairs for training. With `min_agreement`, pairs without an agreement figure (one
+        annotator) are left out."""
+        require_aware("list_pairs", "since", since)
+        query = select(PreferencePair).order_by(PreferencePair.updated_at, PreferencePair.id)
+        if not include_withdrawn:
+            query = query.where(PreferencePair.withdrawn_at.is_(None))
+        if task is not None:
+            query = query.where(PreferencePair.task == task)
+        if since is not None:
+            query = query.where(PreferencePair.updated_at >= since)
+        if min_agreement is not None:
+            query = query.where(PreferencePair.agreement >= min_agreement)
+        with self._read() as session:
+            return [pair_record(row) for row in session.scalars(query)]
+
+    def count_pairs(self, task: str | None = None) -> int:
+        """Pairs in use (not withdrawn)."""
+        query = select(func.count()).select_from(PreferencePair).where(PreferencePair.withdrawn_at.is_(None))
+        if task is not None:
+            query = query.where(PreferencePair.task == task)
+        with self._read() as session:
+            return int(session.scalar(query) or 0)
+
+    # ---------------------------------------------------------------- observers
+
+    def on_example_change(self, callback: ExampleObserver) -> Callable[[], None]:
+        """Call `callback(added_or_updated, withdrawn_ids)` after each commit that changes examples.
+        Returns a function that unsubscribes. A failing callback is logged, never raised: the ledger
+        has committed, and `tacit reindex` repairs any derived store."""
+        with self._observers_guard:
+            self._observers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._observers_guard:
+                if callback in self._observers:
+                    self._observers.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, added: list[ExampleRecord], withdrawn: list[str]) -> None:
+        if not added and not withdrawn:
+            return
+        with self._observers_guard:
+            observers = list(self._observers)
+        for callback in observers:
+            try:
+                callback(list(added), list(withdrawn))
+            except Exception:
+                log.exception("example observer %r failed; run `tacit reindex` to resynchronise", callback)
+
+    # ---------------------------------------------------------------- sync cursors
+
+    def get_cursor(self, name: str, default: str | None = None) -> str | None:
+        with self._read() as session:
+            row = session.get(SyncCursor, name)
+            return default if row is None else row.value
+
+    def set_cursor(self, name: str, value: str) -> None:
+        require_text("cursor", "name", name)
+        if not isinstance(value, str):
+            raise ValueError(f"cursor {name!r} value must be a string, got {type(value).__name__}")
+        with self._write() as session:
+            row = session.get(SyncCursor, name)
+            if row is None:
+                session.add(SyncCursor(name=name, value=value, updated_at=utcnow()))
+            else:
+                row.value, row.updated_at = value, utcnow()
+
+    # ---------------------------------------------------------------- audit trail
+
+    def append_audit(
+        self, actor: str, action: str, subject_type: str, subject_id: str, payload: dict[str, Any]
+    ) -> AuditEvent:
+        """Append one event of the caller's own (e.g. `route.decided`), chained like all others."""
+        with self._write() as session:
+            return self._append(session, actor, action, subject_type, subject_id, payload)
+
+    def list_audit(
+        self,
+        *,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[AuditEvent]:
+        query = select(AuditEventRow).where(AuditEventRow.seq > after_seq).order_by(AuditEventRow.seq)
+        if subject_type is not None:
+            query = query.where(AuditEventRow.subject_type == subject_type)
+        if subject_id is not None:
+            query = query.where(AuditEventRow.subject_id == subject_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as session:
+            return [audit_event(row) for row in session.scalars(query)]
+
+    @contextmanager
+    def _audit_snapshot(self) -> Iterator[Session]:
+        """One consistent view of head and events (SQLite's read transaction is a snapshot already)."""
+        with self._read() as session:
+            if not self._is_sqlite:
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+
+    def _iter_audit(self, session: Session) -> Iterator[AuditEvent]:
+        rows = session.execute(
+            select(AuditEventRow).order_by(AuditEventRow.seq).execution_options(yield_per=500)
+        )
+        for row in rows.scalars():
+            yield audit_event(row)
+
+    def verify_audit(self) -> VerifyResult:
+        """Recompute the whole chain. Not ok names the first bad seq and why (edited, deleted, truncated)."""
+        with self._audit_snapshot() as session:
+            head = session.get(AuditHead, _HEAD_ID)
+            if head is None:
+                return VerifyResult(False, None, "the audit head row is missing (audit_head was edited)", 0)
+            return verify_chain(self._iter_audit(session), head.seq, head.hash)
+
+    def export_audit(self, fp: IO[str], format: str = "jsonl") -> int:
+        """Write the trail for an auditor, one JSON object per line (who, when, action, subject, and the
+        payload: what the model said and what the human decided). Returns the number of events."""
+        if format != "jsonl":
+            raise ValueError(f"audit export format {format!r} is not supported: use 'jsonl'")
+        count = 0
+        with self._audit_snapshot() as session:
+            for event in self._iter_audit(session):
+                fp.write(canonical_json(event.as_export()) + "\n")
+                count += 1
+        return count
+
+
+class _Changes:
+    """Ids touched while syncing one feedback item's derived rows."""
+
+    def __init__(self) -> None:
+        self.added: list[str] = []
+        self.updated: list[str] = []
+        self.withdrawn: list[str] = []
+
+    def note(self, result: Upserted, ident: str) -> None:
+        if result in ("added", "restored"):
+            self.added.append(ident)
+        elif result == "updated":
+            self.updated.append(ident)
+
+    @property
+    def touched(self) -> list[str]:
+        return [*self.added, *self.updated]

@@ -1,0 +1,115 @@
+"""Search filters: validated against the known fields, then translated into a Chroma `where` clause.
+
+Accepted forms, per field:  "value" (equality) · ["a", "b"] (any of) · {"$in": [...]} / {"$nin": [...]} /
+{"$eq": v} / {"$ne": v} · and for `quality` / `created_at` also {"$gte": v, "$lt": w, ...}.
+Application metadata is filtered as `meta.<key>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from retrieval.metadata import META_PREFIX, PROVENANCE_PREFIX, to_epoch
+from retrieval.types import ExampleKind
+
+# public filter name -> metadata key
+FIELD_KEYS: dict[str, str] = {
+    "task": "task",
+    "domain": "domain",
+    "kind": "kind",
+    "model_version": "model_version",
+    "quality": "quality",
+    "created_at": "created_at",
+    "dataset": PROVENANCE_PREFIX + "dataset",
+    "record_id": PROVENANCE_PREFIX + "record_id",
+    "response_id": PROVENANCE_PREFIX + "response_id",
+    "user": PROVENANCE_PREFIX + "user",
+}
+RANGE_FIELDS = frozenset({"quality", "created_at"})
+SET_OPERATORS = frozenset({"$in", "$nin"})
+EQUALITY_OPERATORS = frozenset({"$eq", "$ne"})
+RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
+ALLOWED_FIELDS_TEXT = ", ".join([*FIELD_KEYS, "meta.<key>"])
+
+
+class SearchInputError(ValueError):
+    """A search argument is wrong; `field` names it and the message says what is allowed (API: 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class FilterError(SearchInputError):
+    """A filter is wrong: unknown field, unknown operator or a value of the wrong type."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"filters.{field}", message)
+
+
+def _scalar(field: str, value: Any) -> str | int | float | bool:
+    if field == "kind":
+        if not isinstance(value, str) or value not in ExampleKind.__members__:
+            raise FilterError(field, f"unknown kind {value!r}; allowed: {', '.join(ExampleKind.__members__)}")
+        return value
+    if field == "created_at" and isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise FilterError(field, f"{value!r} is not an ISO-8601 date-time or epoch seconds") from None
+    if field == "created_at" and isinstance(value, datetime):
+        return to_epoch(value)
+    if field in RANGE_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FilterError(field, f"expected a number, got {type(value).__name__} {value!r}")
+        return float(value)  # stored as floats
+    if not isinstance(value, str | int | float | bool):
+        raise FilterError(field, f"expected a string, number or boolean, got {type(value).__name__}")
+    return value
+
+
+def _values(field: str, value: Any) -> list[str | int | float | bool]:
+    if not isinstance(value, list | tuple) or not value:
+        raise FilterError(field, "expected a non-empty list of values")
+    return [_scalar(field, item) for item in value]
+
+
+def _condition(field: str, key: str, value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, list | tuple):
+        return [{key: {"$in": _values(field, value)}}]
+    if not isinstance(value, Mapping):
+        return [{key: {"$eq": _scalar(field, value)}}]
+    if not value:
+        raise FilterError(field, "empty operator object; use e.g. {\"$in\": [...]}")
+    allowed = SET_OPERATORS | EQUALITY_OPERATORS | (RANGE_OPERATORS if field in RANGE_FIELDS else frozenset())
+    conditions = []
+    for operator, operand in value.items():
+        if operator not in allowed:
+            raise FilterError(field, f"unknown operator {operator!r}; allowed here: {', '.join(sorted(allowed))}")
+        if operator in SET_OPERATORS:
+            conditions.append({key: {operator: _values(field, operand)}})
+        else:
+            conditions.append({key: {operator: _scalar(field, operand)}})
+    return conditions
+
+
+def metadata_key(field: str) -> str:
+    if field in FIELD_KEYS:
+        return FIELD_KEYS[field]
+    if field.startswith("meta.") and len(field) > len("meta."):
+        return META_PREFIX + field[len("meta.") :]
+    raise FilterError(field, f"unknown filter field; allowed fields: {ALLOWED_FIELDS_TEXT}")
+
+
+def build_where(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Validate `filters` and return the Chroma `where` clause (None when there is nothing to filter)."""
+    if not filters:
+        return None
+    if not isinstance(filters, Mapping):
+        raise FilterError("filters", f"expected an object of field -> value, got {type(filters).__name__}")
+    conditions: list[dict[str, Any]] = []
+    for field, value in filters.items():
+        conditions.extend(_condition(field, metadata_key(field), value))
+    return conditions[0] if len(conditions) == 1 else {"$and": conditions}
