@@ -7,7 +7,7 @@ through the SDK are converted to, so both paths learn exactly the same things.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from annotation.specs import APPROVALS, CORRECTIONS, ESCALATIONS, KNOWLEDGE_QUESTION, PREFERENCES
@@ -93,7 +93,9 @@ def _judge_approval(response: SubmittedResponse) -> Judgment:
     if decision_label == "approve" or reason is None:
         return Judgment(decision)
     situation = _with_context(response.fields.get("action", ""), response.fields.get("context", ""))
-    return Judgment(decision, [LearnedExample("lesson", situation, modified or response.fields.get("action", ""), reason)])
+    return Judgment(
+        decision, [LearnedExample("lesson", situation, modified or response.fields.get("action", ""), reason)]
+    )
 
 
 def _judge_escalation(response: SubmittedResponse) -> Judgment:
@@ -135,16 +137,32 @@ def judge(response: SubmittedResponse) -> Judgment | None:
     knowledge = _text(response.values, KNOWLEDGE_QUESTION)
     if knowledge:
         situation = next(
-            (response.fields[name] for name in ("prompt", "summary", "context", "action") if response.fields.get(name)),
+            (
+                response.fields[name]
+                for name in ("prompt", "summary", "context", "action")
+                if response.fields.get(name)
+            ),
             response.dataset,
         )
         judgment.examples.append(LearnedExample("knowledge", situation, knowledge))
     return judgment
 
 
+def parse_argilla_time(value: Any) -> datetime | None:
+    """Argilla sends naive UTC timestamps; make them explicit."""
+    if not value:
+        return None
+    parsed = (
+        value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    )
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _plain_values(values: dict[str, Any] | None) -> dict[str, Any]:
     """Argilla sends `{question: {"value": v}}`; keep just the values."""
-    return {name: (item.get("value") if isinstance(item, dict) else item) for name, item in (values or {}).items()}
+    return {
+        name: (item.get("value") if isinstance(item, dict) else item) for name, item in (values or {}).items()
+    }
 
 
 def from_webhook_response(data: dict[str, Any]) -> SubmittedResponse:
@@ -154,14 +172,16 @@ def from_webhook_response(data: dict[str, Any]) -> SubmittedResponse:
         dataset=record["dataset"]["name"],
         record_id=str(record["id"]),
         external_id=record.get("external_id"),
-        fields={name: value if isinstance(value, str) else str(value) for name, value in record["fields"].items()},
+        fields={
+            name: value if isinstance(value, str) else str(value) for name, value in record["fields"].items()
+        },
         metadata=record.get("metadata") or {},
         response_id=str(data["id"]),
         user_id=str(data["user"]["id"]),
         username=data["user"].get("username"),
         status=data["status"],
         values=_plain_values(data.get("values")),
-        updated_at=datetime.fromisoformat(str(data["updated_at"])) if data.get("updated_at") else None,
+        updated_at=parse_argilla_time(data.get("updated_at")),
     )
 
 
@@ -173,7 +193,10 @@ def from_sdk_record(dataset_name: str, record: Any, usernames: dict[str, str]) -
         user_id = str(response.user_id)
         by_user.setdefault(user_id, {})[response.question_name] = response.value
         statuses[user_id] = str(getattr(response.status, "value", response.status))
-    fields = {name: value if isinstance(value, str) else str(value) for name, value in record.fields.to_dict().items()}
+    fields = {
+        name: value if isinstance(value, str) else str(value)
+        for name, value in record.fields.to_dict().items()
+    }
     return [
         SubmittedResponse(
             dataset=dataset_name,

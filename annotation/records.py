@@ -36,7 +36,9 @@ class RecordPayload(BaseModel):
             fields=self.fields,
             metadata={key: value for key, value in self.metadata.items() if value is not None},
             suggestions=[
-                rg.Suggestion(question_name=s.question, value=s.value, score=s.score, agent=s.agent, type="model")
+                rg.Suggestion(
+                    question_name=s.question, value=s.value, score=s.score, agent=s.agent, type="model"
+                )
                 for s in self.suggestions
             ],
             vectors={PROMPT_VECTOR: self.vector} if self.vector is not None else {},
@@ -130,7 +132,9 @@ def preference_payload(
     )
 
 
-def log_payloads(client: rg.Argilla, datasets: dict[str, rg.Dataset], payloads: list[RecordPayload]) -> dict[str, str]:
+def log_payloads(
+    client: rg.Argilla, datasets: dict[str, rg.Dataset], payloads: list[RecordPayload]
+) -> dict[str, str]:
     """Upsert records (idempotent by external id); return external id -> Argilla record id.
 
     `Dataset.records.log` returns no server ids, so this resolves question names with the SDK's own

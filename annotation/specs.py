@@ -168,7 +168,9 @@ PREFERENCES = DatasetSpec(
     ],
 )
 
-DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (CORRECTIONS, APPROVALS, ESCALATIONS, PREFERENCES)}
+DATASETS: dict[str, DatasetSpec] = {
+    spec.name: spec for spec in (CORRECTIONS, APPROVALS, ESCALATIONS, PREFERENCES)
+}
 
 
 def ensure_datasets(client: rg.Argilla, workspace: str, dimensions: int) -> dict[str, rg.Dataset]:
@@ -178,7 +180,9 @@ def ensure_datasets(client: rg.Argilla, workspace: str, dimensions: int) -> dict
     for spec in DATASETS.values():
         dataset = client.datasets(name=spec.name, workspace=workspace)
         if dataset is None:
-            dataset = rg.Dataset(name=spec.name, workspace=workspace, settings=spec.settings(dimensions), client=client)
+            dataset = rg.Dataset(
+                name=spec.name, workspace=workspace, settings=spec.settings(dimensions), client=client
+            )
             dataset.create()
         else:
             changed = False

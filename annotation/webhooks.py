@@ -54,7 +54,9 @@ class WebhookVerifier:
     def verify(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
         """Return the event (`type`, `timestamp`, `data`) or raise WebhookRejected saying why."""
         lowered = {key.lower(): value for key, value in headers.items()}
-        missing = [name for name in ("webhook-id", "webhook-timestamp", "webhook-signature") if name not in lowered]
+        missing = [
+            name for name in ("webhook-id", "webhook-timestamp", "webhook-signature") if name not in lowered
+        ]
         if missing:
             raise WebhookRejected(f"unsigned delivery: missing header(s) {', '.join(missing)}")
         try:

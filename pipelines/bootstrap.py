@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipelines import stack
 from pipelines.config import TacitSettings
-from pipelines.secrets_store import StackSecrets
+from pipelines.secrets_store import StackSecrets, write_secrets
 
 
 def bootstrap_argilla_database(settings: TacitSettings, secrets: StackSecrets) -> None:
@@ -46,8 +46,39 @@ def ensure_workspace(client, name: str, usernames: list[str]) -> None:  # client
             workspace.add_user(username)
 
 
-def bootstrap_argilla_after_start(settings: TacitSettings, secrets: StackSecrets) -> None:
-    """Once Argilla answers: the workspace with every tacit login in it."""
+def webhook_url(settings: TacitSettings) -> str:
+    return f"{settings.api_url}/v1/webhooks/argilla"
+
+
+def ensure_webhook(client, settings: TacitSettings, secrets: StackSecrets) -> None:  # client: rg.Argilla
+    """One webhook to the tacit API for response.* and record.* events; its secret kept with ours."""
+    import argilla as rg
+
+    from annotation.webhooks import ARGILLA_EVENTS
+
+    url = webhook_url(settings)
+    ours = [hook for hook in client.webhooks if hook.url == url]
+    current = next((hook for hook in ours if hook.secret == secrets.webhook_secret), None)
+    for hook in ours:
+        if hook is not current:
+            hook.delete()  # a webhook whose secret we lost can never be verified
+    if current is None:
+        current = rg.Webhook(
+            url=url, events=ARGILLA_EVENTS, description="tacit ingest", _client=client
+        ).create()
+        secrets.webhook_secret = current.secret
+        write_secrets(settings.secrets_file, secrets)
+    elif set(current.events) != set(ARGILLA_EVENTS) or not current.enabled:
+        current.events, current.enabled = ARGILLA_EVENTS, True
+        current.update()
+
+
+def bootstrap_argilla_after_start(settings: TacitSettings, secrets: StackSecrets, dimensions: int) -> None:
+    """Once Argilla answers: the workspace with every tacit login, the datasets, the webhook."""
+    from annotation.specs import ensure_datasets
+
     client = argilla_owner_client(settings, secrets)
     usernames = [secrets.argilla.owner.username] + [login.username for login in secrets.argilla.annotators]
     ensure_workspace(client, settings.argilla.workspace, usernames)
+    ensure_datasets(client, settings.argilla.workspace, dimensions)
+    ensure_webhook(client, settings, secrets)

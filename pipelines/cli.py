@@ -39,12 +39,19 @@ def up() -> None:
             before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
             log=lambda line: console.print(f"[dim]{line}[/dim]"),
         )
-        bootstrap_argilla_after_start(settings, secrets)
+        bootstrap_argilla_after_start(settings, secrets, embedding_dimension(settings))
     except stack.StackError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print("started: " + (", ".join(started) if started else "nothing (already running)"))
     print_where_to_go(settings)
+
+
+def embedding_dimension(settings: TacitSettings) -> int:
+    from retrieval.embedder import load_sentence_transformer
+
+    model = load_sentence_transformer(settings.retrieval.embedder.model, settings.retrieval.embedder.device)
+    return int(model.get_embedding_dimension())
 
 
 def print_where_to_go(settings: TacitSettings) -> None:
@@ -115,6 +122,67 @@ def credentials(as_json: bool = typer.Option(False, "--json", help="print the se
     for login in secrets.argilla.annotators:
         table.add_row("Argilla annotator", login.username, login.password, login.api_key)
     Console().print(table)
+
+
+def runtime_or_exit():  # -> Runtime
+    from pipelines.runtime import Runtime
+
+    return Runtime(settings_or_exit())
+
+
+@app.command()
+def sync() -> None:
+    """Ingest every Argilla response updated since the last sync (what a lost webhook missed)."""
+    from pipelines.argilla_gateway import ArgillaUnavailable
+    from pipelines.sync import sync_responses
+    from pipelines.tickets import deliver_outbox
+
+    runtime = runtime_or_exit()
+    try:
+        delivered = deliver_outbox(runtime)
+        report = sync_responses(runtime)
+    except ArgillaUnavailable as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"outbox delivered {delivered}; responses seen {report.seen}, ingested {report.ingested}; "
+        f"cursor {report.cursor}"
+    )
+
+
+@app.command()
+def reindex() -> None:
+    """Rebuild the Chroma example collection from the ledger's examples."""
+    report = runtime_or_exit().reindex(progress=True)
+    console.print(f"reindexed: {report}")
+
+
+audit_app = typer.Typer(help="The hash-chained audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the chain; exit 1 naming the first edited or missing row."""
+    result = runtime_or_exit().ledger.verify_audit()
+    if not result.ok:
+        console.print(f"[red]audit trail broken at seq {result.first_bad_seq}: {result.reason}[/red]")
+        raise typer.Exit(1)
+    console.print(f"audit trail intact ({result.checked} events)")
+
+
+@audit_app.command("export")
+def audit_export(
+    format: str = typer.Option("jsonl", "--format", help="jsonl: one event per line"),
+    output: typer.FileTextWrite = typer.Option("-", "--output", "-o", help="file to write, - for stdout"),
+) -> None:
+    """Write the trail for an auditor: who, when, what the model said, what the human decided."""
+    try:
+        count = runtime_or_exit().ledger.export_audit(output, format=format)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"exported {count} events")
 
 
 def main() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
@@ -17,6 +16,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+
+from retrieval.config import RetrievalConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "configs" / "tacit.yaml"
@@ -51,13 +52,6 @@ class MlflowSettings(Section):
     registered_model: str = Field("tacit-dpo", min_length=1)
 
 
-class ChromaSettings(Section):
-    mode: Literal["persistent", "http"] = "persistent"
-    host: str = "127.0.0.1"
-    port: int = Field(8001, ge=1, le=65535)
-    collection: str = Field("tacit-examples", min_length=3)
-
-
 class LedgerSettings(Section):
     url: str | None = None
 
@@ -81,7 +75,7 @@ class TacitSettings(BaseSettings):
     ports: Ports = Field(default_factory=Ports)
     argilla: ArgillaSettings = Field(default_factory=ArgillaSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     startup_timeout_s: float = Field(120, gt=0)
@@ -136,6 +130,10 @@ class TacitSettings(BaseSettings):
     @property
     def api_url(self) -> str:
         return f"http://{self.host}:{self.ports.api}"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.retrieval.chroma.path or self.home_dir / "chroma"
 
     @property
     def ledger_url(self) -> str:

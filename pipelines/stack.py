@@ -87,7 +87,6 @@ def argilla_env(settings: TacitSettings) -> dict[str, str]:
         "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'argilla.db'}?check_same_thread=False",
         "ARGILLA_REDIS_URL": f"redis://{settings.host}:{settings.ports.redis}/0",
         "ARGILLA_SEARCH_ENGINE": "sql",
-        "ARGILLA_ENABLE_TELEMETRY": "0",
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
     }
@@ -278,9 +277,11 @@ def _alive(process: psutil.Process) -> bool:
 
 
 def wait_healthy(component: Component, process: psutil.Process | None, deadline: float) -> None:
-    while time.monotonic() < deadline:
+    while True:
         if component.is_healthy():
             return
+        if time.monotonic() > deadline:
+            break
         if process is not None and not _alive(process):
             raise StackError(
                 f"{component.name} exited during start-up; see its log under logs/{component.name}.log"
@@ -313,7 +314,6 @@ def start(
     all_components = components(settings)
     todo = [c for c in all_components if running_process(settings, c.name) is None]
     check_ports(settings, todo)
-    deadline = time.monotonic() + settings.startup_timeout_s
     started: dict[str, psutil.Process] = {}
 
     def launch(name: str) -> None:
@@ -326,12 +326,14 @@ def start(
     launch("mlflow")
     launch("redis")
     if "redis" in started:
-        wait_healthy(next(c for c in todo if c.name == "redis"), started["redis"], deadline)
+        wait_healthy(next(c for c in todo if c.name == "redis"), started["redis"], time.monotonic() + 30)
     if any(c.name == "argilla" for c in todo):
         before_argilla()
     for component in todo:
         if component.name not in started:
             launch(component.name)
+    # The whole start-up shares one budget, counted from the moment every process is running.
+    deadline = time.monotonic() + settings.startup_timeout_s
     for component in todo:
         wait_healthy(component, started.get(component.name), deadline)
     return list(started)

@@ -51,7 +51,7 @@ class RankingConfig(_Section):
     fetch_factor: int = Field(4, ge=1, le=50)  # candidates fetched per result, for MMR/dedupe/weighting
     mmr_lambda: float = Field(0.5, ge=0, le=1)  # 1 = pure relevance, 0 = pure diversity
     dedupe_threshold: float | None = Field(0.95, gt=0, le=1)  # cosine at/above which two inputs are one
-    min_score: float | None = Field(None, ge=-1, le=1)
+    min_score: float | None = Field(0.2, ge=-1, le=1)  # cosine below this is unrelated for MiniLM; null = off
     quality_weight: float = Field(0.0, ge=0, le=1)  # 0 = ignore quality
     recency_weight: float = Field(0.0, ge=0, le=1)  # 0 = ignore age
     recency_half_life_days: float = Field(90.0, gt=0)

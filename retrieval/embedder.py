@@ -63,13 +63,15 @@ class Embedder:
         self.batch_size = batch_size
         # One forward pass at a time: document batches and query batches share the model.
         self._model_lock = threading.Lock()
-        self._cache: LRUCache[str, np.ndarray] | None = LRUCache(query_cache_size) if query_cache_size else None
+        self._cache: LRUCache[str, np.ndarray] | None = (
+            LRUCache(query_cache_size) if query_cache_size else None
+        )
         self._cache_lock = threading.Lock()
         self.batcher = MicroBatcher(
             self._encode_locked, window_s=micro_batch_window_ms / 1000, max_batch=micro_batch_max
         )
         self.cache_hits = 0
-        dimension = model.get_sentence_embedding_dimension()
+        dimension = model.get_embedding_dimension()
         if not dimension:
             raise EmbedderError("the embedding model does not report a fixed embedding dimension")
         self.dimension: int = int(dimension)
@@ -119,6 +121,11 @@ class Embedder:
     def encode_query_uncached(self, text: str) -> np.ndarray:
         """One forward pass per call, no cache, no batching (the baseline the bench compares with)."""
         return self._encode_locked([text])[0]
+
+    def clear_cache(self) -> None:
+        if self._cache is not None:
+            with self._cache_lock:
+                self._cache.clear()
 
     def close(self) -> None:
         self.batcher.close()

@@ -82,12 +82,14 @@ def _condition(field: str, key: str, value: Any) -> list[dict[str, Any]]:
     if not isinstance(value, Mapping):
         return [{key: {"$eq": _scalar(field, value)}}]
     if not value:
-        raise FilterError(field, "empty operator object; use e.g. {\"$in\": [...]}")
+        raise FilterError(field, 'empty operator object; use e.g. {"$in": [...]}')
     allowed = SET_OPERATORS | EQUALITY_OPERATORS | (RANGE_OPERATORS if field in RANGE_FIELDS else frozenset())
     conditions = []
     for operator, operand in value.items():
         if operator not in allowed:
-            raise FilterError(field, f"unknown operator {operator!r}; allowed here: {', '.join(sorted(allowed))}")
+            raise FilterError(
+                field, f"unknown operator {operator!r}; allowed here: {', '.join(sorted(allowed))}"
+            )
         if operator in SET_OPERATORS:
             conditions.append({key: {operator: _values(field, operand)}})
         else:
@@ -108,7 +110,9 @@ def build_where(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if not filters:
         return None
     if not isinstance(filters, Mapping):
-        raise FilterError("filters", f"expected an object of field -> value, got {type(filters).__name__}")
+        raise SearchInputError(
+            "filters", f"expected an object of field -> value, got {type(filters).__name__}"
+        )
     conditions: list[dict[str, Any]] = []
     for field, value in filters.items():
         conditions.extend(_condition(field, metadata_key(field), value))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -62,7 +62,9 @@ def _batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 class ExampleStore:
     def __init__(self, config: ChromaConfig, embedder: Embedder, *, default_path: Path | None = None) -> None:
         if config.mode == "persistent" and config.path is None and default_path is None:
-            raise ValueError("retrieval.chroma.path is not set and no default path was given (e.g. <home>/chroma)")
+            raise ValueError(
+                "retrieval.chroma.path is not set and no default path was given (e.g. <home>/chroma)"
+            )
         self.config = config
         self.embedder = embedder
         self.path = Path(config.path or default_path) if config.mode == "persistent" else None  # type: ignore[arg-type]
@@ -87,7 +89,9 @@ class ExampleStore:
         # Chroma's HTTP client has no connect timeout: probe first so that a dead or filtered server
         # fails within connect_timeout_s instead of hanging the caller.
         try:
-            socket.create_connection((self.config.host, self.config.port), self.config.connect_timeout_s).close()
+            socket.create_connection(
+                (self.config.host, self.config.port), self.config.connect_timeout_s
+            ).close()
         except OSError as exc:
             raise StoreUnavailable(
                 f"Chroma server at {self._where()} is unreachable ({exc}); check that it runs and that "
@@ -100,7 +104,9 @@ class ExampleStore:
         if session is not None:  # bound every later request too (Chroma's default is no timeout at all)
             import httpx
 
-            session.timeout = httpx.Timeout(self.config.request_timeout_s, connect=self.config.connect_timeout_s)
+            session.timeout = httpx.Timeout(
+                self.config.request_timeout_s, connect=self.config.connect_timeout_s
+            )
         return client
 
     @contextmanager
@@ -211,7 +217,9 @@ class ExampleStore:
         if ids:
             self._call("delete", ids=list(ids))
 
-    def rebuild(self, examples: Iterable[Example], *, total: int | None = None, progress: bool = True) -> RebuildReport:
+    def rebuild(
+        self, examples: Iterable[Example], *, total: int | None = None, progress: bool = True
+    ) -> RebuildReport:
         """Drop the collection and index `examples` (the ledger's) anew, with a progress bar."""
         from chromadb.errors import NotFoundError
         from rich.progress import Progress
@@ -225,10 +233,8 @@ class ExampleStore:
             self.collection()  # connect (and surface StoreUnavailable) before dropping anything
             with self._lock:
                 assert self._client is not None
-                try:
+                with suppress(NotFoundError):
                     self._client.delete_collection(self.config.collection)
-                except NotFoundError:
-                    pass
                 self._collection = self._create_collection(self._client)
         indexed = 0
         with Progress(disable=not progress, transient=False) as bar:

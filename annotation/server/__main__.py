@@ -14,14 +14,14 @@ import sys
 
 import typer
 
-from annotation.server.sql_engine import ENGINE_NAME, register_engine
+ENGINE_NAME = "sql"  # must match annotation.server.sql_engine.ENGINE_NAME (imported lazily: it loads numpy)
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
 API_KEY_MIN_LENGTH = 8
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     owner = "owner"
     admin = "admin"
     annotator = "annotator"
@@ -43,7 +43,6 @@ def _require_sql_engine_setting() -> None:
 def migrate() -> None:
     """Run Argilla's database migrations up to head (idempotent)."""
     import alembic.config
-
     from argilla_server.database import ALEMBIC_CONFIG_FILE
 
     alembic.config.main(argv=["-c", ALEMBIC_CONFIG_FILE, "upgrade", "head"])
@@ -85,7 +84,9 @@ def ensure_user(
 ) -> None:
     """Create the user with exactly this password and API key if absent; leave an existing one as it is."""
     if len(api_key) < API_KEY_MIN_LENGTH:
-        typer.echo(f"--api-key for {username!r} is too short: use at least {API_KEY_MIN_LENGTH} characters", err=True)
+        typer.echo(
+            f"--api-key for {username!r} is too short: use at least {API_KEY_MIN_LENGTH} characters", err=True
+        )
         raise typer.Exit(2)
     from pydantic import ValidationError
 
@@ -94,10 +95,10 @@ def ensure_user(
     except ValidationError as error:
         fields = ", ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         typer.echo(f"cannot create user {username!r}: {fields}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     except ValueError as error:
         typer.echo(f"cannot create user {username!r}: {error}", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     typer.echo(f"user {username!r} ({role.value}): {outcome}")
 
 
@@ -109,9 +110,10 @@ def serve(
 ) -> None:
     """Serve Argilla's API and web UI with the SQL search engine."""
     _require_sql_engine_setting()
+    from annotation.server.sql_engine import register_engine
+
     register_engine()
     import uvicorn
-
     from argilla_server._app import create_server_app
 
     uvicorn.run(create_server_app(), host=host, port=port, access_log=access_log, log_level="info")
@@ -123,10 +125,11 @@ def worker(
 ) -> None:
     """Run Argilla's rq worker (webhooks, dataset jobs) on every queue Argilla enqueues to."""
     _require_sql_engine_setting()
-    register_engine()
-    from rq.worker_pool import WorkerPool
+    from annotation.server.sql_engine import register_engine
 
+    register_engine()
     from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
+    from rq.worker_pool import WorkerPool
 
     # Argilla 2.8 enqueues to exactly these two queues (argilla_server/jobs/queues.py).
     pool = WorkerPool(

@@ -1,2 +1,398 @@
+"""tacit's Argilla search engine (`ARGILLA_SEARCH_ENGINE=sql`): answers from Argilla's own SQLite tables.
+
+Argilla's database already holds the truth (records, responses, suggestions, vectors), so the index-writing
+hooks only keep two derived structures in step: the FTS5 text index (text_index.py) and the per-dataset
+vector matrices (vector_cache.py). Filtering, sorting and counting run as SQL (sql_filters.py).
+Semantics follow argilla_server/search_engine/commons.py (the Elasticsearch engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from argilla_server.database import AsyncSessionLocal, async_engine
+from argilla_server.enums import MetadataPropertyType, SimilarityOrder
+from argilla_server.errors.future import UnprocessableEntityError
+from argilla_server.models import (
+    Dataset,
+    MetadataProperty,
+    Record,
+    Response,
+    Suggestion,
+    User,
+    VectorSettings,
+)
+from argilla_server.search_engine.base import (
+    Filter,
+    FloatMetadataMetrics,
+    IntegerMetadataMetrics,
+    MetadataMetrics,
+    Order,
+    SearchEngine,
+    SearchResponseItem,
+    SearchResponses,
+    TermsMetrics,
+    TextQuery,
+)
+from argilla_server.settings import settings
+from sqlalchemy import event, text
+
+from annotation.server.sql_filters import FilterCompiler, SqlParams, json_path
+from annotation.server.text_index import ALL_FIELDS, SCHEMA_NAME, IndexedRecord, TextIndex, to_match_query
+from annotation.server.vector_cache import VectorCache, VectorMatrix, rank_similar
+
 ENGINE_NAME = "sql"
-def register_engine(): pass
+TEXT_INDEX_FILE = "tacit-search.sqlite"
+MAX_TERMS = 2**14  # same bucket cap as the Elasticsearch engine
+_REBUILD_CHUNK = 1000
+
+_text_index: TextIndex | None = None
+_vectors = VectorCache()
+
+
+def text_index() -> TextIndex:
+    global _text_index
+    if _text_index is None:
+        _text_index = TextIndex(os.path.join(settings.home_path, TEXT_INDEX_FILE))
+    return _text_index
+
+
+def _shuffle_key(seed: str, record_id: str) -> int:
+    """Deterministic per-user pseudo-random order (ES uses random_score seeded by the user id)."""
+    digest = hashlib.blake2b(f"{seed}:{record_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1  # fits SQLite's signed 64-bit integers
+
+
+def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"ATTACH DATABASE ? AS {SCHEMA_NAME}", (text_index().path,))
+    cursor.close()
+    dbapi_connection.create_function("tacit_shuffle", 2, _shuffle_key, deterministic=True)
+
+
+_registered = False
+
+
+def register_engine() -> None:
+    """Register the engine under `sql` and prepare Argilla's connections for it. Call before the app starts."""
+    global _registered
+    if _registered:
+        return
+    if not settings.database_is_sqlite:
+        raise RuntimeError(
+            "the `sql` search engine reads Argilla's SQLite database; ARGILLA_DATABASE_URL is not SQLite. "
+            "With PostgreSQL run Argilla with Elasticsearch/OpenSearch (ARGILLA_SEARCH_ENGINE=elasticsearch)."
+        )
+    text_index()  # creates the index file before any connection attaches it
+    event.listen(async_engine.sync_engine, "connect", _on_connect)
+    SearchEngine.register(ENGINE_NAME)(SQLSearchEngine)
+    _registered = True
+
+
+def _hex(value: UUID | str) -> str:
+    return value.hex if isinstance(value, UUID) else UUID(str(value)).hex
+
+
+class SQLSearchEngine(SearchEngine):
+    @classmethod
+    async def new_instance(cls) -> SQLSearchEngine:
+        return cls()
+
+    async def close(self) -> None:
+        pass
+
+    async def ping(self) -> bool:
+        async with AsyncSessionLocal() as db:
+            return (await db.execute(text("SELECT 1"))).scalar() == 1
+
+    async def info(self) -> dict:
+        return {"engine": ENGINE_NAME, "database": "sqlite", "sqlite_version": sqlite3.sqlite_version}
+
+    # --- index hooks: Argilla's tables are the index; keep only the derived structures in step ---
+
+    async def create_index(self, dataset: Dataset) -> None:
+        pass
+
+    async def delete_index(self, dataset: Dataset) -> None:
+        _vectors.invalidate_dataset(dataset.id.hex)
+        await asyncio.to_thread(text_index().delete_dataset, dataset.id.hex)
+
+    async def configure_metadata_property(
+        self, dataset: Dataset, metadata_property: MetadataProperty
+    ) -> None:
+        pass
+
+    async def configure_index_vectors(self, vector_settings: VectorSettings) -> None:
+        pass
+
+    async def index_records(self, dataset: Dataset, records: Iterable[Record]) -> None:
+        docs = [IndexedRecord(record.id.hex, dataset.id.hex, record.fields or {}) for record in records]
+        _vectors.invalidate_dataset(dataset.id.hex)
+        if docs:
+            await asyncio.to_thread(text_index().upsert, docs)
+
+    async def partial_record_update(self, record: Record, **update: Any) -> None:
+        pass
+
+    async def delete_records(self, dataset: Dataset, records: Iterable[Record]) -> None:
+        ids = [record.id.hex for record in records]
+        _vectors.invalidate_dataset(dataset.id.hex)
+        if ids:
+            await asyncio.to_thread(text_index().delete_records, ids)
+
+    async def update_record_response(self, response: Response) -> None:
+        pass
+
+    async def delete_record_response(self, response: Response) -> None:
+        pass
+
+    async def update_record_suggestion(self, suggestion: Suggestion) -> None:
+        pass
+
+    async def delete_record_suggestion(self, suggestion: Suggestion) -> None:
+        pass
+
+    # --- progress and metrics ---
+
+    async def get_dataset_progress(self, dataset: Dataset) -> dict:
+        if dataset.is_draft:
+            return {}
+        sql = "SELECT status, count(*) FROM records WHERE dataset_id = :ds GROUP BY status"
+        async with AsyncSessionLocal() as db:
+            counts = {str(s): int(n) for s, n in (await db.execute(text(sql), {"ds": dataset.id.hex})).all()}
+        return {"total": sum(counts.values()), **counts}
+
+    async def get_dataset_user_progress(self, dataset: Dataset, user: User) -> dict:
+        if dataset.is_draft:
+            return {}
+        sql = (
+            "SELECT rs.status, count(*) FROM responses rs JOIN records r ON r.id = rs.record_id "
+            "WHERE r.dataset_id = :ds AND rs.user_id = :user GROUP BY rs.status"
+        )
+        async with AsyncSessionLocal() as db:
+            rows = (await db.execute(text(sql), {"ds": dataset.id.hex, "user": user.id.hex})).all()
+        counts = {str(s): int(n) for s, n in rows}
+        return {"total": sum(counts.values()), **counts}
+
+    async def compute_metrics_for(self, metadata_property: MetadataProperty) -> MetadataMetrics:
+        params = {"ds": _hex(metadata_property.dataset_id), "path": json_path(metadata_property.name)}
+        values = "FROM records r, json_each(r.metadata, :path) je WHERE r.dataset_id = :ds"
+        async with AsyncSessionLocal() as db:
+            if metadata_property.type == MetadataPropertyType.terms:
+                where = f"{values} AND je.type NOT IN ('null', 'object', 'array')"
+                total = (await db.execute(text(f"SELECT count(*) {where}"), params)).scalar_one()
+                rows = (
+                    await db.execute(
+                        text(
+                            f"SELECT CAST(je.value AS TEXT) AS term, count(DISTINCT r.id) AS n {where} "
+                            f"GROUP BY term ORDER BY n DESC, term ASC LIMIT {MAX_TERMS}"
+                        ),
+                        params,
+                    )
+                ).all()
+                return TermsMetrics(
+                    total=int(total), values=[TermsMetrics.TermCount(term=t, count=int(n)) for t, n in rows]
+                )
+            low, high = (
+                await db.execute(
+                    text(f"SELECT min(je.value), max(je.value) {values} AND je.type IN ('integer', 'real')"),
+                    params,
+                )
+            ).one()
+        if metadata_property.type == MetadataPropertyType.integer:
+            return IntegerMetadataMetrics(
+                min=None if low is None else int(low), max=None if high is None else int(high)
+            )
+        return FloatMetadataMetrics(min=low, max=high)
+
+    # --- search ---
+
+    async def search(
+        self,
+        dataset: Dataset,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
+        sort: list[Order] | None = None,
+        offset: int = 0,
+        limit: int = 100,
+        user_id: UUID | str | None = None,
+    ) -> SearchResponses:
+        async with AsyncSessionLocal() as db:
+            p = SqlParams()
+            base = await self._base_query(db, dataset, p, query, filter)
+            if base is None:
+                return SearchResponses(items=[], total=0)
+            from_where, has_text = base
+            total = (await db.execute(text(f"SELECT count(*) {from_where}"), p.values)).scalar_one()
+            if sort:
+                compiler = FilterCompiler(p, await self._question_ids(db, dataset))
+                order = compiler.order_by(sort) + ["r.inserted_at ASC", "r.id ASC"]
+                score = "NULL"
+            else:
+                score = "t.score" if has_text else "1.0"
+                if user_id is not None:
+                    order = [f"tacit_shuffle({p(_hex(user_id))}, r.id)"]
+                elif has_text:
+                    order = ["t.score DESC", "r.inserted_at ASC", "r.id ASC"]
+                else:
+                    order = ["r.inserted_at ASC", "r.id ASC"]
+            sql = (
+                f"SELECT r.id, {score} {from_where} ORDER BY {', '.join(order)} "
+                f"LIMIT {p(int(limit))} OFFSET {p(int(offset))}"
+            )
+            rows = (await db.execute(text(sql), p.values)).all()
+        items = [SearchResponseItem(record_id=UUID(rid), score=s) for rid, s in rows]
+        return SearchResponses(items=items, total=int(total))
+
+    async def similarity_search(
+        self,
+        dataset: Dataset,
+        vector_settings: VectorSettings,
+        value: list[float] | None = None,
+        record: Record | None = None,
+        query: TextQuery | str | None = None,
+        filter: Filter | None = None,
+        max_results: int = 100,
+        order: SimilarityOrder = SimilarityOrder.most_similar,
+        threshold: float | None = None,
+    ) -> SearchResponses:
+        if bool(value) == bool(record):
+            raise ValueError("Must provide either vector value or record to compute the similarity search")
+        vector = value or record.vector_value_by_vector_settings(vector_settings)
+        if not vector:
+            raise ValueError("Cannot find a vector value to apply with provided info")
+        if len(vector) != vector_settings.dimensions:
+            raise UnprocessableEntityError(
+                f"the query vector has {len(vector)} values but vector `{vector_settings.name}` has "
+                f"{vector_settings.dimensions} dimensions"
+            )
+        async with AsyncSessionLocal() as db:
+            matrix = await self._matrix(db, dataset, vector_settings)
+            candidates: list[str] | None = None
+            if filter is not None or query is not None:
+                p = SqlParams()
+                base = await self._base_query(db, dataset, p, query, filter)
+                if base is None:
+                    return SearchResponses(items=[], total=0)
+                candidates = list(
+                    (await db.execute(text(f"SELECT r.id {base[0]}"), p.values)).scalars().all()
+                )
+        try:
+            hits, total = rank_similar(
+                matrix,
+                vector,
+                max_results,
+                least_similar=order == SimilarityOrder.least_similar,
+                threshold=threshold,
+                exclude=record.id.hex if record is not None else None,
+                candidates=candidates,
+            )
+        except ValueError as error:
+            raise UnprocessableEntityError(str(error)) from None
+        items = [SearchResponseItem(record_id=UUID(rid), score=score) for rid, score in hits]
+        return SearchResponses(items=items, total=total)
+
+    # --- helpers ---
+
+    @staticmethod
+    async def _question_ids(db: Any, dataset: Dataset) -> dict[str, str]:
+        rows = await db.execute(
+            text("SELECT name, id FROM questions WHERE dataset_id = :ds"), {"ds": dataset.id.hex}
+        )
+        return {name: qid for name, qid in rows.all()}
+
+    async def _base_query(
+        self, db: Any, dataset: Dataset, p: SqlParams, query: TextQuery | str | None, filter: Filter | None
+    ) -> tuple[str, bool] | None:
+        """`FROM ... WHERE ...` selecting the dataset's records that match; None when nothing can match."""
+        joins = ""
+        where = [f"r.dataset_id = {p(dataset.id.hex)}"]
+        has_text = False
+        if query is not None:
+            text_query = TextQuery(q=query) if isinstance(query, str) else query
+            match = to_match_query(text_query.q)
+            if match.is_empty:
+                return None
+            await self._ensure_text_index(db, dataset)
+            field = p(text_query.field or ALL_FIELDS)
+            ds = p(dataset.id.hex)
+
+            def hits(expr: str, with_score: bool) -> str:
+                score = ", -bm25(docs_fts) AS score" if with_score else ""
+                return (
+                    f"SELECT d.record_id AS record_id{score} FROM {SCHEMA_NAME}.docs_fts "
+                    f"JOIN {SCHEMA_NAME}.docs d ON d.rowid = docs_fts.rowid "
+                    f"WHERE docs_fts MATCH {p(expr)} AND d.dataset_id = {ds} AND d.field = {field}"
+                )
+
+            if match.required is not None:
+                joins = f" JOIN ({hits(match.required, True)}) t ON t.record_id = r.id"
+                has_text = True
+            if match.excluded is not None:
+                where.append(f"r.id NOT IN ({hits(match.excluded, False)})")
+        if filter is not None:
+            where.append(FilterCompiler(p, await self._question_ids(db, dataset)).where(filter))
+        return f"FROM records r{joins} WHERE {' AND '.join(where)}", has_text
+
+    async def _ensure_text_index(self, db: Any, dataset: Dataset) -> None:
+        """Rebuild the dataset's text index when it does not hold every record (e.g. written before this
+        engine ran, or by a process that crashed between commit and hook)."""
+        ds = dataset.id.hex
+        stored = (
+            await db.execute(text("SELECT count(*) FROM records WHERE dataset_id = :ds"), {"ds": ds})
+        ).scalar()
+        index = text_index()
+        if await asyncio.to_thread(index.indexed_count, ds) == stored:
+            return
+        await asyncio.to_thread(index.delete_dataset, ds)
+        offset = 0
+        while True:
+            rows = (
+                await db.execute(
+                    text(
+                        "SELECT id, fields FROM records WHERE dataset_id = :ds ORDER BY id LIMIT :n OFFSET :o"
+                    ),
+                    {"ds": ds, "n": _REBUILD_CHUNK, "o": offset},
+                )
+            ).all()
+            if not rows:
+                break
+            docs = [IndexedRecord(rid, ds, json.loads(fields) if fields else {}) for rid, fields in rows]
+            await asyncio.to_thread(index.upsert, docs)
+            offset += len(rows)
+
+    async def _matrix(self, db: Any, dataset: Dataset, vector_settings: VectorSettings) -> VectorMatrix:
+        vs = vector_settings.id.hex
+        key = (dataset.id.hex, vs)
+        fingerprint = tuple(
+            (
+                await db.execute(
+                    text("SELECT count(*), max(updated_at) FROM vectors WHERE vector_settings_id = :vs"),
+                    {"vs": vs},
+                )
+            ).one()
+        )
+        cached = _vectors.get(key, fingerprint)
+        if cached is not None:
+            return cached
+        rows = (
+            await db.execute(
+                text(
+                    "SELECT record_id, value FROM vectors WHERE vector_settings_id = :vs ORDER BY record_id"
+                ),
+                {"vs": vs},
+            )
+        ).all()
+        ids = [rid for rid, _ in rows]
+        # one JSON parse for the whole matrix is much faster than one per row
+        values = json.loads("[" + ",".join(v for _, v in rows) + "]") if rows else []
+        matrix = VectorMatrix.build(fingerprint, ids, values, vector_settings.dimensions)
+        _vectors.put(key, matrix)
+        return matrix

@@ -8,7 +8,7 @@ answers, score lists), ranges are inclusive, and sorting puts records without a 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -62,14 +62,14 @@ def to_db_datetime(value: float | str, *, round_up: bool) -> str:
     """An ES-style date bound (ISO-8601 string or epoch milliseconds) as a stored-format UTC string.
     Like Elasticsearch, a date without a time is the start of that day for `ge` and its end for `le`."""
     if isinstance(value, (int, float)):
-        moment = datetime.fromtimestamp(value / 1000.0, tz=timezone.utc)
+        moment = datetime.fromtimestamp(value / 1000.0, tz=UTC)
     else:
         text = value.strip()
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             try:
-                moment = datetime.fromtimestamp(float(text) / 1000.0, tz=timezone.utc)
+                moment = datetime.fromtimestamp(float(text) / 1000.0, tz=UTC)
             except ValueError:
                 raise UnprocessableEntityError(
                     f"cannot read {value!r} as a date: give an ISO-8601 date/datetime (e.g. 2024-05-01T12:00:00Z) "
@@ -78,7 +78,7 @@ def to_db_datetime(value: float | str, *, round_up: bool) -> str:
         if round_up and len(text) == _DATE_ONLY_LENGTH:
             moment = moment + timedelta(days=1) - timedelta(microseconds=1)
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.strftime(DB_DATETIME_FORMAT)
 
 
@@ -174,7 +174,9 @@ class FilterCompiler:
                 else _any_json_number_between(f"s.{prop}", flt, p, what)
             )
         else:
-            raise UnprocessableEntityError(f"suggestions have no property {prop!r}: use value, score, agent or type")
+            raise UnprocessableEntityError(
+                f"suggestions have no property {prop!r}: use value, score, agent or type"
+            )
         return f"EXISTS (SELECT 1 FROM suggestions s WHERE s.record_id = r.id AND s.question_id = {qid} AND {cond})"
 
     def _response(self, flt: Filter, scope: ResponseFilterScope) -> str:
@@ -225,7 +227,9 @@ class FilterCompiler:
             prop = scope.property or "value"
             if prop in ("agent", "type"):
                 inner = f"s.{prop}"
-                expr = f"(SELECT {inner} FROM suggestions s WHERE s.record_id = r.id AND s.question_id = {qid})"
+                expr = (
+                    f"(SELECT {inner} FROM suggestions s WHERE s.record_id = r.id AND s.question_id = {qid})"
+                )
             else:
                 agg = "max" if desc else "min"
                 expr = (

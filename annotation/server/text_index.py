@@ -50,8 +50,8 @@ def field_text(value: Any) -> str | None:
 def record_texts(fields: Mapping[str, Any]) -> dict[str, str]:
     """field name -> text for every searchable field, plus ALL_FIELDS joining them."""
     texts = {name: text for name, value in fields.items() if (text := field_text(value))}
-    if texts:
-        texts[ALL_FIELDS] = "\n".join(texts.values())
+    # always present, even empty: the per-dataset count of these rows tells whether the index is complete
+    texts[ALL_FIELDS] = "\n".join(texts.values())
     return texts
 
 
@@ -75,7 +75,11 @@ class TextIndex:
 
     def upsert(self, records: Iterable[IndexedRecord]) -> None:
         records = list(records)
-        rows = [(r.record_id, r.dataset_id, name, text) for r in records for name, text in record_texts(r.fields).items()]
+        rows = [
+            (r.record_id, r.dataset_id, name, text)
+            for r in records
+            for name, text in record_texts(r.fields).items()
+        ]
         ids = [(r.record_id,) for r in records]
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -86,7 +90,9 @@ class TextIndex:
                         "INSERT INTO docs (record_id, dataset_id, field) VALUES (?, ?, ?)",
                         (record_id, dataset_id, name),
                     )
-                    self._conn.execute("INSERT INTO docs_fts (rowid, body) VALUES (?, ?)", (cur.lastrowid, text))
+                    self._conn.execute(
+                        "INSERT INTO docs_fts (rowid, body) VALUES (?, ?)", (cur.lastrowid, text)
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -107,7 +113,8 @@ class TextIndex:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 self._conn.execute(
-                    "DELETE FROM docs_fts WHERE rowid IN (SELECT rowid FROM docs WHERE dataset_id = ?)", (dataset_id,)
+                    "DELETE FROM docs_fts WHERE rowid IN (SELECT rowid FROM docs WHERE dataset_id = ?)",
+                    (dataset_id,),
                 )
                 self._conn.execute("DELETE FROM docs WHERE dataset_id = ?", (dataset_id,))
                 self._conn.execute("COMMIT")

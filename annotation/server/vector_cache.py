@@ -8,7 +8,7 @@ Scores follow Elasticsearch's `cosine` similarity: (1 + cos) / 2, so they lie in
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +22,9 @@ class VectorMatrix:
     unit_rows: np.ndarray  # float32, each row L2-normalised (zero rows stay zero)
 
     @classmethod
-    def build(cls, fingerprint: tuple, record_ids: list[str], values: Sequence[Sequence[float]], dims: int) -> "VectorMatrix":
+    def build(
+        cls, fingerprint: tuple, record_ids: list[str], values: Sequence[Sequence[float]], dims: int
+    ) -> VectorMatrix:
         matrix = np.asarray(values, dtype=np.float32).reshape(len(record_ids), dims)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         np.divide(matrix, norms, out=matrix, where=norms > 0)
@@ -49,6 +51,36 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         return np.argsort(-scores, kind="stable")
     part = np.argpartition(-scores, k - 1)[:k]
     return part[np.argsort(-scores[part], kind="stable")]
+
+
+def rank_similar(
+    matrix: VectorMatrix,
+    query: Sequence[float],
+    k: int,
+    *,
+    least_similar: bool = False,
+    threshold: float | None = None,
+    exclude: str | None = None,
+    candidates: Iterable[str] | None = None,
+) -> tuple[list[tuple[str, float]], int]:
+    """The k most (or least) similar records as (record id, score), best first, and the hit count before the
+    threshold is applied (Elasticsearch's knn total). `candidates` restricts the search (filters)."""
+    rows: np.ndarray | None = None
+    if candidates is not None:
+        rows = np.fromiter((matrix.row_of[c] for c in candidates if c in matrix.row_of), dtype=np.int64)
+    if exclude is not None and exclude in matrix.row_of:
+        rows = np.arange(len(matrix.record_ids)) if rows is None else rows
+        rows = rows[rows != matrix.row_of[exclude]]
+    scores = cosine_scores(matrix, query, rows)
+    if least_similar:
+        scores = 1.0 - scores  # ES searches with the negated vector: (1 - cos) / 2
+    best = top_k(scores, k)
+    positions = best if rows is None else rows[best]
+    hits = [(matrix.record_ids[pos], float(scores[i])) for i, pos in zip(best, positions, strict=True)]
+    total = len(hits)
+    if threshold is not None:
+        hits = [hit for hit in hits if hit[1] >= threshold]
+    return hits, total
 
 
 class VectorCache:

@@ -225,6 +225,7 @@ class Ledger:
                     f"ticket id {row.id!r} already exists: leave ticket_id empty for a fresh one"
                 )
             session.add(row)
+            session.flush()  # the outbox row's foreign key needs the ticket row first
             if outbox_payload is not None:
                 session.add(
                     Outbox(
@@ -336,6 +337,7 @@ class Ledger:
                 {
                     "kind": row.kind,
                     "task": row.task,
+                    "request": row.request,  # what the model said, beside what the human decided
                     "decision": decision,
                     "decided_by": by,
                     "decided_at": row.decided_at,

@@ -27,8 +27,9 @@ from pipelines.routing.validators import ValidatorCheck, disagreement
 Embed = Callable[[list[str]], np.ndarray]  # texts -> one L2-normalised row per text
 Novelty = Callable[[str], float | None]  # text -> max similarity to the example store; None when empty
 Getter = Callable[[Interaction], Any]
-# Per-call memo shared by the embedding rules: text -> its embedding, so a text is embedded once.
-Memo = dict[str, np.ndarray]
+# Per-call memo shared by all rules: text -> (lowercased, words), ("embed", text) -> its embedding,
+# so each text is prepared and embedded once per decision however many rules read it.
+Memo = dict[Any, Any]
 
 
 class RuleSkipped(Exception):
@@ -59,22 +60,132 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
-def phrase_regex(phrases: Iterable[str]) -> re.Pattern[str]:
-    """One case-insensitive regex matching any phrase as whole words; any run of spaces matches any
-    whitespace and a straight apostrophe also matches a curly one (text pasted from chat apps)."""
-    parts = []
-    for phrase in sorted(set(phrases), key=len, reverse=True):  # longest first: report the fullest match
-        words = [re.escape(word).replace("'", "['\u2019]") for word in phrase.split()]
-        parts.append(r"\s+".join(words))
-    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + r")(?!\w)", re.IGNORECASE)
+# Words as the phrase matcher sees them: runs of \w characters (an apostrophe splits words, so "can't"
+# is a two-word phrase and is matched by the regex path).
+_WORD = re.compile(r"\w+")
+# ASCII text is split with str.translate + str.split (4x faster than a regex findall).
+_ASCII_NON_WORD = str.maketrans({chr(c): " " for c in range(128) if not (chr(c).isalnum() or chr(c) == "_")})
 
 
-def _combined(patterns: list[str]) -> list[re.Pattern[str]]:
-    """One regex for all patterns when they combine (global inline flags do not), else one each."""
+def prepared(text: str, memo: Memo) -> tuple[str, frozenset[str]]:
+    """`text` lowercased (curly apostrophes made straight) and its set of words, once per call."""
+    entry = memo.get(text)
+    if entry is None:
+        lowered = text.lower()
+        if lowered.isascii():
+            words = frozenset(lowered.translate(_ASCII_NON_WORD).split())
+        else:
+            lowered = lowered.replace("\u2019", "'")
+            words = frozenset(_WORD.findall(lowered))
+        entry = memo[text] = (lowered, words)
+    return entry
+
+
+class PhraseMatcher:
+    """Any of a list of phrases, case-insensitively, as whole words; a run of spaces in a phrase matches
+    any whitespace and a curly apostrophe in the text matches a straight one.
+
+    Texts are split into words once per call and shared by every rule; a one-word phrase is then a set
+    lookup, and the regex for longer phrases only runs when one of their first words is present.
+    That keeps a dozen phrase lists at a few microseconds per decision.
+    """
+
+    __slots__ = ("_words", "_first_words", "_regex")
+
+    def __init__(self, phrases: Iterable[str]) -> None:
+        words, longer = set(), []
+        for phrase in {p.lower().replace("\u2019", "'") for p in phrases}:
+            tokens = _WORD.findall(phrase)
+            if not tokens:
+                raise ValueError(f"phrase {phrase!r} has no letters or digits to match")
+            (words.add(phrase) if tokens == [phrase] else longer.append((phrase, tokens[0])))
+        self._words = frozenset(words)
+        self._first_words = frozenset(first for _, first in longer)
+        self._regex = None
+        if longer:
+            parts = []
+            for phrase, _ in sorted(longer, key=lambda item: len(item[0]), reverse=True):  # fullest first
+                parts.append(r"\s+".join(re.escape(word) for word in phrase.split()))
+            # The word boundary before a match is checked in `_search_longer` (a leading lookbehind
+            # would stop the engine from skipping ahead by first character).
+            self._regex = re.compile("(?:" + "|".join(parts) + r")(?!\w)")
+
+    def search(self, text: str, memo: Memo) -> str | None:
+        """The first phrase found in `text` (lowercased), or None."""
+        lowered, words = prepared(text, memo)
+        if self._regex is not None and not self._first_words.isdisjoint(words):
+            found = self._search_longer(lowered)
+            if found is not None:
+                return found
+        if not self._words.isdisjoint(words):
+            return min(self._words & words)  # min: the same answer on every run (sets are unordered)
+        return None
+
+    def _search_longer(self, lowered: str) -> str | None:
+        search = self._regex.search  # type: ignore[union-attr]
+        match = search(lowered)
+        while match is not None:
+            start = match.start()
+            if start == 0 or not _is_word_char(lowered[start - 1]):
+                return match.group(0)
+            match = search(lowered, start + 1)
+        return None
+
+
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+class PatternMatcher:
+    r"""Any of a list of regexes, case-insensitively.
+
+    Patterns written without capital letters run, combined, on the lowercased text without IGNORECASE
+    (same result, several times faster: the engine can skip ahead by first character). Patterns with
+    capitals (`DROP`, `\S`, `\W`) keep their meaning and run with IGNORECASE on the original text.
+    """
+
+    __slots__ = ("_lower", "_other")
+
+    def __init__(self, patterns: list[str]) -> None:
+        lower = [p for p in patterns if p == p.lower()]
+        other = [p for p in patterns if p != p.lower()]
+        self._lower = _combine(lower, 0) if lower else None
+        self._other = _combine(other, re.IGNORECASE) if other else None
+
+    def search(self, text: str, memo: Memo) -> str | None:
+        if self._lower is not None:
+            match = self._lower.search(prepared(text, memo)[0])
+            if match:
+                return match.group(0)
+        if self._other is not None:
+            match = self._other.search(text)
+            if match:
+                return match.group(0)
+        return None
+
+
+def _combine(patterns: list[str], flags: int) -> re.Pattern[str]:
+    # Global inline flags such as a leading (?x) cannot sit inside a group: keep those patterns apart.
     try:
-        return [re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)]
+        return re.compile("|".join(f"(?:{p})" for p in patterns), flags)
     except re.error:
-        return [re.compile(p, re.IGNORECASE) for p in patterns]
+        return _AnyOf([re.compile(p, flags) for p in patterns])  # type: ignore[return-value]
+
+
+class _AnyOf:
+    """The first match of several compiled patterns (only when they cannot be combined into one)."""
+
+    __slots__ = ("_patterns",)
+
+    def __init__(self, patterns: list[re.Pattern[str]]) -> None:
+        self._patterns = patterns
+
+    def search(self, text: str) -> re.Match[str] | None:
+        for pattern in self._patterns:
+            match = pattern.search(text)
+            if match:
+                return match
+        return None
 
 
 class CompiledRule:
@@ -134,30 +245,29 @@ def _number(value: Any, label: str) -> float:
 
 
 class Wording(CompiledRule):
-    __slots__ = ("_regex", "_fields")
+    __slots__ = ("_phrases", "_fields")
 
     def __init__(self, rule: WordingRule) -> None:
         super().__init__(rule)
-        self._regex = phrase_regex(rule.params.phrases)
+        self._phrases = PhraseMatcher(rule.params.phrases)
         self._fields = [(name, getter(name)) for name in rule.params.fields]
 
     def check(self, interaction: Interaction, memo: Memo) -> str | None:
         for name, get in self._fields:
-            match = self._regex.search(_text(get(interaction)))
-            if match:
-                return f"{name} says {match.group(0)!r}"
+            phrase = self._phrases.search(_text(get(interaction)), memo)
+            if phrase is not None:
+                return f"{name} says {phrase!r}"
         return None
 
 
 class Compliance(CompiledRule):
-    __slots__ = ("_regexes", "_fields", "_jurisdictions", "_get_jurisdiction")
+    __slots__ = ("_patterns", "_keywords", "_fields", "_jurisdictions", "_get_jurisdiction")
 
     def __init__(self, rule: ComplianceRule) -> None:
         super().__init__(rule)
         p = rule.params
-        self._regexes = _combined(p.patterns) if p.patterns else []
-        if p.keywords:
-            self._regexes.append(phrase_regex(p.keywords))
+        self._patterns = PatternMatcher(p.patterns) if p.patterns else None
+        self._keywords = PhraseMatcher(p.keywords) if p.keywords else None
         self._fields = [(name, getter(name)) for name in p.fields]
         self._jurisdictions = frozenset(j.lower() for j in p.jurisdictions) if p.jurisdictions else None
         self._get_jurisdiction = getter(p.jurisdiction_field)
@@ -169,10 +279,14 @@ class Compliance(CompiledRule):
                 return None
         for name, get in self._fields:
             text = _text(get(interaction))
-            for regex in self._regexes:
-                match = regex.search(text)
-                if match:
-                    return f"{name} contains {match.group(0)!r}"
+            if self._keywords is not None:
+                keyword = self._keywords.search(text, memo)
+                if keyword is not None:
+                    return f"{name} contains {keyword!r}"
+            if self._patterns is not None:
+                found = self._patterns.search(text, memo)
+                if found is not None:
+                    return f"{name} contains {found!r}"
         return None
 
 
@@ -186,7 +300,7 @@ class HighRiskAction(CompiledRule):
         self._reversible = getter(p.reversible_field) if p.reversible_field else None
         self._risk = getter(p.risk_field) if p.risk_field else None
         self._levels = frozenset(level.lower() for level in p.risk_levels)
-        self._commands = _combined(p.command_patterns) if p.command_patterns else []
+        self._commands = PatternMatcher(p.command_patterns) if p.command_patterns else None
         self._fields = [(name, getter(name)) for name in p.command_fields]
 
     def check(self, interaction: Interaction, memo: Memo) -> str | None:
@@ -198,19 +312,19 @@ class HighRiskAction(CompiledRule):
             risk = self._risk(interaction)
             if isinstance(risk, str) and risk.lower() in self._levels:
                 return f"{self._risk_name} is {risk!r}"
-        for name, get in self._fields:
-            text = _text(get(interaction))
-            for regex in self._commands:
-                match = regex.search(text)
-                if match:
-                    return f"{name} runs {match.group(0)!r}"
+        if self._commands is not None:
+            for name, get in self._fields:
+                found = self._commands.search(_text(get(interaction)), memo)
+                if found is not None:
+                    return f"{name} runs {found!r}"
         return None
 
 
 def _embedding(embed: Embed, text: str, memo: Memo) -> np.ndarray:
-    vector = memo.get(text)
+    key = ("embed", text)
+    vector = memo.get(key)
     if vector is None:
-        vector = memo[text] = np.asarray(embed([text]), dtype=np.float32)[0]
+        vector = memo[key] = np.asarray(embed([text]), dtype=np.float32)[0]
     return vector
 
 

@@ -76,6 +76,8 @@ def parse_rules(text: str, source: str = "<routing rules>") -> LoadedRules:
 
 def _describe(error: dict, root: yaml.Node, data: dict, source: str) -> str:
     loc: Sequence[str | int] = error["loc"]
+    if error["type"] == "union_tag_invalid":
+        loc = (*loc, "kind")  # point at the `kind:` line itself
     node, path = _node_at(root, loc)
     line = node.start_mark.line + 1
     where = _loc_text(path) or "top level"
@@ -84,6 +86,11 @@ def _describe(error: dict, root: yaml.Node, data: dict, source: str) -> str:
     message = error["msg"]
     if error["type"] == "extra_forbidden":
         message = "unknown key (not allowed here; check the spelling)"
+    elif error["type"] == "union_tag_invalid":
+        context = error.get("ctx", {})
+        message = f"unknown rule kind {context.get('tag')!r}; use one of {context.get('expected_tags')}"
+    elif error["type"] == "union_tag_not_found":
+        message = "required key 'kind' is missing (threshold, wording, out_of_scope, compliance, ...)"
     elif error["type"] == "missing":
         message = f"required key '{loc[-1]}' is missing"
         where = _loc_text(path) or "top level"

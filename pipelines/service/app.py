@@ -2,11 +2,55 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, FastAPI
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
 
 from pipelines.config import TacitSettings, get_settings
+from pipelines.runtime import Runtime
 from pipelines.secrets_store import read_secrets
+from pipelines.service import tickets_api, webhooks_api
 from pipelines.service.auth import require_api_key
+from pipelines.service.schemas import EscalationCreate, ReviewCreate
+from pipelines.sync import sync_responses
+from pipelines.tickets import deliver_outbox
+from retrieval.api_models import build_search_router
+
+log = logging.getLogger(__name__)
+
+OUTBOX_INTERVAL_S = 2.0
+
+
+@dataclass(frozen=True)
+class Draft:
+    text: str
+    model_version: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def no_drafting(request: ReviewCreate) -> Draft:
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_ENTITY, "body.draft is required (no drafting model configured)"
+    )
+
+
+def no_rules(request: EscalationCreate) -> list[str]:
+    return []
+
+
+async def _every(interval_s: float, work: Any, name: str) -> None:
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await run_in_threadpool(work)
+        except Exception as exc:  # a background pass must never kill the service
+            log.warning("%s failed: %s", name, exc)
 
 
 def create_app(settings: TacitSettings | None = None) -> FastAPI:
@@ -14,20 +58,55 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     stack_secrets = read_secrets(settings.secrets_file)
     if stack_secrets is None:
         raise RuntimeError(f"no secrets at {settings.secrets_file}: run `tacit up` first")
+    runtime = Runtime(settings)
 
-    app = FastAPI(title="tacit", version="1", description="Human-in-the-loop feedback for LLM applications.")
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.decided = asyncio.Event()
+        # Warm the model and the ledger before the first request rather than during it.
+        await run_in_threadpool(lambda: (runtime.ledger, runtime.retriever))
+        tasks = [
+            asyncio.create_task(
+                _every(OUTBOX_INTERVAL_S, lambda: deliver_outbox(runtime), "outbox delivery")
+            ),
+            asyncio.create_task(
+                _every(settings.api.sync_interval_s, lambda: sync_responses(runtime), "sync")
+            ),
+        ]
+        yield
+        for task in tasks:
+            task.cancel()
+
+    app = FastAPI(
+        title="tacit",
+        version="1",
+        description="Human-in-the-loop feedback for LLM applications.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
     app.state.api_key = stack_secrets.api_key
+    app.state.runtime = runtime
+    app.state.webhook_verifier = None
+    app.state.webhook_secret = None
+    app.state.drafting = no_drafting
+    app.state.escalation_rules = no_rules
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    protected = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+    auth = [Depends(require_api_key)]
+    app.include_router(tickets_api.router, dependencies=auth)
+    app.include_router(
+        build_search_router(lambda: runtime.retriever, settings.retrieval.prompt), dependencies=auth
+    )
+    app.include_router(webhooks_api.router)  # authenticated by its Standard Webhooks signature
 
-    @protected.get("/whoami", tags=["meta"])
-    def whoami() -> dict[str, str]:
+    meta = APIRouter(prefix="/v1", dependencies=auth, tags=["meta"])
+
+    @meta.get("/whoami")
+    def whoami(request: Request) -> dict[str, str]:
         return {"status": "authenticated"}
 
-    app.include_router(protected)
+    app.include_router(meta)
     return app

@@ -1,0 +1,146 @@
+"""tacit's one connection to Argilla: datasets, record delivery, reading responses back.
+
+The client is created lazily and dropped on a connection error, so a service that started while
+Argilla was down recovers by itself once Argilla is back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+from annotation.feedback import SubmittedResponse, parse_argilla_time
+from annotation.records import RecordPayload, log_payloads
+from annotation.specs import DATASETS, ensure_datasets
+
+PAGE_SIZE = 500
+
+
+class ArgillaUnavailable(RuntimeError):
+    """Argilla cannot be reached now; work waits in the outbox."""
+
+
+class ArgillaGateway:
+    def __init__(
+        self, api_url: str, api_key: str, workspace: str, dimensions: int, timeout_s: float = 10
+    ) -> None:
+        self._api_url, self._api_key = api_url, api_key
+        self._workspace, self._dimensions, self._timeout_s = workspace, dimensions, timeout_s
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._datasets: dict[str, Any] = {}
+        self._usernames: dict[str, str] = {}
+
+    def _connected(self) -> tuple[Any, dict[str, Any]]:
+        import argilla as rg
+
+        with self._lock:
+            if self._client is None:
+                try:
+                    client = rg.Argilla(
+                        api_url=self._api_url, api_key=self._api_key, timeout=int(self._timeout_s)
+                    )
+                    datasets = ensure_datasets(client, self._workspace, self._dimensions)
+                except (httpx.TransportError, ConnectionError) as exc:
+                    raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+                self._client, self._datasets = client, datasets
+            return self._client, self._datasets
+
+    def reset(self) -> None:
+        with self._lock:
+            self._client, self._datasets = None, {}
+
+    def ensure_datasets(self) -> list[str]:
+        return list(self._connected()[1])
+
+    def deliver(self, payloads: list[RecordPayload]) -> dict[str, str]:
+        """Upsert the records; external id (ticket id) -> Argilla record id."""
+        client, datasets = self._connected()
+        try:
+            return log_payloads(client, datasets, payloads)
+        except (httpx.TransportError, ConnectionError) as exc:
+            self.reset()
+            raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+
+    def _username(self, client: Any, user_id: str) -> str | None:
+        if user_id not in self._usernames:
+            response = client.http_client.get("/api/v1/users")
+            response.raise_for_status()
+            self._usernames.update({str(user["id"]): user["username"] for user in response.json()["items"]})
+        return self._usernames.get(user_id)
+
+    def responses(self, dataset_name: str) -> Iterator[tuple[SubmittedResponse, str]]:
+        """Every response in a dataset with its `updated_at` (ISO), read straight from the record list."""
+        client, datasets = self._connected()
+        dataset_id = datasets[dataset_name].id
+        offset = 0
+        while True:
+            try:
+                page = client.http_client.get(
+                    f"/api/v1/datasets/{dataset_id}/records",
+                    params={"include": "responses", "offset": offset, "limit": PAGE_SIZE},
+                )
+                page.raise_for_status()
+            except httpx.TransportError as exc:
+                self.reset()
+                raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+            items = page.json()["items"]
+            for record in items:
+                for response in record.get("responses") or []:
+                    yield (
+                        _submitted(
+                            dataset_name, record, response, self._username(client, response["user_id"])
+                        ),
+                        response["updated_at"],
+                    )
+            if len(items) < PAGE_SIZE:
+                return
+            offset += PAGE_SIZE
+
+    def record_responses(self, record_id: str) -> list[SubmittedResponse]:
+        """All responses of one record (for `record.*` webhook events, which carry none)."""
+        client, datasets = self._connected()
+        response = client.http_client.get(f"/api/v1/records/{record_id}", params={"include": "responses"})
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        record = response.json()
+        dataset_name = next(
+            (name for name, ds in datasets.items() if str(ds.id) == str(record["dataset_id"])), None
+        )
+        if dataset_name is None:
+            return []
+        return [
+            _submitted(dataset_name, record, item, self._username(client, item["user_id"]))
+            for item in record.get("responses") or []
+        ]
+
+
+def _submitted(
+    dataset_name: str, record: dict[str, Any], response: dict[str, Any], username: str | None
+) -> SubmittedResponse:
+    values = {
+        name: item.get("value") if isinstance(item, dict) else item
+        for name, item in (response.get("values") or {}).items()
+    }
+    return SubmittedResponse(
+        dataset=dataset_name,
+        record_id=str(record["id"]),
+        external_id=record.get("external_id"),
+        fields={
+            name: value if isinstance(value, str) else str(value) for name, value in record["fields"].items()
+        },
+        metadata=record.get("metadata") or {},
+        response_id=str(response["id"]),
+        user_id=str(response["user_id"]),
+        username=username,
+        status=response["status"],
+        values=values,
+        updated_at=parse_argilla_time(response["updated_at"]),
+    )
+
+
+KNOWN_DATASETS = tuple(DATASETS)

@@ -1,0 +1,100 @@
+"""One process's wiring: ledger, Argilla gateway, embedder, example store, retriever.
+
+Everything heavy is created on first use, so a CLI command only pays for what it touches. The
+example store follows the ledger through the ledger's observer hook: whoever adds or withdraws an
+example in this process (webhook ingest, sync, reindex) keeps Chroma in step at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cached_property
+from typing import Any
+
+from pipelines.argilla_gateway import ArgillaGateway
+from pipelines.config import TacitSettings
+from pipelines.ledger import ExampleRecord, Ledger
+from pipelines.secrets_store import StackSecrets, read_secrets
+from retrieval.embedder import Embedder
+from retrieval.retriever import Retriever
+from retrieval.store import ExampleStore, StoreUnavailable
+from retrieval.types import Example, ExampleKind, Provenance
+
+log = logging.getLogger(__name__)
+
+
+def to_retrieval_example(record: ExampleRecord) -> Example:
+    """Ledger row -> retrieval's own example type."""
+    provenance = record.provenance or {}
+    return Example(
+        id=record.id,
+        task=record.task,
+        domain=record.domain,
+        kind=ExampleKind(record.kind),
+        input=record.input,
+        output=record.output,
+        reason=record.reason,
+        quality=record.quality if record.quality is not None else 1.0,
+        created_at=record.created_at,
+        model_version=record.model_version,
+        provenance=Provenance(**{key: provenance.get(key) for key in Provenance.model_fields}),
+    )
+
+
+class Runtime:
+    def __init__(self, settings: TacitSettings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+
+    @cached_property
+    def secrets(self) -> StackSecrets:
+        found = read_secrets(self.settings.secrets_file)
+        if found is None:
+            raise RuntimeError(f"no secrets at {self.settings.secrets_file}: run `tacit up` first")
+        return found
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        self.settings.home_dir.mkdir(parents=True, exist_ok=True)
+        ledger = Ledger(self.settings.ledger_url)
+        ledger.on_example_change(self._follow_examples)
+        return ledger
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return Embedder.from_config(self.settings.retrieval.embedder)
+
+    @cached_property
+    def store(self) -> ExampleStore:
+        return ExampleStore(
+            self.settings.retrieval.chroma, self.embedder, default_path=self.settings.chroma_path
+        )
+
+    @cached_property
+    def retriever(self) -> Retriever:
+        return Retriever(self.store, self.embedder, self.settings.retrieval.ranking)
+
+    @cached_property
+    def argilla(self) -> ArgillaGateway:
+        api_key = self.settings.argilla.api_key or self.secrets.argilla.owner.api_key
+        return ArgillaGateway(
+            self.settings.argilla_url, api_key, self.settings.argilla.workspace, self.embedder.dimension
+        )
+
+    def embed_one(self, text: str) -> list[float]:
+        return self.embedder.encode_documents([text])[0].tolist()
+
+    def _follow_examples(self, added: list[ExampleRecord], withdrawn: list[str]) -> None:
+        """Ledger observer: mirror example changes into Chroma (reindex repairs any miss)."""
+        try:
+            if added:
+                self.store.upsert([to_retrieval_example(record) for record in added])
+            if withdrawn:
+                self.store.delete(withdrawn)
+        except StoreUnavailable as exc:
+            log.warning("example store unreachable; run `tacit reindex` once it is back: %s", exc)
+
+    def reindex(self, progress: bool = True) -> Any:
+        examples = [to_retrieval_example(record) for record in self.ledger.list_examples()]
+        return self.store.rebuild(examples, progress=progress)

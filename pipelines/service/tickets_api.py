@@ -1,0 +1,141 @@
+"""Ticket endpoints: create reviews, approvals, escalations and preferences; long-poll a decision."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from pipelines.ledger import NotFoundError, TicketRecord
+from pipelines.runtime import Runtime
+from pipelines.service.schemas import (
+    ApprovalCreate,
+    EscalationCreate,
+    PreferenceCreate,
+    ReviewCreate,
+    TicketView,
+)
+from pipelines.tickets import open_approval, open_escalation, open_preference, open_review
+
+router = APIRouter(prefix="/v1", tags=["tickets"])
+
+MAX_WAIT_S = 60.0
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def check_sizes(body: Any, limit: int, path: str = "body") -> None:
+    """Refuse any text longer than the configured limit, naming the field (413)."""
+    if isinstance(body, str):
+        if len(body) > limit:
+            raise HTTPException(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                f"{path} is {len(body)} characters; the limit is {limit} (config key api.max_text_chars)",
+            )
+    elif isinstance(body, dict):
+        for key, value in body.items():
+            check_sizes(value, limit, f"{path}.{key}")
+    elif isinstance(body, list):
+        for index, value in enumerate(body):
+            check_sizes(value, limit, f"{path}[{index}]")
+
+
+def view(ticket: TicketRecord) -> TicketView:
+    request = ticket.request or {}
+    details = {key: request[key] for key in ("rules_fired", "summary") if key in request}
+    details.update(request.get("details") or {})
+    return TicketView(
+        id=ticket.id,
+        kind=ticket.kind,
+        task=ticket.task,
+        status=ticket.status,
+        argilla_dataset=ticket.argilla_dataset,
+        argilla_record_id=ticket.argilla_record_id,
+        decision=ticket.decision,
+        decided_by=ticket.decided_by,
+        decided_at=ticket.decided_at,
+        created_at=ticket.created_at,
+        model_version=ticket.model_version,
+        details=details,
+    )
+
+
+def _created(response: Response, ticket: TicketRecord) -> TicketView:
+    # 201 when the record is already in Argilla; 202 when it waits in the outbox for Argilla to return.
+    response.status_code = status.HTTP_201_CREATED if ticket.status == "open" else status.HTTP_202_ACCEPTED
+    response.headers["Location"] = f"/v1/tickets/{ticket.id}"
+    return view(ticket)
+
+
+@router.post(
+    "/reviews",
+    response_model=TicketView,
+    status_code=201,
+    responses={202: {"description": "accepted; waiting in the outbox for Argilla"}},
+)
+async def create_review(body: ReviewCreate, request: Request, response: Response) -> TicketView:
+    runtime = _runtime(request)
+    check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
+    drafting = request.app.state.drafting
+    draft, agent, details = body.draft, "application", {}
+    if draft is None:
+        drafted = await run_in_threadpool(drafting, body)
+        draft, agent, details = drafted.text, drafted.model_version, drafted.details
+    ticket = await run_in_threadpool(open_review, runtime, body, draft, agent, details)
+    return _created(response, ticket)
+
+
+@router.post("/approvals", response_model=TicketView, status_code=201)
+async def create_approval(body: ApprovalCreate, request: Request, response: Response) -> TicketView:
+    runtime = _runtime(request)
+    check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
+    return _created(response, await run_in_threadpool(open_approval, runtime, body))
+
+
+@router.post("/escalations", response_model=TicketView, status_code=201)
+async def create_escalation(body: EscalationCreate, request: Request, response: Response) -> TicketView:
+    runtime = _runtime(request)
+    check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
+    rules_fired = body.rules_fired
+    if rules_fired is None:
+        rules_fired = await run_in_threadpool(request.app.state.escalation_rules, body)
+    return _created(response, await run_in_threadpool(open_escalation, runtime, body, rules_fired))
+
+
+@router.post("/preferences", response_model=TicketView, status_code=201)
+async def create_preference(body: PreferenceCreate, request: Request, response: Response) -> TicketView:
+    runtime = _runtime(request)
+    check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
+    return _created(response, await run_in_threadpool(open_preference, runtime, body))
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketView)
+async def get_ticket(
+    ticket_id: str,
+    request: Request,
+    wait: float = Query(
+        0, ge=0, le=MAX_WAIT_S, description="long-poll up to this many seconds for a decision"
+    ),
+) -> TicketView:
+    """The ticket's status and, once a person answered, the decision."""
+    ledger = _runtime(request).ledger
+    decided = request.app.state.decided
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            ticket = await run_in_threadpool(ledger.get_ticket, ticket_id)
+        except NotFoundError:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket with id {ticket_id!r}") from None
+        remaining = deadline - time.monotonic()
+        if ticket.status in ("decided", "failed") or remaining <= 0:
+            return view(ticket)
+        # Woken at once by an ingest in this process; the timeout also catches `tacit sync` elsewhere.
+        decided.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(decided.wait(), timeout=min(remaining, 0.5))

@@ -1,0 +1,74 @@
+"""`POST /v1/webhooks/argilla`: verified Argilla events, ingested at once."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+
+from annotation.feedback import from_webhook_response
+from annotation.webhooks import WebhookRejected, WebhookVerifier
+from pipelines.ingest import ingest_response
+from pipelines.runtime import Runtime
+from pipelines.secrets_store import read_secrets
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None:
+    """The secret is written by `tacit up` when it registers the webhook, possibly after this
+    process started: read it lazily, and re-read once when a signature does not match."""
+    state = request.app.state
+    if state.webhook_verifier is None or refresh:
+        settings = state.runtime.settings
+        stack_secrets = read_secrets(settings.secrets_file)
+        secret = stack_secrets.webhook_secret if stack_secrets else None
+        if secret is None:
+            return None
+        if state.webhook_verifier is None or state.webhook_secret != secret:
+            state.webhook_verifier = WebhookVerifier(secret, settings.api.webhook_tolerance_s)
+            state.webhook_secret = secret
+    return state.webhook_verifier
+
+
+def _ingest_event(runtime: Runtime, event: dict[str, Any]) -> int:
+    kind: str = event.get("type", "")
+    data = event.get("data") or {}
+    if kind.startswith("response."):
+        response = from_webhook_response(data)
+        if kind == "response.deleted":
+            response = type(response)(**{**response.__dict__, "status": "deleted"})
+        return int(ingest_response(runtime.ledger, response).changed)
+    if kind in ("record.created", "record.updated", "record.completed"):
+        # Responses written through the bulk endpoint only announce the record: read them back.
+        return sum(
+            int(ingest_response(runtime.ledger, response).changed)
+            for response in runtime.argilla.record_responses(str(data["id"]))
+        )
+    return 0
+
+
+@router.post("/argilla", status_code=status.HTTP_200_OK)
+async def argilla_webhook(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    headers = dict(request.headers)
+    verifier = _verifier(request)
+    if verifier is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "no webhook secret registered yet: run `tacit up`")
+    try:
+        event = verifier.verify(body, headers)
+    except WebhookRejected as exc:
+        refreshed = _verifier(request, refresh=True)
+        if refreshed is verifier or "bad signature" not in str(exc):
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+        try:
+            event = refreshed.verify(body, headers)
+        except WebhookRejected as again:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(again)) from None
+    changed = await run_in_threadpool(_ingest_event, request.app.state.runtime, event)
+    if changed:
+        request.app.state.decided.set()
+    return {"status": "ingested", "type": event.get("type"), "changed": changed}

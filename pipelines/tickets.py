@@ -1,0 +1,190 @@
+"""Tickets: what an application asks a human, turned into an Argilla record through the outbox.
+
+The ticket and its outbox row are written in one transaction before Argilla is called, so an
+accepted ticket is never lost: when Argilla is down the record waits and `deliver_outbox` (run
+right away and periodically by the service) delivers it later.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from annotation.records import (
+    RecordPayload,
+    approval_payload,
+    escalation_payload,
+    preference_payload,
+    review_payload,
+)
+from annotation.specs import APPROVALS, CORRECTIONS, ESCALATIONS, PREFERENCES
+from pipelines.argilla_gateway import ArgillaUnavailable
+from pipelines.ledger import TicketRecord
+from pipelines.runtime import Runtime
+from pipelines.service.schemas import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
+
+log = logging.getLogger(__name__)
+
+SUMMARY_CHARS = 280
+
+
+def _metadata(task: str, request: Any, model_version: str | None = None) -> dict[str, Any]:
+    meta = request.metadata.model_dump()
+    meta["task"] = task
+    if model_version:
+        meta["model_version"] = model_version
+    return meta
+
+
+def _clip(text: str, limit: int = SUMMARY_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def context_summary(request: EscalationCreate, rules_fired: list[str]) -> str:
+    """A few lines so the person picking this up does not start from scratch."""
+    user_turns = [turn.content for turn in request.conversation if turn.role == "user"]
+    lines = [f"{len(request.conversation)} turns, task `{request.task}`."]
+    if user_turns:
+        lines.append(f"Opened with: {_clip(user_turns[0])}")
+        if len(user_turns) > 1:
+            lines.append(f"Latest: {_clip(user_turns[-1])}")
+    if request.signals:
+        lines.append("Signals: " + ", ".join(f"{key}={value}" for key, value in request.signals.items()))
+    if rules_fired:
+        lines.append("Rules fired: " + ", ".join(rules_fired))
+    return "\n\n".join(lines)
+
+
+def _open(
+    runtime: Runtime,
+    kind: str,
+    task: str,
+    request: dict[str, Any],
+    payload: RecordPayload,
+    model_version: str | None,
+) -> TicketRecord:
+    ticket = runtime.ledger.create_ticket(
+        kind,
+        task,
+        request,
+        payload.dataset,
+        model_version=model_version,
+        outbox_payload=payload.model_dump(mode="json"),
+        ticket_id=payload.external_id,
+    )
+    deliver_outbox(runtime, only_ticket=ticket.id)
+    return runtime.ledger.get_ticket(ticket.id)
+
+
+def new_ticket_id() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def open_review(
+    runtime: Runtime, request: ReviewCreate, draft: str, draft_agent: str, details: dict[str, Any]
+) -> TicketRecord:
+    ticket_id = new_ticket_id()
+    model_version = request.metadata.model_version or (draft_agent if request.draft is None else None)
+    payload = review_payload(
+        ticket_id,
+        request.prompt,
+        draft,
+        request.context,
+        _metadata(request.task, request, model_version),
+        runtime.embed_one(request.prompt),
+        draft_agent,
+    )
+    body = {**request.model_dump(mode="json"), "draft": draft, "details": details}
+    return _open(runtime, "review", request.task, body, payload, model_version)
+
+
+def open_approval(runtime: Runtime, request: ApprovalCreate) -> TicketRecord:
+    ticket_id = new_ticket_id()
+    action = request.action.model_dump(exclude_none=True)
+    payload = approval_payload(
+        ticket_id,
+        request.context,
+        action,
+        _metadata(request.task, request),
+        runtime.embed_one(f"{request.action.summary}\n{request.action.command or ''}"),
+    )
+    return _open(
+        runtime,
+        "approval",
+        request.task,
+        request.model_dump(mode="json"),
+        payload,
+        request.metadata.model_version,
+    )
+
+
+def open_escalation(runtime: Runtime, request: EscalationCreate, rules_fired: list[str]) -> TicketRecord:
+    ticket_id = new_ticket_id()
+    summary = context_summary(request, rules_fired)
+    conversation = [turn.model_dump() for turn in request.conversation]
+    payload = escalation_payload(
+        ticket_id,
+        conversation,
+        rules_fired,
+        summary,
+        _metadata(request.task, request),
+        runtime.embed_one(" ".join(turn.content for turn in request.conversation if turn.role == "user")),
+    )
+    body = {**request.model_dump(mode="json"), "rules_fired": rules_fired, "summary": summary}
+    return _open(runtime, "escalation", request.task, body, payload, request.metadata.model_version)
+
+
+def open_preference(runtime: Runtime, request: PreferenceCreate) -> TicketRecord:
+    ticket_id = new_ticket_id()
+    payload = preference_payload(
+        ticket_id,
+        request.prompt,
+        request.response_a,
+        request.response_b,
+        _metadata(request.task, request),
+        runtime.embed_one(request.prompt),
+    )
+    return _open(
+        runtime,
+        "preference",
+        request.task,
+        request.model_dump(mode="json"),
+        payload,
+        request.metadata.model_version,
+    )
+
+
+def deliver_outbox(runtime: Runtime, only_ticket: str | None = None, limit: int = 100) -> int:
+    """Deliver due outbox rows to Argilla; return how many were delivered. Safe to run anywhere,
+    any number of times: records are upserted by ticket id."""
+    ledger = runtime.ledger
+    due = [
+        item for item in ledger.pending_outbox(limit) if only_ticket is None or item.ticket_id == only_ticket
+    ]
+    if not due:
+        return 0
+    payloads = [RecordPayload.model_validate(item.payload) for item in due]
+    try:
+        delivered = runtime.argilla.deliver(payloads)
+    except Exception as exc:  # unreachable, or refused: either way the rows stay and back off
+        for item in due:
+            ledger.mark_outbox_attempt(item.id, str(exc))
+        level = logging.INFO if isinstance(exc, ArgillaUnavailable) else logging.WARNING
+        log.log(level, "%d record(s) wait in the outbox: %s", len(due), exc)
+        return 0
+    for item, payload in zip(due, payloads, strict=True):
+        record_id = delivered.get(payload.external_id)
+        if record_id:
+            ledger.set_ticket_delivered(item.ticket_id, payload.dataset, record_id)
+    return len(delivered)
+
+
+DATASET_OF_KIND = {
+    "review": CORRECTIONS.name,
+    "approval": APPROVALS.name,
+    "escalation": ESCALATIONS.name,
+    "preference": PREFERENCES.name,
+}

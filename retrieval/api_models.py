@@ -1,0 +1,120 @@
+"""`POST /v1/examples/search`: request/response models, the endpoint logic, and a router to mount.
+
+The tacit service mounts `build_search_router(get_retriever)` (adding its own auth dependency); the bench
+mounts the same router, so what is measured is what is served.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from retrieval.config import PromptBlockConfig
+from retrieval.filters import SearchInputError, build_where
+from retrieval.prompt_block import build_prompt_block
+from retrieval.retriever import Retriever
+from retrieval.store import StoreUnavailable
+from retrieval.types import RetrievedExample
+
+SEARCH_PATH = "/v1/examples/search"
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=20_000, description="the text to find few-shot examples for")
+    k: int = Field(5, ge=1, le=50, strict=True, description="how many examples to return")
+    filters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="task, domain, kind, model_version, quality, created_at, dataset, record_id, "
+        "response_id, user or meta.<key>; a value, a list (any of) or {$in|$nin|$eq|$ne|$gt|$gte|$lt|$lte: v}",
+        examples=[{"task": "clinical-notes", "kind": ["correction", "lesson"]}],
+    )
+    mmr: bool = Field(False, description="diversify the results (maximal marginal relevance)")
+    mmr_lambda: float | None = Field(None, ge=0, le=1, description="1 = relevance only, 0 = diversity only")
+    dedupe: bool = Field(True, description="drop near-duplicate examples")
+    min_score: float | None = Field(None, ge=-1, le=1, description="minimum cosine similarity")
+    max_prompt_chars: int | None = Field(None, ge=200, le=100_000, description="budget of the prompt block")
+
+    @field_validator("query")
+    @classmethod
+    def _has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("query must contain text, not only whitespace")
+        return value
+
+    @field_validator("filters")
+    @classmethod
+    def _known_filters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        build_where(value)  # raises FilterError (a ValueError) naming the field and the allowed ones
+        return value
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str
+
+
+class SearchResponse(BaseModel):
+    examples: list[RetrievedExample]
+    prompt_block: str = Field(description="plain-text few-shot block, ready to paste into a prompt")
+    messages: list[ChatMessage] = Field(description="the same block as chat messages")
+    took_ms: float
+
+
+def search_examples(
+    request: SearchRequest, retriever: Retriever, prompt: PromptBlockConfig | None = None
+) -> SearchResponse:
+    """The endpoint's logic: search, then render the prompt block from what was found."""
+    started = time.perf_counter()
+    prompt = prompt or PromptBlockConfig()
+    found = retriever.search(
+        request.query,
+        request.k,
+        request.filters,
+        mmr=request.mmr,
+        mmr_lambda=request.mmr_lambda,
+        dedupe=request.dedupe,
+        min_score=request.min_score,
+    )
+    block = build_prompt_block(
+        found, max_chars=request.max_prompt_chars or prompt.max_chars, max_field_chars=prompt.max_field_chars
+    )
+    return SearchResponse(
+        examples=found,
+        prompt_block=block.text,
+        messages=[ChatMessage(**message) for message in block.messages],
+        took_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+def build_search_router(
+    get_retriever: Callable[[], Retriever], prompt: PromptBlockConfig | None = None
+) -> APIRouter:
+    """A router with `POST /v1/examples/search`; 422 names a bad field, 503 when Chroma is unreachable."""
+    router = APIRouter(tags=["examples"])
+
+    # A plain `def`: FastAPI runs it in its thread pool, so concurrent requests meet in the micro-batcher.
+    @router.post(
+        SEARCH_PATH,
+        response_model=SearchResponse,
+        responses={
+            503: {"description": "the example store (Chroma) is unreachable; proceed without examples"}
+        },
+    )
+    def search(request: SearchRequest, retriever: Retriever = Depends(get_retriever)) -> SearchResponse:
+        try:
+            return search_examples(request, retriever, prompt)
+        except StoreUnavailable as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from None
+        except SearchInputError as exc:
+            loc = ["body", *exc.field.split(".", 1)]
+            raise HTTPException(
+                status_code=422, detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}]
+            ) from None
+
+    return router

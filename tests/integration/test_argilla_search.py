@@ -1,0 +1,580 @@
+"""The embedded Argilla server answers searches, filters, similarity, progress and metrics from its SQL tables
+(tacit's `sql` search engine) with Argilla's semantics. Driven through the official argilla SDK and Argilla's
+REST API (as owner and as two annotators) against the session's real stack."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import argilla as rg
+import httpx
+import numpy as np
+import pytest
+
+from annotation.server.text_index import record_texts, to_match_query
+from annotation.server.vector_cache import VectorMatrix, rank_similar
+
+# Records drawn from the four review scenarios: clinical notes, infrastructure approvals, charge disputes and
+# manufacturing root causes. `vec` is a 3-d embedding chosen so cosine rankings are easy to reason about.
+BATCH_ONE = [
+    dict(
+        id="clin-1",
+        domain="clinical",
+        amount=0,
+        risk=0.2,
+        vec=[1.0, 0.0, 0.0],
+        prompt="Summarise the discharge note for the cardiology patient",
+        draft="Patient stable on beta blockers, follow up in two weeks",
+        verdict=("accept", 0.9, "drafter-v1"),
+        tags=(["clinical"], [0.8]),
+    ),
+    dict(
+        id="clin-2",
+        domain="clinical",
+        amount=0,
+        risk=0.9,
+        vec=[0.9, 0.1, 0.0],
+        prompt="Flag drug interactions in the medication list",
+        draft="No interaction between warfarin and aspirin",
+        verdict=("reject", 0.4, "drafter-v1"),
+        tags=(["clinical", "safety"], [0.9, 0.7]),
+    ),
+    dict(
+        id="infra-1",
+        domain="infrastructure",
+        amount=0,
+        risk=0.7,
+        vec=[0.0, 1.0, 0.0],
+        prompt="Approve deleting the staging database snapshot",
+        draft="Command: delete snapshot staging-42 (irreversible)",
+        verdict=("edit", 0.6, "drafter-v2"),
+        tags=None,
+    ),
+    dict(
+        id="infra-2",
+        domain="infrastructure",
+        amount=0,
+        risk=0.5,
+        vec=[0.1, 0.9, 0.0],
+        prompt="Approve scaling the production cluster to twelve nodes",
+        draft="Command: scale cluster prod to 12 nodes",
+        verdict=("accept", 0.8, "drafter-v2"),
+        tags=None,
+    ),
+]
+BATCH_TWO = [
+    dict(
+        id="bill-1",
+        domain="billing",
+        amount=120,
+        risk=0.3,
+        vec=[0.0, 0.0, 1.0],
+        prompt="A customer disputes a duplicate charge on the March invoice",
+        draft="Refund the duplicate charge of 120 dollars",
+        verdict=("accept", 0.95, "drafter-v1"),
+        tags=(["billing", "escalation"], [0.6, 0.2]),
+    ),
+    dict(
+        id="bill-2",
+        domain="billing",
+        amount=2400,
+        risk=0.8,
+        vec=[0.0, 0.2, 0.9],
+        prompt="A customer disputes the annual subscription charge",
+        draft="Escalate to a human agent with the contract history",
+        verdict=("edit", 0.5, "drafter-v2"),
+        tags=(["billing"], [0.9]),
+    ),
+    dict(
+        id="mfg-1",
+        domain="manufacturing",
+        amount=None,
+        risk=0.6,
+        vec=[0.5, 0.5, 0.0],
+        prompt="Find the root cause of bearing failures on line three",
+        draft="The lubrication interval is too long for the new bearings",
+        verdict=None,
+        tags=None,
+    ),
+    dict(
+        id="mfg-2",
+        domain="manufacturing",
+        amount=None,
+        risk=None,
+        vec=None,
+        prompt="Explain the vibration alarms after the spindle replacement",
+        draft="Spindle misalignment; recalibrate before the next shift",
+        verdict=None,
+        tags=None,
+    ),
+]
+ALL_IDS = {r["id"] for r in BATCH_ONE + BATCH_TWO}
+
+# (annotator index, record, status, answers)
+RESPONSES = [
+    (0, "clin-1", "submitted", {"verdict": "accept", "quality": 5}),
+    (0, "infra-1", "submitted", {"verdict": "reject", "quality": 2, "correction": "Keep the snapshot"}),
+    (0, "bill-1", "draft", {"verdict": "accept"}),
+    (1, "clin-1", "submitted", {"verdict": "edit", "quality": 3}),
+    (1, "bill-2", "discarded", {}),
+    (
+        1,
+        "mfg-1",
+        "submitted",
+        {
+            "verdict": "accept",
+            "quality": 4,
+            "ranking": [{"value": "a", "rank": 1}, {"value": "b", "rank": 2}],
+        },
+    ),
+]
+
+
+@dataclass
+class Seeded:
+    url: str
+    owner_http: httpx.Client
+    annotator_http: list[httpx.Client]
+    dataset_id: str
+    server_id: dict[str, str]  # external id -> Argilla record id
+    batch_two_from: str  # ISO datetime between the two logging batches
+    metadata_ids: dict[str, str]
+
+    def ext(self, server_ids: list[str]) -> list[str]:
+        back = {v: k for k, v in self.server_id.items()}
+        return [back[i] for i in server_ids]
+
+
+def _record(spec: dict[str, Any]) -> rg.Record:
+    metadata = {"domain": spec["domain"]}
+    if spec["amount"] is not None:
+        metadata["amount"] = spec["amount"]
+    if spec["risk"] is not None:
+        metadata["risk"] = spec["risk"]
+    suggestions = []
+    if spec["verdict"]:
+        value, score, agent = spec["verdict"]
+        suggestions.append(rg.Suggestion("verdict", value, score=score, agent=agent))
+    if spec["tags"]:
+        values, scores = spec["tags"]
+        suggestions.append(rg.Suggestion("tags", values, score=scores, agent="tagger"))
+    return rg.Record(
+        id=spec["id"],
+        fields={"prompt": spec["prompt"], "draft": spec["draft"]},
+        metadata=metadata,
+        suggestions=suggestions,
+        vectors={"embedding": spec["vec"]} if spec["vec"] else {},
+    )
+
+
+@pytest.fixture(scope="module")
+def seeded(stack) -> Iterator[Seeded]:
+    owner = rg.Argilla(api_url=stack.argilla_url, api_key=stack.owner.api_key)
+    suffix = datetime.now().strftime("%H%M%S%f")
+    workspace = rg.Workspace(name=f"search-{suffix}", client=owner).create()
+    for login in stack.annotators[:2]:
+        workspace.add_user(login.username)
+    settings = rg.Settings(
+        fields=[rg.TextField("prompt"), rg.TextField("draft")],
+        questions=[
+            rg.LabelQuestion("verdict", labels=["accept", "edit", "reject"], required=True),
+            rg.MultiLabelQuestion(
+                "tags", labels=["clinical", "safety", "billing", "escalation"], required=False
+            ),
+            rg.RatingQuestion("quality", values=[1, 2, 3, 4, 5], required=False),
+            rg.RankingQuestion("ranking", values=["a", "b"], required=False),
+            rg.TextQuestion("correction", required=False),
+            rg.TextQuestion("know_how", required=False),
+        ],
+        metadata=[
+            rg.TermsMetadataProperty("domain"),
+            rg.IntegerMetadataProperty("amount"),
+            rg.FloatMetadataProperty("risk"),
+        ],
+        vectors=[rg.VectorField("embedding", dimensions=3)],
+    )
+    dataset = rg.Dataset(
+        name=f"search-{suffix}", workspace=workspace, settings=settings, client=owner
+    ).create()
+    dataset.records.log([_record(spec) for spec in BATCH_ONE])
+    time.sleep(0.05)
+    batch_two_from = datetime.now(UTC).isoformat()
+    time.sleep(0.05)
+    dataset.records.log([_record(spec) for spec in BATCH_TWO])
+    server_id = {str(r.id): str(r._server_id) for r in dataset.records(with_suggestions=False)}
+
+    owner_http = owner.api.http_client
+    annotators = [
+        rg.Argilla(api_url=stack.argilla_url, api_key=login.api_key).api.http_client
+        for login in stack.annotators[:2]
+    ]
+    for who, ext_id, status, answers in RESPONSES:
+        body = {"values": {q: {"value": v} for q, v in answers.items()}, "status": status}
+        if status == "discarded":
+            body = {"status": "discarded"}
+        reply = annotators[who].post(f"/api/v1/records/{server_id[ext_id]}/responses", json=body)
+        assert reply.status_code == 201, reply.text
+    metadata_ids = {
+        p["name"]: p["id"]
+        for p in owner_http.get(f"/api/v1/me/datasets/{dataset.id}/metadata-properties").json()["items"]
+    }
+    yield Seeded(
+        stack.argilla_url, owner_http, annotators, str(dataset.id), server_id, batch_two_from, metadata_ids
+    )
+    dataset.delete()
+
+
+def search(
+    s: Seeded, body: dict, *, as_annotator: int | None = None, limit: int = 50
+) -> tuple[list[str], Any]:
+    """Record external ids (in order) and the raw result of a records search."""
+    if as_annotator is None:
+        http, path = s.owner_http, f"/api/v1/datasets/{s.dataset_id}/records/search"
+    else:
+        http, path = s.annotator_http[as_annotator], f"/api/v1/me/datasets/{s.dataset_id}/records/search"
+    reply = http.post(path, json=body, params={"limit": limit})
+    assert reply.status_code == 200, reply.text
+    result = reply.json()
+    return s.ext([item["record"]["id"] for item in result["items"]]), result
+
+
+def terms(scope: dict, *values: Any) -> dict:
+    return {"type": "terms", "scope": scope, "values": list(values)}
+
+
+def ranged(scope: dict, ge: Any = None, le: Any = None) -> dict:
+    flt: dict[str, Any] = {"type": "range", "scope": scope}
+    if ge is not None:
+        flt["ge"] = ge
+    if le is not None:
+        flt["le"] = le
+    return flt
+
+
+def where(*filters: dict) -> dict:
+    return {"filters": {"and": list(filters)}}
+
+
+def META(name: str) -> dict:  # noqa: N802 - scope builders read like the API's entities
+    return {"entity": "metadata", "metadata_property": name}
+
+
+def SUGG(question: str, prop: str = "value") -> dict:  # noqa: N802
+    return {"entity": "suggestion", "question": question, "property": prop}
+
+
+def RESP(question: str | None = None) -> dict:  # noqa: N802
+    return (
+        {"entity": "response", "question": question}
+        if question
+        else {"entity": "response", "property": "status"}
+    )
+
+
+def REC(prop: str) -> dict:  # noqa: N802
+    return {"entity": "record", "property": prop}
+
+
+def test_ui_root_and_sign_in_page_are_served(stack) -> None:
+    for path in ("/", "/sign-in"):
+        page = httpx.get(stack.argilla_url + path, timeout=30, follow_redirects=True)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert "<html" in page.text.lower()
+    status = httpx.get(stack.argilla_url + "/api/v1/status", timeout=30).json()
+    assert status["search_engine"]["engine"] == "sql"
+
+
+def test_text_query_over_all_fields_and_one_field(seeded: Seeded) -> None:
+    ids, result = search(seeded, {"query": {"text": {"q": "charge"}}})
+    assert set(ids) == {"bill-1", "bill-2"} and result["total"] == 2
+    assert all(item["query_score"] > 0 for item in result["items"])
+    # the duplicate-charge record says "charge" twice: it ranks first
+    assert ids[0] == "bill-1"
+    assert set(search(seeded, {"query": {"text": {"q": "duplicate refund"}}})[0]) == {
+        "bill-1"
+    }  # AND of words
+    assert set(search(seeded, {"query": {"text": {"q": "COMMAND", "field": "draft"}}})[0]) == {
+        "infra-1",
+        "infra-2",
+    }
+    assert search(seeded, {"query": {"text": {"q": "command", "field": "prompt"}}})[0] == []
+    assert set(search(seeded, {"query": {"text": {"q": "spindle | bearing"}}})[0]) == {"mfg-1", "mfg-2"}
+    assert set(search(seeded, {"query": {"text": {"q": "approve -staging"}}})[0]) == {"infra-2"}
+    assert set(search(seeded, {"query": {"text": {"q": "lubric*"}}})[0]) == {"mfg-1"}
+    # "cat" is a token match, not a substring of "duplicate"/"cardiology"
+    assert search(seeded, {"query": {"text": {"q": "cat"}}})[0] == []
+    unknown = seeded.owner_http.post(
+        f"/api/v1/datasets/{seeded.dataset_id}/records/search",
+        json={"query": {"text": {"q": "x", "field": "nope"}}},
+    )
+    assert unknown.status_code == 422 and "nope" in unknown.text
+
+
+def test_metadata_terms_and_range_filters(seeded: Seeded) -> None:
+    assert set(search(seeded, where(terms(META("domain"), "billing")))[0]) == {"bill-1", "bill-2"}
+    assert set(search(seeded, where(terms(META("domain"), "clinical", "manufacturing")))[0]) == {
+        "clin-1",
+        "clin-2",
+        "mfg-1",
+        "mfg-2",
+    }
+    assert set(search(seeded, where(ranged(META("amount"), ge=100)))[0]) == {"bill-1", "bill-2"}
+    assert set(search(seeded, where(ranged(META("amount"), le=0)))[0]) == {
+        "clin-1",
+        "clin-2",
+        "infra-1",
+        "infra-2",
+    }
+    assert set(search(seeded, where(ranged(META("risk"), ge=0.5, le=0.8)))[0]) == {
+        "infra-1",
+        "infra-2",
+        "bill-2",
+        "mfg-1",
+    }
+    # AND of filters, combined with a text query
+    ids, result = search(
+        seeded,
+        {
+            **where(terms(META("domain"), "billing"), ranged(META("amount"), le=500)),
+            "query": {"text": {"q": "customer"}},
+        },
+    )
+    assert ids == ["bill-1"] and result["total"] == 1
+
+
+def test_date_range_filters(seeded: Seeded) -> None:
+    second = {"bill-1", "bill-2", "mfg-1", "mfg-2"}
+    assert set(search(seeded, where(ranged(REC("inserted_at"), ge=seeded.batch_two_from)))[0]) == second
+    assert (
+        set(search(seeded, where(ranged(REC("inserted_at"), le=seeded.batch_two_from)))[0])
+        == ALL_IDS - second
+    )
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    # a date without a time covers the whole day for `le`, like Elasticsearch
+    assert search(seeded, where(ranged(REC("updated_at"), le=yesterday)))[0] == []
+    today = datetime.now(UTC).date().isoformat()
+    assert set(search(seeded, where(ranged(REC("updated_at"), ge=yesterday, le=today)))[0]) == ALL_IDS
+
+
+def test_record_id_and_status_filters(seeded: Seeded) -> None:
+    wanted = [seeded.server_id["clin-2"], seeded.server_id["mfg-2"]]
+    assert set(search(seeded, where(terms(REC("id"), *wanted)))[0]) == {"clin-2", "mfg-2"}
+    assert set(search(seeded, where(terms(REC("status"), "completed")))[0]) == {"clin-1", "infra-1", "mfg-1"}
+
+
+def test_response_status_filters_are_per_user(seeded: Seeded) -> None:
+    pending = terms(RESP(), "pending")
+    assert set(search(seeded, where(pending), as_annotator=0)[0]) == {
+        "clin-2",
+        "infra-2",
+        "bill-2",
+        "mfg-1",
+        "mfg-2",
+    }
+    assert set(search(seeded, where(pending), as_annotator=1)[0]) == {
+        "clin-2",
+        "infra-1",
+        "infra-2",
+        "bill-1",
+        "mfg-2",
+    }
+    # without a user (owner's dataset-wide search) pending means nobody has answered
+    assert set(search(seeded, where(pending))[0]) == {"clin-2", "infra-2", "mfg-2"}
+    assert set(search(seeded, where(terms(RESP(), "draft", "pending")), as_annotator=0)[0]) == {
+        "bill-1",
+        "clin-2",
+        "infra-2",
+        "bill-2",
+        "mfg-1",
+        "mfg-2",
+    }
+    assert set(search(seeded, where(terms(RESP(), "discarded")), as_annotator=1)[0]) == {"bill-2"}
+    assert search(seeded, where(terms(RESP(), "discarded")), as_annotator=0)[0] == []
+    assert set(search(seeded, where(terms(RESP(), "submitted")))[0]) == {"clin-1", "infra-1", "mfg-1"}
+    # each annotator's queue comes in its own (deterministic) order
+    first = search(seeded, {}, as_annotator=0)[0]
+    assert first == search(seeded, {}, as_annotator=0)[0] and set(first) == ALL_IDS
+
+
+def test_response_value_filters(seeded: Seeded) -> None:
+    assert set(search(seeded, where(terms(RESP("verdict"), "accept")))[0]) == {"clin-1", "bill-1", "mfg-1"}
+    assert set(search(seeded, where(terms(RESP("verdict"), "accept")), as_annotator=1)[0]) == {"mfg-1"}
+    assert set(search(seeded, where(ranged(RESP("quality"), ge=4)))[0]) == {"clin-1", "mfg-1"}
+
+
+def test_suggestion_value_agent_and_score_filters(seeded: Seeded) -> None:
+    assert set(search(seeded, where(terms(SUGG("verdict"), "accept")))[0]) == {"clin-1", "infra-2", "bill-1"}
+    assert set(search(seeded, where(terms(SUGG("verdict", "agent"), "drafter-v2")))[0]) == {
+        "infra-1",
+        "infra-2",
+        "bill-2",
+    }
+    assert set(search(seeded, where(ranged(SUGG("verdict", "score"), ge=0.8)))[0]) == {
+        "clin-1",
+        "infra-2",
+        "bill-1",
+    }
+    assert set(search(seeded, where(terms(SUGG("tags"), "safety")))[0]) == {
+        "clin-2"
+    }  # one of a multi-label value
+    assert set(search(seeded, where(ranged(SUGG("tags", "score"), le=0.25)))[0]) == {
+        "bill-1"
+    }  # any score in range
+    assert set(search(seeded, where(terms(SUGG("verdict", "type"), "model")))[0]) == set()
+    bad = seeded.owner_http.post(
+        f"/api/v1/datasets/{seeded.dataset_id}/records/search",
+        json=where(terms(SUGG("no_such_question"), "x")),
+    )
+    assert bad.status_code == 422 and "no_such_question" in bad.text
+
+
+def test_sorting_with_missing_values_last(seeded: Seeded) -> None:
+    def by_amount(order: str) -> dict:
+        return {"sort": [{"scope": META("amount"), "order": order}]}
+
+    asc = search(seeded, by_amount("asc"))[0]
+    assert asc[:4] == ["clin-1", "clin-2", "infra-1", "infra-2"]  # equal amounts keep insertion order
+    assert asc[4:6] == ["bill-1", "bill-2"] and set(asc[6:]) == {"mfg-1", "mfg-2"}
+    desc = search(seeded, by_amount("desc"))[0]
+    assert desc[:2] == ["bill-2", "bill-1"] and set(desc[6:]) == {"mfg-1", "mfg-2"}
+    by_score = search(seeded, {"sort": [{"scope": SUGG("verdict", "score"), "order": "desc"}]})[0]
+    assert by_score[:6] == ["bill-1", "clin-1", "infra-2", "infra-1", "bill-2", "clin-2"]
+    newest = search(seeded, {"sort": [{"scope": REC("inserted_at"), "order": "desc"}]})[0]
+    assert set(newest[:4]) == {"bill-1", "bill-2", "mfg-1", "mfg-2"}
+    page = search(
+        seeded, {**by_amount("asc"), **where(terms(META("domain"), "billing", "clinical"))}, limit=3
+    )
+    assert page[0] == ["clin-1", "clin-2", "bill-1"] and page[1]["total"] == 4
+
+
+def _expected_similar(
+    query: list[float], candidates: list[str], least: bool = False
+) -> list[tuple[str, float]]:
+    vecs = {r["id"]: np.array(r["vec"]) for r in BATCH_ONE + BATCH_TWO if r["vec"]}
+    q = np.array(query)
+    scored = []
+    for rid in candidates:
+        cos = float(vecs[rid] @ q / (np.linalg.norm(vecs[rid]) * np.linalg.norm(q)))
+        scored.append((rid, (1 - cos) / 2 if least else (1 + cos) / 2))
+    return sorted(scored, key=lambda pair: -pair[1])
+
+
+def test_similarity_search_most_and_least_by_record_and_value(seeded: Seeded) -> None:
+    with_vectors = [r["id"] for r in BATCH_ONE + BATCH_TWO if r["vec"]]
+    by_record = {"query": {"vector": {"name": "embedding", "record_id": seeded.server_id["clin-1"]}}}
+    ids, result = search(seeded, by_record)
+    expected = _expected_similar([1.0, 0.0, 0.0], [i for i in with_vectors if i != "clin-1"])
+    assert ids[:3] == [rid for rid, _ in expected[:3]] == ["clin-2", "mfg-1", "infra-2"]
+    assert set(ids) == {rid for rid, _ in expected}  # the query record itself is excluded
+    assert [item["query_score"] for item in result["items"]][:3] == pytest.approx(
+        [s for _, s in expected[:3]], abs=1e-5
+    )
+
+    least = {"query": {"vector": {"name": "embedding", "value": [1.0, 0.0, 0.0], "order": "least_similar"}}}
+    ids, result = search(seeded, least)
+    expected = _expected_similar([1.0, 0.0, 0.0], with_vectors, least=True)
+    assert ids[0] in {"infra-1", "bill-1"} and ids[-1] == "clin-1"
+    assert [item["query_score"] for item in result["items"]] == pytest.approx(
+        [s for _, s in expected], abs=1e-5
+    )
+
+    filtered = {
+        **where(terms(META("domain"), "billing", "infrastructure")),
+        "query": {"vector": {"name": "embedding", "value": [0.0, 0.1, 1.0]}},
+    }
+    expected = _expected_similar([0.0, 0.1, 1.0], ["bill-1", "bill-2", "infra-1", "infra-2"])
+    assert (
+        search(seeded, filtered)[0]
+        == [rid for rid, _ in expected]
+        == ["bill-1", "bill-2", "infra-1", "infra-2"]
+    )
+    assert search(seeded, filtered, limit=2)[0] == ["bill-1", "bill-2"]
+    pending_for_bob = {
+        **where(terms(RESP(), "pending")),
+        "query": {"vector": {"name": "embedding", "value": [1, 0, 0]}},
+    }
+    ids = search(seeded, pending_for_bob, as_annotator=1)[0]  # mfg-2 has no vector; infra-1 and bill-1 tie
+    assert ids[:2] == ["clin-2", "infra-2"] and set(ids[2:]) == {"infra-1", "bill-1"}
+    wrong = seeded.owner_http.post(
+        f"/api/v1/datasets/{seeded.dataset_id}/records/search",
+        json={"query": {"vector": {"name": "embedding", "value": [1.0, 0.0]}}},
+    )
+    assert wrong.status_code == 422 and "3 dimensions" in wrong.text
+
+
+def test_dataset_progress_and_per_user_progress(seeded: Seeded) -> None:
+    progress = seeded.owner_http.get(f"/api/v1/datasets/{seeded.dataset_id}/progress").json()
+    assert (progress["total"], progress["completed"], progress["pending"]) == (8, 3, 5)
+    alice = seeded.annotator_http[0].get(f"/api/v1/me/datasets/{seeded.dataset_id}/metrics").json()
+    assert alice == {
+        "responses": {"total": 8, "submitted": 2, "discarded": 0, "draft": 1, "pending": 5}
+    } or alice == {"total": 8, "submitted": 2, "discarded": 0, "draft": 1, "pending": 5}
+    bob = seeded.annotator_http[1].get(f"/api/v1/me/datasets/{seeded.dataset_id}/metrics").json()
+    flat = bob.get("responses", bob)
+    assert (flat["submitted"], flat["discarded"], flat["draft"], flat["pending"]) == (2, 1, 0, 5)
+
+
+def test_metadata_metrics(seeded: Seeded) -> None:
+    def metrics(name: str) -> dict:
+        return seeded.owner_http.get(
+            f"/api/v1/metadata-properties/{seeded.metadata_ids[name]}/metrics"
+        ).json()
+
+    domain = metrics("domain")
+    assert domain["type"] == "terms" and domain["total"] == 8
+    assert {v["term"]: v["count"] for v in domain["values"]} == {
+        "clinical": 2,
+        "infrastructure": 2,
+        "billing": 2,
+        "manufacturing": 2,
+    }
+    assert metrics("amount") == {"type": "integer", "min": 0, "max": 2400}
+    risk = metrics("risk")
+    assert risk["type"] == "float" and risk["min"] == pytest.approx(0.2) and risk["max"] == pytest.approx(0.9)
+
+
+# --- pure pieces of the engine (no server needed) ---
+
+
+def test_simple_query_string_translation() -> None:
+    assert to_match_query("refund  charge").required == '("refund" AND "charge")'
+    assert to_match_query('"duplicate charge" -annual').required == '("duplicate charge")'
+    assert to_match_query('"duplicate charge" -annual').excluded == '"annual"'
+    assert to_match_query("spindle | bearing*").required == '("spindle") OR ("bearing" *)'
+    assert to_match_query("e-mail").required == '("e mail")'
+    assert to_match_query("  ?!  ").is_empty
+
+
+def test_record_texts_index_every_text_field_and_skip_images() -> None:
+    texts = record_texts(
+        {
+            "prompt": "Approve the change",
+            "image": "data:image/png;base64,AAAA",
+            "chat": [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"}],
+        }
+    )
+    assert texts == {
+        "prompt": "Approve the change",
+        "chat": "hello\nhi",
+        "*": "Approve the change\nhello\nhi",
+    }
+
+
+def test_rank_similar_scores_like_elasticsearch_cosine_with_threshold() -> None:
+    matrix = VectorMatrix.build(("fp",), ["a", "b", "c"], [[1, 0], [0, 1], [1, 1]], dims=2)
+    most, total = rank_similar(matrix, [1, 0], k=3)
+    assert [rid for rid, _ in most] == ["a", "c", "b"] and total == 3
+    assert [s for _, s in most] == pytest.approx([1.0, (1 + 2**-0.5) / 2, 0.5])
+    least, _ = rank_similar(matrix, [1, 0], k=2, least_similar=True)
+    assert [rid for rid, _ in least] == ["b", "c"]
+    above, total = rank_similar(matrix, [1, 0], k=3, threshold=0.8, exclude="a")
+    assert above == [("c", pytest.approx((1 + 2**-0.5) / 2))] and total == 2
+    only, _ = rank_similar(matrix, [1, 0], k=3, candidates=["b", "zzz"])
+    assert [rid for rid, _ in only] == ["b"]
+    with pytest.raises(ValueError, match="all zeros"):
+        rank_similar(matrix, [0, 0], k=1)

@@ -1,0 +1,278 @@
+"""Feedback, examples and preference pairs: idempotent by deterministic ids, updated in place when a
+response changes, atomic across a crash, and observed after commit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, NotFoundError, PairRecord, stable_id
+
+PROMPT = "Structure the dictation: 'chest x-ray shows a shadow in the left lower lobe, likely pneumonia'"
+DRAFT = "Assessment: possible pneumonia, left lower lobe."
+CORRECTED = "Assessment: high suspicion of left lower lobe pneumonia, pending sputum culture confirmation."
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+        yield opened
+
+
+def correction(values: dict | None = None, **changes: object) -> FeedbackRecord:
+    fields = {
+        "argilla_dataset": "corrections",
+        "record_id": "rec-note-17",
+        "user_id": "user-dr-ng",
+        "username": "dr-ng",
+        "response_id": "resp-1",
+        "status": "submitted",
+        "values": values
+        or {"verdict": "edit", "corrected": CORRECTED, "note": "never write 'possible' here"},
+        "submitted_at": datetime(2025, 3, 4, 9, 0, tzinfo=UTC),
+        "model_version": "smollm2-135m@3",
+    }
+    return FeedbackRecord(**{**fields, **changes})
+
+
+def derived_from(
+    item: FeedbackRecord, output: str = CORRECTED
+) -> tuple[list[ExampleRecord], list[PairRecord]]:
+    provenance = {"dataset": item.argilla_dataset, "record": item.record_id, "user": item.username}
+    example = ExampleRecord(
+        task="clinical-note",
+        kind="correction",
+        input=PROMPT,
+        output=output,
+        reason="the doctor distinguishes suspicion pending confirmation from a possible finding",
+        feedback_id=item.id,
+        domain="pulmonology",
+        quality=1.0,
+        model_version=item.model_version,
+        provenance=provenance,
+    )
+    lesson = ExampleRecord(
+        task="clinical-note",
+        kind="knowledge",
+        input=PROMPT,
+        output="never write 'possible' here",
+        feedback_id=item.id,
+    )
+    pair = PairRecord(
+        task="clinical-note",
+        prompt=PROMPT,
+        chosen=output,
+        rejected=DRAFT,
+        feedback_id=item.id,
+        annotator=item.username,
+        provenance=provenance,
+    )
+    return [example, lesson], [pair]
+
+
+def test_stable_ids_are_deterministic_and_distinguish_parts():
+    assert stable_id("corrections", "rec-1", "u") == stable_id("corrections", "rec-1", "u")
+    assert len(stable_id("x")) == 32
+    assert stable_id("a", "bc") != stable_id("ab", "c")
+    assert stable_id("a", None) != stable_id("a", "")
+    assert correction().id == correction(status="draft").id, "the same record+user keeps its id"
+    with pytest.raises(ValueError, match="at least one part"):
+        stable_id()
+
+
+def test_the_same_feedback_twice_adds_nothing_the_second_time(ledger: Ledger):
+    item = correction()
+    examples, pairs = derived_from(item)
+    first = ledger.record_feedback(item, examples, pairs)
+    assert first.changed and first.feedback_new
+    assert sorted(first.examples_added) == sorted(e.id for e in examples)
+    assert first.pairs_added == [pairs[0].id]
+
+    events_before = len(ledger.list_audit())
+    again = ledger.record_feedback(correction(), *derived_from(correction()))
+    assert not again.changed
+    assert len(ledger.list_audit()) == events_before, "a replay appends no audit events"
+    assert len(ledger.list_examples()) == 2
+    assert ledger.count_pairs() == 1
+
+    stored = ledger.get_example(examples[0].id)
+    assert stored.provenance == {"dataset": "corrections", "record": "rec-note-17", "user": "dr-ng"}
+    assert stored.model_version == "smollm2-135m@3"
+    assert ledger.get_feedback(item.id).values == item.values
+    assert ledger.get_feedback(item.id).submitted_at == item.submitted_at
+
+
+def test_an_updated_response_updates_rows_and_withdraws_what_no_longer_applies(ledger: Ledger):
+    item = correction()
+    examples, pairs = derived_from(item)
+    ledger.record_feedback(item, examples, pairs)
+
+    # the doctor reopens the response and accepts the draft after all: no correction, no pair
+    accepted = correction(values={"verdict": "accept"}, response_id="resp-1")
+    accepted_example = ExampleRecord(
+        task="clinical-note", kind="accepted", input=PROMPT, output=DRAFT, feedback_id=accepted.id
+    )
+    outcome = ledger.record_feedback(accepted, [accepted_example], [])
+    assert outcome.feedback_updated and not outcome.feedback_new
+    assert outcome.examples_added == [accepted_example.id]
+    assert sorted(outcome.examples_withdrawn) == sorted(e.id for e in examples)
+    assert outcome.pairs_withdrawn == [pairs[0].id]
+    assert [e.id for e in ledger.list_examples()] == [accepted_example.id]
+    assert ledger.count_pairs() == 0
+    withdrawn = ledger.get_example(examples[0].id)
+    assert withdrawn.withdrawn_at is not None and "superseded" in withdrawn.withdrawn_reason
+    assert len(ledger.list_examples(include_withdrawn=True)) == 3
+    assert ledger.get_feedback(item.id).values == {"verdict": "accept"}
+
+    # and back to a (different) correction: the same ids come back with the new text
+    reworded = CORRECTED + " Recheck in 48 hours."
+    outcome = ledger.record_feedback(correction(), *derived_from(correction(), output=reworded))
+    assert sorted(outcome.examples_added) == sorted(e.id for e in examples)
+    assert outcome.examples_withdrawn == [accepted_example.id]
+    assert ledger.get_example(examples[0].id).output == reworded
+    assert ledger.list_pairs()[0].chosen == reworded
+
+
+def test_a_curator_withdrawal_survives_a_replay(ledger: Ledger):
+    item = correction()
+    examples, pairs = derived_from(item)
+    ledger.record_feedback(item, examples, pairs)
+    assert ledger.withdraw_example(examples[1].id, reason="duplicate of the style guide") is True
+    assert ledger.withdraw_example(examples[1].id) is False, "already withdrawn"
+
+    assert not ledger.record_feedback(item, examples, pairs).changed
+    assert [e.id for e in ledger.list_examples()] == [examples[0].id]
+    # a curator can bring it back explicitly
+    assert ledger.add_example(examples[1]) is True
+    assert len(ledger.list_examples()) == 2
+    with pytest.raises(NotFoundError, match="example 'nope'"):
+        ledger.withdraw_example("nope")
+
+
+def test_examples_added_by_hand_need_no_feedback(ledger: Ledger):
+    know_how = ExampleRecord(
+        task="root-cause",
+        kind="knowledge",
+        input="press line 3 vibration rises at 120 Hz a week before failure",
+        output="replace the spindle bearing at the next stop; the 120 Hz band always precedes its failure",
+        domain="manufacturing",
+    )
+    assert ledger.add_example(know_how) is True
+    assert ledger.add_example(know_how) is False, "unchanged: nothing to do"
+    assert ledger.list_examples(task="root-cause", kind="knowledge")[0].id == know_how.id
+    assert ledger.list_examples(task="clinical-note") == []
+    with pytest.raises(NotFoundError, match="feedback item 'ghost'"):
+        ledger.add_example(
+            ExampleRecord(task="t", kind="lesson", input="i", output="o", feedback_id="ghost"),
+        )
+
+
+def test_pairs_filter_by_task_time_and_agreement(ledger: Ledger):
+    item = correction()
+    ledger.record_feedback(item, [], derived_from(item)[1])
+    checkpoint = datetime.now(UTC)
+    other = correction(record_id="rec-dispute-3", values={"preferred": "a"})
+    agreed = PairRecord(
+        task="charge-dispute",
+        prompt="Customer disputes a $1,240 charge and says they are at their wits' end",
+        chosen="Acknowledge the stress, open a dispute case, and hand over to a specialist today.",
+        rejected="Disputes take 60 days. Please wait.",
+        feedback_id=other.id,
+        agreement=0.9,
+    )
+    ledger.record_feedback(other, [], [agreed])
+    assert [p.id for p in ledger.list_pairs(task="charge-dispute")] == [agreed.id]
+    assert [p.id for p in ledger.list_pairs(since=checkpoint)] == [agreed.id]
+    assert [p.id for p in ledger.list_pairs(min_agreement=0.8)] == [agreed.id], "unknown agreement left out"
+    assert ledger.list_pairs(min_agreement=0.95) == []
+    assert ledger.count_pairs() == 2 and ledger.count_pairs(task="clinical-note") == 1
+
+
+def test_bad_derived_rows_are_refused_before_any_write(ledger: Ledger):
+    item = correction()
+    with pytest.raises(ValueError, match="chosen and PairRecord.rejected are the same"):
+        PairRecord(task="t", prompt="p", chosen="same", rejected="same ")
+    with pytest.raises(ValueError, match="ExampleRecord.kind must be one of correction, accepted"):
+        ExampleRecord(task="t", kind="opinion", input="i", output="o")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="FeedbackRecord.submitted_at must be a timezone-aware"):
+        correction(submitted_at=datetime(2025, 1, 1))
+    stray = ExampleRecord(task="t", kind="lesson", input="i", output="o", feedback_id="someone-else")
+    with pytest.raises(ValueError, match="build derived rows with feedback_id=item.id"):
+        ledger.record_feedback(item, [stray])
+    with pytest.raises(NotFoundError, match="ticket 'no-such-ticket'"):
+        ledger.record_feedback(correction(ticket_id="no-such-ticket"))
+    assert ledger.list_audit() == [] and ledger.list_examples(include_withdrawn=True) == []
+
+
+def test_observers_hear_about_committed_changes_only(ledger: Ledger):
+    heard: list[tuple[list[str], list[str]]] = []
+    unsubscribe = ledger.on_example_change(
+        lambda added, withdrawn: heard.append(([e.id for e in added], withdrawn))
+    )
+
+    def broken(_added: list, _withdrawn: list) -> None:
+        raise RuntimeError("chroma is down")
+
+    ledger.on_example_change(broken)  # a failing observer must not undo or block the ledger
+    item = correction()
+    examples, pairs = derived_from(item)
+    ledger.record_feedback(item, examples, pairs)
+    ledger.record_feedback(item, examples, pairs)  # replay: nothing to hear
+    ledger.withdraw_example(examples[0].id)
+    assert heard == [([e.id for e in examples], []), ([], [examples[0].id])]
+    unsubscribe()
+    ledger.add_example(examples[0])
+    assert len(heard) == 2, "unsubscribed"
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, sys.argv[2])
+    from tests.unit.test_ledger_feedback import correction, derived_from
+    from pipelines.ledger import Ledger
+    from pipelines.ledger import ledger as ledger_module
+
+    calls = 0
+    real_upsert = ledger_module.Ledger._upsert_derived
+
+    def upsert_then_die(self, *args, **kwargs):
+        global calls
+        calls += 1
+        if calls == 2:  # the feedback row and one example are written, the transaction is open
+            os._exit(17)
+        return real_upsert(self, *args, **kwargs)
+
+    ledger_module.Ledger._upsert_derived = upsert_then_die
+    item = correction()
+    Ledger(sys.argv[1]).record_feedback(item, *derived_from(item))
+    """
+)
+
+
+def test_a_crash_mid_way_loses_nothing_when_the_feedback_is_replayed(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    project_root = Path(__file__).resolve().parents[2]
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_SCRIPT, url, str(project_root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert crashed.returncode == 17, crashed.stderr
+
+    with Ledger(url) as ledger:
+        assert ledger.list_examples(include_withdrawn=True) == [], "the half-written transaction rolled back"
+        assert ledger.list_audit() == []
+        item = correction()
+        examples, pairs = derived_from(item)
+        outcome = ledger.record_feedback(item, examples, pairs)  # the replay (webhook retry or sync)
+        assert outcome.feedback_new
+        assert len(ledger.list_examples()) == 2 and ledger.count_pairs() == 1
+        assert ledger.verify_audit().ok

@@ -1,0 +1,293 @@
+"""`tacit train dpo`: preference pairs -> snapshot -> DPO (TRL + PEFT LoRA) -> held-out gate -> MLflow registry.
+
+Alignment-handbook style: the recipe YAML says what to train; this one entry does it in commented steps.
+Everything that can refuse (recipe, MLflow reachability, pair counts, `--if-new`) runs before a run is opened,
+so a refusal never leaves a half-made MLflow run behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.data import from_huggingface
+from mlflow.entities import DatasetInput, InputTag, Metric, Param
+
+from training.base_model import load_base
+from training.errors import NotEnoughPairsError
+from training.evaluate import completion_logps, encode_pairs, preference_metrics
+from training.gate import decide_promotion
+from training.generation import generate_replies
+from training.recipe import Recipe, load_recipe
+from training.registry import (
+    ADAPTER_ARTIFACT,
+    champion_version,
+    download_adapter,
+    promote,
+    register_adapter,
+)
+from training.snapshot import (
+    EVAL,
+    TRAIN,
+    TRL_COLUMNS,
+    Snapshot,
+    build_snapshot,
+    filter_pairs,
+    snapshot_pair_ids,
+)
+from training.tracking import MlflowMetricsCallback, connect, experiment_id, last_training_run, lineage_tags
+from training.types import GateDecision, PreferenceMetrics, PreferencePair, TrainResult
+
+log = logging.getLogger(__name__)
+
+COMPLETED_MARKER = "tacit-completed"  # in the output dir once training finished; absent = resumable
+
+
+def _pairs_since_last_run(
+    client: MlflowClient, experiment: str, pair_ids: set[str]
+) -> tuple[int, str | None]:
+    """How many of `pair_ids` the last finished run did not train or evaluate on."""
+    last = last_training_run(client, experiment)
+    if last is None:
+        return len(pair_ids), None
+    snapshot_path = Path(last.data.tags.get("tacit.snapshot_path", ""))
+    if (snapshot_path / "pair_ids.json").is_file():
+        seen = snapshot_pair_ids(snapshot_path)
+    else:  # another machine's home: read the id list logged with the run
+        folder = client.download_artifacts(last.info.run_id, "snapshot")
+        seen = snapshot_pair_ids(Path(folder))
+    return len(pair_ids - seen), last.info.run_id
+
+
+def _check_counts(recipe: Recipe, total: int, kept: int) -> None:
+    data = recipe.data
+    filters = f"tasks={data.tasks or 'all'}, since={data.since}, until={data.until}, min_agreement={data.min_agreement}"
+    if kept == 0:
+        raise NotEnoughPairsError(
+            f"no preference pairs to train on: {total} pairs in the ledger, none left after the recipe's "
+            f"filters ({filters}); collect preferences in Argilla or widen data.* in {recipe.source}"
+        )
+    if kept < data.min_pairs:
+        raise NotEnoughPairsError(
+            f"only {kept} preference pairs after filters ({filters}; {total} in the ledger), the recipe needs "
+            f"data.min_pairs={data.min_pairs}; collect more or lower data.min_pairs in {recipe.source}"
+        )
+
+
+def _train(recipe: Recipe, snapshot: Snapshot, model, tokenizer, output_dir: Path, callbacks: list):
+    """Run TRL's DPOTrainer with the recipe's LoRA; resume from the last checkpoint of an interrupted run."""
+    from transformers.trainer_utils import get_last_checkpoint
+    from trl import DPOTrainer
+
+    if (output_dir / COMPLETED_MARKER).is_file():  # same snapshot + recipe trained before: train afresh
+        shutil.rmtree(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = get_last_checkpoint(str(output_dir))
+    if checkpoint:
+        log.info("resuming from %s", checkpoint)
+    trainer = DPOTrainer(
+        model=model,
+        args=recipe.dpo_config(output_dir),
+        train_dataset=snapshot.splits[TRAIN].select_columns(TRL_COLUMNS),
+        processing_class=tokenizer,
+        peft_config=recipe.lora_config(),  # with a PEFT config the reference is the base, no second copy
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=checkpoint)
+    trainer.save_model(str(output_dir / ADAPTER_ARTIFACT))
+    (output_dir / COMPLETED_MARKER).write_text("")
+    return trainer.model  # the PeftModel (base + trained adapter "default")
+
+
+def _evaluate(
+    recipe: Recipe,
+    snapshot: Snapshot,
+    peft_model,
+    tokenizer,
+    champion_adapter: Path | None,
+    champion_label: str,
+) -> tuple[PreferenceMetrics, PreferenceMetrics | None]:
+    """Score the new adapter and (when there is one) the champion's on the eval split, base as reference."""
+    rows = list(snapshot.splits[EVAL])
+    encoded = encode_pairs(tokenizer, rows, recipe.training["max_length"])
+    beta = float(recipe.training["beta"])
+    pad = tokenizer.pad_token_id
+    with peft_model.disable_adapter():
+        reference = completion_logps(peft_model, encoded, pad)
+    candidate = preference_metrics(completion_logps(peft_model, encoded, pad), reference, beta, "candidate")
+    incumbent = None
+    if champion_adapter is not None:
+        peft_model.load_adapter(str(champion_adapter), adapter_name="champion")
+        peft_model.set_adapter("champion")
+        try:
+            incumbent = preference_metrics(
+                completion_logps(peft_model, encoded, pad), reference, beta, champion_label
+            )
+        finally:
+            peft_model.set_adapter("default")
+            peft_model.delete_adapter("champion")
+    return candidate, incumbent
+
+
+def _sample_table(recipe: Recipe, snapshot: Snapshot, peft_model, tokenizer) -> dict[str, list[str]]:
+    """Base vs tuned replies to a few held-out prompts, for people to read in the MLflow UI."""
+    rows = list(snapshot.splits[EVAL])[: recipe.gate.sample_prompts]
+    prompts = [row["prompt"] for row in rows]
+    tokens = recipe.gate.sample_max_new_tokens
+    with peft_model.disable_adapter():
+        base = generate_replies(peft_model, tokenizer, prompts, tokens)
+    tuned = generate_replies(peft_model, tokenizer, prompts, tokens)
+    return {
+        "pair_id": [row["id"] for row in rows],
+        "task": [row["task"] for row in rows],
+        "prompt": [row["prompt"][-1]["content"] for row in rows],
+        "human_chosen": [row["chosen"][0]["content"] for row in rows],
+        "base": base,
+        "tuned": tuned,
+    }
+
+
+def train_dpo(
+    recipe: Recipe | str | Path,
+    pairs: Sequence[PreferencePair],
+    home: str | Path,
+    tracking_uri: str,
+    ledger_cursor: str | int | None = None,
+    if_new: int | None = None,
+    registered_model: str = "tacit-dpo",
+    experiment: str = "tacit-dpo",
+    champion_alias: str = "champion",
+) -> TrainResult:
+    """Train a LoRA adapter with DPO on the ledger's preference pairs and let the gate decide promotion.
+
+    Raises `RecipeError`, `TrackingUnavailableError`, `NotEnoughPairsError` (nothing logged) for bad input.
+    With `if_new=N`, returns a `skipped` result unless at least N pairs arrived since the last run.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages or local folders, never the hub
+    home = Path(home)
+    # --- 1. recipe and MLflow: fail before any work -------------------------------------------------
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    client = connect(tracking_uri)
+
+    # --- 2. pairs: filters, --if-new, minimum ---------------------------------------------------------
+    kept = filter_pairs(pairs, recipe.data)
+    new_pairs, last_run = _pairs_since_last_run(client, experiment, {pair.id for pair in kept})
+    if if_new is not None and new_pairs < if_new:
+        since = f"run {last_run}" if last_run else "the start (no run yet)"
+        message = f"skipped: only {new_pairs} new preference pairs since {since}; --if-new needs {if_new}"
+        return TrainResult(status="skipped", message=message, new_pairs=new_pairs)
+    _check_counts(recipe, len(pairs), len(kept))
+
+    # --- 3. snapshot and base model -------------------------------------------------------------------
+    snapshot = build_snapshot(kept, recipe.data, home, system_prompt=recipe.model.system_prompt)
+    model, tokenizer = load_base(recipe.model.model_name_or_path, home, recipe.model.dtype)
+    champion = champion_version(client, registered_model, champion_alias)
+    champion_adapter = None
+    if champion is not None and champion.tags.get("tacit.base_model") == recipe.model.model_name_or_path:
+        champion_adapter = download_adapter(client, champion, home / "registry")
+    elif champion is not None:
+        log.warning("champion v%s was trained on another base model; comparing with chance", champion.version)
+
+    # --- 4. the MLflow run: params, lineage, dataset input --------------------------------------------
+    tags = lineage_tags(
+        snapshot.lineage,
+        ledger_cursor,
+        snapshot_hash=snapshot.hash,
+        snapshot_path=snapshot.path,
+        base_model=recipe.model.model_name_or_path,
+        recipe_hash=recipe.hash,
+        recipe=recipe.source,
+        pairs_train=len(snapshot.splits[TRAIN]),
+        pairs_eval=len(snapshot.splits[EVAL]),
+        new_pairs=new_pairs,
+    )
+    experiment_key = experiment_id(client, experiment, home / "mlartifacts", tracking_uri)
+    run = client.create_run(experiment_key, tags=tags, run_name=f"dpo-{snapshot.hash[:8]}")
+    run_id = run.info.run_id
+    try:
+        client.log_batch(run_id, params=[Param(key, value[:6000]) for key, value in recipe.params().items()])
+        for split in (TRAIN, EVAL):
+            dataset = from_huggingface(
+                snapshot.splits[split],
+                path=str(snapshot.path),
+                name=f"{snapshot.hash}-{split}",
+                digest=snapshot.hash,
+            )
+            context = InputTag(
+                key="mlflow.data.context", value="training" if split == TRAIN else "evaluation"
+            )
+            client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])])
+        client.log_artifact(run_id, str(snapshot.path / "pair_ids.json"), "snapshot")
+        client.log_artifact(run_id, str(snapshot.path / "tacit-snapshot.json"), "snapshot")
+
+        # --- 5. train ---------------------------------------------------------------------------------
+        output_dir = home / "runs" / f"{snapshot.hash}-{recipe.hash}"
+        peft_model = _train(
+            recipe, snapshot, model, tokenizer, output_dir, [MlflowMetricsCallback(client, run_id)]
+        )
+        client.log_artifacts(run_id, str(output_dir / ADAPTER_ARTIFACT), ADAPTER_ARTIFACT)
+
+        # --- 6. evaluate, sample, gate ------------------------------------------------------------------
+        label = f"champion v{champion.version}" if champion_adapter else "champion"
+        candidate, incumbent = _evaluate(recipe, snapshot, peft_model, tokenizer, champion_adapter, label)
+        decision: GateDecision = decide_promotion(candidate, incumbent, recipe.gate)
+        now_ms = int(time.time() * 1000)
+        gate_metrics = {
+            "eval/reward_accuracy": candidate.accuracy,
+            "eval/reward_margin": candidate.margin,
+            "gate/incumbent_accuracy": decision.incumbent.accuracy,
+            "gate/incumbent_margin": decision.incumbent.margin,
+        }
+        client.log_batch(
+            run_id, metrics=[Metric(key, value, now_ms, 0) for key, value in gate_metrics.items()]
+        )
+        if recipe.gate.sample_prompts:
+            client.log_table(
+                run_id, _sample_table(recipe, snapshot, peft_model, tokenizer), "samples/base_vs_tuned.json"
+            )
+
+        # --- 7. registry: every adapter is a version; the alias moves only on a win ---------------------
+        version_tags = {
+            "tacit.base_model": recipe.model.model_name_or_path,
+            "tacit.snapshot_hash": snapshot.hash,
+            "tacit.gate.decision": "promoted" if decision.promote else "rejected",
+        }
+        version = register_adapter(client, registered_model, run_id, version_tags)
+        if decision.promote:
+            promote(client, registered_model, version.version, champion_alias)
+        decision_tags = {
+            "tacit.gate.decision": "promoted" if decision.promote else "rejected",
+            "tacit.gate.reason": decision.reason,
+            "tacit.gate.incumbent": decision.incumbent.label,
+            "tacit.model_version": version.version,
+        }
+        for key, value in decision_tags.items():
+            client.set_tag(run_id, key, value)
+        client.set_terminated(run_id, "FINISHED")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+
+    now_champion = version.version if decision.promote else (champion.version if champion else None)
+    log.info("%s", decision.reason)
+    return TrainResult(
+        status="trained",
+        message=f"trained run {run_id}, registered {registered_model} v{version.version}; {decision.reason}",
+        new_pairs=new_pairs,
+        run_id=run_id,
+        snapshot_hash=snapshot.hash,
+        snapshot_path=snapshot.path,
+        pairs_train=len(snapshot.splits[TRAIN]),
+        pairs_eval=len(snapshot.splits[EVAL]),
+        adapter_dir=output_dir / ADAPTER_ARTIFACT,
+        model_version=version.version,
+        champion_version=now_champion,
+        decision=decision,
+        lineage={**tags, **decision_tags},
+    )

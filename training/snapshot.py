@@ -1,0 +1,135 @@
+"""Training snapshots: the filtered preference pairs as a `datasets.DatasetDict` (train/eval) in TRL's
+conversational format, saved under `<home>/snapshots/<content-hash>`. Same content, same hash, same folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict, load_from_disk
+
+from training.recipe import DataArgs
+from training.types import PreferencePair
+
+TRAIN, EVAL = "train", "eval"
+TRL_COLUMNS = ["prompt", "chosen", "rejected"]
+PAIR_IDS_FILE = "pair_ids.json"
+META_FILE = "tacit-snapshot.json"  # written last: a folder without it is incomplete
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    hash: str
+    path: Path
+    splits: DatasetDict
+    lineage: dict[str, Any]  # pairs per task / annotator, source datasets
+
+    @property
+    def pair_ids(self) -> list[str]:
+        return sorted(self.splits[TRAIN]["id"] + self.splits[EVAL]["id"])
+
+
+def _utc(moment: datetime) -> datetime:
+    """Naive datetimes are taken as UTC so that filters never compare naive with aware times."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def filter_pairs(pairs: Iterable[PreferencePair], data: DataArgs) -> list[PreferencePair]:
+    """Keep the pairs the recipe asks for (task, time window, minimum agreement), sorted by id."""
+    kept = []
+    for pair in pairs:
+        if data.tasks and pair.task not in data.tasks:
+            continue
+        if data.since and _utc(pair.created_at) < _utc(data.since):
+            continue
+        if data.until and _utc(pair.created_at) >= _utc(data.until):
+            continue
+        if data.min_agreement is not None and (pair.agreement is None or pair.agreement < data.min_agreement):
+            continue
+        kept.append(pair)
+    ids = [pair.id for pair in kept]
+    duplicates = sorted(pair_id for pair_id, count in Counter(ids).items() if count > 1)
+    if duplicates:
+        raise ValueError(f"duplicate preference pair ids {duplicates[:5]}: pass each ledger pair once")
+    return sorted(kept, key=lambda pair: pair.id)
+
+
+def is_eval_pair(pair_id: str, eval_fraction: float) -> bool:
+    """Hash-based split: a pair stays on the same side in every snapshot, so the champion never trained on
+    a pair that a later snapshot holds out."""
+    bucket = int(hashlib.sha256(pair_id.encode()).hexdigest()[:8], 16) / 0x1_0000_0000
+    return bucket < eval_fraction
+
+
+def to_row(pair: PreferencePair, system_prompt: str | None) -> dict[str, Any]:
+    prompt = [{"role": "user", "content": pair.prompt}]
+    if system_prompt:
+        prompt.insert(0, {"role": "system", "content": system_prompt})
+    return {
+        "prompt": prompt,
+        "chosen": [{"role": "assistant", "content": pair.chosen}],
+        "rejected": [{"role": "assistant", "content": pair.rejected}],
+        "id": pair.id,
+        "task": pair.task,
+        "annotator": pair.annotator,
+        "created_at": _utc(pair.created_at).isoformat(),
+        "agreement": pair.agreement,
+        "source_dataset": pair.source_dataset,
+        "record_id": pair.record_id,
+    }
+
+
+def split_rows(rows: Sequence[dict[str, Any]], eval_fraction: float) -> dict[str, list[dict[str, Any]]]:
+    train = [row for row in rows if not is_eval_pair(row["id"], eval_fraction)]
+    held_out = [row for row in rows if is_eval_pair(row["id"], eval_fraction)]
+    # Both sides must be non-empty; move the pair nearest the boundary (deterministic) when one is empty.
+    if not held_out and len(train) > 1:
+        held_out.append(train.pop())
+    if not train and len(held_out) > 1:
+        train.append(held_out.pop(0))
+    return {TRAIN: train, EVAL: held_out}
+
+
+def content_hash(rows: Sequence[dict[str, Any]], eval_fraction: float) -> str:
+    canonical = json.dumps({"eval_fraction": eval_fraction, "rows": list(rows)}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def lineage_of(pairs: Sequence[PreferencePair]) -> dict[str, Any]:
+    return {
+        "pairs_per_task": dict(sorted(Counter(pair.task for pair in pairs).items())),
+        "pairs_per_annotator": dict(sorted(Counter(pair.annotator for pair in pairs).items())),
+        "source_datasets": sorted({pair.source_dataset for pair in pairs}),
+    }
+
+
+def build_snapshot(
+    pairs: Sequence[PreferencePair], data: DataArgs, home: Path, system_prompt: str | None = None
+) -> Snapshot:
+    """Save (or reuse) the snapshot of already-filtered `pairs` (see `filter_pairs`)."""
+    rows = [to_row(pair, system_prompt) for pair in sorted(pairs, key=lambda pair: pair.id)]
+    digest = content_hash(rows, data.eval_fraction)
+    path = Path(home) / "snapshots" / digest
+    lineage = lineage_of(pairs)
+    if not (path / META_FILE).is_file():
+        staging = path.with_name(digest + ".partial")
+        shutil.rmtree(staging, ignore_errors=True)
+        splits = split_rows(rows, data.eval_fraction)
+        DatasetDict({name: Dataset.from_list(split) for name, split in splits.items()}).save_to_disk(staging)
+        (staging / PAIR_IDS_FILE).write_text(json.dumps([row["id"] for row in rows]))
+        meta = {"hash": digest, "train": len(splits[TRAIN]), "eval": len(splits[EVAL]), **lineage}
+        (staging / META_FILE).write_text(json.dumps(meta, indent=2))
+        shutil.rmtree(path, ignore_errors=True)
+        staging.rename(path)
+    return Snapshot(hash=digest, path=path, splits=load_from_disk(str(path)), lineage=lineage)
+
+
+def snapshot_pair_ids(path: Path) -> set[str]:
+    return set(json.loads((Path(path) / PAIR_IDS_FILE).read_text()))

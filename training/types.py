@@ -1,0 +1,66 @@
+"""Training's own input and output types. `pipelines` converts ledger rows into `PreferencePair`s
+and turns a `TrainResult` into the ledger's audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class PreferencePair:
+    """One human preference: for `prompt`, `chosen` is better than `rejected`."""
+
+    id: str  # deterministic id from the ledger (stable across re-ingestion); drives the train/eval split
+    task: str
+    prompt: str
+    chosen: str
+    rejected: str
+    annotator: str
+    created_at: datetime
+    source_dataset: str  # the Argilla dataset the judgement came from
+    record_id: str  # the Argilla record id
+    agreement: float | None = None  # share of annotators who agreed, when several answered
+
+
+@dataclass(frozen=True)
+class PreferenceMetrics:
+    """DPO implicit-reward metrics of a policy against the base model on one eval split."""
+
+    accuracy: float  # share of pairs whose chosen reward beats the rejected reward
+    margin: float  # mean (chosen reward - rejected reward)
+    pairs: int
+    label: str  # what was measured, e.g. "candidate", "champion v3", "base model (chance)"
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reason: str
+    candidate: PreferenceMetrics
+    incumbent: PreferenceMetrics
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What one `train_dpo` call did; `pipelines` records it in the audit trail."""
+
+    status: Literal["trained", "skipped"]
+    message: str
+    new_pairs: int  # pairs not in the last run's snapshot
+    run_id: str | None = None
+    snapshot_hash: str | None = None
+    snapshot_path: Path | None = None
+    pairs_train: int = 0
+    pairs_eval: int = 0
+    adapter_dir: Path | None = None
+    model_version: str | None = None  # the registered version of this run's adapter
+    champion_version: str | None = None  # the version holding the champion alias after this run
+    decision: GateDecision | None = None
+    lineage: dict[str, str] = field(default_factory=dict)  # the MLflow lineage tags that were set
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision is not None and self.decision.promote
