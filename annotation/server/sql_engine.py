@@ -52,6 +52,7 @@ ENGINE_NAME = "sql"
 TEXT_INDEX_FILE = "tacit-search.sqlite"
 MAX_TERMS = 2**14  # same bucket cap as the Elasticsearch engine
 _REBUILD_CHUNK = 1000
+COLUMNS = "<columns>"  # placeholder in a compiled query for the select list
 
 _text_index: TextIndex | None = None
 _vectors = VectorCache()
@@ -229,8 +230,8 @@ class SQLSearchEngine(SearchEngine):
             base = await self._base_query(db, dataset, p, query, filter)
             if base is None:
                 return SearchResponses(items=[], total=0)
-            from_where, has_text = base
-            total = (await db.execute(text(f"SELECT count(*) {from_where}"), p.values)).scalar_one()
+            select, has_text = base
+            total = (await db.execute(text(select.replace(COLUMNS, "count(*)")), p.values)).scalar_one()
             if sort:
                 compiler = FilterCompiler(p, await self._question_ids(db, dataset))
                 order = compiler.order_by(sort) + ["r.inserted_at ASC", "r.id ASC"]
@@ -244,8 +245,8 @@ class SQLSearchEngine(SearchEngine):
                 else:
                     order = ["r.inserted_at ASC", "r.id ASC"]
             sql = (
-                f"SELECT r.id, {score} {from_where} ORDER BY {', '.join(order)} "
-                f"LIMIT {p(int(limit))} OFFSET {p(int(offset))}"
+                select.replace(COLUMNS, f"r.id, {score}")
+                + f" ORDER BY {', '.join(order)} LIMIT {p(int(limit))} OFFSET {p(int(offset))}"
             )
             rows = (await db.execute(text(sql), p.values)).all()
         items = [SearchResponseItem(record_id=UUID(rid), score=s) for rid, s in rows]
@@ -311,8 +312,10 @@ class SQLSearchEngine(SearchEngine):
     async def _base_query(
         self, db: Any, dataset: Dataset, p: SqlParams, query: TextQuery | str | None, filter: Filter | None
     ) -> tuple[str, bool] | None:
-        """`FROM ... WHERE ...` selecting the dataset's records that match; None when nothing can match."""
-        joins = ""
+        """`[WITH ...] FROM ... WHERE ...` selecting the dataset's matching records (alias r; text hits t with
+        their score); None when nothing can match."""
+        prefix = ""
+        source = "records r"
         where = [f"r.dataset_id = {p(dataset.id.hex)}"]
         has_text = False
         if query is not None:
@@ -324,22 +327,26 @@ class SQLSearchEngine(SearchEngine):
             field = p(text_query.field or ALL_FIELDS)
             ds = p(dataset.id.hex)
 
-            def hits(expr: str, with_score: bool) -> str:
-                score = ", -bm25(docs_fts) AS score" if with_score else ""
+            def hits(expr: str) -> str:
+                # CROSS JOIN pins the FTS scan as the outer loop (SQLite otherwise re-runs MATCH per row)
                 return (
-                    f"SELECT d.record_id AS record_id{score} FROM {SCHEMA_NAME}.docs_fts "
-                    f"JOIN {SCHEMA_NAME}.docs d ON d.rowid = docs_fts.rowid "
+                    f"SELECT d.record_id AS record_id, -bm25(docs_fts) AS score FROM {SCHEMA_NAME}.docs_fts "
+                    f"CROSS JOIN {SCHEMA_NAME}.docs d ON d.rowid = docs_fts.rowid "
                     f"WHERE docs_fts MATCH {p(expr)} AND d.dataset_id = {ds} AND d.field = {field}"
                 )
 
+            ctes = []
             if match.required is not None:
-                joins = f" JOIN ({hits(match.required, True)}) t ON t.record_id = r.id"
+                ctes.append(f"t AS MATERIALIZED ({hits(match.required)})")
+                source = "t CROSS JOIN records r ON r.id = t.record_id"
                 has_text = True
             if match.excluded is not None:
-                where.append(f"r.id NOT IN ({hits(match.excluded, False)})")
+                ctes.append(f"excluded AS MATERIALIZED ({hits(match.excluded)})")
+                where.append("r.id NOT IN (SELECT record_id FROM excluded)")
+            prefix = "WITH " + ", ".join(ctes) + " "
         if filter is not None:
             where.append(FilterCompiler(p, await self._question_ids(db, dataset)).where(filter))
-        return f"FROM records r{joins} WHERE {' AND '.join(where)}", has_text
+        return f"{prefix}SELECT {COLUMNS} FROM {source} WHERE {' AND '.join(where)}", has_text
 
     async def _ensure_text_index(self, db: Any, dataset: Dataset) -> None:
         """Rebuild the dataset's text index when it does not hold every record (e.g. written before this

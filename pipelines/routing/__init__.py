@@ -1,7 +1,7 @@
 """Routing: explicit, versioned rules (`configs/routing.yaml`) decide which interactions a human sees.
 
-    router = Router.from_file("configs/routing.yaml", embed=embedder, novelty=max_similarity)
-    router.route(Interaction(task="charge_dispute", input=..., output=..., signals={"amount": 2847.5}))
+router = Router.from_file("configs/routing.yaml", embed=embedder, novelty=max_similarity)
+router.route(Interaction(task="charge_dispute", input=..., output=..., signals={"amount": 2847.5}))
 """
 
 from pipelines.routing.api import RouteRequest, RouteResponse
@@ -27,7 +27,6 @@ __all__ = [
     "RoutingRules",
     "RoutingRulesError",
     "RoutingSettings",
-    "Novelty",
     "load_rules",
     "parse_rules",
     "register_validator",

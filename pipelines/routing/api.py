@@ -27,7 +27,9 @@ class RouteRequest(BaseModel):
     output: Annotated[str, Field(max_length=200_000, description="the model's draft or proposed action")] = ""
     signals: Annotated[
         dict[str, JsonValue],
-        Field(description="structured facts the app knows: amount, risk, reversible, jurisdiction, command..."),
+        Field(
+            description="structured facts the app knows: amount, risk, reversible, jurisdiction, command..."
+        ),
     ] = {}
 
     def to_interaction(self) -> Interaction:

@@ -29,7 +29,9 @@ class LoadedRules:
 
     def where(self, rule_id: str) -> str:
         line = self.rule_lines.get(rule_id)
-        return f"{self.source} line {line} (rule '{rule_id}')" if line else f"{self.source} (rule '{rule_id}')"
+        return (
+            f"{self.source} line {line} (rule '{rule_id}')" if line else f"{self.source} (rule '{rule_id}')"
+        )
 
 
 def load_rules(path: str | Path) -> LoadedRules:
@@ -48,7 +50,9 @@ def parse_rules(text: str, source: str = "<routing rules>") -> LoadedRules:
     try:
         root = loader.get_single_node()
         if root is None:
-            raise RoutingRulesError(f"{source}: the file is empty; it needs `version`, `precedence` and `rules`")
+            raise RoutingRulesError(
+                f"{source}: the file is empty; it needs `version`, `precedence` and `rules`"
+            )
         _reject_duplicate_keys(root, source)
         data = loader.construct_document(root)
     except yaml.MarkedYAMLError as exc:

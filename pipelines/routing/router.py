@@ -49,7 +49,9 @@ class Router:
         self.rules = loaded.rules
         self.version = loaded.rules.version
         self.source = loaded.source
-        self._rank = {decision: len(self.rules.precedence) - i for i, decision in enumerate(self.rules.precedence)}
+        self._rank = {
+            decision: len(self.rules.precedence) - i for i, decision in enumerate(self.rules.precedence)
+        }
         self._default = self.rules.default
         available = {"embed": embed is not None, "novelty": novelty is not None}
         self._compiled = [_compile(rule, loaded, embed, novelty, validators) for rule in self.rules.rules]

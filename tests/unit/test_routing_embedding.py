@@ -58,14 +58,17 @@ def test_out_of_scope_advice_request_escalates(router: Router) -> None:
     decision = router.route(Interaction("support_question", "My chest hurts, which pills should I take?"))
     assert decision.decision == "escalate"
     assert "scope.not-our-business" in decision.rules_fired
-    assert "close to out-of-scope example 'What medication should I take for my symptoms?'" in (
-        decision.details["scope.not-our-business"]
+    assert (
+        "close to out-of-scope example 'What medication should I take for my symptoms?'"
+        in (decision.details["scope.not-our-business"])
     )
 
 
 def test_routine_question_stays_auto_with_every_rule_evaluated(router: Router) -> None:
     decision = router.route(
-        Interaction("support_question", "How can I update the e-mail address on my account?", "Open Settings.")
+        Interaction(
+            "support_question", "How can I update the e-mail address on my account?", "Open Settings."
+        )
     )
     assert (decision.decision, decision.rules_fired, decision.rules_skipped) == ("auto", [], [])
 
@@ -75,7 +78,9 @@ def test_upset_2847_dispute_escalates_and_is_not_out_of_scope(router: Router) ->
         "I need to dispute a charge on my account. The charge of $2,847.50 posted on March 15th is not "
         "something I authorized. I'm very upset about this."
     )
-    decision = router.route(Interaction("charge_dispute", text, signals={"amount": 2847.50, "jurisdiction": "US"}))
+    decision = router.route(
+        Interaction("charge_dispute", text, signals={"amount": 2847.50, "jurisdiction": "US"})
+    )
     assert decision.decision == "escalate"
     assert {"dispute.amount-over-500", "distress.customer-upset"} <= set(decision.rules_fired)
     assert "scope.not-our-business" not in decision.rules_fired
@@ -90,9 +95,13 @@ def test_a_case_unlike_anything_handled_goes_to_review(router: Router) -> None:
     assert "max similarity" in decision.details["novelty.unlike-handled-cases"]
 
 
-def test_novelty_with_an_empty_store_does_not_fire_and_says_so(embed: Callable[[list[str]], np.ndarray]) -> None:
+def test_novelty_with_an_empty_store_does_not_fire_and_says_so(
+    embed: Callable[[list[str]], np.ndarray],
+) -> None:
     router = Router(load_rules(RULES_FILE), embed=embed, novelty=ExampleStore(embed, []).max_similarity)
-    decision = router.route(Interaction("root_cause", "Motor M-07 bearing temperature spikes before failures."))
+    decision = router.route(
+        Interaction("root_cause", "Motor M-07 bearing temperature spikes before failures.")
+    )
     assert decision.rules_fired == []
     assert decision.rules_skipped == ["novelty.unlike-handled-cases"]
     assert decision.details["novelty.unlike-handled-cases"] == (
@@ -116,5 +125,7 @@ def test_each_text_is_embedded_once_per_decision(embed: Callable[[list[str]], np
 
 
 def test_embed_returning_the_wrong_shape_is_named(embed: Callable[[list[str]], np.ndarray]) -> None:
-    with pytest.raises(ValueError, match=r"rule 'scope.not-our-business': embed\(\) must return one row per text"):
+    with pytest.raises(
+        ValueError, match=r"rule 'scope.not-our-business': embed\(\) must return one row per text"
+    ):
         Router(load_rules(RULES_FILE), embed=lambda texts: embed(texts)[0])

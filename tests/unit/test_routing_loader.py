@@ -22,7 +22,15 @@ def problem_of(text: str) -> str:
 def test_the_shipped_rules_file_loads_with_every_kind() -> None:
     loaded = load_rules(PROJECT_ROOT / "configs" / "routing.yaml")
     kinds = {rule.kind for rule in loaded.rules.rules}
-    assert kinds == {"threshold", "wording", "out_of_scope", "compliance", "high_risk_action", "novelty", "validator"}
+    assert kinds == {
+        "threshold",
+        "wording",
+        "out_of_scope",
+        "compliance",
+        "high_risk_action",
+        "novelty",
+        "validator",
+    }
     assert sorted(loaded.rules.precedence) == sorted(DECISIONS)
     assert loaded.rule_lines["distress.self-harm"] > 20  # points into the file, past the header comments
 
@@ -36,7 +44,9 @@ def test_yaml_syntax_error_names_the_line() -> None:
 def test_unknown_rule_kind_is_named_with_the_allowed_kinds() -> None:
     text = HEADER + "  - id: a\n    kind: sentiment\n    decision: review\n    params: {}\n"
     message = problem_of(text)
-    assert "routing.yaml line 5 (rule 'a'): rules[0].kind: unknown rule kind 'sentiment'; use one of" in message
+    assert (
+        "routing.yaml line 5 (rule 'a'): rules[0].kind: unknown rule kind 'sentiment'; use one of" in message
+    )
     assert "'threshold'" in message and "'novelty'" in message and "'validator'" in message
 
 
@@ -51,13 +61,19 @@ def test_missing_params_are_named() -> None:
 
 
 def test_missing_param_inside_params_points_at_params() -> None:
-    text = HEADER + "  - id: amount\n    kind: threshold\n    decision: escalate\n    params:\n      field: signals.amount\n      op: '>'\n"
+    text = (
+        HEADER
+        + "  - id: amount\n    kind: threshold\n    decision: escalate\n    params:\n      field: signals.amount\n      op: '>'\n"
+    )
     message = problem_of(text)
     assert "routing.yaml line 8 (rule 'amount'): rules[0].params: required key 'value' is missing" in message
 
 
 def test_misspelt_key_is_reported_on_its_own_line() -> None:
-    text = HEADER + "  - id: upset\n    kind: wording\n    decision: escalate\n    params:\n      phrase: [upset]\n"
+    text = (
+        HEADER
+        + "  - id: upset\n    kind: wording\n    decision: escalate\n    params:\n      phrase: [upset]\n"
+    )
     message = problem_of(text)
     assert "routing.yaml line 8 (rule 'upset'): rules[0].params.phrase: unknown key" in message
     assert "required key 'phrases' is missing" in message  # both problems, not only the first
@@ -74,20 +90,29 @@ def test_bad_values_name_line_and_allowed_values() -> None:
 
 
 def test_invalid_regex_is_named() -> None:
-    text = HEADER + "  - id: pii\n    kind: compliance\n    decision: review\n    params:\n      patterns: ['(unclosed']\n"
+    text = (
+        HEADER
+        + "  - id: pii\n    kind: compliance\n    decision: review\n    params:\n      patterns: ['(unclosed']\n"
+    )
     message = problem_of(text)
     assert "routing.yaml line 8 (rule 'pii'): rules[0].params.patterns" in message
     assert "invalid regular expression '(unclosed'" in message
 
 
 def test_field_outside_the_interaction_is_refused() -> None:
-    text = HEADER + "  - id: x\n    kind: threshold\n    decision: review\n    params: {field: amount, op: '>', value: 1}\n"
+    text = (
+        HEADER
+        + "  - id: x\n    kind: threshold\n    decision: review\n    params: {field: amount, op: '>', value: 1}\n"
+    )
     assert "rules[0].params.field: String should match pattern" in problem_of(text)
 
 
 def test_precedence_must_list_every_decision_once() -> None:
     message = problem_of("version: 1\nprecedence: [escalate, review]\nrules: []\n")
-    assert "routing.yaml line 2: precedence: Value error, must list each of auto, review, approve, escalate" in message
+    assert (
+        "routing.yaml line 2: precedence: Value error, must list each of auto, review, approve, escalate"
+        in message
+    )
 
 
 def test_missing_version_is_named() -> None:
@@ -96,12 +121,17 @@ def test_missing_version_is_named() -> None:
 
 
 def test_duplicate_keys_and_duplicate_rule_ids_are_refused() -> None:
-    duplicated_key = HEADER + "  - id: a\n    kind: wording\n    decision: review\n    decision: auto\n    params: {phrases: [x]}\n"
+    duplicated_key = (
+        HEADER
+        + "  - id: a\n    kind: wording\n    decision: review\n    decision: auto\n    params: {phrases: [x]}\n"
+    )
     assert problem_of(duplicated_key) == (
         "routing.yaml line 7: key 'decision' appears twice in the same mapping (first at line 6); remove one"
     )
     rule = "  - {id: same, kind: wording, decision: review, params: {phrases: [x]}}\n"
-    assert problem_of(HEADER + rule + rule).startswith("routing.yaml line 5: rule id 'same' is already used at line 4")
+    assert problem_of(HEADER + rule + rule).startswith(
+        "routing.yaml line 5: rule id 'same' is already used at line 4"
+    )
 
 
 def test_empty_and_non_mapping_files() -> None:

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 from pipelines.config import PROJECT_ROOT
 from pipelines.routing import (
     Interaction,
+    Router,
     RouteRequest,
     RouteResponse,
-    Router,
     RoutingDecision,
     RoutingRulesError,
     load_rules,
@@ -120,7 +120,9 @@ def test_distress_wording_fires_case_insensitively(router: Router, text: str) ->
     assert route(router, "support_question", text).rules_fired == ["distress.customer-upset"]
 
 
-@pytest.mark.parametrize("text", ["This is an upsetting-free zone? No: 'upsetting' is not a listed word", "Angrybird"])
+@pytest.mark.parametrize(
+    "text", ["This is an upsetting-free zone? No: 'upsetting' is not a listed word", "Angrybird"]
+)
 def test_distress_wording_needs_whole_words(router: Router, text: str) -> None:
     assert "distress.customer-upset" not in route(router, "support_question", text).rules_fired
 
@@ -153,7 +155,9 @@ def test_gdpr_erasure_request_escalates_for_eu_customers(router: Router) -> None
 def test_card_number_in_a_reply_goes_to_review(router: Router) -> None:
     decision = route(router, "support_question", "Which card?", "Your card 4111 1111 1111 1111 is active.")
     assert (decision.decision, decision.rules_fired) == ("review", ["compliance.card-number"])
-    assert route(router, "support_question", "Which card?", "Your card ending 1111 is active.").rules_fired == []
+    assert (
+        route(router, "support_question", "Which card?", "Your card ending 1111 is active.").rules_fired == []
+    )
 
 
 def test_critical_clinical_finding_escalates(router: Router) -> None:
@@ -168,7 +172,12 @@ def test_critical_clinical_finding_escalates(router: Router) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    ["DROP TABLE invoices;", "rm -rf /var/lib/postgresql", "terraform destroy -auto-approve", "kubectl delete ns prod"],
+    [
+        "DROP TABLE invoices;",
+        "rm -rf /var/lib/postgresql",
+        "terraform destroy -auto-approve",
+        "kubectl delete ns prod",
+    ],
 )
 def test_destructive_commands_need_approval(router: Router, command: str) -> None:
     decision = route(router, "infra_action", "Disk is full on db-primary-01", "", command=command)
@@ -183,7 +192,9 @@ def test_irreversible_or_high_risk_action_needs_approval(router: Router) -> None
     assert route(router, "infra_action", "disk at 98%", action, risk="Critical").rules_fired == [
         "infra.irreversible-or-high-risk"
     ]
-    low = route(router, "infra_action", "disk at 98%", action, reversible=True, risk="low", environment="staging")
+    low = route(
+        router, "infra_action", "disk at 98%", action, reversible=True, risk="low", environment="staging"
+    )
     assert (low.decision, low.rules_fired) == ("auto", [])
 
 
@@ -242,7 +253,9 @@ rules:
     assert disagrees.details["dotted"] == "tests.unit.test_routing_rules:mentions_refund: promises a refund"
     failing = router.route(Interaction("t", "hi", "ok", {"explode": True}))
     assert failing.rules_fired == ["named"]
-    assert failing.details["named"] == "refund_policy: validator raised RuntimeError: policy service unreachable"
+    assert (
+        failing.details["named"] == "refund_policy: validator raised RuntimeError: policy service unreachable"
+    )
 
 
 def mentions_refund(interaction: Interaction) -> str | None:
@@ -282,9 +295,9 @@ def test_precedence_order_comes_from_the_file() -> None:
 
 
 def test_default_applies_when_nothing_fires() -> None:
-    assert _precedence_router("escalate, approve, review, auto", "review").route(Interaction("x", "hi")).decision == (
-        "review"
-    )
+    assert _precedence_router("escalate, approve, review, auto", "review").route(
+        Interaction("x", "hi")
+    ).decision == ("review")
 
 
 # --- HTTP models ---
@@ -324,5 +337,7 @@ def test_unknown_validator_name_is_refused_when_the_router_is_built() -> None:
         "  - {id: v, kind: validator, decision: review, params: {check: no_such_check}}\n",
         source="rules.yaml",
     )
-    with pytest.raises(RoutingRulesError, match=r"rules.yaml line 4 \(rule 'v'\).*no validator registered as 'no_such_check'"):
+    with pytest.raises(
+        RoutingRulesError, match=r"rules.yaml line 4 \(rule 'v'\).*no validator registered as 'no_such_check'"
+    ):
         Router(loaded)
