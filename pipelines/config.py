@@ -17,6 +17,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pipelines.ledger.config import LedgerConfig
 from retrieval.config import RetrievalConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +53,6 @@ class MlflowSettings(Section):
     registered_model: str = Field("tacit-dpo", min_length=1)
 
 
-class LedgerSettings(Section):
-    url: str | None = None
-
-
 class ApiSettings(Section):
     max_text_chars: int = Field(20000, ge=100)
     sync_interval_s: float = Field(30, gt=0)
@@ -76,7 +73,7 @@ class TacitSettings(BaseSettings):
     argilla: ArgillaSettings = Field(default_factory=ArgillaSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
-    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     api: ApiSettings = Field(default_factory=ApiSettings)
     startup_timeout_s: float = Field(120, gt=0)
 

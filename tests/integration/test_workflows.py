@@ -1,0 +1,362 @@
+"""The four HITL patterns end to end on the real embedded stack: ticket over HTTP, answer as an
+annotator through Argilla, decision and ledger rows with provenance back in tacit."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from pipelines.client import TacitClient, TacitError
+from pipelines.ledger import Ledger
+from tests.conftest import StackInfo
+from tests.support import answer
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture(scope="module")
+def tacit(stack: StackInfo) -> Iterator[TacitClient]:
+    with TacitClient(stack.api_url, stack.api_key) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def ledger(stack: StackInfo) -> Iterator[Ledger]:
+    led = Ledger(f"sqlite:///{stack.home / 'ledger.db'}")
+    yield led
+    led.close()
+
+
+def test_review_edit_becomes_example_and_pair(stack: StackInfo, tacit: TacitClient, ledger: Ledger) -> None:
+    ticket = tacit.review(
+        task="clinical-notes",
+        prompt="Summarize for the chart: 58M, chest pain 2h, ECG non-diagnostic, troponin pending.",
+        draft="Patient is having a myocardial infarction.",
+        metadata={"domain": "cardiology", "model_version": "smollm2-base"},
+    )
+    assert ticket["status"] == "open" and ticket["argilla_dataset"] == "corrections"
+    alice = stack.annotators[0]
+    corrected = "High suspicion of acute coronary syndrome, pending troponin confirmation."
+    answer(
+        stack.argilla_url,
+        alice.api_key,
+        ticket["argilla_record_id"],
+        {"verdict": "edit", "corrected": corrected, "note": "do not state MI before troponin is back"},
+    )
+
+    decided = tacit.ticket(ticket["id"], wait=30)
+    assert decided["status"] == "decided"
+    assert decided["decision"]["verdict"] == "edit"
+    assert decided["decision"]["output"] == corrected
+    assert decided["decided_by"] == alice.username
+
+    examples = [e for e in ledger.list_examples(task="clinical-notes") if e.output == corrected]
+    assert len(examples) == 1
+    example = examples[0]
+    assert example.kind == "correction"
+    assert example.reason == "do not state MI before troponin is back"
+    assert example.model_version == "smollm2-base"
+    assert example.provenance["dataset"] == "corrections"
+    assert example.provenance["record_id"] == ticket["argilla_record_id"]
+    assert example.provenance["user"] == alice.username
+    pairs = [p for p in ledger.list_pairs(task="clinical-notes") if p.chosen == corrected]
+    assert len(pairs) == 1
+    assert pairs[0].rejected == "Patient is having a myocardial infarction."
+    assert pairs[0].annotator == alice.username
+
+
+def test_approval_rejection_with_reason_becomes_lesson(
+    stack: StackInfo, tacit: TacitClient, ledger: Ledger
+) -> None:
+    ticket = tacit.approval(
+        task="infra-change",
+        context="Disk usage on db-replica-3 at 91%; the agent proposes to reclaim space.",
+        action={
+            "summary": "Delete WAL archives older than 2 days",
+            "command": "rm -rf /var/lib/pg/archive/*",
+            "risk": "high",
+            "reversible": False,
+        },
+    )
+    bob = stack.annotators[1]
+    reason = "Archives are the only PITR source until Friday's base backup; expand the volume instead."
+    answer(
+        stack.argilla_url, bob.api_key, ticket["argilla_record_id"], {"decision": "reject", "reason": reason}
+    )
+    decided = tacit.ticket(ticket["id"], wait=30)
+    assert decided["decision"]["decision"] == "reject"
+    assert decided["decision"]["reason"] == reason
+    lessons = [e for e in ledger.list_examples(task="infra-change", kind="lesson") if e.reason == reason]
+    assert len(lessons) == 1
+    assert "Delete WAL archives" in lessons[0].input
+    assert lessons[0].provenance["user"] == bob.username
+
+
+def test_escalation_carries_rules_and_summary_and_learns_resolution(
+    stack: StackInfo, tacit: TacitClient, ledger: Ledger
+) -> None:
+    ticket = tacit.escalation(
+        task="charge-dispute",
+        conversation=[
+            {"role": "user", "content": "There is a charge of $2,847.50 I never made and I am very upset."},
+            {"role": "assistant", "content": "I can open a dispute for you."},
+            {"role": "user", "content": "I want it reversed today."},
+        ],
+        signals={"amount": 2847.50},
+    )
+    assert ticket["argilla_dataset"] == "escalations"
+    assert "2,847.50" in ticket["details"]["summary"]
+    assert "amount=2847.5" in ticket["details"]["summary"]
+    alice = stack.annotators[0]
+    resolution = "Provisional credit now; card re-issued; dispute filed with the merchant's acquirer."
+    answer(
+        stack.argilla_url,
+        alice.api_key,
+        ticket["argilla_record_id"],
+        {"resolution": resolution, "category": "refund"},
+    )
+    decided = tacit.ticket(ticket["id"], wait=30)
+    assert decided["decision"] == {
+        "resolution": resolution,
+        "category": "refund",
+        "annotator": alice.username,
+    }
+    resolutions = [
+        e for e in ledger.list_examples(task="charge-dispute", kind="resolution") if e.output == resolution
+    ]
+    assert len(resolutions) == 1
+
+
+def test_preference_pair_and_tie(stack: StackInfo, tacit: TacitClient, ledger: Ledger) -> None:
+    prompt = "Root cause for the 3% porosity spike on line 2 last night?"
+    better = (
+        "Humidity rose to 78% after the HVAC fault; resin absorbed moisture. Dry the resin for 4h at 80C."
+    )
+    worse = "Probably a machine calibration issue."
+    first = tacit.preference(task="root-cause", prompt=prompt, response_a=worse, response_b=better)
+    tie = tacit.preference(
+        task="root-cause", prompt=prompt + " (shift B)", response_a=worse, response_b=better
+    )
+    alice = stack.annotators[0]
+    answer(
+        stack.argilla_url,
+        alice.api_key,
+        first["argilla_record_id"],
+        {"preference": "b", "rationale": "specific"},
+    )
+    answer(stack.argilla_url, alice.api_key, tie["argilla_record_id"], {"preference": "tie"})
+    assert tacit.ticket(first["id"], wait=30)["decision"]["preferred"] == "b"
+    assert tacit.ticket(tie["id"], wait=30)["decision"]["preferred"] == "tie"
+    pairs = [p for p in ledger.list_pairs(task="root-cause")]
+    assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == [(prompt, better, worse)]
+
+
+def test_bad_input_names_the_field(stack: StackInfo) -> None:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    with httpx.Client(base_url=stack.api_url, headers=headers, timeout=30) as http:
+        missing = http.post("/v1/reviews", json={"task": "x", "draft": "d"})
+        assert missing.status_code == 422
+        assert any(err["loc"][-1] == "prompt" for err in missing.json()["detail"])
+        empty = http.post("/v1/reviews", json={"task": "x", "prompt": "", "draft": "d"})
+        assert empty.status_code == 422 and empty.json()["detail"][0]["loc"][-1] == "prompt"
+        wrong_type = http.post("/v1/escalations", json={"task": "x", "conversation": "hello"})
+        assert wrong_type.status_code == 422 and wrong_type.json()["detail"][0]["loc"][-1] == "conversation"
+        unknown = http.post(
+            "/v1/preferences",
+            json={"task": "x", "prompt": "p", "response_a": "a", "response_b": "b", "colour": "red"},
+        )
+        assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"][-1] == "colour"
+        bad_json = http.post(
+            "/v1/reviews", content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert bad_json.status_code == 422
+        huge = http.post("/v1/reviews", json={"task": "x", "prompt": "p" * 20001, "draft": "d"})
+        assert huge.status_code == 413 and "body.prompt" in huge.json()["detail"]
+        assert http.get(f"/v1/tickets/{uuid.uuid4().hex}").status_code == 404
+        assert httpx.get(f"{stack.api_url}/v1/tickets/abc", timeout=10).status_code == 401
+        wrong_key = httpx.get(
+            f"{stack.api_url}/v1/tickets/abc", headers={"Authorization": "Bearer nope"}, timeout=10
+        )
+        assert wrong_key.status_code == 401
+
+
+def _signed(
+    secret: str, event: dict, msg_id: str | None = None, at: float | None = None
+) -> tuple[bytes, dict]:
+    from datetime import UTC, datetime
+
+    body = json.dumps(event)
+    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+    timestamp = datetime.fromtimestamp(at or time.time(), tz=UTC)
+    signature = Webhook(secret).sign(msg_id, timestamp, body)
+    headers = {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(timestamp.timestamp())),
+        "webhook-signature": signature,
+        "content-type": "application/json",
+    }
+    return body.encode(), headers
+
+
+def _response_event(stack: StackInfo, ticket: dict, values: dict) -> dict:
+    alice = stack.annotators[0]
+    client = httpx.get(
+        f"{stack.argilla_url}/api/v1/me", headers={"X-Argilla-Api-Key": alice.api_key}, timeout=10
+    )
+    me = client.json()
+    now = "2026-01-01T00:00:00"
+    return {
+        "type": "response.created",
+        "version": 1,
+        "timestamp": now,
+        "data": {
+            "id": str(uuid.uuid4()),
+            "status": "submitted",
+            "inserted_at": now,
+            "updated_at": now,
+            "values": {name: {"value": value} for name, value in values.items()},
+            "user": {
+                "id": me["id"],
+                "username": me["username"],
+                "first_name": me["username"],
+                "role": "annotator",
+                "inserted_at": now,
+                "updated_at": now,
+            },
+            "record": {
+                "id": ticket["argilla_record_id"],
+                "status": "pending",
+                "external_id": ticket["id"],
+                "fields": {"prompt": "Replay me", "context": "", "draft": "draft text"},
+                "metadata": {"task": "replay"},
+                "dataset": {"name": "corrections"},
+                "inserted_at": now,
+                "updated_at": now,
+            },
+        },
+    }
+
+
+def test_webhooks_are_verified_and_replays_change_nothing(
+    stack: StackInfo, tacit: TacitClient, ledger: Ledger
+) -> None:
+    secret = json.loads((stack.home / "secrets.json").read_text())["webhook_secret"]
+    ticket = tacit.review(task="replay", prompt="Replay me", draft="draft text")
+    event = _response_event(stack, ticket, {"verdict": "edit", "corrected": "fixed text"})
+    url = f"{stack.api_url}/v1/webhooks/argilla"
+    audit_before = len(ledger.list_audit())
+
+    unsigned = httpx.post(
+        url, content=json.dumps(event), headers={"content-type": "application/json"}, timeout=10
+    )
+    assert unsigned.status_code == 401
+    body, headers = _signed("whsec_" + "A" * 32, event)
+    assert httpx.post(url, content=body, headers=headers, timeout=10).status_code == 401  # wrong secret
+    body, headers = _signed(secret, event, at=time.time() - 3600)
+    assert httpx.post(url, content=body, headers=headers, timeout=10).status_code == 401  # stale
+    assert len(ledger.list_audit()) == audit_before, "a rejected webhook must ingest nothing"
+
+    body, headers = _signed(secret, event)
+    first = httpx.post(url, content=body, headers=headers, timeout=10)
+    assert first.status_code == 200 and first.json()["changed"] == 1
+    replay = httpx.post(url, content=body, headers=headers, timeout=10)
+    assert replay.status_code == 401 and "replayed" in replay.json()["detail"]
+    # The same event under a new delivery id is accepted but changes nothing (deterministic ids).
+    body, headers = _signed(secret, event)
+    again = httpx.post(url, content=body, headers=headers, timeout=10)
+    assert again.status_code == 200 and again.json()["changed"] == 0
+    assert len([e for e in ledger.list_examples(task="replay") if e.output == "fixed text"]) == 1
+    assert len([p for p in ledger.list_pairs(task="replay") if p.chosen == "fixed text"]) == 1
+
+
+def test_missed_webhooks_are_recovered_by_sync_exactly_once(
+    stack: StackInfo, tacit: TacitClient, ledger: Ledger
+) -> None:
+    tickets = [
+        tacit.review(task="sync-check", prompt=f"Note {i}: mild headache, no red flags.", draft=f"Draft {i}")
+        for i in range(20)
+    ]
+    # Stop the webhook receiver (the tacit API) and answer all 20 while it is down.
+    api_pid = json.loads((stack.home / "run" / "api.json").read_text())["pid"]
+    import psutil
+
+    process = psutil.Process(api_pid)
+    process.terminate()
+    process.wait(30)
+    bob = stack.annotators[1]
+    for i, ticket in enumerate(tickets):
+        answer(
+            stack.argilla_url,
+            bob.api_key,
+            ticket["argilla_record_id"],
+            {"verdict": "edit", "corrected": f"Tension-type headache likely ({i}); no red flags."},
+        )
+    assert stack.tacit("up").returncode == 0  # restarts only the API
+    synced = stack.tacit("sync")
+    assert "responses seen" in synced.stderr + synced.stdout
+    examples = [e for e in ledger.list_examples(task="sync-check")]
+    assert sorted(e.output for e in examples) == sorted(
+        f"Tension-type headache likely ({i}); no red flags." for i in range(20)
+    )
+    again = stack.tacit("sync")
+    assert again.returncode == 0
+    assert len(ledger.list_examples(task="sync-check")) == 20
+    assert len(ledger.list_pairs(task="sync-check")) == 20
+    for ticket in tickets:
+        assert tacit.ticket(ticket["id"])["status"] == "decided"
+
+
+def test_tickets_wait_in_the_outbox_while_argilla_is_down(stack: StackInfo, tacit: TacitClient) -> None:
+    import psutil
+
+    argilla_pid = json.loads((stack.home / "run" / "argilla.json").read_text())["pid"]
+    process = psutil.Process(argilla_pid)
+    process.terminate()
+    process.wait(30)
+    try:
+        ticket = tacit.review(
+            task="outbox", prompt="Summarize: ankle sprain, X-ray negative.", draft="Fracture."
+        )
+        assert ticket["status"] == "queued" and ticket["argilla_record_id"] is None
+    finally:
+        assert stack.tacit("up").returncode == 0
+    deadline = time.time() + 90
+    current = tacit.ticket(ticket["id"])
+    while current["status"] == "queued" and time.time() < deadline:
+        time.sleep(1)
+        current = tacit.ticket(ticket["id"])
+    assert current["status"] == "open" and current["argilla_record_id"]
+
+
+def test_audit_trail_verifies_and_detects_an_edited_row(stack: StackInfo, tmp_path) -> None:
+    import sqlite3
+
+    ok = stack.tacit("audit", "verify", check=False)
+    assert ok.returncode == 0, ok.stderr
+    exported = stack.tacit("audit", "export", "--format", "jsonl")
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    decided = [line for line in lines if line["action"] == "ticket.decided"]
+    assert decided and all(line["actor"] and line["payload"]["decision"] for line in decided)
+    assert any(line["payload"]["request"].get("draft") for line in decided)  # what the model said
+
+    copy = tmp_path / "ledger.db"
+    with sqlite3.connect(stack.home / "ledger.db") as source, sqlite3.connect(copy) as target:
+        source.backup(target)
+    with sqlite3.connect(copy) as db:
+        db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 3")
+    env = {"TACIT_LEDGER__URL": f"sqlite:///{copy}"}
+    broken = stack.tacit("audit", "verify", check=False, extra_env=env)
+    assert broken.returncode == 1
+    assert "seq 3" in broken.stderr
+
+
+def test_client_raises_with_the_api_message(tacit: TacitClient) -> None:
+    with pytest.raises(TacitError) as info:
+        tacit.review(task="", prompt="p", draft="d")
+    assert info.value.status_code == 422
