@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 TACIT := $(VENV)/bin/tacit
 PYTEST_ARGS ?=
 
-.PHONY: setup up down status test lint demo train-dpo bench clean
+.PHONY: setup browser up down status test lint demo train-dpo bench clean
 
 setup: $(VENV)/.installed $(ARGILLA_VENV)/.installed
 
@@ -41,7 +41,13 @@ status: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
-test: setup lint
+# Debian's chromium for the Playwright UI test (never a browser downloaded by a tool)
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
+
+test: setup browser lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 demo: setup

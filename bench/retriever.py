@@ -32,7 +32,7 @@ import numpy as np
 from retrieval.api_models import SEARCH_PATH, build_search_router
 from retrieval.config import ChromaConfig, EmbedderConfig, RankingConfig
 from retrieval.embedder import Embedder
-from retrieval.filters import build_where
+from retrieval.filters import compile_filters
 from retrieval.metadata import example_to_metadata
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore
@@ -273,7 +273,9 @@ def run(
             for i in range(n_examples)
         ]
         store = ExampleStore(ChromaConfig(path=Path(tmp.name) / "chroma"), embedder)
-        _, figures["index_s"] = _timed(lambda: store.upsert_vectors(ids, vectors, metadatas, documents))
+        _, figures["index_s"] = _timed(
+            lambda: store.upsert_vectors(ids, vectors, metadatas, documents, fresh=True)
+        )
 
         # Queries: paraphrase templates, each with a task filter. Per-task matrices for the exact search.
         query_texts = synthetic_texts(n_queries, QUERY_TEMPLATES, rng)
@@ -296,7 +298,7 @@ def run(
         # recall@5 of Chroma's nearest neighbours (before any reranking) against the exact ones.
         chroma_ms, recalls = [], []
         for vector, task, exact in zip(query_vectors, query_tasks, exact_ids, strict=True):
-            where = build_where({"task": f"task-{task}"})
+            where = compile_filters({"task": f"task-{task}"})
             started = time.perf_counter()
             found = store.query(vector, k, where)
             chroma_ms.append((time.perf_counter() - started) * 1000)

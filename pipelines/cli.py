@@ -185,6 +185,55 @@ def audit_export(
     console.print(f"exported {count} events")
 
 
+BENCHES = {
+    "loop": "bench/loop.py",
+    "retriever": "bench/retriever.py",
+    "train": "bench/train.py",
+    "route": "bench/route.py",
+    "argilla-search": "bench/argilla_search.py",
+}
+
+
+def _parse_value(text: str) -> object:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+@app.command()
+def bench(
+    name: str = typer.Argument(..., help=f"one of: {', '.join(BENCHES)}"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object as the last line"),
+    options: list[str] = typer.Option([], "--set", help="KEY=VALUE passed to the benchmark's run(), repeatable"),
+) -> None:
+    """Run a benchmark under bench/; human-readable lines first, the JSON figures last."""
+    import importlib.util
+
+    from pipelines.config import PROJECT_ROOT
+
+    if name not in BENCHES:
+        console.print(f"[red]unknown benchmark {name!r}: choose one of {', '.join(BENCHES)}[/red]")
+        raise typer.Exit(2)
+    kwargs = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            console.print(f"[red]--set takes KEY=VALUE, got {option!r}[/red]")
+            raise typer.Exit(2)
+        kwargs[key.replace("-", "_")] = _parse_value(value)
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", PROJECT_ROOT / BENCHES[name])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    figures = module.run(**kwargs)
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        Console().print_json(json.dumps(figures))
+
+
 def main() -> None:
     app()
 

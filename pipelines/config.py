@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from pipelines.ledger.config import LedgerConfig
+from pipelines.routing.settings import RoutingSettings
 from retrieval.config import RetrievalConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,8 @@ class TacitSettings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     api: ApiSettings = Field(default_factory=ApiSettings)
-    startup_timeout_s: float = Field(120, gt=0)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    startup_timeout_s: float = Field(300, gt=0)
 
     @classmethod
     def settings_customise_sources(
@@ -131,6 +133,11 @@ class TacitSettings(BaseSettings):
     @property
     def chroma_path(self) -> Path:
         return self.retrieval.chroma.path or self.home_dir / "chroma"
+
+    @property
+    def routing_rules_file(self) -> Path:
+        path = self.routing.rules_file
+        return path if path.is_absolute() else PROJECT_ROOT / path
 
     @property
     def ledger_url(self) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from pipelines.argilla_gateway import ArgillaGateway
 from pipelines.config import TacitSettings
 from pipelines.ledger import ExampleRecord, Ledger
+from pipelines.routing import Router, cached_embedder
 from pipelines.secrets_store import StackSecrets, read_secrets
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
@@ -81,6 +82,21 @@ class Runtime:
         return ArgillaGateway(
             self.settings.argilla_url, api_key, self.settings.argilla.workspace, self.embedder.dimension
         )
+
+    @cached_property
+    def router(self) -> Router:
+        """The routing rules; a malformed file raises RoutingRulesError naming the line."""
+        if not self.settings.routing.embedding_rules:
+            return Router.from_file(self.settings.routing_rules_file)
+        shared = cached_embedder(self.embedder.encode_documents)
+
+        def novelty(text: str) -> float | None:
+            if self.store.count() == 0:
+                return None
+            hits = self.store.query(shared([text])[0], 1)
+            return hits[0].similarity if hits else None
+
+        return Router.from_file(self.settings.routing_rules_file, embed=shared, novelty=novelty)
 
     def embed_one(self, text: str) -> list[float]:
         return self.embedder.encode_documents([text])[0].tolist()

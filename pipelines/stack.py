@@ -53,7 +53,7 @@ class ComponentStatus:
 def _http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            return httpx.get(url, timeout=2.0).status_code == 200
+            return httpx.get(url, timeout=5.0).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -24,15 +24,15 @@ class EmbedderError(RuntimeError):
 
 def load_sentence_transformer(model: str, device: str = "cpu") -> SentenceTransformer:
     """Load a sentence-transformers model from a local folder or the local HF cache, never the network."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-
     local = Path(model).expanduser()
     if not local.is_dir() and model.startswith((".", "/", "~")):
         raise EmbedderError(
             f"embedding model folder {model!r} does not exist; set retrieval.embedder.model to a "
             "sentence-transformers folder or to a model name already in the local Hugging Face cache"
         )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
     try:
         return SentenceTransformer(
             str(local) if local.is_dir() else model, device=device, local_files_only=True

@@ -8,6 +8,7 @@ Application metadata is filtered as `meta.<key>`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -105,10 +106,9 @@ def metadata_key(field: str) -> str:
     raise FilterError(field, f"unknown filter field; allowed fields: {ALLOWED_FIELDS_TEXT}")
 
 
-def build_where(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """Validate `filters` and return the Chroma `where` clause (None when there is nothing to filter)."""
+def _conditions(filters: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     if not filters:
-        return None
+        return []
     if not isinstance(filters, Mapping):
         raise SearchInputError(
             "filters", f"expected an object of field -> value, got {type(filters).__name__}"
@@ -116,4 +116,52 @@ def build_where(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
     conditions: list[dict[str, Any]] = []
     for field, value in filters.items():
         conditions.extend(_condition(field, metadata_key(field), value))
+    return conditions
+
+
+def _where(conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not conditions:
+        return None
     return conditions[0] if len(conditions) == 1 else {"$and": conditions}
+
+
+def build_where(filters: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Validate `filters` and return the Chroma `where` clause (None when there is nothing to filter)."""
+    return _where(_conditions(filters))
+
+
+@dataclass(frozen=True)
+class TaskSelector:
+    """The `task` conditions of a filter. The store keeps one Chroma collection per task, so these pick
+    collections instead of going into the `where` clause (Chroma's metadata filters cost time in
+    proportion to the rows they match; a collection per task costs nothing)."""
+
+    conditions: tuple[tuple[str, Any], ...]
+
+    def admits(self, task: str) -> bool:
+        checks = {
+            "$eq": lambda value: task == value,
+            "$ne": lambda value: task != value,
+            "$in": lambda values: task in values,
+            "$nin": lambda values: task not in values,
+        }
+        return all(checks[operator](operand) for operator, operand in self.conditions)
+
+
+@dataclass(frozen=True)
+class CompiledFilter:
+    tasks: TaskSelector | None  # None: every task
+    where: dict[str, Any] | None  # the remaining conditions, for Chroma
+
+
+def compile_filters(filters: Mapping[str, Any] | None) -> CompiledFilter:
+    """Validate `filters`; split the task conditions (collection choice) from the rest (Chroma `where`)."""
+    task_conditions, rest = [], []
+    for condition in _conditions(filters):
+        ((key, operation),) = condition.items()
+        if key == FIELD_KEYS["task"]:
+            ((operator, operand),) = operation.items()
+            task_conditions.append((operator, operand))
+        else:
+            rest.append(condition)
+    return CompiledFilter(TaskSelector(tuple(task_conditions)) if task_conditions else None, _where(rest))

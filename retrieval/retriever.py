@@ -10,7 +10,7 @@ import numpy as np
 
 from retrieval.config import RankingConfig
 from retrieval.embedder import Embedder
-from retrieval.filters import SearchInputError, build_where
+from retrieval.filters import SearchInputError, compile_filters
 from retrieval.metadata import to_epoch
 from retrieval.ranking import mmr_select, suppress_near_duplicates, weighted_scores
 from retrieval.store import ExampleStore
@@ -54,7 +54,7 @@ class Retriever:
         ranking = self.ranking
         k = ranking.default_k if k is None else k
         self._validate(query, k)
-        where = build_where(filters)
+        where = compile_filters(filters)
         mmr_lambda = ranking.mmr_lambda if mmr_lambda is None else mmr_lambda
         if not 0.0 <= mmr_lambda <= 1.0:
             raise SearchInputError("mmr_lambda", f"must be between 0 and 1, got {mmr_lambda}")

@@ -7,9 +7,11 @@ so a refusal never leaves a half-made MLflow run behind.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -265,7 +267,7 @@ def train_dpo(
             "tacit.gate.decision": "promoted" if decision.promote else "rejected",
             "tacit.gate.reason": decision.reason,
             "tacit.gate.incumbent": decision.incumbent.label,
-            "tacit.model_version": version.version,
+            "tacit.model_version": str(version.version),
         }
         for key, value in decision_tags.items():
             client.set_tag(run_id, key, value)
@@ -274,7 +276,8 @@ def train_dpo(
         client.set_terminated(run_id, "FAILED")
         raise
 
-    now_champion = version.version if decision.promote else (champion.version if champion else None)
+    # MLflow returns versions as ints from some stores and strings from others; tacit uses strings.
+    now_champion = str(version.version) if decision.promote else (str(champion.version) if champion else None)
     log.info("%s", decision.reason)
     return TrainResult(
         status="trained",
@@ -286,8 +289,62 @@ def train_dpo(
         pairs_train=len(snapshot.splits[TRAIN]),
         pairs_eval=len(snapshot.splits[EVAL]),
         adapter_dir=output_dir / ADAPTER_ARTIFACT,
-        model_version=version.version,
+        model_version=str(version.version),
         champion_version=now_champion,
         decision=decision,
         lineage={**tags, **decision_tags},
     )
+
+
+def read_pairs_jsonl(path: str | Path) -> list[PreferencePair]:
+    """Pairs exported one JSON object per line (the `PreferencePair` fields; created_at in ISO format)."""
+    from datetime import datetime
+
+    pairs = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            fields = json.loads(line)
+            fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+            pairs.append(PreferencePair(**fields))
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(f"{path}:{number}: not a preference pair ({error})") from error
+    return pairs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m training.dpo --pairs pairs.jsonl ...`: the same entry without the ledger (e.g. on a GPU box)."""
+    import argparse
+
+    from training.errors import TrainingError
+
+    parser = argparse.ArgumentParser(description="Train a DPO LoRA adapter from preference pairs (JSONL).")
+    parser.add_argument("--recipe", default="configs/train_dpo.yaml")
+    parser.add_argument("--pairs", required=True, help="JSONL file of preference pairs")
+    parser.add_argument("--home", default=os.environ.get("TACIT_HOME", ".tacit"))
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--registered-model", default="tacit-dpo")
+    parser.add_argument("--ledger-cursor", default=None)
+    parser.add_argument("--if-new", type=int, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        result = train_dpo(
+            args.recipe,
+            read_pairs_jsonl(args.pairs),
+            args.home,
+            args.tracking_uri,
+            ledger_cursor=args.ledger_cursor,
+            if_new=args.if_new,
+            registered_model=args.registered_model,
+        )
+    except (TrainingError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(result.message)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -12,13 +12,13 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from peft import LoraConfig
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from trl import DPOConfig
 
 from training.errors import RecipeError
@@ -50,6 +50,11 @@ class DataArgs(_Section):
     since: datetime | None = None  # keep pairs created at or after this time
     until: datetime | None = None  # keep pairs created before this time
     min_agreement: float | None = Field(None, ge=0, le=1)  # drop pairs whose annotator agreement is lower
+
+    @field_validator("since", "until")
+    @classmethod
+    def _naive_means_utc(cls, moment: datetime | None) -> datetime | None:
+        return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
     @model_validator(mode="after")
     def _window_is_ordered(self) -> DataArgs:

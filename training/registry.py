@@ -45,8 +45,9 @@ def promote(client: MlflowClient, registered_model: str, version: str, alias: st
 
 
 def download_adapter(client: MlflowClient, version: ModelVersion, cache_root: Path) -> Path:
-    """Fetch a version's adapter folder once into `<cache_root>/<model>/v<version>`."""
-    target = Path(cache_root) / version.name / f"v{version.version}"
+    """Fetch a version's adapter folder once into `<cache_root>/<run id>` (run ids are unique across stores,
+    version numbers are not)."""
+    target = Path(cache_root) / version.run_id
     adapter = target / ADAPTER_ARTIFACT
     if not (adapter / "adapter_config.json").is_file():
         target.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ def load_champion(
     adapter = download_adapter(client, champion, home / "registry")
     model = PeftModel.from_pretrained(model, str(adapter))
     model.eval()
-    return model, tokenizer, champion.version
+    return model, tokenizer, str(champion.version)
 
 
 def generate(

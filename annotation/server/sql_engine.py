@@ -283,7 +283,7 @@ class SQLSearchEngine(SearchEngine):
                 if base is None:
                     return SearchResponses(items=[], total=0)
                 candidates = list(
-                    (await db.execute(text(f"SELECT r.id {base[0]}"), p.values)).scalars().all()
+                    (await db.execute(text(base[0].replace(COLUMNS, "r.id")), p.values)).scalars().all()
                 )
         try:
             hits, total = rank_similar(

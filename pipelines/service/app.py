@@ -15,9 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from pipelines.config import TacitSettings, get_settings
 from pipelines.runtime import Runtime
 from pipelines.secrets_store import read_secrets
-from pipelines.service import tickets_api, webhooks_api
+from pipelines.service import route_api, tickets_api, webhooks_api
 from pipelines.service.auth import require_api_key
-from pipelines.service.schemas import EscalationCreate, ReviewCreate
+from pipelines.service.schemas import ReviewCreate
 from pipelines.sync import sync_responses
 from pipelines.tickets import deliver_outbox
 from retrieval.api_models import build_search_router
@@ -40,10 +40,6 @@ def no_drafting(request: ReviewCreate) -> Draft:
     )
 
 
-def no_rules(request: EscalationCreate) -> list[str]:
-    return []
-
-
 async def _every(interval_s: float, work: Any, name: str) -> None:
     while True:
         await asyncio.sleep(interval_s)
@@ -59,6 +55,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     if stack_secrets is None:
         raise RuntimeError(f"no secrets at {settings.secrets_file}: run `tacit up` first")
     runtime = Runtime(settings)
+    runtime.router  # noqa: B018 -- a malformed rules file must stop the service at start, naming the line
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,7 +86,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app.state.webhook_verifier = None
     app.state.webhook_secret = None
     app.state.drafting = no_drafting
-    app.state.escalation_rules = no_rules
+    app.state.escalation_rules = lambda body: route_api.escalation_rules(runtime, body)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
@@ -97,6 +94,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
 
     auth = [Depends(require_api_key)]
     app.include_router(tickets_api.router, dependencies=auth)
+    app.include_router(route_api.router, dependencies=auth)
     app.include_router(
         build_search_router(lambda: runtime.retriever, settings.retrieval.prompt), dependencies=auth
     )

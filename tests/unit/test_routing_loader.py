@@ -142,3 +142,13 @@ def test_empty_and_non_mapping_files() -> None:
 def test_unreadable_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(RoutingRulesError, match=r"cannot read routing rules file .*nope\.yaml"):
         load_rules(tmp_path / "nope.yaml")
+
+
+def test_routing_settings_default_to_the_shipped_file_and_refuse_unknown_keys() -> None:
+    from pydantic import ValidationError
+
+    from pipelines.routing import RoutingSettings
+
+    assert (PROJECT_ROOT / RoutingSettings().rules_file).is_file()
+    with pytest.raises(ValidationError, match="rules_fil\n  Extra inputs are not permitted"):
+        RoutingSettings.model_validate({"rules_fil": "x.yaml"})

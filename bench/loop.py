@@ -1,0 +1,74 @@
+"""Loop closure: from an annotator's submit (Argilla API) to the derived example in the ledger.
+
+Needs a running stack (`tacit up`). `python bench/loop.py` or `tacit bench loop --json`.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipelines.client import TacitClient  # noqa: E402
+from pipelines.config import TacitSettings, load_settings  # noqa: E402
+from pipelines.ledger import Ledger  # noqa: E402
+from pipelines.secrets_store import read_secrets  # noqa: E402
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run(settings: TacitSettings | None = None, n: int = 50, timeout_s: float = 30.0) -> dict[str, Any]:
+    import argilla as rg
+    from argilla._models import UserResponseModel
+
+    settings = settings or load_settings()
+    secrets = read_secrets(settings.secrets_file)
+    if secrets is None:
+        raise SystemExit("no stack here: run `tacit up` first")
+    annotator = secrets.argilla.annotators[0]
+    argilla = rg.Argilla(api_url=settings.argilla_url, api_key=annotator.api_key)
+    me = argilla.me.id
+    ledger = Ledger(settings.ledger_url, settings.ledger)
+    run_id = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+    with TacitClient(settings.api_url, secrets.api_key) as tacit:
+        tickets = [
+            tacit.review(task=f"bench-loop-{run_id}", prompt=f"Discharge note {i}: stable, follow up in 2 weeks.",
+                         draft=f"Draft {i}")
+            for i in range(n)
+        ]
+        for i, ticket in enumerate(tickets):
+            corrected = f"Stable at discharge; GP follow-up in 2 weeks ({run_id}-{i})."
+            started = time.perf_counter()
+            argilla.api.records.create_record_response(
+                uuid.UUID(ticket["argilla_record_id"]),
+                UserResponseModel(values={"verdict": {"value": "edit"}, "corrected": {"value": corrected}},
+                                  status="submitted", user_id=me),
+            )
+            while time.perf_counter() - started < timeout_s:
+                if any(e.output == corrected for e in ledger.list_examples(task=f"bench-loop-{run_id}")):
+                    latencies.append(time.perf_counter() - started)
+                    break
+                time.sleep(0.02)
+            print(f"{i + 1}/{n}: {latencies[-1] if latencies else float('nan'):.3f}s", file=sys.stderr)
+    ledger.close()
+    missed = n - len(latencies)
+    return {
+        "n": n,
+        "missed": missed,
+        "p50_s": round(statistics.median(latencies), 4) if latencies else None,
+        "p95_s": round(_percentile(latencies, 0.95), 4) if latencies else None,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(n=int(sys.argv[1]) if len(sys.argv) > 1 else 50)))

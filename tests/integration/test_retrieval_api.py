@@ -1,0 +1,146 @@
+"""POST /v1/examples/search through FastAPI with the real model and Chroma; the LangChain adapter; the bench."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from retrieval.api_models import SEARCH_PATH, SearchResponse, build_search_router
+from retrieval.config import ChromaConfig, EmbedderConfig
+from retrieval.embedder import Embedder
+from retrieval.langchain_selector import TacitExampleSelector
+from retrieval.retriever import Retriever
+from retrieval.store import ExampleStore
+from retrieval.types import Example, Provenance
+
+EXAMPLES = [
+    Example(
+        id="pay-1",
+        task="support-chat",
+        kind="resolution",
+        domain="payments",
+        input="Customer says a $1,920 charge was never authorised and is furious.",
+        output="Apologise, open a dispute, grant a provisional credit, hand over to the fraud team.",
+        provenance=Provenance(dataset="escalations", record_id="rec-9", response_id="resp-9", user="bob"),
+    ),
+    Example(
+        id="pay-2",
+        task="support-chat",
+        kind="lesson",
+        domain="payments",
+        input="Customer disputes a charge; the draft promises a refund today.",
+        output="promise a refund before the dispute is reviewed",
+        reason="refunds need the fraud team's decision; promising one creates a liability",
+    ),
+    Example(
+        id="infra-1",
+        task="infra-change",
+        kind="accepted",
+        input="Web tier CPU at 95% after a deploy; proposal: roll back the release.",
+        output="Approved: roll back to the previous release.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Iterator[Embedder]:
+    loaded = Embedder.from_config(EmbedderConfig())
+    yield loaded
+    loaded.close()
+
+
+@pytest.fixture(scope="module")
+def retriever(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Retriever]:
+    store = ExampleStore(ChromaConfig(path=tmp_path_factory.mktemp("api") / "chroma"), embedder)
+    store.upsert(EXAMPLES)
+    yield Retriever(store, embedder)
+    store.close()
+
+
+def client_for(retriever: Retriever) -> TestClient:
+    app = FastAPI()
+    app.include_router(build_search_router(lambda: retriever))
+    return TestClient(app)
+
+
+def test_search_returns_examples_with_provenance_and_a_prompt_block(retriever: Retriever) -> None:
+    response = client_for(retriever).post(
+        SEARCH_PATH,
+        json={
+            "query": "I did not authorise a $2,847 charge, refund me now",
+            "k": 2,
+            "filters": {"task": "support-chat"},
+        },
+    )
+    assert response.status_code == 200, response.text
+    body = SearchResponse.model_validate(response.json())
+    assert [hit.example.id for hit in body.examples] == ["pay-1", "pay-2"]
+    assert body.examples[0].example.provenance.record_id == "rec-9"
+    assert body.examples[0].score >= body.examples[1].score
+    assert "Do not: promise a refund before the dispute is reviewed" in body.prompt_block
+    assert "Output: Apologise, open a dispute" in body.prompt_block
+    assert [m.role for m in body.messages] == ["system", "user", "assistant"]
+
+
+def test_bad_input_gets_422_naming_the_field(retriever: Retriever) -> None:
+    client = client_for(retriever)
+    unknown = client.post(SEARCH_PATH, json={"query": "charge", "filters": {"colour": "red"}})
+    assert unknown.status_code == 422
+    assert "colour" in unknown.text and "allowed fields: task, domain, kind" in unknown.text
+    assert unknown.json()["detail"][0]["loc"] == ["body", "filters"]
+    too_many = client.post(SEARCH_PATH, json={"query": "charge", "k": 51})
+    assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"] == ["body", "k"]
+    empty = client.post(SEARCH_PATH, json={"query": "", "k": 5})
+    assert empty.status_code == 422 and empty.json()["detail"][0]["loc"] == ["body", "query"]
+
+
+def test_unreachable_chroma_gives_503(embedder: Embedder) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    store = ExampleStore(ChromaConfig(mode="http", port=port, connect_timeout_s=0.5), embedder)
+    response = client_for(Retriever(store, embedder)).post(SEARCH_PATH, json={"query": "charge"})
+    assert response.status_code == 503
+    assert f"127.0.0.1:{port} is unreachable" in response.json()["detail"]
+
+
+def test_langchain_selector_feeds_a_few_shot_prompt(retriever: Retriever) -> None:
+    from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
+
+    selector = TacitExampleSelector(retriever, k=1, filters={"task": "infra-change"}, input_key="input")
+    prompt = FewShotPromptTemplate(
+        example_selector=selector,
+        example_prompt=PromptTemplate.from_template("Situation: {input}\nDecision: {output}"),
+        suffix="Situation: {input}\nDecision:",
+        input_variables=["input"],
+    )
+    text = prompt.format(input="CPU maxed out since the last release, should we revert?")
+    assert "Decision: Approved: roll back to the previous release." in text
+    with pytest.raises(NotImplementedError, match="POST /v1/reviews"):
+        selector.add_example({"input": "x", "output": "y"})
+
+
+def test_bench_reports_every_figure_on_a_tiny_corpus(embedder: Embedder, tmp_path: Path) -> None:
+    from bench.retriever import run
+
+    figures = run(
+        n_examples=400, n_queries=16, concurrency=4, n_base_texts=40, embedder=embedder, workdir=tmp_path
+    )
+    for key in (
+        "full_p50_ms",
+        "full_p99_ms",
+        "baseline_p50_ms",
+        "floor_p50_ms",
+        "concurrent_qps",
+        "sequential_qps",
+    ):
+        assert figures[key] > 0, key
+    assert 0.0 <= figures["recall_at_5"] <= 1.0
+    assert figures["recall_at_5"] >= 0.9  # 40 items per task: Chroma is (near) exact at this size
+    assert figures["full_p99_ms"] >= figures["full_p50_ms"]
+    assert not list(tmp_path.iterdir())  # the temporary Chroma is cleaned up
