@@ -51,7 +51,7 @@ test: setup browser lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 demo: setup
-	$(TACIT) up
+	$(TACIT) demo
 
 train-dpo: setup
 	$(TACIT) train dpo

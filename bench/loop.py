@@ -19,6 +19,7 @@ from pipelines.client import TacitClient  # noqa: E402
 from pipelines.config import TacitSettings, load_settings  # noqa: E402
 from pipelines.ledger import Ledger  # noqa: E402
 from pipelines.secrets_store import read_secrets  # noqa: E402
+from pipelines.simulated_annotator import SimulatedAnnotators  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -27,32 +28,29 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(settings: TacitSettings | None = None, n: int = 50, timeout_s: float = 30.0) -> dict[str, Any]:
-    import argilla as rg
-    from argilla._models import UserResponseModel
-
     settings = settings or load_settings()
     secrets = read_secrets(settings.secrets_file)
     if secrets is None:
         raise SystemExit("no stack here: run `tacit up` first")
     annotator = secrets.argilla.annotators[0]
-    argilla = rg.Argilla(api_url=settings.argilla_url, api_key=annotator.api_key)
-    me = argilla.me.id
+    annotators = SimulatedAnnotators(settings.argilla_url, [annotator])
     ledger = Ledger(settings.ledger_url, settings.ledger)
     run_id = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     with TacitClient(settings.api_url, secrets.api_key) as tacit:
         tickets = [
-            tacit.review(task=f"bench-loop-{run_id}", prompt=f"Discharge note {i}: stable, follow up in 2 weeks.",
-                         draft=f"Draft {i}")
+            tacit.review(
+                task=f"bench-loop-{run_id}",
+                prompt=f"Discharge note {i}: stable, follow up in 2 weeks.",
+                draft=f"Draft {i}",
+            )
             for i in range(n)
         ]
         for i, ticket in enumerate(tickets):
             corrected = f"Stable at discharge; GP follow-up in 2 weeks ({run_id}-{i})."
             started = time.perf_counter()
-            argilla.api.records.create_record_response(
-                uuid.UUID(ticket["argilla_record_id"]),
-                UserResponseModel(values={"verdict": {"value": "edit"}, "corrected": {"value": corrected}},
-                                  status="submitted", user_id=me),
+            annotators.answer(
+                annotator.username, ticket["argilla_record_id"], {"verdict": "edit", "corrected": corrected}
             )
             while time.perf_counter() - started < timeout_s:
                 if any(e.output == corrected for e in ledger.list_examples(task=f"bench-loop-{run_id}")):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -124,6 +125,22 @@ def credentials(as_json: bool = typer.Option(False, "--json", help="print the se
     Console().print(table)
 
 
+@app.command()
+def demo(
+    share: float = typer.Option(0.85, min=0, max=1, help="share of tickets the simulated annotators answer"),
+    train: bool = typer.Option(True, help="run the short DPO training at the end"),
+) -> None:
+    """The whole loop on the sample scenarios; leaves the stack up for you to explore."""
+    from pipelines.demo import print_report, run_demo
+    from pipelines.secrets_store import read_secrets
+
+    up()
+    settings = settings_or_exit()
+    secrets = read_secrets(settings.secrets_file)
+    report = run_demo(settings, secrets, share=share, train=train, console=console)
+    print_report(report, settings, secrets, Console())
+
+
 def runtime_or_exit():  # -> Runtime
     from pipelines.runtime import Runtime
 
@@ -185,6 +202,32 @@ def audit_export(
     console.print(f"exported {count} events")
 
 
+train_app = typer.Typer(help="Fine-tuning on the ledger's preference pairs.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("dpo")
+def train_dpo(
+    if_new: int | None = typer.Option(None, "--if-new", help="train only if at least N new pairs arrived"),
+    recipe: Path = typer.Option(None, "--recipe", help="recipe YAML (default configs/train_dpo.yaml)"),
+) -> None:
+    """DPO (TRL + PEFT LoRA) tracked in MLflow; the gate moves the `champion` alias only on a win."""
+    from pipelines.training_job import DEFAULT_RECIPE, run_dpo
+    from training.errors import TrainingError
+
+    try:
+        result = run_dpo(runtime_or_exit(), recipe or DEFAULT_RECIPE, if_new)
+    except TrainingError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(result.message)
+    if result.status == "trained":
+        console.print(
+            f"MLflow run {result.run_id}; registered version {result.model_version}; "
+            f"champion is version {result.champion_version}"
+        )
+
+
 BENCHES = {
     "loop": "bench/loop.py",
     "retriever": "bench/retriever.py",
@@ -207,7 +250,9 @@ def _parse_value(text: str) -> object:
 def bench(
     name: str = typer.Argument(..., help=f"one of: {', '.join(BENCHES)}"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object as the last line"),
-    options: list[str] = typer.Option([], "--set", help="KEY=VALUE passed to the benchmark's run(), repeatable"),
+    options: list[str] = typer.Option(
+        [], "--set", help="KEY=VALUE passed to the benchmark's run(), repeatable"
+    ),
 ) -> None:
     """Run a benchmark under bench/; human-readable lines first, the JSON figures last."""
     import importlib.util

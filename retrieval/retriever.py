@@ -25,6 +25,11 @@ class Retriever:
         self.embedder = embedder
         self.ranking = ranking or RankingConfig()
 
+    def close(self) -> None:
+        """Release Chroma and stop the embedder's batching thread."""
+        self.store.close()
+        self.embedder.close()
+
     def _validate(self, query: Any, k: Any) -> None:
         if not isinstance(query, str) or not query.strip():
             raise SearchInputError("query", "must be a non-empty string (the text to find examples for)")

@@ -52,6 +52,9 @@ ENGINE_NAME = "sql"
 TEXT_INDEX_FILE = "tacit-search.sqlite"
 MAX_TERMS = 2**14  # same bucket cap as the Elasticsearch engine
 _REBUILD_CHUNK = 1000
+# Index-only (rows hold ~3 KB of vector JSON each, so reading them per query would be slow): catches rows added
+# or removed by another process; updates in this process drop the matrix through the write hooks.
+_FINGERPRINT_SQL = "SELECT count(*), max(rowid) FROM vectors WHERE vector_settings_id = :vs"
 COLUMNS = "<columns>"  # placeholder in a compiled query for the select list
 
 _text_index: TextIndex | None = None
@@ -381,7 +384,7 @@ class SQLSearchEngine(SearchEngine):
         fingerprint = tuple(
             (
                 await db.execute(
-                    text("SELECT count(*), max(updated_at) FROM vectors WHERE vector_settings_id = :vs"),
+                    text(_FINGERPRINT_SQL),
                     {"vs": vs},
                 )
             ).one()

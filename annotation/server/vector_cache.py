@@ -1,7 +1,8 @@
 """Exact cosine similarity over a per-(dataset, vector settings) matrix kept in memory.
 
 The matrix is rebuilt when the vectors table changes: the engine's write hooks drop it in this process, and a
-cheap fingerprint (row count + latest updated_at) catches writes made by another process (the worker).
+cheap index-only fingerprint (row count + highest rowid) catches rows added or removed by another
+process (the worker).
 Scores follow Elasticsearch's `cosine` similarity: (1 + cos) / 2, so they lie in [0, 1].
 """
 

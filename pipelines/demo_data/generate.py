@@ -57,8 +57,12 @@ def fill(template: str, slots: Mapping[str, Any], where: str) -> str:
     """Render a template with single spaces (YAML folding leaves none doubled, but hand edits may)."""
     try:
         return " ".join(str(template).split()).format_map(_with_caps(slots))
-    except (KeyError, IndexError, ValueError) as exc:
+    except KeyError as exc:
         raise DemoDataError(f"{where}: template {template!r} needs slot {exc}; add it to the facts") from exc
+    except (IndexError, ValueError) as exc:
+        raise DemoDataError(
+            f"{where}: template {template!r} is malformed ({exc}); use named {{slots}}"
+        ) from exc
 
 
 def _metadata(facts: Mapping[str, Any], priority: float | None = None) -> dict[str, Any]:
@@ -74,7 +78,7 @@ def _money(amount: float) -> str:
 
 def _unique_sample(
     rng: random.Random, candidates: Iterable[dict[str, Any]], count: int, key: str, where: str
-):
+) -> list[dict[str, Any]]:
     """`count` candidates with distinct `key`, drawn without replacement in a seeded order."""
     distinct: dict[str, dict[str, Any]] = {}
     for candidate in candidates:

@@ -1,0 +1,212 @@
+"""Loop closure through the annotator's browser: from the click on Argilla's Submit to the correction
+being returned by the tacit API's `POST /v1/examples/search`.
+
+    ui_p50_s, ui_p95_s   seconds from the submit click to retrievable, over `n` submissions made by one
+                         annotator in one browser session (Debian chromium driven by Playwright)
+    n, missed            submissions made, and those not retrievable within `timeout_s`
+
+Needs a running stack (`tacit up`) and /usr/bin/chromium (never downloaded: Playwright only drives it).
+Run directly: `python bench/loop_ui.py [N]` from the project root; `tacit bench loop --json` calls `run`.
+
+The page steps (`AnnotatorSession`) are shared with tests/integration/test_browser_ui.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# The first page load compiles Argilla's Nuxt bundle on a busy 2-core machine: be generous per step.
+STEP_TIMEOUT_MS = 60_000
+
+
+class ArgillaLogin(Protocol):
+    """Any object with an Argilla username and password (tests' `Login`, the secrets store's logins)."""
+
+    username: str
+    password: str
+
+
+@contextmanager
+def chromium_browser(executable: Path = CHROMIUM) -> Iterator[Browser]:
+    """Headless Debian chromium; fails with the fix when it is missing instead of downloading a browser."""
+    if not executable.exists():
+        raise FileNotFoundError(
+            f"{executable} not found: install Debian's chromium (`apt-get install chromium`); "
+            "Playwright must not download its own browser here"
+        )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class AnnotatorSession:
+    """What an annotator does in the Argilla 2.8 UI, expressed through roles, labels and visible text."""
+
+    page: Page
+    argilla_url: str
+
+    def sign_in(self, login: ArgillaLogin) -> None:
+        self.page.set_default_timeout(STEP_TIMEOUT_MS)
+        self.page.goto(f"{self.argilla_url.rstrip('/')}/sign-in")
+        self.page.get_by_label("Username").fill(login.username)
+        self.page.get_by_label("Password").fill(login.password)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_url(lambda url: "/sign-in" not in url)
+
+    def open_dataset(self, name: str) -> None:
+        # Each dataset card on the home page is one link wrapping a heading with the dataset's name.
+        heading = self.page.get_by_role("heading", name=name, exact=True)
+        self.page.get_by_role("link").filter(has=heading).click()
+        self.page.wait_for_url("**/annotation-mode**")
+        self._questions().wait_for()
+
+    def find_record(self, distinctive_text: str) -> None:
+        """Narrow the pending queue to the record containing `distinctive_text` with the UI's search box."""
+        # The search input carries role=search and this aria-label in Argilla's SearchBarBase.
+        search = self.page.get_by_role("search", name="Introduce a query")
+        search.fill(distinctive_text)
+        search.press("Enter")
+        # The focus view shows one record: wait until it is the one we searched for.
+        self.page.get_by_role("main").get_by_text(distinctive_text).first.wait_for()
+
+    def correct_and_submit(self, current_text: str, corrected: str, verdict_label: str = "Edit") -> float:
+        """Choose the verdict, replace the pre-filled corrected text, click Submit; returns the click's
+        `time.perf_counter()` so callers can time what follows it."""
+        questions = self._questions()
+        # Label options render as buttons named "<option text>"; match the option's word, not its hint.
+        questions.get_by_role("button", name=re.compile(rf"^\s*{re.escape(verdict_label)}\b")).click()
+        # The corrected-output editor is the only textbox pre-filled (suggestion) with the current draft.
+        editor = questions.get_by_role("textbox").filter(has_text=current_text)
+        editor.fill(corrected)
+        submit = questions.get_by_role("button", name=re.compile(r"Submit"))
+        submit.wait_for()
+        self._wait_enabled(submit)
+        clicked = time.perf_counter()
+        submit.click()
+        return clicked
+
+    def wait_submitted(self, distinctive_text: str) -> None:
+        """The UI moves on once the response is stored: the searched record leaves the pending queue."""
+        self.page.get_by_role("main").get_by_text(distinctive_text).first.wait_for(state="hidden")
+
+    def _questions(self) -> Locator:
+        return self.page.get_by_role("form", name="Annotation Questions")
+
+    @staticmethod
+    def _wait_enabled(button: Locator, timeout_s: float = STEP_TIMEOUT_MS / 1000) -> None:
+        deadline = time.monotonic() + timeout_s
+        while button.is_disabled():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the Submit button stayed disabled: a required question is unanswered")
+            time.sleep(0.05)
+
+
+def wait_retrievable(
+    http: httpx.Client, query: str, output: str, timeout_s: float, poll_s: float = 0.05
+) -> float | None:
+    """Poll `/v1/examples/search` until an example's output equals `output`; returns the
+    `time.perf_counter()` at which it was seen, or None after `timeout_s`."""
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        response = http.post("/v1/examples/search", json={"query": query, "k": 3})
+        response.raise_for_status()
+        if any(hit["example"]["output"] == output for hit in response.json()["examples"]):
+            return time.perf_counter()
+        time.sleep(poll_s)
+    return None
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (no interpolation: with 20 samples p95 is the 19th smallest)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def run(
+    api_url: str,
+    api_key: str,
+    argilla_url: str,
+    login: ArgillaLogin,
+    n: int = 20,
+    timeout_s: float = 30.0,
+) -> dict[str, Any]:
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    run_id = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+    with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as http:
+        cases = []
+        for i in range(n):
+            tag = f"uibench{run_id}n{i}"
+            prompt = f"Line 3 resin pellets jam the hopper again, case {tag}: what is the root cause?"
+            draft = f"Hopper motor failure ({tag})."
+            corrected = f"Resin absorbed moisture: dry it at 80 C for 4 h before loading ({tag})."
+            response = http.post(
+                "/v1/reviews", json={"task": f"bench-loop-ui-{run_id}", "prompt": prompt, "draft": draft}
+            )
+            response.raise_for_status()
+            cases.append((tag, prompt, draft, corrected))
+        with chromium_browser() as browser:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            ui = AnnotatorSession(page, argilla_url)
+            ui.sign_in(login)
+            ui.open_dataset("corrections")
+            for i, (tag, prompt, draft, corrected) in enumerate(cases):
+                ui.find_record(tag)
+                clicked = ui.correct_and_submit(draft, corrected)
+                seen = wait_retrievable(http, prompt, corrected, timeout_s)
+                if seen is not None:
+                    latencies.append(seen - clicked)
+                shown = f"{seen - clicked:.3f}s" if seen is not None else "missed"
+                print(f"{i + 1}/{n}: {shown}", file=sys.stderr)
+                ui.wait_submitted(tag)
+    return {
+        "n": n,
+        "missed": n - len(latencies),
+        "ui_p50_s": round(statistics.median(latencies), 4) if latencies else None,
+        "ui_p95_s": round(percentile(latencies, 0.95), 4) if latencies else None,
+    }
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from pipelines.config import load_settings
+    from pipelines.secrets_store import read_secrets
+
+    settings = load_settings()
+    secrets = read_secrets(settings.secrets_file)
+    if secrets is None:
+        raise SystemExit(f"no stack secrets at {settings.secrets_file}: run `tacit up` first")
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    figures = run(settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=n)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""`tacit train dpo`: the ledger's preference pairs -> training.train_dpo -> the audit trail."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pipelines.config import PROJECT_ROOT
+from pipelines.ledger import PairRecord
+from pipelines.runtime import Runtime
+from training.types import PreferencePair, TrainResult
+
+DEFAULT_RECIPE = PROJECT_ROOT / "configs" / "train_dpo.yaml"
+
+
+def to_preference_pair(record: PairRecord) -> PreferencePair:
+    provenance = record.provenance or {}
+    return PreferencePair(
+        id=record.id,
+        task=record.task,
+        prompt=record.prompt,
+        chosen=record.chosen,
+        rejected=record.rejected,
+        annotator=record.annotator or "unknown",
+        created_at=record.created_at,
+        source_dataset=provenance.get("dataset") or "unknown",
+        record_id=provenance.get("record_id") or "",
+        agreement=record.agreement,
+    )
+
+
+def run_dpo(runtime: Runtime, recipe: Path = DEFAULT_RECIPE, if_new: int | None = None) -> TrainResult:
+    from training.dpo import train_dpo
+
+    pairs = runtime.ledger.list_pairs()
+    cursor = max((pair.updated_at or pair.created_at for pair in pairs), default=None)
+    result = train_dpo(
+        recipe,
+        [to_preference_pair(pair) for pair in pairs],
+        home=runtime.settings.home_dir,
+        tracking_uri=runtime.settings.mlflow_uri,
+        ledger_cursor=cursor.isoformat() if cursor else None,
+        if_new=if_new,
+        registered_model=runtime.settings.mlflow.registered_model,
+    )
+    if result.status == "trained":
+        decision = result.decision
+        runtime.ledger.append_audit(
+            "train-dpo",
+            "model.promoted" if result.promoted else "model.refused",
+            "model_version",
+            f"{runtime.settings.mlflow.registered_model}/{result.model_version}",
+            {
+                "run_id": result.run_id,
+                "snapshot_hash": result.snapshot_hash,
+                "pairs_train": result.pairs_train,
+                "pairs_eval": result.pairs_eval,
+                "champion_version": result.champion_version,
+                "reason": decision.reason if decision else result.message,
+                "candidate": vars(decision.candidate) if decision else None,
+                "incumbent": vars(decision.incumbent) if decision else None,
+            },
+        )
+    return result
