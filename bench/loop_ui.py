@@ -90,10 +90,13 @@ class AnnotatorSession:
         """Narrow the pending queue to the record containing `distinctive_text` with the UI's search box."""
         # The search input carries role=search and this aria-label in Argilla's SearchBarBase.
         search = self.page.get_by_role("search", name="Introduce a query")
+        if not search.is_visible():
+            # Collapsed behind a magnifier icon until a query is set; the icon is a button named "Search".
+            self.page.get_by_role("button", name="Search", exact=True).click()
         search.fill(distinctive_text)
         search.press("Enter")
         # The focus view shows one record: wait until it is the one we searched for.
-        self.page.get_by_role("main").get_by_text(distinctive_text).first.wait_for()
+        self._record_view().get_by_text(distinctive_text).first.wait_for()
 
     def correct_and_submit(self, current_text: str, corrected: str, verdict_label: str = "Edit") -> float:
         """Choose the verdict, replace the pre-filled corrected text, click Submit; returns the click's
@@ -101,9 +104,10 @@ class AnnotatorSession:
         questions = self._questions()
         # Label options render as buttons named "<option text>"; match the option's word, not its hint.
         questions.get_by_role("button", name=re.compile(rf"^\s*{re.escape(verdict_label)}\b")).click()
-        # The corrected-output editor is the only textbox pre-filled (suggestion) with the current draft.
+        # The corrected-output editor is the only textbox pre-filled (suggestion) with the current draft;
+        # Argilla wraps the editable paragraph in a span with role=textbox, so fill the paragraph inside.
         editor = questions.get_by_role("textbox").filter(has_text=current_text)
-        editor.fill(corrected)
+        editor.locator("[contenteditable=true]").fill(corrected)
         submit = questions.get_by_role("button", name=re.compile(r"Submit"))
         submit.wait_for()
         self._wait_enabled(submit)
@@ -112,8 +116,12 @@ class AnnotatorSession:
         return clicked
 
     def wait_submitted(self, distinctive_text: str) -> None:
-        """The UI moves on once the response is stored: the searched record leaves the pending queue."""
-        self.page.get_by_role("main").get_by_text(distinctive_text).first.wait_for(state="hidden")
+        """The UI moves on once the response is stored: the searched record leaves the pending queue (the
+        question form keeps showing the last answer, so look only at the record view)."""
+        self._record_view().get_by_text(distinctive_text).first.wait_for(state="hidden")
+
+    def _record_view(self) -> Locator:
+        return self.page.get_by_role("region", name="Focus Annotation View")
 
     def _questions(self) -> Locator:
         return self.page.get_by_role("form", name="Annotation Questions")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -107,6 +110,43 @@ def test_unreachable_chroma_gives_503(embedder: Embedder) -> None:
     response = client_for(Retriever(store, embedder)).post(SEARCH_PATH, json={"query": "charge"})
     assert response.status_code == 503
     assert f"127.0.0.1:{port} is unreachable" in response.json()["detail"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_chroma_server_over_http_then_503_when_it_stops(embedder: Embedder, tmp_path: Path) -> None:
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")  # the server CLI shipped with the chromadb package
+    server = subprocess.Popen(
+        [str(chroma), "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "chroma run did not start"
+                time.sleep(0.2)
+        store = ExampleStore(ChromaConfig(mode="http", port=port), embedder)
+        store.upsert(EXAMPLES)
+        client = client_for(Retriever(store, embedder))
+        found = client.post(SEARCH_PATH, json={"query": "roll back the deploy, CPU is maxed", "k": 1})
+        assert found.status_code == 200, found.text
+        assert found.json()["examples"][0]["example"]["id"] == "infra-1"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    gone = client.post(SEARCH_PATH, json={"query": "roll back the deploy", "k": 1})
+    assert gone.status_code == 503
+    assert "unreachable" in gone.json()["detail"]
 
 
 def test_langchain_selector_feeds_a_few_shot_prompt(retriever: Retriever) -> None:
