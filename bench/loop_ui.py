@@ -57,7 +57,9 @@ def chromium_browser(executable: Path = CHROMIUM) -> Iterator[Browser]:
             "Playwright must not download its own browser here"
         )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), args=CHROMIUM_ARGS, headless=True
+        )
         try:
             yield browser
         finally:

@@ -9,22 +9,12 @@ from pipelines.secrets_store import StackSecrets, write_secrets
 
 def bootstrap_argilla_database(settings: TacitSettings, secrets: StackSecrets) -> None:
     """Before the server starts: migrate its database and make sure every login exists (idempotent)."""
-    stack.run_argilla_command(settings, "migrate")
+    import json
+
     owner = secrets.argilla.owner
     logins = [(owner, "owner")] + [(login, "annotator") for login in secrets.argilla.annotators]
-    for login, role in logins:
-        stack.run_argilla_command(
-            settings,
-            "ensure-user",
-            "--username",
-            login.username,
-            "--password",
-            login.password,
-            "--role",
-            role,
-            "--api-key",
-            login.api_key,
-        )
+    users = [{**login.model_dump(), "role": role} for login, role in logins]
+    stack.run_argilla_command(settings, "bootstrap", stdin=json.dumps(users))
 
 
 def argilla_owner_client(settings: TacitSettings, secrets: StackSecrets):  # -> rg.Argilla

@@ -246,6 +246,29 @@ def _parse_value(text: str) -> object:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _stack_arguments(run: object) -> dict[str, object]:
+    """What a benchmark's run() asks for about the running stack, filled from this machine's config."""
+    import inspect
+
+    from pipelines.secrets_store import read_secrets
+
+    wanted = set(inspect.signature(run).parameters)
+    settings = settings_or_exit()
+    secrets = read_secrets(settings.secrets_file)
+    known: dict[str, object] = {"settings": settings}
+    if secrets is not None:
+        known |= {
+            "argilla_url": settings.argilla_url,
+            "api_url": settings.api_url,
+            # a benchmark of Argilla alone gets the owner's key; one that goes through tacit, tacit's
+            "api_key": secrets.argilla.owner.api_key if "api_url" not in wanted else secrets.api_key,
+            "tacit_api_key": secrets.api_key,
+            "annotator_api_keys": [login.api_key for login in secrets.argilla.annotators],
+            "login": secrets.argilla.annotators[0],
+        }
+    return {name: value for name, value in known.items() if name in wanted}
+
+
 @app.command()
 def bench(
     name: str = typer.Argument(..., help=f"one of: {', '.join(BENCHES)}"),
@@ -272,6 +295,7 @@ def bench(
     spec = importlib.util.spec_from_file_location(f"bench_{name}", PROJECT_ROOT / BENCHES[name])
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    kwargs = {**_stack_arguments(module.run), **kwargs}
     figures = module.run(**kwargs)
     if as_json:
         print(json.dumps(figures))

@@ -134,7 +134,7 @@ def components(settings: TacitSettings) -> list[Component]:
                 url=settings.argilla_url,
                 port=ports.argilla,
                 port_key="ports.argilla",
-                is_healthy=_http_ok(f"{settings.argilla_url}/api/_status"),
+                is_healthy=_http_ok(f"{settings.argilla_url}/api/v1/status"),
                 env=aenv,
             ),
         ]
@@ -145,7 +145,7 @@ def components(settings: TacitSettings) -> list[Component]:
                 url=f"redis://{host}:{ports.redis}",
                 port=0,
                 port_key="",
-                is_healthy=_http_ok(f"{settings.argilla_url}/api/_status"),
+                is_healthy=_http_ok(f"{settings.argilla_url}/api/v1/status"),
                 env=aenv,
             )
             for index in range(settings.argilla.workers)
@@ -256,12 +256,13 @@ def _spawn(settings: TacitSettings, component: Component) -> psutil.Process:
     return process
 
 
-def run_argilla_command(settings: TacitSettings, *args: str) -> None:
+def run_argilla_command(settings: TacitSettings, *args: str, stdin: str | None = None) -> None:
     """A one-off `python -m annotation.server ...` in the Argilla venv (migrations, users)."""
     done = subprocess.run(
         [str(ARGILLA_PYTHON), "-m", "annotation.server", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **argilla_env(settings)},
+        input=stdin,
         capture_output=True,
         text=True,
     )

@@ -103,6 +103,31 @@ def ensure_user(
 
 
 @cli.command()
+def bootstrap() -> None:
+    """Migrate, then ensure every user given as JSON on stdin: [{username, password, role, api_key}].
+
+    One process instead of one per step (argilla_server takes seconds to import), and the secrets travel
+    on stdin, never on a command line that `ps` would show.
+    """
+    import json
+
+    from pydantic import ValidationError
+
+    migrate()
+    for user in json.loads(sys.stdin.read() or "[]"):
+        role = Role(user["role"])
+        if len(user["api_key"]) < API_KEY_MIN_LENGTH:
+            typer.echo(f"the API key for {user['username']!r} is too short", err=True)
+            raise typer.Exit(2)
+        try:
+            outcome = asyncio.run(_ensure_user(user["username"], user["password"], role, user["api_key"]))
+        except (ValidationError, ValueError) as error:
+            typer.echo(f"cannot create user {user['username']!r}: {error}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"user {user['username']!r} ({role.value}): {outcome}")
+
+
+@cli.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(6900, help="Port to bind."),
@@ -129,13 +154,16 @@ def worker(
 
     register_engine()
     from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
+    from rq import Worker
     from rq.worker_pool import WorkerPool
 
-    # Argilla 2.8 enqueues to exactly these two queues (argilla_server/jobs/queues.py).
-    pool = WorkerPool(
-        connection=REDIS_CONNECTION, queues=[HIGH_QUEUE.name, DEFAULT_QUEUE.name], num_workers=num_workers
-    )
-    pool.start()
+    # Argilla 2.8 enqueues to exactly these two queues (argilla_server/jobs/queues.py); high is served first.
+    queues = [HIGH_QUEUE.name, DEFAULT_QUEUE.name]
+    if num_workers == 1:
+        # One process that exits cleanly on SIGTERM (a pool's children can outlive a killed parent).
+        Worker(queues, connection=REDIS_CONNECTION).work(with_scheduler=True)
+    else:
+        WorkerPool(connection=REDIS_CONNECTION, queues=queues, num_workers=num_workers).start()
 
 
 def main() -> None:
