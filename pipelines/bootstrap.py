@@ -63,12 +63,10 @@ def ensure_webhook(client, settings: TacitSettings, secrets: StackSecrets) -> No
         current.update()
 
 
-def bootstrap_argilla_after_start(settings: TacitSettings, secrets: StackSecrets, dimensions: int) -> None:
-    """Once Argilla answers: the workspace with every tacit login, the datasets, the webhook."""
-    from annotation.specs import ensure_datasets
-
+def bootstrap_argilla_after_start(settings: TacitSettings, secrets: StackSecrets) -> None:
+    """Once Argilla answers: the workspace with every tacit login, and the webhook. (The datasets are
+    created by the tacit API at its start, since their vector size comes from its embedding model.)"""
     client = argilla_owner_client(settings, secrets)
     usernames = [secrets.argilla.owner.username] + [login.username for login in secrets.argilla.annotators]
     ensure_workspace(client, settings.argilla.workspace, usernames)
-    ensure_datasets(client, settings.argilla.workspace, dimensions)
     ensure_webhook(client, settings, secrets)

@@ -40,19 +40,12 @@ def up() -> None:
             before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
             log=lambda line: console.print(f"[dim]{line}[/dim]"),
         )
-        bootstrap_argilla_after_start(settings, secrets, embedding_dimension(settings))
+        bootstrap_argilla_after_start(settings, secrets)
     except stack.StackError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print("started: " + (", ".join(started) if started else "nothing (already running)"))
     print_where_to_go(settings)
-
-
-def embedding_dimension(settings: TacitSettings) -> int:
-    from retrieval.embedder import load_sentence_transformer
-
-    model = load_sentence_transformer(settings.retrieval.embedder.model, settings.retrieval.embedder.device)
-    return int(model.get_embedding_dimension())
 
 
 def print_where_to_go(settings: TacitSettings) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
+from pipelines.argilla_gateway import ArgillaUnavailable
 from pipelines.config import TacitSettings, get_settings
 from pipelines.runtime import Runtime
 from pipelines.secrets_store import read_secrets
@@ -40,6 +41,14 @@ def no_drafting(request: ReviewCreate) -> Draft:
     )
 
 
+def _ensure_datasets(runtime: Runtime) -> None:
+    """The four datasets exist once the API is healthy (when Argilla is up; else on first delivery)."""
+    try:
+        runtime.argilla.ensure_datasets()
+    except ArgillaUnavailable as exc:
+        log.warning("datasets not checked yet: %s", exc)
+
+
 async def _every(interval_s: float, work: Any, name: str) -> None:
     while True:
         await asyncio.sleep(interval_s)
@@ -62,6 +71,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
         app.state.decided = asyncio.Event()
         # Warm the model and the ledger before the first request rather than during it.
         await run_in_threadpool(lambda: (runtime.ledger, runtime.retriever))
+        await run_in_threadpool(_ensure_datasets, runtime)
         tasks = [
             asyncio.create_task(
                 _every(OUTBOX_INTERVAL_S, lambda: deliver_outbox(runtime), "outbox delivery")
