@@ -63,14 +63,16 @@ def review_payload(
     metadata: dict[str, Any],
     vector: list[float] | None,
     draft_agent: str,
+    score: float | None = None,
 ) -> RecordPayload:
-    """Review-and-correct: the draft is pre-filled as the corrected text, so the annotator edits."""
+    """Review-and-correct: the draft is pre-filled as the corrected text, so the annotator edits.
+    `score` (0-1) goes with the suggestion, e.g. the active-learning selection score."""
     return RecordPayload(
         dataset=CORRECTIONS.name,
         external_id=ticket_id,
         fields={"prompt": prompt, "context": _markdown_block(context) if context else "", "draft": draft},
         metadata=metadata,
-        suggestions=[SuggestionPayload(question="corrected", value=draft, agent=draft_agent)],
+        suggestions=[SuggestionPayload(question="corrected", value=draft, agent=draft_agent, score=score)],
         vector=vector,
     )
 

@@ -100,24 +100,6 @@ class ArgillaGateway:
                 return
             offset += PAGE_SIZE
 
-    def record_responses(self, record_id: str) -> list[SubmittedResponse]:
-        """All responses of one record (for `record.*` webhook events, which carry none)."""
-        client, datasets = self._connected()
-        response = client.http_client.get(f"/api/v1/records/{record_id}", params={"include": "responses"})
-        if response.status_code == 404:
-            return []
-        response.raise_for_status()
-        record = response.json()
-        dataset_name = next(
-            (name for name, ds in datasets.items() if str(ds.id) == str(record["dataset_id"])), None
-        )
-        if dataset_name is None:
-            return []
-        return [
-            _submitted(dataset_name, record, item, self._username(client, item["user_id"]))
-            for item in record.get("responses") or []
-        ]
-
 
 def _submitted(
     dataset_name: str, record: dict[str, Any], response: dict[str, Any], username: str | None

@@ -38,9 +38,9 @@ def up() -> None:
         started = stack.start(
             settings,
             before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
+            after_argilla=lambda: bootstrap_argilla_after_start(settings, secrets),
             log=lambda line: console.print(f"[dim]{line}[/dim]"),
         )
-        bootstrap_argilla_after_start(settings, secrets)
     except stack.StackError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None

@@ -302,9 +302,17 @@ def check_ports(settings: TacitSettings, todo: list[Component]) -> None:
 
 
 def start(
-    settings: TacitSettings, before_argilla: Callable[[], None], log: Callable[[str], None]
+    settings: TacitSettings,
+    before_argilla: Callable[[], None],
+    after_argilla: Callable[[], None],
+    log: Callable[[str], None],
 ) -> list[str]:
-    """Start every component not already running; return the names started."""
+    """Start every component not already running; return the names started.
+
+    Order: MLflow and Redis first (MLflow is slow and independent); Argilla's database bootstrap;
+    Argilla and its worker; once Argilla answers, `after_argilla` (workspace, webhook); the API last,
+    because it creates the datasets in that workspace at its start.
+    """
     for folder in (
         settings.logs_dir,
         settings.run_dir,
@@ -312,31 +320,33 @@ def start(
         settings.home_dir / "mlflow",
     ):
         folder.mkdir(parents=True, exist_ok=True)
-    all_components = components(settings)
-    todo = [c for c in all_components if running_process(settings, c.name) is None]
-    check_ports(settings, todo)
+    todo = {c.name: c for c in components(settings) if running_process(settings, c.name) is None}
+    check_ports(settings, list(todo.values()))
     started: dict[str, psutil.Process] = {}
-
-    def launch(name: str) -> None:
-        component = next((c for c in todo if c.name == name), None)
-        if component is not None:
-            log(f"starting {name}")
-            started[name] = _spawn(settings, component)
-
-    # MLflow is slow to boot and independent: start it first and let it come up meanwhile.
-    launch("mlflow")
-    launch("redis")
-    if "redis" in started:
-        wait_healthy(next(c for c in todo if c.name == "redis"), started["redis"], time.monotonic() + 30)
-    if any(c.name == "argilla" for c in todo):
-        before_argilla()
-    for component in todo:
-        if component.name not in started:
-            launch(component.name)
-    # The whole start-up shares one budget, counted from the moment every process is running.
+    # The whole start-up shares one budget.
     deadline = time.monotonic() + settings.startup_timeout_s
-    for component in todo:
-        wait_healthy(component, started.get(component.name), deadline)
+
+    def launch(*names: str) -> None:
+        for name in names:
+            if name in todo:
+                log(f"starting {name}")
+                started[name] = _spawn(settings, todo[name])
+
+    def ready(*names: str) -> None:
+        for name in names:
+            if name in todo:
+                wait_healthy(todo[name], started.get(name), deadline)
+
+    launch("mlflow", "redis")
+    ready("redis")
+    if "argilla" in todo:
+        before_argilla()
+    launch(*(name for name in todo if name.startswith("argilla")))
+    ready(*(name for name in todo if name.startswith("argilla")))
+    if settings.argilla_embedded or "api" in todo:
+        after_argilla()
+    launch("api")
+    ready("mlflow", "api")
     return list(started)
 
 

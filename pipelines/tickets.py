@@ -84,7 +84,12 @@ def new_ticket_id() -> str:
 
 
 def open_review(
-    runtime: Runtime, request: ReviewCreate, draft: str, draft_agent: str, details: dict[str, Any]
+    runtime: Runtime,
+    request: ReviewCreate,
+    draft: str,
+    draft_agent: str,
+    details: dict[str, Any],
+    score: float | None = None,
 ) -> TicketRecord:
     ticket_id = new_ticket_id()
     model_version = request.metadata.model_version or (draft_agent if request.draft is None else None)
@@ -96,6 +101,7 @@ def open_review(
         _metadata(request.task, request, model_version),
         runtime.embed_one(request.prompt),
         draft_agent,
+        score,
     )
     body = {**request.model_dump(mode="json"), "draft": draft, "details": details}
     return _open(runtime, "review", request.task, body, payload, model_version)

@@ -23,6 +23,9 @@ class EmbedderConfig(_Section):
     # A local sentence-transformers folder or a model name already in the local HF cache (loaded offline).
     model: str = Field(default_factory=bundled_model_path, min_length=1)
     device: str = "cpu"
+    # torch intra-op threads for this process (null = torch's default, one per core). Set 1 when the
+    # service shares its cores with other processes: OpenMP threads spinning on a busy CPU slow everyone.
+    torch_threads: int | None = Field(None, ge=1, le=256)
     batch_size: int = Field(64, ge=1, le=4096)
     query_cache_size: int = Field(4096, ge=0)  # 0 disables the LRU cache of query embeddings
     # Concurrent queries are encoded together: the batcher takes whatever queued while the model was busy,

@@ -78,6 +78,10 @@ class Embedder:
 
     @classmethod
     def from_config(cls, config: EmbedderConfig) -> Embedder:
+        if config.torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(config.torch_threads)  # process-wide: see EmbedderConfig.torch_threads
         return cls(
             load_sentence_transformer(config.model, config.device),
             batch_size=config.batch_size,

@@ -12,7 +12,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from pipelines.argilla_gateway import ArgillaUnavailable
 from pipelines.config import TacitSettings, get_settings
 from pipelines.runtime import Runtime
 from pipelines.secrets_store import read_secrets
@@ -45,13 +44,19 @@ def _ensure_datasets(runtime: Runtime) -> None:
     """The four datasets exist once the API is healthy (when Argilla is up; else on first delivery)."""
     try:
         runtime.argilla.ensure_datasets()
-    except ArgillaUnavailable as exc:
+    except Exception as exc:  # Argilla down or not bootstrapped yet: retried on first delivery
         log.warning("datasets not checked yet: %s", exc)
 
 
-async def _every(interval_s: float, work: Any, name: str) -> None:
+async def _every(interval_s: float, work: Any, name: str, wake: asyncio.Event | None = None) -> None:
+    """Run `work` every `interval_s`, or sooner when `wake` is set."""
     while True:
-        await asyncio.sleep(interval_s)
+        if wake is None:
+            await asyncio.sleep(interval_s)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=interval_s)
+            wake.clear()
         try:
             await run_in_threadpool(work)
         except Exception as exc:  # a background pass must never kill the service
@@ -69,6 +74,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.decided = asyncio.Event()
+        app.state.sync_soon = asyncio.Event()
         # Warm the model and the ledger before the first request rather than during it.
         await run_in_threadpool(lambda: (runtime.ledger, runtime.retriever))
         await run_in_threadpool(_ensure_datasets, runtime)
@@ -77,7 +83,9 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
                 _every(OUTBOX_INTERVAL_S, lambda: deliver_outbox(runtime), "outbox delivery")
             ),
             asyncio.create_task(
-                _every(settings.api.sync_interval_s, lambda: sync_responses(runtime), "sync")
+                _every(
+                    settings.api.sync_interval_s, lambda: sync_responses(runtime), "sync", app.state.sync_soon
+                )
             ),
         ]
         yield

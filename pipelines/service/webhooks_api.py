@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -34,21 +35,17 @@ def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None
     return state.webhook_verifier
 
 
-def _ingest_event(runtime: Runtime, event: dict[str, Any]) -> int:
-    kind: str = event.get("type", "")
-    data = event.get("data") or {}
-    if kind.startswith("response."):
-        response = from_webhook_response(data)
-        if kind == "response.deleted":
-            response = type(response)(**{**response.__dict__, "status": "deleted"})
-        return int(ingest_response(runtime.ledger, response).changed)
-    if kind in ("record.created", "record.updated", "record.completed"):
-        # Responses written through the bulk endpoint only announce the record: read them back.
-        return sum(
-            int(ingest_response(runtime.ledger, response).changed)
-            for response in runtime.argilla.record_responses(str(data["id"]))
-        )
-    return 0
+# Responses written through the records bulk endpoint only announce the record. Argilla 2.8 cannot
+# serve a single record with vectors (GET /api/v1/records/{id} fails), so such events wake the
+# reconciliation pass at once instead of fetching the record.
+RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES = ("record.updated", "record.completed")
+
+
+def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
+    response = from_webhook_response(event.get("data") or {})
+    if event["type"] == "response.deleted":
+        response = replace(response, status="deleted")
+    return int(ingest_response(runtime.ledger, response).changed)
 
 
 @router.post("/argilla", status_code=status.HTTP_200_OK)
@@ -68,7 +65,13 @@ async def argilla_webhook(request: Request) -> dict[str, Any]:
             event = refreshed.verify(body, headers)
         except WebhookRejected as again:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(again)) from None
-    changed = await run_in_threadpool(_ingest_event, request.app.state.runtime, event)
+    kind = str(event.get("type", ""))
+    if kind in RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES:
+        request.app.state.sync_soon.set()
+        return {"status": "sync scheduled", "type": kind, "changed": 0}
+    if not kind.startswith("response."):
+        return {"status": "ignored", "type": kind, "changed": 0}
+    changed = await run_in_threadpool(_ingest_response_event, request.app.state.runtime, event)
     if changed:
         request.app.state.decided.set()
-    return {"status": "ingested", "type": event.get("type"), "changed": changed}
+    return {"status": "ingested", "type": kind, "changed": changed}

@@ -1,0 +1,327 @@
+"""The model in the loop: the champion (or the base model before any promotion) drafts what humans review.
+
+A `Drafter` retrieves few-shot examples for the prompt (same task), puts them into the chat messages it sends
+to the model, and generates greedily. It loads the model on first use, once, and asks the MLflow registry
+at most every `champion_check_s` seconds whether the champion alias has moved; when it has, the next draft
+comes from the new champion. Every draft says which model wrote it and which examples it was shown.
+
+drafter = Drafter(runtime)
+draft = drafter.draft("clinical_note", "Write the assessment and plan ...", context=None)
+draft.text, draft.model_version, draft.details["example_ids"]
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pipelines.runtime import Runtime
+from retrieval.prompt_block import build_prompt_block
+from retrieval.store import StoreUnavailable
+from training.base_model import DEFAULT_BASE_MODEL, PACKAGED_PREFIX
+
+log = logging.getLogger(__name__)
+
+Messages = list[dict[str, str]]
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You write first drafts that an expert will review. Follow the reviewed examples and guidance closely. "
+    "Be concise and factual; do not claim anything the input does not support."
+)
+EMPTY_DRAFT = "(the model produced no draft: please write the answer)"
+
+
+class DraftingSettings(BaseModel):
+    """The `drafting:` section of configs/tacit.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_model: str = Field(
+        DEFAULT_BASE_MODEL, min_length=1, description="drafts with this before any champion is promoted"
+    )
+    alias: str = Field("champion", min_length=1, description="registry alias of the model that drafts")
+    max_new_tokens: int = Field(96, ge=1, le=2048)
+    few_shot_k: int = Field(3, ge=0, le=20, description="retrieved examples shown to the model; 0 = none")
+    few_shot_max_chars: int = Field(2000, ge=100, description="budget of the few-shot block")
+    champion_check_s: float = Field(30.0, ge=0, description="ask the registry at most this often")
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What `POST /v1/reviews` without a draft gets: the text, who wrote it, and what it was shown."""
+
+    text: str
+    model_version: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FewShot:
+    messages: Messages
+    example_ids: list[str]
+    note: str  # "used", "none found", "disabled" or "store unavailable: ..."
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any
+    tokenizer: Any
+    registry_version: str | None  # None: the base model, no champion
+    label: str  # "base:<name>" or "<registered_model>/v<version>"
+
+
+def base_label(base_model: str) -> str:
+    return "base:" + base_model.removeprefix(PACKAGED_PREFIX)
+
+
+def user_message(prompt: str, context: Any = None) -> str:
+    """The prompt, with the application's context appended when there is any."""
+    if not context:
+        return prompt
+    if isinstance(context, dict):
+        lines = "\n".join(f"- {key}: {value}" for key, value in context.items())
+    else:
+        lines = str(context)
+    return f"{prompt}\n\nContext:\n{lines}"
+
+
+def _prepare_batch(tokenizer: Any, conversations: Sequence[Messages]) -> Any:
+    texts = [
+        tokenizer.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True)
+        for c in conversations
+    ]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only models continue from the right end of each row
+    try:
+        return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+    finally:
+        tokenizer.padding_side = side
+
+
+def sample_replies(
+    model: Any,
+    tokenizer: Any,
+    conversations: Sequence[Messages],
+    k: int,
+    temperature: float,
+    max_new_tokens: int,
+    seed: int | None = None,
+) -> list[list[str]]:
+    """`k` sampled replies per conversation, all from one `generate` call (num_return_sequences=k)."""
+    import torch
+
+    if not conversations:
+        return []
+    batch = _prepare_batch(tokenizer, conversations).to(model.device)
+    if seed is not None:
+        torch.manual_seed(seed)  # callers hold the drafter's lock, so nobody else draws in between
+    with torch.inference_mode():
+        output = model.generate(
+            **batch,
+            max_new_tokens=max_new_tokens,
+            do_sample=True,
+            temperature=temperature,
+            top_k=0,  # sample the full distribution: the spread is what uncertainty measures
+            num_return_sequences=k,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    texts = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+    # generate() returns the k samples of conversation i in rows i*k .. i*k+k-1
+    return [[text.strip() for text in texts[i * k : (i + 1) * k]] for i in range(len(conversations))]
+
+
+def greedy_replies(
+    model: Any, tokenizer: Any, conversations: Sequence[Messages], max_new_tokens: int
+) -> list[str]:
+    from training.generation import generate_replies
+
+    return generate_replies(model, tokenizer, conversations, max_new_tokens)
+
+
+class Drafter:
+    """Drafts with the champion model (base model when none), few-shot examples injected. Thread-safe."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        settings: DraftingSettings | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings or getattr(runtime.settings, "drafting", None) or DraftingSettings()
+        self._clock = clock
+        self._lock = threading.RLock()  # guards loading and generation: one forward pass at a time
+        self._loaded: LoadedModel | None = None
+        self._checked_at = float("-inf")
+
+    # --- the model ---------------------------------------------------------------------------------
+
+    @property
+    def registered_model(self) -> str:
+        return self.runtime.settings.mlflow.registered_model
+
+    def _registry_version(self) -> str | None:
+        """The champion's version in the registry, None when there is none; raises when MLflow is down."""
+        from training.registry import champion_version
+        from training.tracking import connect
+
+        client = connect(self.runtime.settings.mlflow_uri)
+        found = champion_version(client, self.registered_model, self.settings.alias)
+        return None if found is None else str(found.version)
+
+    def _load(self, wanted: str | None) -> LoadedModel:
+        from training.base_model import load_base
+        from training.serving import load_champion
+
+        home = self.runtime.settings.home_dir
+        if wanted is None:
+            model, tokenizer = load_base(self.settings.base_model, home)
+            model.eval()
+            return LoadedModel(model, tokenizer, None, base_label(self.settings.base_model))
+        model, tokenizer, version = load_champion(
+            self.runtime.settings.mlflow_uri,
+            self.registered_model,
+            home,
+            alias=self.settings.alias,
+            default_base=self.settings.base_model,
+        )
+        # The alias may have moved again between our check and the load: label what was loaded.
+        label = (
+            base_label(self.settings.base_model) if version is None else f"{self.registered_model}/v{version}"
+        )
+        return LoadedModel(model, tokenizer, version, label)
+
+    def current(self) -> LoadedModel:
+        """The model to draft with, reloaded when the registry's alias has moved since the last check."""
+        with self._lock:
+            now = self._clock()
+            if self._loaded is not None and now - self._checked_at < self.settings.champion_check_s:
+                return self._loaded
+            self._checked_at = now
+            try:
+                wanted = self._registry_version()
+            except Exception as exc:  # MLflow down: keep drafting with what we have (or the base model)
+                log.warning("model registry unreachable, drafting with the model already loaded: %s", exc)
+                if self._loaded is None:
+                    self._loaded = self._load(None)
+                return self._loaded
+            if self._loaded is None or self._loaded.registry_version != wanted:
+                log.info("loading the drafting model (champion version %s)", wanted or "none: base model")
+                self._loaded = self._load(wanted)
+            return self._loaded
+
+    @property
+    def model_version(self) -> str:
+        return self.current().label
+
+    # --- the prompt --------------------------------------------------------------------------------
+
+    def few_shot(self, task: str, prompt: str) -> FewShot:
+        """Retrieved examples of the same task as chat turns; none when the store is empty or down."""
+        if self.settings.few_shot_k == 0:
+            return FewShot([], [], "disabled")
+        try:
+            hits = self.runtime.retriever.search(prompt, self.settings.few_shot_k, {"task": task})
+        except StoreUnavailable as exc:
+            log.warning("example store unreachable; drafting without examples: %s", exc)
+            return FewShot([], [], f"store unavailable: {exc}")
+        if not hits:
+            return FewShot([], [], "none found")
+        block = build_prompt_block(hits, max_chars=self.settings.few_shot_max_chars)
+        return FewShot(block.messages, block.used_ids, "used" if block.used_ids else "none fit the budget")
+
+    def conversation(self, prompt: str, context: Any, shots: FewShot) -> Messages:
+        """System prompt (+ guidance from lessons and know-how), demonstrations, then the prompt itself."""
+        system = [self.settings.system_prompt] if self.settings.system_prompt else []
+        # Chat templates expect one system turn: guidance joins the system prompt rather than a second one.
+        system += [m["content"] for m in shots.messages if m["role"] == "system"]
+        messages: Messages = [{"role": "system", "content": "\n\n".join(system)}] if system else []
+        messages += [m for m in shots.messages if m["role"] != "system"]
+        messages.append({"role": "user", "content": user_message(prompt, context)})
+        return messages
+
+    # --- drafting ----------------------------------------------------------------------------------
+
+    def draft(self, task: str, prompt: str, context: Any = None) -> Draft:
+        """One greedy draft with few-shot examples of `task`."""
+        return self.draft_many([(task, prompt, context)])[0]
+
+    def draft_many(self, items: Sequence[tuple[str, str, Any]]) -> list[Draft]:
+        """Greedy drafts for `(task, prompt, context)` items, generated in one batch."""
+        if not items:
+            return []
+        for task, prompt, _ in items:
+            if not task or not task.strip() or not prompt or not prompt.strip():
+                raise ValueError("draft: task and prompt must be non-empty text")
+        shots = [self.few_shot(task, prompt) for task, prompt, _ in items]
+        conversations = [
+            self.conversation(prompt, context, s)
+            for (_, prompt, context), s in zip(items, shots, strict=True)
+        ]
+        with self._lock:
+            loaded = self.current()
+            texts = greedy_replies(
+                loaded.model, loaded.tokenizer, conversations, self.settings.max_new_tokens
+            )
+        return [
+            Draft(
+                # Argilla refuses an empty field or suggestion: say plainly that the model wrote nothing.
+                text=text or EMPTY_DRAFT,
+                model_version=loaded.label,
+                details={
+                    "model_version": loaded.label,
+                    "example_ids": shot.example_ids,
+                    "few_shot": shot.note,
+                    "empty": not text,
+                },
+            )
+            for text, shot in zip(texts, shots, strict=True)
+        ]
+
+    def sample(
+        self,
+        task: str,
+        prompt: str,
+        k: int,
+        temperature: float = 0.9,
+        *,
+        context: Any = None,
+        max_new_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> list[str]:
+        """`k` sampled drafts for one prompt (few-shot examples included), from one `generate` call."""
+        conversation = self.conversation(prompt, context, self.few_shot(task, prompt))
+        return self.sample_conversations([conversation], k, temperature, max_new_tokens, seed)[0]
+
+    def sample_conversations(
+        self,
+        conversations: Sequence[Messages],
+        k: int,
+        temperature: float,
+        max_new_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> list[list[str]]:
+        """`k` sampled replies for each conversation, all in one `generate` call."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1 (samples per prompt), got {k}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be above 0 for sampling, got {temperature}")
+        with self._lock:
+            loaded = self.current()
+            return sample_replies(
+                loaded.model,
+                loaded.tokenizer,
+                conversations,
+                k,
+                temperature,
+                max_new_tokens or self.settings.max_new_tokens,
+                seed,
+            )

@@ -1,0 +1,194 @@
+"""Active-learning selection and the model in the loop, on the real stack with the real SmolLM2 model.
+
+Examples go into the ledger (the store follows through the ledger's observer); `select` must rank a
+rewording of a stored case below a case nothing resembles, and push its picks into Argilla with the
+champion's draft as a scored suggestion and the score as `priority`. The Drafter must say which model
+and which examples produced a draft, and switch models when the registry's champion alias moves.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import argilla as rg
+import pytest
+
+from pipelines.config import load_settings
+from pipelines.drafting import Drafter, DraftingSettings
+from pipelines.ledger import ExampleRecord
+from pipelines.runtime import Runtime
+from pipelines.selection import PoolEntry, SelectionError, SelectionSettings, read_pool, select
+from tests.conftest import StackInfo
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+RUN = uuid.uuid4().hex[:8]
+TASK = f"sel-clinical-{RUN}"  # a task of our own: other tests share the session's stack
+REGISTERED_MODEL = f"sel-drafter-{RUN}"  # and a registry entry of our own, so no other test sees a champion
+
+STORED = [
+    ExampleRecord(
+        task=TASK,
+        kind="correction",
+        domain="clinical",
+        input=(
+            "Write the assessment line. 62-year-old man, crushing chest pain for two hours, ECG without ST "
+            "elevation, troponin pending."
+        ),
+        output="Suspected acute coronary syndrome; myocardial infarction not confirmed until troponin returns.",
+        reason="do not call it an infarction before the troponin result",
+    ),
+    ExampleRecord(
+        task=TASK,
+        kind="correction",
+        domain="clinical",
+        input=(
+            "Write the assessment line. 30-year-old woman, sudden breathlessness after a long flight, "
+            "D-dimer raised, CT pulmonary angiogram booked."
+        ),
+        output="Possible pulmonary embolism, awaiting CT pulmonary angiogram; anticoagulation started.",
+    ),
+]
+PARAPHRASE = (
+    "Write the assessment line. Man aged 62 with two hours of crushing central chest pain; the ECG shows no "
+    "ST elevation and the troponin is still pending."
+)
+NOVEL = (
+    "Write the assessment line. Toddler with a barking cough and stridor at night after a cold; "
+    "no drooling, oxygen saturation 97 percent."
+)
+
+
+@pytest.fixture(scope="module")
+def runtime(stack: StackInfo) -> Iterator[Runtime]:
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in stack.env.items():
+            patch.setenv(key, value)
+        patch.setenv("TACIT_MLFLOW__REGISTERED_MODEL", REGISTERED_MODEL)
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        settings = load_settings()
+        assert settings.home_dir == stack.home.resolve()
+        runtime = Runtime(settings)
+        for example in STORED:
+            runtime.ledger.add_example(example)
+        yield runtime
+        runtime.retriever.close()
+        runtime.ledger.close()
+
+
+@pytest.fixture(scope="module")
+def drafter(runtime: Runtime) -> Drafter:
+    # champion_check_s=0: ask the registry on every call, so the alias test sees the move at once.
+    return Drafter(runtime, DraftingSettings(max_new_tokens=32, champion_check_s=0))
+
+
+def test_select_ranks_novel_case_above_paraphrase_and_pushes_to_argilla(
+    stack: StackInfo, runtime: Runtime, drafter: Drafter
+) -> None:
+    assert runtime.store.count() >= len(STORED)  # the observer indexed the ledger's examples
+    pool = [
+        PoolEntry(task=TASK, prompt=PARAPHRASE, metadata={"domain": "clinical", "app": "note-assistant"}),
+        PoolEntry(task=TASK, prompt=NOVEL, metadata={"domain": "clinical", "app": "note-assistant"}),
+    ]
+    settings = SelectionSettings(k_samples=3, max_new_tokens=24, batch_prompts=2)
+    selected = select(runtime, pool, n=2, settings=settings, drafter=drafter, progress=False)
+
+    assert [item.prompt for item in selected] == [NOVEL, PARAPHRASE]
+    novel, paraphrase = selected
+    assert novel.score > paraphrase.score
+    assert novel.scored.novelty > paraphrase.scored.novelty
+    assert paraphrase.scored.novelty < 0.4  # a rewording is close to the stored case
+    assert all(0.0 <= item.score <= 1.0 and 0.0 <= item.scored.uncertainty <= 1.0 for item in selected)
+    assert len(novel.scored.samples) == 3
+    # The paraphrase was sampled with the stored case as a few-shot example.
+    assert STORED[0].id in paraphrase.scored.example_ids
+
+    client = rg.Argilla(api_url=stack.argilla_url, api_key=stack.owner.api_key)
+    dataset = client.datasets(name="corrections", workspace="tacit")
+    assert dataset is not None
+    records = {r.id: r for r in dataset.records(with_suggestions=True) if r.metadata.get("task") == TASK}
+    for item in selected:
+        assert item.ticket_id is not None and item.ticket_id in records, "selected prompt not in Argilla"
+        record = records[item.ticket_id]
+        assert record.fields["prompt"] == item.prompt
+        assert record.metadata["priority"] == pytest.approx(item.score, abs=1e-5)
+        assert record.metadata["model_version"] == item.model_version
+        suggestion = record.suggestions["corrected"]
+        assert suggestion.agent == item.model_version
+        assert suggestion.score == pytest.approx(item.score, abs=1e-5)
+        assert suggestion.value == item.draft and item.draft.strip()
+    ticket = runtime.ledger.get_ticket(novel.ticket_id)
+    assert ticket.status == "open"
+
+
+def test_draft_lists_model_version_and_example_ids(runtime: Runtime, drafter: Drafter) -> None:
+    draft = drafter.draft(TASK, PARAPHRASE)
+    assert draft.text.strip()
+    assert draft.model_version == "base:smollm2-135m-instruct"  # nothing promoted under our model name
+    assert draft.details["model_version"] == draft.model_version
+    assert draft.details["example_ids"][0] == STORED[0].id  # the closest stored case comes first
+    assert set(draft.details["example_ids"]) <= {example.id for example in STORED}
+
+    other_task = drafter.draft(f"{TASK}-unseen", NOVEL)
+    assert other_task.details["example_ids"] == []  # examples never cross tasks
+    assert other_task.details["few_shot"] == "none found"
+
+
+def test_sample_returns_k_drafts_from_one_call(drafter: Drafter) -> None:
+    drafts = drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=16, seed=1)
+    assert len(drafts) == 3 and all(isinstance(text, str) for text in drafts)
+    assert drafts == drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=16, seed=1)
+    with pytest.raises(ValueError, match="temperature"):
+        drafter.sample(TASK, NOVEL, k=2, temperature=0)
+
+
+def test_drafter_follows_the_champion_alias(runtime: Runtime, drafter: Drafter) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from training.base_model import DEFAULT_BASE_MODEL, load_base
+    from training.registry import ADAPTER_ARTIFACT, promote, register_adapter
+    from training.tracking import connect
+
+    assert drafter.model_version.startswith("base:")
+    # A real (untrained) LoRA adapter, logged and registered the way training does it.
+    model, _ = load_base(DEFAULT_BASE_MODEL, runtime.settings.home_dir)
+    adapter = get_peft_model(
+        model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
+    )
+    client = connect(runtime.settings.mlflow_uri)
+    experiment = client.create_experiment(f"sel-test-{RUN}")
+    run = client.create_run(experiment)
+    with tempfile.TemporaryDirectory() as folder:
+        adapter.save_pretrained(folder)
+        client.log_artifacts(run.info.run_id, folder, ADAPTER_ARTIFACT)
+    client.set_terminated(run.info.run_id)
+    version = register_adapter(
+        client, REGISTERED_MODEL, run.info.run_id, tags={"tacit.base_model": DEFAULT_BASE_MODEL}
+    )
+    promote(client, REGISTERED_MODEL, version.version)
+
+    draft = drafter.draft(TASK, PARAPHRASE)
+    assert draft.model_version == f"{REGISTERED_MODEL}/v{version.version}"
+    assert re.fullmatch(rf"{REGISTERED_MODEL}/v\d+", draft.details["model_version"])
+
+
+def test_read_pool_names_the_bad_line(tmp_path: Path) -> None:
+    good = tmp_path / "pool.jsonl"
+    good.write_text(
+        '{"task": "t", "prompt": "p", "metadata": {"domain": "d"}}\n\n{"task": "t", "prompt": "q"}\n'
+    )
+    assert [entry.prompt for entry in read_pool(good)] == ["p", "q"]
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"task": "t", "prompt": "p"}\n{"task": "t"}\n')
+    with pytest.raises(SelectionError, match=r"bad.jsonl line 2: prompt: Field required"):
+        read_pool(bad)
+    bad.write_text('{"task": "t", "prompt": "p"}\n{"task": "t", prompt\n')
+    with pytest.raises(SelectionError, match=r"line 2: not valid JSON"):
+        read_pool(bad)
+    with pytest.raises(SelectionError, match="does not exist"):
+        read_pool(tmp_path / "missing.jsonl")
