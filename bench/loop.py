@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # loop_ui beside this file
 
 from pipelines.client import TacitClient  # noqa: E402
 from pipelines.config import TacitSettings, load_settings  # noqa: E402
@@ -27,8 +28,33 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def run(settings: TacitSettings | None = None, n: int = 50, timeout_s: float = 30.0) -> dict[str, Any]:
-    settings = settings or load_settings()
+def run(
+    settings: TacitSettings | None = None,
+    n: int = 50,
+    timeout_s: float = 30.0,
+    ui: bool = True,
+    ui_n: int = 20,
+) -> dict[str, Any]:
+    """API path (`p50_s`, `p95_s` over n) and, with `ui`, the browser path (`ui_p50_s`, `ui_p95_s` over ui_n)."""
+    figures = _api_path(settings or load_settings(), n, timeout_s)
+    if ui:
+        from loop_ui import run as run_ui
+
+        settings = settings or load_settings()
+        secrets = read_secrets(settings.secrets_file)
+        browser = run_ui(
+            settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=ui_n
+        )
+        figures |= {
+            "ui_n": browser["n"],
+            "ui_missed": browser["missed"],
+            "ui_p50_s": browser["ui_p50_s"],
+            "ui_p95_s": browser["ui_p95_s"],
+        }
+    return figures
+
+
+def _api_path(settings: TacitSettings, n: int, timeout_s: float) -> dict[str, Any]:
     secrets = read_secrets(settings.secrets_file)
     if secrets is None:
         raise SystemExit("no stack here: run `tacit up` first")

@@ -60,9 +60,9 @@ class SelectionSettings(BaseModel):
     temperature: float = Field(0.9, gt=0, le=5)
     max_new_tokens: int = Field(48, ge=1, le=1024, description="length of each sampled draft")
     batch_prompts: int = Field(8, ge=1, le=256, description="prompts per generate call (x k_samples rows)")
-    few_shot_in_samples: bool = Field(
-        True, description="sample with the retrieved examples in the prompt, as drafting does"
-    )
+    # Off by default: few-shot examples triple the prompt (and the prefill, which dominates on CPU), and
+    # novelty already measures how close the store is; on, uncertainty is measured as drafting will see it.
+    few_shot_in_samples: bool = Field(False, description="sample with the retrieved examples in the prompt")
     seed: int | None = Field(0, description="sampling seed, so a rerun ranks the same; null = random")
     risk_of_decision: dict[str, float] = Field(
         default_factory=lambda: {"auto": 0.0, "review": 0.33, "approve": 0.66, "escalate": 1.0}

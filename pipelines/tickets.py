@@ -8,6 +8,7 @@ right away and periodically by the service) delivers it later.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from annotation.records import (
@@ -78,8 +79,6 @@ def _open(
 
 
 def new_ticket_id() -> str:
-    import uuid
-
     return uuid.uuid4().hex
 
 

@@ -83,7 +83,7 @@ def runtime(stack: StackInfo) -> Iterator[Runtime]:
 @pytest.fixture(scope="module")
 def drafter(runtime: Runtime) -> Drafter:
     # champion_check_s=0: ask the registry on every call, so the alias test sees the move at once.
-    return Drafter(runtime, DraftingSettings(max_new_tokens=32, champion_check_s=0))
+    return Drafter(runtime, DraftingSettings(max_new_tokens=16, champion_check_s=0))
 
 
 def test_select_ranks_novel_case_above_paraphrase_and_pushes_to_argilla(
@@ -94,7 +94,7 @@ def test_select_ranks_novel_case_above_paraphrase_and_pushes_to_argilla(
         PoolEntry(task=TASK, prompt=PARAPHRASE, metadata={"domain": "clinical", "app": "note-assistant"}),
         PoolEntry(task=TASK, prompt=NOVEL, metadata={"domain": "clinical", "app": "note-assistant"}),
     ]
-    settings = SelectionSettings(k_samples=3, max_new_tokens=24, batch_prompts=2)
+    settings = SelectionSettings(k_samples=3, max_new_tokens=12, batch_prompts=2, few_shot_in_samples=True)
     selected = select(runtime, pool, n=2, settings=settings, drafter=drafter, progress=False)
 
     assert [item.prompt for item in selected] == [NOVEL, PARAPHRASE]
@@ -139,9 +139,9 @@ def test_draft_lists_model_version_and_example_ids(runtime: Runtime, drafter: Dr
 
 
 def test_sample_returns_k_drafts_from_one_call(drafter: Drafter) -> None:
-    drafts = drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=16, seed=1)
+    drafts = drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=8, seed=1)
     assert len(drafts) == 3 and all(isinstance(text, str) for text in drafts)
-    assert drafts == drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=16, seed=1)
+    assert drafts == drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=8, seed=1)
     with pytest.raises(ValueError, match="temperature"):
         drafter.sample(TASK, NOVEL, k=2, temperature=0)
 
