@@ -213,9 +213,8 @@ def _concurrent_qps(url: str, bodies: Sequence[dict], clients: int) -> float:
 
 
 def _off_main(function: Callable[..., Any], *args: Any) -> Any:
-    """Run in a worker thread. On an oversubscribed CPU, torch's OpenMP pool in the main thread ran
-    forward passes ~10x slower than the same passes in other threads (measured here: 900 vs 100 ms), and
-    the service always encodes in worker threads; so every measured encode runs off the main thread."""
+    """Run in a worker thread, as the service encodes. On this oversubscribed 2-core machine one check
+    showed main-thread forward passes ~10x slower than worker-thread ones (900 vs 100 ms p50)."""
     with ThreadPoolExecutor(1) as worker:
         return worker.submit(function, *args).result()
 

@@ -202,17 +202,19 @@ app.add_typer(train_app, name="train")
 @train_app.command("dpo")
 def train_dpo(
     if_new: int | None = typer.Option(None, "--if-new", help="train only if at least N new pairs arrived"),
-    recipe: Path = typer.Option(None, "--recipe", help="recipe YAML (default configs/train_dpo.yaml)"),
+    recipe: Path | None = typer.Option(
+        None, "--recipe", help="recipe YAML (default: config training.recipe)"
+    ),
 ) -> None:
     """DPO (TRL + PEFT LoRA) tracked in MLflow; the gate moves the `champion` alias only on a win."""
-    from pipelines.training_job import DEFAULT_RECIPE, run_dpo
+    from pipelines.training_job import run_dpo
     from training.errors import TrainingError
 
     try:
-        result = run_dpo(runtime_or_exit(), recipe or DEFAULT_RECIPE, if_new)
+        result = run_dpo(runtime_or_exit(), recipe, if_new)
     except TrainingError as exc:
         console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        raise typer.Exit(1) from None
     console.print(result.message)
     if result.status == "trained":
         console.print(

@@ -20,6 +20,7 @@ from pydantic_settings import (
 from pipelines.ledger.config import LedgerConfig
 from pipelines.routing.settings import RoutingSettings
 from retrieval.config import RetrievalConfig
+from training.config import TrainingSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "configs" / "tacit.yaml"
@@ -77,6 +78,7 @@ class TacitSettings(BaseSettings):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     api: ApiSettings = Field(default_factory=ApiSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
     startup_timeout_s: float = Field(300, gt=0)
 
     @classmethod

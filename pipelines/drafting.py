@@ -113,27 +113,50 @@ def sample_replies(
     temperature: float,
     max_new_tokens: int,
     seed: int | None = None,
+    share_prefix: bool = True,
 ) -> list[list[str]]:
-    """`k` sampled replies per conversation, all from one `generate` call (num_return_sequences=k)."""
+    """`k` sampled replies per conversation, from one `generate` call over all conversations x k rows.
+
+    With `share_prefix`, each prompt is read once and its KV cache copied k times (`generate` with
+    num_return_sequences=k would read every prompt k times; reading prompts dominates on a CPU).
+    """
     import torch
 
     if not conversations:
         return []
     batch = _prepare_batch(tokenizer, conversations).to(model.device)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
     if seed is not None:
         torch.manual_seed(seed)  # callers hold the drafter's lock, so nobody else draws in between
+    options: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": True,
+        "temperature": temperature,
+        "top_k": 0,  # sample the full distribution: the spread is what uncertainty measures
+        "pad_token_id": tokenizer.pad_token_id,
+    }
     with torch.inference_mode():
-        output = model.generate(
-            **batch,
-            max_new_tokens=max_new_tokens,
-            do_sample=True,
-            temperature=temperature,
-            top_k=0,  # sample the full distribution: the spread is what uncertainty measures
-            num_return_sequences=k,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    texts = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
-    # generate() returns the k samples of conversation i in rows i*k .. i*k+k-1
+        if share_prefix and k > 1 and ids.shape[1] > 1:
+            # Prefill all but the last prompt token (generate needs one uncached token to start from),
+            # with the positions generate itself derives from a left-padded mask.
+            positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+            cache = model(
+                input_ids=ids[:, :-1],
+                attention_mask=mask[:, :-1],
+                position_ids=positions[:, :-1],
+                use_cache=True,
+            ).past_key_values
+            cache.batch_repeat_interleave(k)  # rows i*k .. i*k+k-1 continue prompt i
+            output = model.generate(
+                input_ids=ids.repeat_interleave(k, dim=0),
+                attention_mask=mask.repeat_interleave(k, dim=0),
+                past_key_values=cache,
+                **options,
+            )
+        else:
+            output = model.generate(**batch, num_return_sequences=k, **options)
+    texts = tokenizer.batch_decode(output[:, ids.shape[1] :], skip_special_tokens=True)
+    # Both paths return the k samples of conversation i in rows i*k .. i*k+k-1.
     return [[text.strip() for text in texts[i * k : (i + 1) * k]] for i in range(len(conversations))]
 
 

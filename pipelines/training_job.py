@@ -9,8 +9,6 @@ from pipelines.ledger import PairRecord
 from pipelines.runtime import Runtime
 from training.types import PreferencePair, TrainResult
 
-DEFAULT_RECIPE = PROJECT_ROOT / "configs" / "train_dpo.yaml"
-
 
 def to_preference_pair(record: PairRecord) -> PreferencePair:
     provenance = record.provenance or {}
@@ -28,9 +26,13 @@ def to_preference_pair(record: PairRecord) -> PreferencePair:
     )
 
 
-def run_dpo(runtime: Runtime, recipe: Path = DEFAULT_RECIPE, if_new: int | None = None) -> TrainResult:
+def run_dpo(runtime: Runtime, recipe: Path | None = None, if_new: int | None = None) -> TrainResult:
+    """Train on every preference pair in the ledger (the recipe's filters apply) and audit the gate."""
     from training.dpo import train_dpo
 
+    settings = runtime.settings
+    recipe = recipe or Path(settings.training.recipe)
+    recipe = recipe if recipe.is_absolute() else PROJECT_ROOT / recipe
     pairs = runtime.ledger.list_pairs()
     cursor = max((pair.updated_at or pair.created_at for pair in pairs), default=None)
     result = train_dpo(
@@ -40,7 +42,9 @@ def run_dpo(runtime: Runtime, recipe: Path = DEFAULT_RECIPE, if_new: int | None 
         tracking_uri=runtime.settings.mlflow_uri,
         ledger_cursor=cursor.isoformat() if cursor else None,
         if_new=if_new,
-        registered_model=runtime.settings.mlflow.registered_model,
+        registered_model=settings.mlflow.registered_model,
+        experiment=settings.training.experiment,
+        champion_alias=settings.training.champion_alias,
     )
     if result.status == "trained":
         decision = result.decision
