@@ -140,6 +140,21 @@ def runtime_or_exit():  # -> Runtime
     return Runtime(settings_or_exit())
 
 
+def running_service(settings: TacitSettings):  # -> TacitClient | None
+    """A client for this machine's tacit API when it runs: it is the one writer of the example store."""
+    import httpx
+
+    from pipelines.client import TacitClient
+    from pipelines.secrets_store import read_secrets
+
+    secrets = read_secrets(settings.secrets_file)
+    try:
+        up = secrets is not None and httpx.get(f"{settings.api_url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        up = False
+    return TacitClient(settings.api_url, secrets.api_key, timeout_s=600) if up else None
+
+
 @app.command()
 def sync() -> None:
     """Ingest every Argilla response updated since the last sync (what a lost webhook missed)."""
@@ -147,23 +162,35 @@ def sync() -> None:
     from pipelines.sync import sync_responses
     from pipelines.tickets import deliver_outbox
 
-    runtime = runtime_or_exit()
+    settings = settings_or_exit()
+    service = running_service(settings)
     try:
-        delivered = deliver_outbox(runtime)
-        report = sync_responses(runtime)
+        if service is not None:
+            report = service.sync()
+        else:
+            runtime = runtime_or_exit()
+            delivered = deliver_outbox(runtime)
+            done = sync_responses(runtime)
+            report = {
+                "delivered": delivered,
+                "seen": done.seen,
+                "ingested": done.ingested,
+                "cursor": done.cursor,
+            }
     except ArgillaUnavailable as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print(
-        f"outbox delivered {delivered}; responses seen {report.seen}, ingested {report.ingested}; "
-        f"cursor {report.cursor}"
+        f"outbox delivered {report['delivered']}; responses seen {report['seen']}, "
+        f"ingested {report['ingested']}; cursor {report['cursor']}"
     )
 
 
 @app.command()
 def reindex() -> None:
-    """Rebuild the Chroma example collection from the ledger's examples."""
-    report = runtime_or_exit().reindex(progress=True)
+    """Rebuild the Chroma example collection from the ledger."""
+    service = running_service(settings_or_exit())
+    report = service.reindex() if service is not None else asdict(runtime_or_exit().reindex(progress=True))
     console.print(f"reindexed: {report}")
 
 

@@ -110,3 +110,11 @@ class TacitClient:
         return self._call(
             "POST", "/v1/route", json=self._body(task=task, input=input, output=output, signals=signals or {})
         )
+
+    def sync(self) -> dict[str, Any]:
+        """Deliver waiting tickets and ingest responses a webhook may have missed."""
+        return self._call("POST", "/v1/sync", timeout=600)
+
+    def reindex(self) -> dict[str, Any]:
+        """Rebuild the example collection from the ledger."""
+        return self._call("POST", "/v1/reindex", timeout=600)

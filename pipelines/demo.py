@@ -82,11 +82,9 @@ def run_demo(
             report.answered[scenario.kind] += 1
         report.timings["answer_s"] = time.perf_counter() - started
 
-        # Webhooks ingest within seconds; a sync pass makes sure nothing was missed.
-        from pipelines.sync import sync_responses
-
+        # Webhooks ingest within seconds; a sync pass (in the service) makes sure nothing was missed.
         started = time.perf_counter()
-        sync_responses(runtime)
+        tacit.sync()
         report.timings["sync_s"] = time.perf_counter() - started
         report.examples = len(runtime.ledger.list_examples())
         report.pairs = runtime.ledger.count_pairs()

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
@@ -123,6 +123,25 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     @meta.get("/whoami")
     def whoami(request: Request) -> dict[str, str]:
         return {"status": "authenticated"}
+
+    # The service is the one writer of the embedded Chroma folder (Chroma's PersistentClient is not
+    # safe for two writing processes), so the CLI asks it to sync and reindex while it runs.
+    @meta.post("/sync", tags=["admin"])
+    def sync_now() -> dict[str, Any]:
+        """Deliver waiting tickets and ingest every response a webhook may have missed."""
+        delivered = deliver_outbox(runtime)
+        report = sync_responses(runtime)
+        return {
+            "delivered": delivered,
+            "seen": report.seen,
+            "ingested": report.ingested,
+            "cursor": report.cursor,
+        }
+
+    @meta.post("/reindex", tags=["admin"])
+    def reindex_now() -> dict[str, Any]:
+        """Rebuild the example collection from the ledger."""
+        return asdict(runtime.reindex(progress=False))
 
     app.include_router(meta)
     return app
