@@ -24,10 +24,50 @@ import httpx
 
 DOMAINS = ["clinical", "infrastructure", "billing", "manufacturing"]
 WORDS = {
-    "clinical": ["discharge", "note", "patient", "medication", "dose", "warfarin", "cardiology", "follow-up", "allergy"],
-    "infrastructure": ["snapshot", "cluster", "staging", "production", "rollback", "deploy", "node", "database", "migration"],
-    "billing": ["charge", "refund", "invoice", "duplicate", "subscription", "dispute", "payment", "annual", "contract"],
-    "manufacturing": ["bearing", "spindle", "vibration", "lubrication", "line", "shift", "calibration", "alarm", "defect"],
+    "clinical": [
+        "discharge",
+        "note",
+        "patient",
+        "medication",
+        "dose",
+        "warfarin",
+        "cardiology",
+        "follow-up",
+        "allergy",
+    ],
+    "infrastructure": [
+        "snapshot",
+        "cluster",
+        "staging",
+        "production",
+        "rollback",
+        "deploy",
+        "node",
+        "database",
+        "migration",
+    ],
+    "billing": [
+        "charge",
+        "refund",
+        "invoice",
+        "duplicate",
+        "subscription",
+        "dispute",
+        "payment",
+        "annual",
+        "contract",
+    ],
+    "manufacturing": [
+        "bearing",
+        "spindle",
+        "vibration",
+        "lubrication",
+        "line",
+        "shift",
+        "calibration",
+        "alarm",
+        "defect",
+    ],
 }
 VERDICTS = ["accept", "edit", "reject"]
 BULK_SIZE = 500  # Argilla's records bulk limit
