@@ -104,14 +104,24 @@ class AnnotatorSession:
         """Choose the verdict, replace the pre-filled corrected text, click Submit; returns the click's
         `time.perf_counter()` so callers can time what follows it."""
         questions = self._questions()
-        # Label options render as buttons named "<option text>"; match the option's word, not its hint.
-        questions.get_by_role("button", name=re.compile(rf"^\s*{re.escape(verdict_label)}\b")).click()
         # The corrected-output editor is the only textbox pre-filled (suggestion) with the current draft;
         # Argilla wraps the editable paragraph in a span with role=textbox, so fill the paragraph inside.
         editor = questions.get_by_role("textbox").filter(has_text=current_text)
         editor.locator("[contenteditable=true]").fill(corrected)
+        # Label options render as buttons named "<option text>"; match the option's word, not its hint.
+        verdict = questions.get_by_role("button", name=re.compile(rf"^\s*{re.escape(verdict_label)}\b"))
+        verdict.click()
         submit = questions.get_by_role("button", name=re.compile(r"Submit"))
         submit.wait_for()
+        # On a slow machine a click can land before the form is interactive and be lost, leaving Submit
+        # disabled; clicking the option again selects it (a second click on a selected option would
+        # clear it, so only re-click while Submit stays disabled).
+        for _ in range(5):
+            try:
+                self._wait_enabled(submit, timeout_s=3)
+                break
+            except TimeoutError:
+                verdict.click()
         self._wait_enabled(submit)
         clicked = time.perf_counter()
         submit.click()

@@ -134,6 +134,44 @@ def demo(
     print_report(report, settings, secrets, Console())
 
 
+@app.command()
+def select(
+    pool: Path = typer.Option(
+        ..., "--pool", exists=True, dir_okay=False, help="JSONL: {task, prompt, metadata?}"
+    ),
+    n: int = typer.Option(..., "--n", min=1, help="how many prompts to send to annotators"),
+    push: bool = typer.Option(True, help="create review tickets in Argilla for the selected prompts"),
+    as_json: bool = typer.Option(False, "--json", help="print the ranking as JSON"),
+) -> None:
+    """Active learning: rank a pool by uncertainty, novelty and routing risk; push the top N to Argilla."""
+    from pipelines.selection import SelectionError, as_rows, read_pool
+    from pipelines.selection import select as select_prompts
+
+    runtime = runtime_or_exit()
+    try:
+        selected = select_prompts(runtime, read_pool(pool), n, push=push)
+    except SelectionError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    rows = as_rows(selected)
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("rank", "score", "uncertainty", "novelty", "routing", "task", "prompt", "ticket")
+    for row in rows:
+        table.add_row(
+            str(row["rank"]),
+            f"{row['score']:.3f}",
+            f"{row['uncertainty']:.3f}",
+            f"{row['novelty']:.3f}",
+            str(row["routing"]),
+            row["task"],
+            row["prompt"][:60],
+            str(row["ticket_id"] or "-"),
+        )
+    Console().print(table)
+
+
 def runtime_or_exit():  # -> Runtime
     from pipelines.runtime import Runtime
 
@@ -288,6 +326,11 @@ def _stack_arguments(run: object) -> dict[str, object]:
             "annotator_api_keys": [login.api_key for login in secrets.argilla.annotators],
             "login": secrets.argilla.annotators[0],
         }
+    if "select" in wanted:  # the route bench's active-learning figure
+        from pipelines.runtime import Runtime
+        from pipelines.selection import select_throughput
+
+        known["select"] = lambda: select_throughput(Runtime(settings))
     return {name: value for name, value in known.items() if name in wanted}
 
 

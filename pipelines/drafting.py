@@ -140,17 +140,20 @@ def sample_replies(
             # Prefill all but the last prompt token (generate needs one uncached token to start from),
             # with the positions generate itself derives from a left-padded mask.
             positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-            cache = model(
+            prefilled = model(
                 input_ids=ids[:, :-1],
                 attention_mask=mask[:, :-1],
                 position_ids=positions[:, :-1],
                 use_cache=True,
-            ).past_key_values
+            )
+            # transformers >= 5.2x names the cache `cache`; older releases `past_key_values`.
+            name = "cache" if "cache" in prefilled else "past_key_values"
+            cache = prefilled[name]
             cache.batch_repeat_interleave(k)  # rows i*k .. i*k+k-1 continue prompt i
             output = model.generate(
                 input_ids=ids.repeat_interleave(k, dim=0),
                 attention_mask=mask.repeat_interleave(k, dim=0),
-                past_key_values=cache,
+                **{name: cache},
                 **options,
             )
         else:
@@ -232,9 +235,11 @@ class Drafter:
             try:
                 wanted = self._registry_version()
             except Exception as exc:  # MLflow down: keep drafting with what we have (or the base model)
-                log.warning("model registry unreachable, drafting with the model already loaded: %s", exc)
                 if self._loaded is None:
+                    log.warning("model registry unreachable, drafting with the base model: %s", exc)
                     self._loaded = self._load(None)
+                else:
+                    log.warning("model registry unreachable, keeping %s: %s", self._loaded.label, exc)
                 return self._loaded
             if self._loaded is None or self._loaded.registry_version != wanted:
                 log.info("loading the drafting model (champion version %s)", wanted or "none: base model")

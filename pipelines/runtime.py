@@ -46,7 +46,7 @@ def to_retrieval_example(record: ExampleRecord) -> Example:
 class Runtime:
     def __init__(self, settings: TacitSettings) -> None:
         self.settings = settings
-        self._lock = threading.Lock()
+        self.delivery_lock = threading.Lock()  # serializes outbox deliveries in this process
 
     @cached_property
     def secrets(self) -> StackSecrets:

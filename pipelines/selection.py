@@ -355,6 +355,25 @@ def select(
     return push_selected(runtime, selected) if push else selected
 
 
+def as_rows(selected: Sequence[Selected]) -> list[dict[str, Any]]:
+    """One plain dict per selected prompt, for `tacit select` to print as a table or JSON."""
+    return [
+        {
+            "rank": item.rank,
+            "score": round(item.score, 4),
+            "uncertainty": round(item.scored.uncertainty, 4),
+            "novelty": round(item.scored.novelty, 4),
+            "risk": item.scored.risk,
+            "routing": item.scored.decision,
+            "task": item.task,
+            "prompt": item.prompt,
+            "model_version": item.model_version,
+            "ticket_id": item.ticket_id,
+        }
+        for item in selected
+    ]
+
+
 # --- bench -----------------------------------------------------------------------------------------
 
 

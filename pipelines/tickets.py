@@ -165,6 +165,13 @@ def open_preference(runtime: Runtime, request: PreferenceCreate) -> TicketRecord
 def deliver_outbox(runtime: Runtime, only_ticket: str | None = None, limit: int = 100) -> int:
     """Deliver due outbox rows to Argilla; return how many were delivered. Safe to run anywhere,
     any number of times: records are upserted by ticket id."""
+    # One delivery at a time per process: a request delivering its own ticket and the periodic pass
+    # must not upsert the same new record concurrently (Argilla would insert it twice and fail one).
+    with runtime.delivery_lock:
+        return _deliver_due(runtime, only_ticket, limit)
+
+
+def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
     ledger = runtime.ledger
     due = [
         item for item in ledger.pending_outbox(limit) if only_ticket is None or item.ticket_id == only_ticket

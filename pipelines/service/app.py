@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
 from pipelines.config import TacitSettings, get_settings
@@ -27,17 +27,19 @@ log = logging.getLogger(__name__)
 OUTBOX_INTERVAL_S = 2.0
 
 
-@dataclass(frozen=True)
-class Draft:
-    text: str
-    model_version: str
-    details: dict[str, Any] = field(default_factory=dict)
+def _champion_drafting(runtime: Runtime) -> Any:
+    """A review without a draft is drafted by the champion (base model before any promotion), with
+    retrieved few-shot examples in its prompt; the model is loaded on first use."""
+    drafter = None
 
+    def draft(request: ReviewCreate) -> Any:
+        nonlocal drafter
+        from pipelines.drafting import Drafter
 
-def no_drafting(request: ReviewCreate) -> Draft:
-    raise HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY, "body.draft is required (no drafting model configured)"
-    )
+        drafter = drafter or Drafter(runtime)
+        return drafter.draft(request.task, request.prompt, request.context)
+
+    return draft
 
 
 def _ensure_datasets(runtime: Runtime) -> None:
@@ -103,7 +105,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.webhook_verifier = None
     app.state.webhook_secret = None
-    app.state.drafting = no_drafting
+    app.state.drafting = _champion_drafting(runtime)
     app.state.escalation_rules = lambda body: route_api.escalation_rules(runtime, body)
 
     @app.get("/healthz", tags=["meta"])

@@ -18,7 +18,7 @@ import argilla as rg
 import pytest
 
 from pipelines.config import load_settings
-from pipelines.drafting import Drafter, DraftingSettings
+from pipelines.drafting import Drafter, DraftingSettings, FewShot, sample_replies
 from pipelines.ledger import ExampleRecord
 from pipelines.runtime import Runtime
 from pipelines.selection import PoolEntry, SelectionError, SelectionSettings, read_pool, select
@@ -142,6 +142,17 @@ def test_sample_returns_k_drafts_from_one_call(drafter: Drafter) -> None:
     drafts = drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=8, seed=1)
     assert len(drafts) == 3 and all(isinstance(text, str) for text in drafts)
     assert drafts == drafter.sample(TASK, NOVEL, k=3, temperature=0.9, max_new_tokens=8, seed=1)
+    # Reading each prompt once and copying its cache k times must not change what is generated:
+    # at a near-zero temperature both paths pick the most likely token every time.
+    loaded = drafter.current()
+    conversations = [
+        drafter.conversation(prompt, None, FewShot([], [], "disabled")) for prompt in (NOVEL, PARAPHRASE)
+    ]
+    shared, plain = (
+        sample_replies(loaded.model, loaded.tokenizer, conversations, 2, 1e-4, 8, seed=0, share_prefix=share)
+        for share in (True, False)
+    )
+    assert shared == plain and len(shared) == 2 and all(len(group) == 2 for group in shared)
     with pytest.raises(ValueError, match="temperature"):
         drafter.sample(TASK, NOVEL, k=2, temperature=0)
 
