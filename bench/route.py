@@ -153,7 +153,7 @@ def run(
     latencies = embedding_latencies_ms(full, embedding_decisions)
     result["embedding_rules_p50_ms"] = round(statistics.median(latencies), 2)
     result["embedding_rules_p95_ms"] = round(float(np.percentile(latencies, 95)), 2)
-    result["select_prompts_per_s"] = round(select(), 1) if select is not None else None
+    result["select_prompts_per_s"] = round(select(), 3) if select is not None else None
     return result
 
 

@@ -330,7 +330,8 @@ def _stack_arguments(run: object) -> dict[str, object]:
         from pipelines.runtime import Runtime
         from pipelines.selection import select_throughput
 
-        known["select"] = lambda: select_throughput(Runtime(settings))
+        # 32 prompts: sampling k drafts per prompt on CPU makes a 1,000-prompt pool take hours
+        known["select"] = lambda: select_throughput(Runtime(settings), n_prompts=32)
     return {name: value for name, value in known.items() if name in wanted}
 
 

@@ -25,6 +25,7 @@ from retrieval.api_models import build_search_router
 log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL_S = 2.0
+SYNC_DEBOUNCE_S = 5.0
 
 
 def _champion_drafting(runtime: Runtime) -> Any:
@@ -58,6 +59,9 @@ async def _every(interval_s: float, work: Any, name: str, wake: asyncio.Event | 
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=interval_s)
+                # Woken by a record event: let the response webhooks of the same submit land first, so
+                # the full pass never competes with them for the ledger and the CPU.
+                await asyncio.sleep(SYNC_DEBOUNCE_S)
             wake.clear()
         try:
             await run_in_threadpool(work)
