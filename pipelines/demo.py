@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -133,7 +132,3 @@ def print_report(
     table.add_row("tacit API", f"{settings.api_url}/docs  (key: `tacit credentials`)")
     table.add_row("stop everything", "make down")
     console.print(table)
-
-
-def demo_recipe_path() -> Path:
-    return DEMO_RECIPE
