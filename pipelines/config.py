@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from pipelines.ledger.config import LedgerConfig
+from pipelines.model_settings import DraftingSettings, SelectionSettings
 from pipelines.routing.settings import RoutingSettings
 from retrieval.config import RetrievalConfig
 from training.config import TrainingSettings
@@ -79,6 +80,8 @@ class TacitSettings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
+    drafting: DraftingSettings = Field(default_factory=DraftingSettings)
     startup_timeout_s: float = Field(300, gt=0)
 
     @classmethod

@@ -19,38 +19,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from pipelines.model_settings import DraftingSettings
 from pipelines.runtime import Runtime
 from retrieval.prompt_block import build_prompt_block
 from retrieval.store import StoreUnavailable
-from training.base_model import DEFAULT_BASE_MODEL, PACKAGED_PREFIX
+from training.base_model import PACKAGED_PREFIX
 
 log = logging.getLogger(__name__)
 
 Messages = list[dict[str, str]]
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You write first drafts that an expert will review. Follow the reviewed examples and guidance closely. "
-    "Be concise and factual; do not claim anything the input does not support."
-)
 EMPTY_DRAFT = "(the model produced no draft: please write the answer)"
-
-
-class DraftingSettings(BaseModel):
-    """The `drafting:` section of configs/tacit.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_model: str = Field(
-        DEFAULT_BASE_MODEL, min_length=1, description="drafts with this before any champion is promoted"
-    )
-    alias: str = Field("champion", min_length=1, description="registry alias of the model that drafts")
-    max_new_tokens: int = Field(96, ge=1, le=2048)
-    few_shot_k: int = Field(3, ge=0, le=20, description="retrieved examples shown to the model; 0 = none")
-    few_shot_max_chars: int = Field(2000, ge=100, description="budget of the few-shot block")
-    champion_check_s: float = Field(30.0, ge=0, description="ask the registry at most this often")
-    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
 
 
 @dataclass(frozen=True)
@@ -182,7 +161,7 @@ class Drafter:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.runtime = runtime
-        self.settings = settings or getattr(runtime.settings, "drafting", None) or DraftingSettings()
+        self.settings = settings or runtime.settings.drafting
         self._clock = clock
         self._lock = threading.RLock()  # guards loading and generation: one forward pass at a time
         self._loaded: LoadedModel | None = None

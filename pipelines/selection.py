@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipelines.drafting import Drafter, FewShot
+from pipelines.model_settings import SelectionSettings, SelectionWeights
 from pipelines.routing import Interaction
 from pipelines.runtime import Runtime
 from pipelines.service.schemas import ReviewCreate, TicketMetadata
@@ -34,39 +35,6 @@ from retrieval.filters import compile_filters
 
 class SelectionError(ValueError):
     """Bad selection input: the message names the file/line or argument and how to fix it."""
-
-
-class SelectionWeights(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    uncertainty: float = Field(0.4, ge=0)
-    novelty: float = Field(0.4, ge=0)
-    risk: float = Field(0.2, ge=0)
-
-    @model_validator(mode="after")
-    def _some_weight(self) -> SelectionWeights:
-        if self.uncertainty + self.novelty + self.risk <= 0:
-            raise ValueError("selection weights are all 0: give at least one of uncertainty/novelty/risk > 0")
-        return self
-
-
-class SelectionSettings(BaseModel):
-    """The `selection:` section of configs/tacit.yaml."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    weights: SelectionWeights = Field(default_factory=SelectionWeights)
-    k_samples: int = Field(4, ge=2, le=32, description="sampled drafts per prompt (>= 2 to measure spread)")
-    temperature: float = Field(0.9, gt=0, le=5)
-    max_new_tokens: int = Field(48, ge=1, le=1024, description="length of each sampled draft")
-    batch_prompts: int = Field(8, ge=1, le=256, description="prompts per generate call (x k_samples rows)")
-    # Off by default: few-shot examples triple the prompt (and the prefill, which dominates on CPU), and
-    # novelty already measures how close the store is; on, uncertainty is measured as drafting will see it.
-    few_shot_in_samples: bool = Field(False, description="sample with the retrieved examples in the prompt")
-    seed: int | None = Field(0, description="sampling seed, so a rerun ranks the same; null = random")
-    risk_of_decision: dict[str, float] = Field(
-        default_factory=lambda: {"auto": 0.0, "review": 0.33, "approve": 0.66, "escalate": 1.0}
-    )
 
 
 class PoolEntry(BaseModel):
@@ -211,7 +179,7 @@ def routing_risk(
 
 
 def _settings(runtime: Runtime, settings: SelectionSettings | None) -> SelectionSettings:
-    return settings or getattr(runtime.settings, "selection", None) or SelectionSettings()
+    return settings or runtime.settings.selection
 
 
 def score_pool(
