@@ -14,14 +14,16 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.data import from_huggingface
-from mlflow.entities import DatasetInput, InputTag, Metric, Param
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
 from training.base_model import load_base
-from training.errors import NotEnoughPairsError
+from training.distributed import from_main, process_state
+from training.errors import NotEnoughPairsError, TrainingError
 from training.evaluate import completion_logps, encode_pairs, preference_metrics
 from training.gate import decide_promotion
 from training.generation import generate_replies
@@ -40,6 +42,7 @@ from training.snapshot import (
     Snapshot,
     build_snapshot,
     filter_pairs,
+    open_snapshot,
     snapshot_pair_ids,
 )
 from training.tracking import MlflowMetricsCallback, connect, experiment_id, last_training_run, lineage_tags
@@ -81,29 +84,33 @@ def _check_counts(recipe: Recipe, total: int, kept: int) -> None:
         )
 
 
-def _train(recipe: Recipe, snapshot: Snapshot, model, tokenizer, output_dir: Path, callbacks: list):
-    """Run TRL's DPOTrainer with the recipe's LoRA; resume from the last checkpoint of an interrupted run."""
+def _train(args, recipe: Recipe, snapshot: Snapshot, model, tokenizer, state, callbacks: list):
+    """Run TRL's DPOTrainer with the recipe's LoRA on every process; resume from the last checkpoint of an
+    interrupted run (each process reloads its own optimizer and RNG state from it)."""
     from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOTrainer
 
-    if (output_dir / COMPLETED_MARKER).is_file():  # same snapshot + recipe trained before: train afresh
-        shutil.rmtree(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = get_last_checkpoint(str(output_dir))
-    if checkpoint:
+    output_dir = Path(args.output_dir)
+    with state.main_process_first():  # the main process clears a finished run first; the others then look
+        if state.is_main_process and (output_dir / COMPLETED_MARKER).is_file():
+            shutil.rmtree(output_dir)  # same snapshot + recipe trained before: train afresh
+        output_dir.mkdir(parents=True, exist_ok=True)
+        checkpoint = get_last_checkpoint(str(output_dir))
+    if checkpoint and state.is_main_process:
         log.info("resuming from %s", checkpoint)
     trainer = DPOTrainer(
         model=model,
-        args=recipe.dpo_config(output_dir),
+        args=args,
         train_dataset=snapshot.splits[TRAIN].select_columns(TRL_COLUMNS),
         processing_class=tokenizer,
         peft_config=recipe.lora_config(),  # with a PEFT config the reference is the base, no second copy
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(str(output_dir / ADAPTER_ARTIFACT))
-    (output_dir / COMPLETED_MARKER).write_text("")
-    return trainer.model  # the PeftModel (base + trained adapter "default")
+    trainer.save_model(str(output_dir / ADAPTER_ARTIFACT))  # every process calls it; the main one writes
+    if state.is_main_process:
+        (output_dir / COMPLETED_MARKER).write_text("")
+    return trainer.model  # the PeftModel (base + trained adapter "default"), unwrapped from DDP
 
 
 def _evaluate(
@@ -154,6 +161,75 @@ def _sample_table(recipe: Recipe, snapshot: Snapshot, peft_model, tokenizer) -> 
     }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What the main process decided before training, sent to the other processes of a launch."""
+
+    skipped: TrainResult | None = None  # `--if-new` found too few new pairs: nobody trains
+    error: str | None = None  # the main process refused or failed: everybody stops
+    snapshot_path: Path | None = None  # train on this snapshot
+
+
+def _plan_on_main(
+    recipe: Recipe,
+    pairs: Sequence[PreferencePair],
+    home: Path,
+    client: MlflowClient,
+    experiment: str,
+    if_new: int | None,
+) -> tuple[_Plan, Snapshot | None, int]:
+    """Filters, `--if-new`, the minimum, then the snapshot: (plan, snapshot, new pairs)."""
+    kept = filter_pairs(pairs, recipe.data)
+    new_pairs, last_run = _pairs_since_last_run(client, experiment, {pair.id for pair in kept})
+    if if_new is not None and new_pairs < if_new:
+        since = f"run {last_run}" if last_run else "the start (no run yet)"
+        message = f"skipped: only {new_pairs} new preference pairs since {since}; --if-new needs {if_new}"
+        return (
+            _Plan(skipped=TrainResult(status="skipped", message=message, new_pairs=new_pairs)),
+            None,
+            new_pairs,
+        )
+    _check_counts(recipe, len(pairs), len(kept))
+    snapshot = build_snapshot(kept, recipe.data, home, system_prompt=recipe.model.system_prompt)
+    return _Plan(snapshot_path=snapshot.path), snapshot, new_pairs
+
+
+def _open_run(
+    client: MlflowClient,
+    recipe: Recipe,
+    snapshot: Snapshot,
+    tags: dict[str, str],
+    experiment: str,
+    home: Path,
+    tracking_uri: str,
+) -> str:
+    """The run with its params, lineage tags and the snapshot as dataset input (train and eval splits)."""
+    experiment_key = experiment_id(client, experiment, home / "mlartifacts", tracking_uri)
+    run_id = client.create_run(experiment_key, tags=tags, run_name=f"dpo-{snapshot.hash[:8]}").info.run_id
+    try:
+        params = [Param(key, value[:6000]) for key, value in recipe.params().items()]
+        client.log_batch(run_id, params=params)
+        inputs = []
+        for split in (TRAIN, EVAL):
+            dataset = from_huggingface(
+                snapshot.splits[split],
+                path=str(snapshot.path),
+                name=f"{snapshot.hash}-{split}",
+                digest=snapshot.hash,
+            )
+            context = InputTag(
+                key="mlflow.data.context", value="training" if split == TRAIN else "evaluation"
+            )
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[context]))
+        client.log_inputs(run_id, datasets=inputs)
+        client.log_artifact(run_id, str(snapshot.path / "pair_ids.json"), "snapshot")
+        client.log_artifact(run_id, str(snapshot.path / "tacit-snapshot.json"), "snapshot")
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    return run_id
+
+
 def train_dpo(
     recipe: Recipe | str | Path,
     pairs: Sequence[PreferencePair],
@@ -164,39 +240,58 @@ def train_dpo(
     registered_model: str = "tacit-dpo",
     experiment: str = "tacit-dpo",
     champion_alias: str = "champion",
+    callbacks: Sequence = (),
 ) -> TrainResult:
     """Train a LoRA adapter with DPO on the ledger's preference pairs and let the gate decide promotion.
 
     Raises `RecipeError`, `TrackingUnavailableError`, `NotEnoughPairsError` (nothing logged) for bad input.
     With `if_new=N`, returns a `skipped` result unless at least N pairs arrived since the last run.
+    `callbacks` are extra `transformers.TrainerCallback`s for the trainer (e.g. early stopping).
+    Under `accelerate launch` every process trains; the main process alone reads MLflow, snapshots, logs,
+    evaluates, registers and decides; the others return a `worker` result once training is done.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages or local folders, never the hub
     home = Path(home)
-    # --- 1. recipe and MLflow: fail before any work -------------------------------------------------
+    # --- 1. recipe and process group (every process); MLflow (main process): fail before any work ----
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe)
-    client = connect(tracking_uri)
+    state = process_state(recipe)
+    main = state.is_main_process
 
-    # --- 2. pairs: filters, --if-new, minimum ---------------------------------------------------------
-    kept = filter_pairs(pairs, recipe.data)
-    new_pairs, last_run = _pairs_since_last_run(client, experiment, {pair.id for pair in kept})
-    if if_new is not None and new_pairs < if_new:
-        since = f"run {last_run}" if last_run else "the start (no run yet)"
-        message = f"skipped: only {new_pairs} new preference pairs since {since}; --if-new needs {if_new}"
-        return TrainResult(status="skipped", message=message, new_pairs=new_pairs)
-    _check_counts(recipe, len(pairs), len(kept))
+    # --- 2. pairs: filters, --if-new, minimum, snapshot (main process; the others get its plan) --------
+    client: MlflowClient | None = None
+    snapshot: Snapshot | None = None
+    new_pairs = 0
+    if main:
+        try:
+            client = connect(tracking_uri)
+            plan, snapshot, new_pairs = _plan_on_main(recipe, pairs, home, client, experiment, if_new)
+        except Exception as error:
+            from_main(state, _Plan(error=str(error)))  # release the others before raising here
+            raise
+    plan = from_main(state, plan if main else _Plan())
+    if plan.skipped is not None:
+        return plan.skipped
+    if plan.error is not None:
+        raise TrainingError(f"the main process stopped before training: {plan.error}")
+    snapshot = snapshot or open_snapshot(plan.snapshot_path)
 
-    # --- 3. snapshot and base model -------------------------------------------------------------------
-    snapshot = build_snapshot(kept, recipe.data, home, system_prompt=recipe.model.system_prompt)
-    model, tokenizer = load_base(recipe.model.model_name_or_path, home, recipe.model.dtype)
-    champion = champion_version(client, registered_model, champion_alias)
-    champion_adapter = None
-    if champion is not None and champion.tags.get("tacit.base_model") == recipe.model.model_name_or_path:
-        champion_adapter = download_adapter(client, champion, home / "registry")
-    elif champion is not None:
-        log.warning("champion v%s was trained on another base model; comparing with chance", champion.version)
+    # --- 3. base model (the main process converts the packaged one first), champion -----------------
+    with state.main_process_first():
+        model, tokenizer = load_base(recipe.model.model_name_or_path, home, recipe.model.dtype)
+    output_dir = home / "runs" / f"{snapshot.hash}-{recipe.hash}"
+    args = recipe.dpo_config(output_dir)
+    champion = champion_adapter = None
+    if main:
+        champion = champion_version(client, registered_model, champion_alias)
+        if champion is not None and champion.tags.get("tacit.base_model") == recipe.model.model_name_or_path:
+            champion_adapter = download_adapter(client, champion, home / "registry")
+        elif champion is not None:
+            log.warning(
+                "champion v%s was trained on another base model; comparing with chance", champion.version
+            )
 
-    # --- 4. the MLflow run: params, lineage, dataset input --------------------------------------------
+    # --- 4. the MLflow run: params, lineage, dataset input (main process) ------------------------------
     tags = lineage_tags(
         snapshot.lineage,
         ledger_cursor,
@@ -208,34 +303,30 @@ def train_dpo(
         pairs_train=len(snapshot.splits[TRAIN]),
         pairs_eval=len(snapshot.splits[EVAL]),
         new_pairs=new_pairs,
+        # what the launch made of the recipe: an accelerate config can turn on bf16 and adds processes
+        num_processes=state.num_processes,
+        mixed_precision=args.mixed_precision,
+        effective_batch_size=args.per_device_train_batch_size
+        * args.gradient_accumulation_steps
+        * state.num_processes,
     )
-    experiment_key = experiment_id(client, experiment, home / "mlartifacts", tracking_uri)
-    run = client.create_run(experiment_key, tags=tags, run_name=f"dpo-{snapshot.hash[:8]}")
-    run_id = run.info.run_id
+    run_id = _open_run(client, recipe, snapshot, tags, experiment, home, tracking_uri) if main else None
+    trainer_callbacks = [*callbacks, *([MlflowMetricsCallback(client, run_id)] if main else [])]
     try:
-        client.log_batch(run_id, params=[Param(key, value[:6000]) for key, value in recipe.params().items()])
-        for split in (TRAIN, EVAL):
-            dataset = from_huggingface(
-                snapshot.splits[split],
-                path=str(snapshot.path),
-                name=f"{snapshot.hash}-{split}",
-                digest=snapshot.hash,
+        # --- 5. train (every process) ---------------------------------------------------------------
+        peft_model = _train(args, recipe, snapshot, model, tokenizer, state, trainer_callbacks)
+        if not main:
+            return TrainResult(
+                status="worker",
+                message=f"process {state.process_index} of {state.num_processes}: trained; "
+                "the main process records the run, the gate and the registry",
+                new_pairs=new_pairs,
+                snapshot_hash=snapshot.hash,
+                snapshot_path=snapshot.path,
             )
-            context = InputTag(
-                key="mlflow.data.context", value="training" if split == TRAIN else "evaluation"
-            )
-            client.log_inputs(run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=[context])])
-        client.log_artifact(run_id, str(snapshot.path / "pair_ids.json"), "snapshot")
-        client.log_artifact(run_id, str(snapshot.path / "tacit-snapshot.json"), "snapshot")
-
-        # --- 5. train ---------------------------------------------------------------------------------
-        output_dir = home / "runs" / f"{snapshot.hash}-{recipe.hash}"
-        peft_model = _train(
-            recipe, snapshot, model, tokenizer, output_dir, [MlflowMetricsCallback(client, run_id)]
-        )
         client.log_artifacts(run_id, str(output_dir / ADAPTER_ARTIFACT), ADAPTER_ARTIFACT)
 
-        # --- 6. evaluate, sample, gate ------------------------------------------------------------------
+        # --- 6. evaluate, sample, gate (main process) ---------------------------------------------------
         label = f"champion v{champion.version}" if champion_adapter else "champion"
         candidate, incumbent = _evaluate(recipe, snapshot, peft_model, tokenizer, champion_adapter, label)
         decision: GateDecision = decide_promotion(candidate, incumbent, recipe.gate)
@@ -254,7 +345,7 @@ def train_dpo(
                 run_id, _sample_table(recipe, snapshot, peft_model, tokenizer), "samples/base_vs_tuned.json"
             )
 
-        # --- 7. registry: every adapter is a version; the alias moves only on a win ---------------------
+        # --- 7. registry: every adapter is a version; the alias moves only on a win (main process) -------
         version_tags = {
             "tacit.base_model": recipe.model.model_name_or_path,
             "tacit.snapshot_hash": snapshot.hash,
@@ -269,11 +360,11 @@ def train_dpo(
             "tacit.gate.incumbent": decision.incumbent.label,
             "tacit.model_version": str(version.version),
         }
-        for key, value in decision_tags.items():
-            client.set_tag(run_id, key, value)
+        client.log_batch(run_id, tags=[RunTag(key, value) for key, value in decision_tags.items()])
         client.set_terminated(run_id, "FINISHED")
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
+        if run_id is not None:
+            client.set_terminated(run_id, "FAILED")
         raise
 
     # MLflow returns versions as ints from some stores and strings from others; tacit uses strings.

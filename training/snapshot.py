@@ -33,7 +33,7 @@ class Snapshot:
 
     @property
     def pair_ids(self) -> list[str]:
-        return sorted(self.splits[TRAIN]["id"] + self.splits[EVAL]["id"])
+        return sorted([*self.splits[TRAIN]["id"], *self.splits[EVAL]["id"]])
 
 
 def _utc(moment: datetime) -> datetime:
@@ -129,6 +129,18 @@ def build_snapshot(
         shutil.rmtree(path, ignore_errors=True)
         staging.rename(path)
     return Snapshot(hash=digest, path=path, splits=load_from_disk(str(path)), lineage=lineage)
+
+
+def open_snapshot(path: str | Path) -> Snapshot:
+    """A finished snapshot folder, as `build_snapshot` returned it (e.g. to the other processes of a launch)."""
+    path = Path(path)
+    if not (path / META_FILE).is_file():
+        raise FileNotFoundError(
+            f"{path} is not a finished snapshot (no {META_FILE}); build it with build_snapshot"
+        )
+    meta = json.loads((path / META_FILE).read_text())
+    lineage = {key: meta[key] for key in ("pairs_per_task", "pairs_per_annotator", "source_datasets")}
+    return Snapshot(hash=meta["hash"], path=path, splits=load_from_disk(str(path)), lineage=lineage)
 
 
 def snapshot_pair_ids(path: Path) -> set[str]:

@@ -45,9 +45,12 @@ class GateDecision:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What one `train_dpo` call did; `pipelines` records it in the audit trail."""
+    """What one `train_dpo` call did; `pipelines` records it in the audit trail.
 
-    status: Literal["trained", "skipped"]
+    `worker`: a non-main process of an `accelerate launch` that trained its share; the main process's result
+    (`trained`) is the one to record."""
+
+    status: Literal["trained", "skipped", "worker"]
     message: str
     new_pairs: int  # pairs not in the last run's snapshot
     run_id: str | None = None

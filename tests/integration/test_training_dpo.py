@@ -1,15 +1,23 @@
 """`train_dpo` end to end: the packaged SmolLM2 (converted once into a temporary home), a real MLflow store
-(SQLite + local artifacts), TRL DPO with LoRA for a few steps, the gate, the registry and the champion loader."""
+(SQLite + local artifacts), TRL DPO with LoRA for a few steps, the gate, the registry and the champion loader;
+resuming an interrupted run; and `tacit train dpo` under `accelerate launch` with two processes."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from mlflow import MlflowClient
+from transformers import TrainerCallback
 
+from pipelines.ledger import FeedbackRecord, Ledger, PairRecord
+from training.base_model import DEFAULT_BASE_MODEL, resolve_base_model
 from training.dpo import train_dpo
 from training.errors import NotEnoughPairsError, RecipeError, TrackingUnavailableError
 from training.gate import decide_promotion
@@ -21,7 +29,8 @@ from training.types import TrainResult
 
 pytestmark = pytest.mark.slow
 
-RECIPE = Path(__file__).resolve().parents[2] / "configs" / "train_dpo.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "configs" / "train_dpo.yaml"
 # The shipped recipe with a short run: 3 steps of batch 2 on short sequences.
 FAST = {
     "data": {"eval_fraction": 0.25},
@@ -39,8 +48,8 @@ MODEL = "tacit-dpo-test"
 
 
 class Store:
-    def __init__(self, root: Path) -> None:
-        self.home = root / "home"
+    def __init__(self, root: Path, home: Path | None = None) -> None:
+        self.home = home or root / "home"
         self.uri = f"sqlite:///{root / 'mlflow.db'}"
         self.client = MlflowClient(self.uri)
 
@@ -193,3 +202,117 @@ def test_bad_recipe_file_names_the_keys(tmp_path: Path) -> None:
     bad.write_text(RECIPE.read_text().replace("  beta: 0.1", "  betta: 0.1"))
     with pytest.raises(RecipeError, match="unknown key training.betta.*missing key training.beta"):
         train_dpo(bad, sample_pairs(40), tmp_path, f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+class Interrupted(RuntimeError):
+    """Stands for a crash (power cut, preempted node) right after a checkpoint was written."""
+
+
+class CrashAfterCheckpoint(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs) -> None:
+        if state.global_step >= self.step:
+            raise Interrupted(f"stopped after checkpoint-{state.global_step}")
+
+
+def test_an_interrupted_run_resumes_from_its_last_checkpoint(store: Store, tmp_path: Path) -> None:
+    # Its own MLflow store (the module's version numbers stay as they are); the converted model is reused.
+    resumable = Store(tmp_path, home=store.home)
+    resume = {"training": {"max_steps": 4, "save_steps": 1}, "gate": {"sample_prompts": 0}}
+    pairs = sample_pairs(24)  # a snapshot of its own, so a run folder of its own
+    with pytest.raises(Interrupted, match="checkpoint-2"):
+        resumable.train(pairs, resume, callbacks=[CrashAfterCheckpoint(2)])
+    [crashed] = resumable.runs()
+    assert crashed.info.status == "FAILED"
+    assert [m.step for m in resumable.client.get_metric_history(crashed.info.run_id, "loss")] == [1, 2]
+
+    again = resumable.train(pairs, resume)
+    assert again.status == "trained" and again.run_id != crashed.info.run_id
+    # The second run trained steps 3 and 4 only: it continued from checkpoint-2 instead of starting over.
+    assert [m.step for m in resumable.client.get_metric_history(again.run_id, "loss")] == [3, 4]
+    state = json.loads((again.adapter_dir.parent / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert [entry["step"] for entry in state["log_history"] if "loss" in entry] == [1, 2, 3, 4]
+
+
+def _fill_ledger(ledger_url: str, pairs: list) -> None:
+    """Preference pairs as if annotators had answered them in Argilla (one response -> one pair)."""
+    with Ledger(ledger_url) as ledger:
+        for pair in pairs:
+            response = FeedbackRecord(
+                argilla_dataset=pair.source_dataset,
+                record_id=pair.record_id,
+                user_id=pair.annotator,
+                username=pair.annotator,
+                status="submitted",
+                values={"preferred": "chosen"},
+                submitted_at=pair.created_at,
+            )
+            derived = PairRecord(
+                task=pair.task,
+                prompt=pair.prompt,
+                chosen=pair.chosen,
+                rejected=pair.rejected,
+                feedback_id=response.id,
+                annotator=pair.annotator,
+                provenance={"dataset": pair.source_dataset, "record_id": pair.record_id},
+            )
+            ledger.record_feedback(response, pairs=[derived])
+
+
+def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_decision(
+    store: Store, tmp_path: Path
+) -> None:
+    """`make train-dpo ACCELERATE_CONFIG=configs/accelerate/cpu_2proc.yaml`: two DDP processes on the CPU
+    (gloo) run `tacit train dpo` on a real ledger. Both train; the main process alone may open a run,
+    register a version, run the gate and write the audit event."""
+    home = tmp_path / "home"
+    home.mkdir()
+    # The module's converted base model and its MLflow database (already created), under names of its own.
+    resolve_base_model(DEFAULT_BASE_MODEL, store.home)
+    (home / "models").symlink_to(store.home / "models", target_is_directory=True)
+    experiment = registered = "tacit-dpo-accelerate"
+    ledger_url = f"sqlite:///{home / 'ledger.db'}"
+    _fill_ledger(ledger_url, sample_pairs(40))
+    tiny = {"training": {"max_steps": 2, "per_device_train_batch_size": 2, "max_length": 96}}
+    recipe = tmp_path / "recipe.yaml"
+    raw = load_recipe(ROOT / "configs" / "train_dpo_tiny.yaml", {**tiny, "gate": {"sample_prompts": 0}}).raw
+    recipe.write_text(yaml.safe_dump(raw))
+    env = {
+        **os.environ,
+        "TACIT_HOME": str(home),
+        "TACIT_MLFLOW__TRACKING_URI": store.uri,
+        "TACIT_MLFLOW__REGISTERED_MODEL": registered,
+        "TACIT_TRAINING__EXPERIMENT": experiment,
+        "HF_HUB_OFFLINE": "1",
+    }
+    # What `make train-dpo ACCELERATE_CONFIG=configs/accelerate/cpu_2proc.yaml RECIPE=...` runs.
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    command += ["--config_file", str(ROOT / "configs" / "accelerate" / "cpu_2proc.yaml")]
+    command += ["-m", "pipelines.cli", "train", "dpo", "--recipe", str(recipe)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-6000:]
+    assert "process 1 of 2: trained" in output, output[-3000:]
+
+    runs = store.client.search_runs([store.client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 1, [run.info.run_id for run in runs]
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["tacit.num_processes"] == "2"  # both processes really joined one DDP group
+    assert run.data.tags["tacit.effective_batch_size"] == "4"
+    assert [metric.step for metric in store.client.get_metric_history(run.info.run_id, "loss")] == [1, 2]
+
+    versions = store.client.search_model_versions(f"name='{registered}'")
+    assert [(str(v.version), v.run_id) for v in versions] == [("1", run.info.run_id)]
+    decision = run.data.tags["tacit.gate.decision"]
+    assert versions[0].tags["tacit.gate.decision"] == decision
+
+    with Ledger(ledger_url) as ledger:
+        gate_events = ledger.list_audit(subject_type="model_version")
+    assert [(event.action, event.subject_id) for event in gate_events] == [
+        ("model.promoted" if decision == "promoted" else "model.refused", f"{registered}/1")
+    ]
+    assert gate_events[0].payload["run_id"] == run.info.run_id

@@ -10,7 +10,7 @@ import pytest
 
 from training.recipe import DataArgs
 from training.sample_pairs import sample_pairs
-from training.snapshot import EVAL, TRAIN, build_snapshot, filter_pairs, is_eval_pair
+from training.snapshot import EVAL, TRAIN, build_snapshot, filter_pairs, is_eval_pair, open_snapshot
 
 DATA = DataArgs(min_pairs=2, eval_fraction=0.25)
 
@@ -67,3 +67,14 @@ def test_system_prompt_goes_first(tmp_path: Path) -> None:
     snapshot = build_snapshot(sample_pairs(4), DATA, tmp_path, system_prompt="Draft for expert review.")
     assert snapshot.splits[TRAIN][0]["prompt"][0] == {"role": "system", "content": "Draft for expert review."}
     assert snapshot.lineage["pairs_per_task"] == {"clinical-notes": 3, "infra-approval": 1}
+
+
+def test_other_processes_open_the_snapshot_the_main_process_built(tmp_path: Path) -> None:
+    built = build_snapshot(filter_pairs(sample_pairs(12), DATA), DATA, tmp_path)
+    opened = open_snapshot(built.path)
+    assert (opened.hash, opened.path, opened.lineage) == (built.hash, built.path, built.lineage)
+    assert opened.pair_ids == built.pair_ids and list(opened.splits[TRAIN]["id"]) == list(
+        built.splits[TRAIN]["id"]
+    )
+    with pytest.raises(FileNotFoundError, match="not a finished snapshot.*build_snapshot"):
+        open_snapshot(tmp_path / "snapshots" / "missing")
