@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +18,13 @@ from pathlib import Path
 import argilla as rg
 import pytest
 
+from pipelines.client import TacitClient
 from pipelines.config import load_settings
-from pipelines.drafting import Drafter, DraftingSettings, FewShot, sample_replies
+from pipelines.drafting import Drafter, FewShot, sample_replies
 from pipelines.ledger import ExampleRecord
+from pipelines.model_settings import DraftingSettings, SelectionSettings
 from pipelines.runtime import Runtime
-from pipelines.selection import PoolEntry, SelectionError, SelectionSettings, read_pool, select
+from pipelines.selection import PoolEntry, SelectionError, read_pool, select
 from tests.conftest import StackInfo
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -203,3 +206,30 @@ def test_read_pool_names_the_bad_line(tmp_path: Path) -> None:
         read_pool(bad)
     with pytest.raises(SelectionError, match="does not exist"):
         read_pool(tmp_path / "missing.jsonl")
+
+
+def test_review_without_draft_is_drafted_by_the_service(stack: StackInfo) -> None:
+    """`POST /v1/reviews` with no draft: the service's model drafts it and Argilla shows that draft."""
+    with TacitClient(stack.api_url, stack.api_key, timeout_s=300) as tacit:
+        ticket = tacit.review(
+            task=f"{TASK}-endpoint", prompt=NOVEL, metadata={"domain": "clinical", "app": "note-assistant"}
+        )
+        for _ in range(60):  # 202 = waiting in the outbox; the record id comes with delivery
+            if ticket["argilla_record_id"]:
+                break
+            time.sleep(1)
+            ticket = tacit.ticket(ticket["id"])
+    model_version = ticket["model_version"]
+    assert re.fullmatch(r"base:.+|.+/v\d+", model_version), model_version  # base model or a champion
+    assert ticket["details"]["model_version"] == model_version
+    assert ticket["details"]["example_ids"] == []  # nothing is stored for this task yet
+    assert ticket["argilla_record_id"], f"ticket never reached Argilla: {ticket}"
+
+    client = rg.Argilla(api_url=stack.argilla_url, api_key=stack.owner.api_key)
+    dataset = client.datasets(name="corrections", workspace="tacit")
+    records = [r for r in dataset.records(with_suggestions=True) if r.id == ticket["id"]]  # id = external id
+    assert len(records) == 1
+    suggestion = records[0].suggestions["corrected"]
+    assert suggestion.agent == model_version
+    assert suggestion.value.strip()
+    assert records[0].metadata["model_version"] == model_version
