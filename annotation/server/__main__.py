@@ -135,9 +135,11 @@ def serve(
 ) -> None:
     """Serve Argilla's API and web UI with the SQL search engine."""
     _require_sql_engine_setting()
+    from annotation.server import argilla_speedups
     from annotation.server.sql_engine import register_engine
 
     register_engine()
+    argilla_speedups.apply()
     import uvicorn
     from argilla_server._app import create_server_app
 
@@ -150,9 +152,11 @@ def worker(
 ) -> None:
     """Run Argilla's rq worker (webhooks, dataset jobs) on every queue Argilla enqueues to."""
     _require_sql_engine_setting()
+    from annotation.server import argilla_speedups
     from annotation.server.sql_engine import register_engine
 
     register_engine()
+    argilla_speedups.apply()
     from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
     from rq import Worker
     from rq.worker_pool import WorkerPool
@@ -164,6 +168,34 @@ def worker(
         Worker(queues, connection=REDIS_CONNECTION).work(with_scheduler=True)
     else:
         WorkerPool(connection=REDIS_CONNECTION, queues=queues, num_workers=num_workers).start()
+
+
+@cli.command("load-records")
+def load_records(
+    dataset_id: str = typer.Option(..., help="Id of a published dataset."),
+) -> None:
+    """Bulk-load records (JSON lines on stdin, items of the records bulk API) into Argilla's database.
+
+    For benchmark seeding: the rows are the ones the bulk API writes, without its per-record validation and
+    webhook events (see annotation/server/bulk_load.py)."""
+    from uuid import UUID
+
+    from annotation.server.bulk_load import load_records as load
+
+    try:
+        dataset = UUID(dataset_id)
+    except ValueError:
+        typer.echo(
+            f"--dataset-id {dataset_id!r} is not a UUID: give the id Argilla returned for the dataset",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    try:
+        loaded = load(dataset, sys.stdin)
+    except ValueError as error:
+        typer.echo(f"cannot load records: {error}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"loaded {loaded} records into dataset {dataset_id}")
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ Semantics follow argilla_server/search_engine/commons.py (the Elasticsearch engi
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
+import numpy as np
 from argilla_server.database import AsyncSessionLocal, async_engine
 from argilla_server.enums import MetadataPropertyType, SimilarityOrder
 from argilla_server.errors.future import UnprocessableEntityError
@@ -45,17 +47,41 @@ from argilla_server.settings import settings
 from sqlalchemy import event, text
 
 from annotation.server.sql_filters import FilterCompiler, SqlParams, json_path
-from annotation.server.text_index import ALL_FIELDS, SCHEMA_NAME, IndexedRecord, TextIndex, to_match_query
+from annotation.server.text_index import (
+    ALL_FIELDS,
+    SCHEMA_NAME,
+    IndexedRecord,
+    TextIndex,
+    parse_query,
+    python_text_score,
+    record_texts,
+    to_match_query,
+)
 from annotation.server.vector_cache import VectorCache, VectorMatrix, rank_similar
 
 ENGINE_NAME = "sql"
 TEXT_INDEX_FILE = "tacit-search.sqlite"
 MAX_TERMS = 2**14  # same bucket cap as the Elasticsearch engine
 _REBUILD_CHUNK = 1000
+_VECTOR_BLOCK = 2000
 # Index-only (rows hold ~3 KB of vector JSON each, so reading them per query would be slow): catches rows added
 # or removed by another process; updates in this process drop the matrix through the write hooks.
 _FINGERPRINT_SQL = "SELECT count(*), max(rowid) FROM vectors WHERE vector_settings_id = :vs"
 COLUMNS = "<columns>"  # placeholder in a compiled query for the select list
+TEXT_SCORE = (
+    "<text-score>"  # placeholder for the FTS relevance: bm25 where the order needs it, NULL for counts
+)
+BM25 = "-bm25(docs_fts)"
+# Serves the pending queue and every default page in insertion order straight from an index, and lets counts
+# over a dataset read only the index; created at start (Argilla's migrations do not know it).
+_RECORDS_ORDER_INDEX = "tacit_records_dataset_inserted"
+_RECORDS_ORDER_INDEX_SQL = (
+    f"CREATE INDEX IF NOT EXISTS {_RECORDS_ORDER_INDEX} ON records (dataset_id, inserted_at, id)"
+)
+# Set to `off` to measure the engine without its accelerations (the benchmark's baseline): text queries are
+# evaluated in Python record by record instead of through the FTS5 index, and vectors are read from SQL and
+# scored on every similarity query instead of kept in a cached matrix.
+ACCELERATION_ENV = "TACIT_SEARCH_ACCELERATION"
 
 _text_index: TextIndex | None = None
 _vectors = VectorCache()
@@ -74,14 +100,35 @@ def _shuffle_key(seed: str, record_id: str) -> int:
     return int.from_bytes(digest, "big") >> 1  # fits SQLite's signed 64-bit integers
 
 
+def acceleration_enabled() -> bool:
+    value = os.environ.get(ACCELERATION_ENV, "on").strip().lower()
+    if value not in ("on", "off"):
+        raise RuntimeError(f"{ACCELERATION_ENV} is {value!r}: set it to `on` (the default) or `off`")
+    return value == "on"
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(q: str) -> Any:
+    return parse_query(q)
+
+
+def _text_score(fields_json: str | None, field: str, q: str) -> float:
+    """The unindexed baseline's text match of one record (0.0: no match)."""
+    text = record_texts(json.loads(fields_json) if fields_json else {}).get(field, "")
+    return python_text_score(_parsed(q), text)
+
+
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"ATTACH DATABASE ? AS {SCHEMA_NAME}", (text_index().path,))
     cursor.close()
     dbapi_connection.create_function("tacit_shuffle", 2, _shuffle_key, deterministic=True)
+    dbapi_connection.create_function("tacit_text_score", 3, _text_score, deterministic=True)
 
 
 _registered = False
+_indexes_prepared = False
+_indexes_lock = asyncio.Lock()
 
 
 def register_engine() -> None:
@@ -94,6 +141,7 @@ def register_engine() -> None:
             "the `sql` search engine reads Argilla's SQLite database; ARGILLA_DATABASE_URL is not SQLite. "
             "With PostgreSQL run Argilla with Elasticsearch/OpenSearch (ARGILLA_SEARCH_ENGINE=elasticsearch)."
         )
+    acceleration_enabled()  # a wrong value stops the server at start, not at the first search
     text_index()  # creates the index file before any connection attaches it
     event.listen(async_engine.sync_engine, "connect", _on_connect)
     SearchEngine.register(ENGINE_NAME)(SQLSearchEngine)
@@ -105,9 +153,33 @@ def _hex(value: UUID | str) -> str:
 
 
 class SQLSearchEngine(SearchEngine):
+    def __init__(self, accelerated: bool = True) -> None:
+        self.accelerated = accelerated
+
     @classmethod
     async def new_instance(cls) -> SQLSearchEngine:
-        return cls()
+        engine = cls(accelerated=acceleration_enabled())
+        await engine._prepare_indexes()
+        return engine
+
+    async def _prepare_indexes(self) -> None:
+        """Once per process: create the engine's index on Argilla's records table (drop it for the baseline,
+        so `TACIT_SEARCH_ACCELERATION=off` measures Argilla's own schema)."""
+        global _indexes_prepared
+        if _indexes_prepared:
+            return
+        async with _indexes_lock:
+            if _indexes_prepared:
+                return
+            ddl = (
+                _RECORDS_ORDER_INDEX_SQL
+                if self.accelerated
+                else f"DROP INDEX IF EXISTS {_RECORDS_ORDER_INDEX}"
+            )
+            async with AsyncSessionLocal() as db:
+                await db.execute(text(ddl))
+                await db.commit()
+            _indexes_prepared = True
 
     async def close(self) -> None:
         pass
@@ -117,7 +189,12 @@ class SQLSearchEngine(SearchEngine):
             return (await db.execute(text("SELECT 1"))).scalar() == 1
 
     async def info(self) -> dict:
-        return {"engine": ENGINE_NAME, "database": "sqlite", "sqlite_version": sqlite3.sqlite_version}
+        return {
+            "engine": ENGINE_NAME,
+            "database": "sqlite",
+            "sqlite_version": sqlite3.sqlite_version,
+            "accelerated": self.accelerated,
+        }
 
     # --- index hooks: Argilla's tables are the index; keep only the derived structures in step ---
 
@@ -234,7 +311,8 @@ class SQLSearchEngine(SearchEngine):
             if base is None:
                 return SearchResponses(items=[], total=0)
             select, has_text = base
-            total = (await db.execute(text(select.replace(COLUMNS, "count(*)")), p.values)).scalar_one()
+            count_sql = select.replace(COLUMNS, "count(*)").replace(TEXT_SCORE, "NULL")
+            total = (await db.execute(text(count_sql), p.values)).scalar_one()
             if sort:
                 compiler = FilterCompiler(p, await self._question_ids(db, dataset))
                 order = compiler.order_by(sort) + ["r.inserted_at ASC", "r.id ASC"]
@@ -248,7 +326,9 @@ class SQLSearchEngine(SearchEngine):
                 else:
                     order = ["r.inserted_at ASC", "r.id ASC"]
             sql = (
-                select.replace(COLUMNS, f"r.id, {score}")
+                select.replace(COLUMNS, f"r.id, {score}").replace(
+                    TEXT_SCORE, BM25 if has_text and not sort else "NULL"
+                )
                 + f" ORDER BY {', '.join(order)} LIMIT {p(int(limit))} OFFSET {p(int(offset))}"
             )
             rows = (await db.execute(text(sql), p.values)).all()
@@ -286,7 +366,13 @@ class SQLSearchEngine(SearchEngine):
                 if base is None:
                     return SearchResponses(items=[], total=0)
                 candidates = list(
-                    (await db.execute(text(base[0].replace(COLUMNS, "r.id")), p.values)).scalars().all()
+                    (
+                        await db.execute(
+                            text(base[0].replace(COLUMNS, "r.id").replace(TEXT_SCORE, "NULL")), p.values
+                        )
+                    )
+                    .scalars()
+                    .all()
                 )
         try:
             hits, total = rank_similar(
@@ -326,27 +412,37 @@ class SQLSearchEngine(SearchEngine):
             match = to_match_query(text_query.q)
             if match.is_empty:
                 return None
-            await self._ensure_text_index(db, dataset)
             field = p(text_query.field or ALL_FIELDS)
             ds = p(dataset.id.hex)
-
-            def hits(expr: str) -> str:
-                # CROSS JOIN pins the FTS scan as the outer loop (SQLite otherwise re-runs MATCH per row)
-                return (
-                    f"SELECT d.record_id AS record_id, -bm25(docs_fts) AS score FROM {SCHEMA_NAME}.docs_fts "
-                    f"CROSS JOIN {SCHEMA_NAME}.docs d ON d.rowid = docs_fts.rowid "
-                    f"WHERE docs_fts MATCH {p(expr)} AND d.dataset_id = {ds} AND d.field = {field}"
+            if not self.accelerated:
+                scored = (
+                    f"SELECT s.id AS record_id, tacit_text_score(s.fields, {field}, {p(text_query.q)}) AS score "
+                    f"FROM records s WHERE s.dataset_id = {ds}"
                 )
-
-            ctes = []
-            if match.required is not None:
-                ctes.append(f"t AS MATERIALIZED ({hits(match.required)})")
+                prefix = f"WITH t AS MATERIALIZED ({scored}) "
                 source = "t CROSS JOIN records r ON r.id = t.record_id"
+                where.append("t.score > 0")
                 has_text = True
-            if match.excluded is not None:
-                ctes.append(f"excluded AS MATERIALIZED ({hits(match.excluded)})")
-                where.append("r.id NOT IN (SELECT record_id FROM excluded)")
-            prefix = "WITH " + ", ".join(ctes) + " "
+            else:
+                await self._ensure_text_index(db, dataset)
+
+                def hits(expr: str, score: str) -> str:
+                    # CROSS JOIN pins the FTS scan as the outer loop (SQLite otherwise re-runs MATCH per row)
+                    return (
+                        f"SELECT d.record_id AS record_id, {score} AS score "
+                        f"FROM {SCHEMA_NAME}.docs_fts CROSS JOIN {SCHEMA_NAME}.docs d ON d.rowid = docs_fts.rowid "
+                        f"WHERE docs_fts MATCH {p(expr)} AND d.dataset_id = {ds} AND d.field = {field}"
+                    )
+
+                ctes = []
+                if match.required is not None:
+                    ctes.append(f"t AS MATERIALIZED ({hits(match.required, TEXT_SCORE)})")
+                    source = "t CROSS JOIN records r ON r.id = t.record_id"
+                    has_text = True
+                if match.excluded is not None:
+                    ctes.append(f"excluded AS MATERIALIZED ({hits(match.excluded, 'NULL')})")
+                    where.append("r.id NOT IN (SELECT record_id FROM excluded)")
+                prefix = "WITH " + ", ".join(ctes) + " "
         if filter is not None:
             where.append(FilterCompiler(p, await self._question_ids(db, dataset)).where(filter))
         return f"{prefix}SELECT {COLUMNS} FROM {source} WHERE {' AND '.join(where)}", has_text
@@ -389,20 +485,25 @@ class SQLSearchEngine(SearchEngine):
                 )
             ).one()
         )
-        cached = _vectors.get(key, fingerprint)
+        cached = _vectors.get(key, fingerprint) if self.accelerated else None
         if cached is not None:
             return cached
-        rows = (
-            await db.execute(
-                text(
-                    "SELECT record_id, value FROM vectors WHERE vector_settings_id = :vs ORDER BY record_id"
-                ),
-                {"vs": vs},
-            )
-        ).all()
-        ids = [rid for rid, _ in rows]
-        # one JSON parse for the whole matrix is much faster than one per row
-        values = json.loads("[" + ",".join(v for _, v in rows) + "]") if rows else []
-        matrix = VectorMatrix.build(fingerprint, ids, values, vector_settings.dimensions)
-        _vectors.put(key, matrix)
+        ids: list[str] = []
+        blocks: list[np.ndarray] = []
+        result = await db.stream(
+            text("SELECT record_id, value FROM vectors WHERE vector_settings_id = :vs ORDER BY record_id"),
+            {"vs": vs},
+        )
+        # parsed block by block: one JSON parse per block is much faster than one per row, and a block's
+        # Python floats (~30 bytes each) are freed before the next, so 100k x 384 never sit in memory at once
+        async for rows in result.partitions(_VECTOR_BLOCK):
+            ids += [rid for rid, _ in rows]
+            parsed = json.loads("[" + ",".join(v for _, v in rows) + "]")
+            blocks.append(np.asarray(parsed, dtype=np.float32).reshape(len(rows), vector_settings.dimensions))
+        dims = vector_settings.dimensions
+        rows_matrix = np.concatenate(blocks) if blocks else np.zeros((0, dims), np.float32)
+        del blocks
+        matrix = VectorMatrix.build(fingerprint, ids, rows_matrix, dims)
+        if self.accelerated:
+            _vectors.put(key, matrix)
         return matrix

@@ -154,19 +154,38 @@ class MatchQuery:
         return self.required is None and self.excluded is None
 
 
-def _phrase(text: str, prefix: bool = False) -> str | None:
+@dataclass(frozen=True)
+class Clause:
+    """Consecutive words (a phrase); a lone word may be a prefix (`word*`)."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+    def fts(self) -> str:
+        quoted = '"' + " ".join(self.words) + '"'
+        return quoted + " *" if self.prefix else quoted
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """OR-groups of AND-ed clauses that a record must match, and clauses it must not match."""
+
+    groups: tuple[tuple[Clause, ...], ...]
+    excluded: tuple[Clause, ...]
+
+
+def _clause(text: str, prefix: bool = False) -> Clause | None:
     words = _WORD.findall(text)
     if not words:
         return None
-    quoted = '"' + " ".join(words) + '"'
-    return quoted + " *" if prefix and len(words) == 1 else quoted
+    return Clause(tuple(words), prefix and len(words) == 1)
 
 
-def to_match_query(q: str) -> MatchQuery:
-    """Translate the subset of simple_query_string Argilla users type: words (AND), "phrases", prefix*,
+def parse_query(q: str) -> ParsedQuery:
+    """Parse the subset of simple_query_string Argilla users type: words (AND), "phrases", prefix*,
     `|` for OR, `-` to exclude, `+` to require. Words are split like the standard analyzer splits them."""
-    groups: list[list[str]] = [[]]  # OR-groups of AND-ed clauses
-    excluded: list[str] = []
+    groups: list[list[Clause]] = [[]]
+    excluded: list[Clause] = []
     for match in _TOKEN.finditer(q):
         sign, token, phrase = match.group(1), match.group(2), match.group(3)
         if token == "|":
@@ -174,13 +193,49 @@ def to_match_query(q: str) -> MatchQuery:
             continue
         if token in ("(", ")"):
             continue  # grouping is flattened: the clause list stays an AND within each OR group
-        clause = _phrase(phrase, False) if phrase is not None else _phrase(token, token.endswith("*"))
+        clause = _clause(phrase, False) if phrase is not None else _clause(token, token.endswith("*"))
         if clause is None:
             continue
         if sign == "-":
             excluded.append(clause)
         else:
             groups[-1].append(clause)
-    ors = ["(" + " AND ".join(group) + ")" for group in groups if group]
+    return ParsedQuery(tuple(tuple(group) for group in groups if group), tuple(excluded))
+
+
+def to_match_query(q: str) -> MatchQuery:
+    """The query as FTS5 MATCH expressions."""
+    parsed = parse_query(q)
+    ors = ["(" + " AND ".join(clause.fts() for clause in group) + ")" for group in parsed.groups]
     required = " OR ".join(ors) if ors else None
-    return MatchQuery(required=required, excluded=" OR ".join(excluded) if excluded else None)
+    excluded = " OR ".join(clause.fts() for clause in parsed.excluded) if parsed.excluded else None
+    return MatchQuery(required=required, excluded=excluded)
+
+
+# --- the unindexed baseline (TACIT_SEARCH_ACCELERATION=off): the same query evaluated in Python per record ---
+
+_TOKEN_CHARS = re.compile(r"[^\W_]+", re.UNICODE)  # unicode61: letters and digits; `_` separates
+
+
+def _occurrences(clause: Clause, tokens: list[str]) -> int:
+    words = [word.lower() for word in clause.words]
+    n = len(words)
+    if clause.prefix:
+        return sum(token.startswith(words[0]) for token in tokens)
+    return sum(tokens[i : i + n] == words for i in range(len(tokens) - n + 1))
+
+
+def python_text_score(parsed: ParsedQuery, text: str) -> float:
+    """0 when `text` does not match; otherwise how often the matched clauses occur (a crude relevance: the
+    baseline ranks by term frequency, not BM25)."""
+    tokens = [token.lower() for token in _TOKEN_CHARS.findall(text)]
+    if any(_occurrences(clause, tokens) for clause in parsed.excluded):
+        return 0.0
+    if not parsed.groups:
+        return 1.0  # only exclusions: every other record matches
+    best = 0
+    for group in parsed.groups:
+        counts = [_occurrences(clause, tokens) for clause in group]
+        if all(counts):
+            best = max(best, sum(counts))
+    return float(best)

@@ -4,19 +4,36 @@ REST API (as owner and as two annotators) against the session's real stack."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
+import random
+import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from uuid import UUID, uuid4
 
 import argilla as rg
 import httpx
 import numpy as np
 import pytest
 
-from annotation.server.text_index import record_texts, to_match_query
+from annotation.server.text_index import (
+    IndexedRecord,
+    TextIndex,
+    parse_query,
+    python_text_score,
+    record_texts,
+    to_match_query,
+)
 from annotation.server.vector_cache import VectorMatrix, rank_similar
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Records drawn from the four review scenarios: clinical notes, infrastructure approvals, charge disputes and
 # manufacturing root causes. `vec` is a 3-d embedding chosen so cosine rankings are easy to reason about.
@@ -580,3 +597,225 @@ def test_rank_similar_scores_like_elasticsearch_cosine_with_threshold() -> None:
     assert [rid for rid, _ in only] == ["b"]
     with pytest.raises(ValueError, match="all zeros"):
         rank_similar(matrix, [0, 0], k=1)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "duplicate charge",
+        '"duplicate charge"',
+        "charge -annual",
+        "spindle | bearing*",
+        "disputes",
+        "nothing-here",
+    ],
+)
+def test_unindexed_baseline_matches_what_the_fts_index_matches(tmp_path, query: str) -> None:
+    """The benchmark's baseline (TACIT_SEARCH_ACCELERATION=off) evaluates text queries in Python; it must find
+    the records the FTS5 index finds, or its timings would compare different work."""
+    index = TextIndex(str(tmp_path / "fts.sqlite"))
+    specs = BATCH_ONE + BATCH_TWO
+    index.upsert(IndexedRecord(s["id"], "ds", {"prompt": s["prompt"], "draft": s["draft"]}) for s in specs)
+    match = to_match_query(query)
+    conn = sqlite3.connect(index.path)
+
+    def hits(expr: str | None) -> set[str]:
+        if expr is None:
+            return set()
+        rows = conn.execute(
+            "SELECT d.record_id FROM docs_fts JOIN docs d ON d.rowid = docs_fts.rowid "
+            "WHERE docs_fts MATCH ? AND d.field = '*'",
+            (expr,),
+        )
+        return {rid for (rid,) in rows}
+
+    indexed = hits(match.required) - hits(match.excluded)
+    parsed = parse_query(query)
+    in_python = {
+        s["id"]
+        for s in specs
+        if python_text_score(parsed, record_texts({"prompt": s["prompt"], "draft": s["draft"]})["*"]) > 0
+    }
+    assert in_python == indexed
+    conn.close()
+
+
+def _bench_module() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "bench_argilla_search", PROJECT_ROOT / "bench" / "argilla_search.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(db: sqlite3.Connection, dataset_id: str) -> dict[str, dict]:
+    """Every row the records bulk API writes for a dataset, keyed by external id, without generated ids."""
+    ds = UUID(dataset_id).hex
+    records = {}
+    for rid, ext, fields, metadata, status, inserted, updated, id_len in db.execute(
+        "SELECT id, external_id, fields, metadata, status, inserted_at, updated_at, length(id) FROM records "
+        "WHERE dataset_id = ?",
+        (ds,),
+    ):
+        child = {}
+        for table, columns in (
+            ("responses", 'user_id, status, "values"'),
+            ("suggestions", "value, score, agent, type, typeof(question_id), length(question_id)"),
+            ("vectors", "value, typeof(vector_settings_id), length(vector_settings_id)"),
+        ):
+            child[table] = sorted(
+                db.execute(f"SELECT {columns}, length(inserted_at) FROM {table} WHERE record_id = ?", (rid,))
+            )
+        records[ext] = {
+            "fields": fields,
+            "metadata": metadata,
+            "status": status,
+            "formats": (id_len, len(inserted), len(updated)),
+            **child,
+        }
+    return records
+
+
+def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch) -> None:
+    """`annotation.server load-records` (the benchmark's fast seeding) leaves the database and every search
+    answer exactly as Argilla's records bulk API does for the same items."""
+    from pipelines.config import TacitSettings
+    from pipelines.stack import ARGILLA_PYTHON, argilla_env
+
+    bench = _bench_module()
+    owner = httpx.Client(
+        base_url=stack.argilla_url, headers={"X-Argilla-Api-Key": stack.owner.api_key}, timeout=120
+    )
+    annotators = [
+        httpx.Client(base_url=stack.argilla_url, headers={"X-Argilla-Api-Key": a.api_key}, timeout=120)
+        for a in stack.annotators[:2]
+    ]
+    user_ids = [a.get("/api/v1/me").raise_for_status().json()["id"] for a in annotators]
+    through_api = bench._create_dataset(owner, user_ids, 8)
+    loaded = bench._create_dataset(owner, user_ids, 8)
+    n = 45  # responses on every third and fifth record: completed, pending, draft-only and two-annotator records
+    bench._post_bulk(owner, through_api, bench._items(through_api, 0, n, user_ids, 8, random.Random(7)))
+    for name, value in stack.env.items():
+        monkeypatch.setenv(name, value)
+    env = {**os.environ, **argilla_env(TacitSettings())}
+    lines = "".join(
+        json.dumps(item) + "\n" for item in bench._items(loaded, 0, n, user_ids, 8, random.Random(7))
+    )
+    done = subprocess.run(
+        [str(ARGILLA_PYTHON), "-m", "annotation.server", "load-records", "--dataset-id", loaded["id"]],
+        input=lines,
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"loaded {n} records" in done.stdout
+    missing = subprocess.run(
+        [str(ARGILLA_PYTHON), "-m", "annotation.server", "load-records", "--dataset-id", str(uuid4())],
+        input=lines,
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+    db = sqlite3.connect(stack.home / "argilla" / "argilla.db")
+    api_rows, loaded_rows = _rows(db, through_api["id"]), _rows(db, loaded["id"])
+    users = {
+        dataset["id"]: sorted(
+            u
+            for (u,) in db.execute(
+                "SELECT user_id FROM datasets_users WHERE dataset_id = ?", (UUID(dataset["id"]).hex,)
+            )
+        )
+        for dataset in (through_api, loaded)
+    }
+    db.close()
+    assert len(api_rows) == n and loaded_rows == api_rows
+    assert {row["status"] for row in api_rows.values()} == {"pending", "completed"}
+    assert users[loaded["id"]] == users[through_api["id"]] and len(users[through_api["id"]]) == 2
+
+    def answers(dataset: dict) -> list[Any]:
+        dsid = dataset["id"]
+        queue = (
+            annotators[0]
+            .post(
+                f"/api/v1/me/datasets/{dsid}/records/search",
+                json={
+                    "filters": {"and": [terms({"entity": "response", "property": "status"}, "pending")]},
+                    "sort": [{"scope": {"entity": "record", "property": "inserted_at"}, "order": "asc"}],
+                },
+                params={"limit": 50},
+            )
+            .raise_for_status()
+            .json()
+        )
+        text = (
+            owner.post(
+                f"/api/v1/datasets/{dsid}/records/search",
+                json={"query": {"text": {"q": "duplicate charge"}}},
+                params={"limit": 50},
+            )
+            .raise_for_status()
+            .json()
+        )
+        similar = (
+            owner.post(
+                f"/api/v1/datasets/{dsid}/records/search",
+                json={
+                    "query": {
+                        "vector": {"name": "embedding", "value": [1.0, -0.5, 0.25, 0, 0, 0.5, -1.0, 2.0]}
+                    }
+                },
+                params={"limit": 10},
+            )
+            .raise_for_status()
+            .json()
+        )
+        ext = {}
+        for page in (queue, text, similar):
+            for item in page["items"]:
+                ext[item["record"]["id"]] = item["record"]["external_id"]
+        in_queue = [ext[i["record"]["id"]] for i in queue["items"]]
+        return [
+            in_queue if dataset is loaded else sorted(in_queue, key=lambda e: int(e[1:])),
+            queue["total"],
+            # equal scores fall back to insertion order, which the API may swap within a microsecond
+            sorted(
+                ((ext[i["record"]["id"]], round(i["query_score"], 5)) for i in text["items"]),
+                key=lambda hit: (-hit[1], int(hit[0][1:])),
+            ),
+            [round(i["query_score"], 5) for i in text["items"]],
+            [(ext[i["record"]["id"]], round(i["query_score"], 5)) for i in similar["items"]],
+            owner.get(f"/api/v1/datasets/{dsid}/progress").raise_for_status().json(),
+            annotators[1].get(f"/api/v1/me/datasets/{dsid}/metrics").raise_for_status().json(),
+            owner.get(f"/api/v1/metadata-properties/{dataset['metadata']['domain']}/metrics").json(),
+            owner.get(f"/api/v1/metadata-properties/{dataset['metadata']['amount']}/metrics").json(),
+        ]
+
+    # the loader's records keep the input order; the API's may swap two written in the same microsecond (then
+    # ordered by their random ids), so its queue is compared in input order
+    assert answers(loaded) == answers(through_api)
+    for dataset in (through_api, loaded):
+        owner.delete(f"/api/v1/datasets/{dataset['id']}").raise_for_status()
+        owner.delete(f"/api/v1/workspaces/{dataset['workspace_id']}")
+
+
+def test_bulk_loader_refuses_a_malformed_dataset_id_with_a_clear_message() -> None:
+    from pipelines.stack import ARGILLA_PYTHON
+
+    done = subprocess.run(
+        [str(ARGILLA_PYTHON), "-m", "annotation.server", "load-records", "--dataset-id", "not-a-uuid"],
+        input="",
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "is not a UUID" in done.stderr
