@@ -368,3 +368,10 @@ def print_report(
     table.add_row("tacit API", f"{settings.api_url}/docs  (API key: `tacit credentials`)")
     table.add_row("stop everything", "make down")
     console.print(table)
+    # The links again, one per line and never folded, so they can be clicked or copied from any terminal.
+    for name, url in (
+        ("Argilla UI", settings.argilla_url),
+        ("MLflow run", report.run_url or settings.mlflow_uri),
+        ("tacit API", f"{settings.api_url}/docs"),
+    ):
+        console.print(f"{name}: {url}", soft_wrap=True, markup=False, highlight=False)
