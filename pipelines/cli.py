@@ -360,6 +360,7 @@ def bench(
         kwargs[key.replace("-", "_")] = _parse_value(value)
     spec = importlib.util.spec_from_file_location(f"bench_{name}", PROJECT_ROOT / BENCHES[name])
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in a bench file look their module up there
     spec.loader.exec_module(module)
     kwargs = {**_stack_arguments(module.run), **kwargs}
     figures = module.run(**kwargs)
