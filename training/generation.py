@@ -31,6 +31,9 @@ def generate_replies(model, tokenizer, prompts: Sequence[Messages], max_new_toke
         max_new_tokens=max_new_tokens,
         do_sample=False,
         pad_token_id=tokenizer.pad_token_id,
+        # The Trainer leaves config.use_cache = False on the model it trained (TrainingArguments.use_cache);
+        # without the KV cache every new token re-reads the whole sequence (~10x slower here).
+        use_cache=True,
     )
     model.train(was_training)
     new_tokens = output[:, batch["input_ids"].shape[1] :]
