@@ -53,8 +53,11 @@ test: setup browser lint
 demo: setup
 	$(TACIT) demo
 
+# several processes: make train-dpo ACCELERATE_CONFIG=configs/accelerate/multi_gpu.yaml RECIPE=configs/train_dpo_gpu.yaml
+ACCELERATE_CONFIG ?=
+RECIPE ?=
 train-dpo: setup
-	$(TACIT) train dpo
+	$(if $(ACCELERATE_CONFIG),$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) -m pipelines.cli,$(TACIT)) train dpo $(if $(RECIPE),--recipe $(RECIPE))
 
 # one benchmark: make bench BENCH=route (loop, argilla-search and route's selection figure need `make up`)
 BENCH ?= retriever
