@@ -15,10 +15,10 @@ ARGILLA_EVENTS = [
     "response.created",
     "response.updated",
     "response.deleted",
-    "record.created",
+    # record.created / record.deleted are not subscribed: tacit learns nothing from them, and each one is a job
+    # Argilla's worker runs before the response that follows it
     "record.updated",
     "record.completed",
-    "record.deleted",
 ]
 
 
