@@ -6,6 +6,7 @@ relies on. `DATASETS[name].settings(dimensions)` builds the `rg.Settings` to cre
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -178,7 +179,9 @@ def ensure_datasets(client: rg.Argilla, workspace: str, dimensions: int) -> dict
     metadata properties (Argilla does not allow changing questions once records exist)."""
     result = {}
     for spec in DATASETS.values():
-        dataset = client.datasets(name=spec.name, workspace=workspace)
+        with warnings.catch_warnings():  # "not found" is the expected answer on a new stack, not news
+            warnings.filterwarnings("ignore", message="Dataset with name .* not found")
+            dataset = client.datasets(name=spec.name, workspace=workspace)
         if dataset is None:
             dataset = rg.Dataset(
                 name=spec.name, workspace=workspace, settings=spec.settings(dimensions), client=client

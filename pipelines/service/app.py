@@ -21,6 +21,7 @@ from pipelines.service.schemas import ReviewCreate
 from pipelines.sync import sync_responses
 from pipelines.tickets import deliver_outbox
 from retrieval.api_models import build_search_router
+from retrieval.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,17 @@ def _champion_drafting(runtime: Runtime) -> Any:
         return drafter.draft(request.task, request.prompt, request.context)
 
     return draft
+
+
+def _warm(runtime: Runtime) -> None:
+    """Load the model, open the ledger and connect to Chroma before the first request: the first
+    Chroma connection alone takes 1-2 s here, which the first annotator's answer would otherwise pay."""
+    runtime.ledger  # noqa: B018
+    runtime.embed_one("warm-up")
+    try:
+        runtime.store.count()
+    except StoreUnavailable as exc:  # an HTTP Chroma that is down: retried on first use
+        log.warning("example store not reachable yet: %s", exc)
 
 
 def _ensure_datasets(runtime: Runtime) -> None:
@@ -81,8 +93,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.decided = asyncio.Event()
         app.state.sync_soon = asyncio.Event()
-        # Warm the model and the ledger before the first request rather than during it.
-        await run_in_threadpool(lambda: (runtime.ledger, runtime.retriever))
+        await run_in_threadpool(_warm, runtime)
         await run_in_threadpool(_ensure_datasets, runtime)
         tasks = [
             asyncio.create_task(
