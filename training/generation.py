@@ -7,11 +7,19 @@ from collections.abc import Sequence
 import torch
 
 Messages = list[dict[str, str]]
+BASE_ADAPTER = "__base__"  # PEFT's name for "no adapter" in a mixed-adapter batch
 
 
 @torch.inference_mode()
-def generate_replies(model, tokenizer, prompts: Sequence[Messages], max_new_tokens: int = 128) -> list[str]:
-    """Greedy (deterministic) replies to chat-formatted prompts, one per prompt."""
+def generate_replies(
+    model,
+    tokenizer,
+    prompts: Sequence[Messages],
+    max_new_tokens: int = 128,
+    adapter_names: Sequence[str] | None = None,
+) -> list[str]:
+    """Greedy (deterministic) replies to chat-formatted prompts, one per prompt. `adapter_names` (PEFT
+    models only) picks the LoRA adapter per prompt, "__base__" for none: one batch serves several."""
     if not prompts:
         return []
     texts = [
@@ -34,6 +42,7 @@ def generate_replies(model, tokenizer, prompts: Sequence[Messages], max_new_toke
         # The Trainer leaves config.use_cache = False on the model it trained (TrainingArguments.use_cache);
         # without the KV cache every new token re-reads the whole sequence (~10x slower here).
         use_cache=True,
+        **({"adapter_names": list(adapter_names)} if adapter_names is not None else {}),
     )
     model.train(was_training)
     new_tokens = output[:, batch["input_ids"].shape[1] :]

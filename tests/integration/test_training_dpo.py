@@ -164,6 +164,16 @@ def test_champion_loads_and_generates(store: Store, first_run: TrainResult) -> N
         model, tokenizer, ["Proposed action: reboot the database primary now."], max_new_tokens=8
     )
     assert len(replies) == 1 and replies[0].strip()
+    # The run's sample table (one mixed-adapter batch) says what base and champion each generate alone.
+    table = json.loads(
+        Path(store.client.download_artifacts(first_run.run_id, "samples/base_vs_tuned.json")).read_text()
+    )
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+    prompts = [row["prompt"] for row in rows]
+    tokens = FAST["gate"]["sample_max_new_tokens"]
+    with model.disable_adapter():
+        assert generate(model, tokenizer, prompts, max_new_tokens=tokens) == [row["base"] for row in rows]
+    assert generate(model, tokenizer, prompts, max_new_tokens=tokens) == [row["tuned"] for row in rows]
 
 
 def test_stricter_gate_registers_but_keeps_the_champion(store: Store, first_run: TrainResult) -> None:
