@@ -2,7 +2,8 @@
 
 Demonstrations (corrections, accepted drafts, resolutions, preferred answers) become input -> output pairs.
 Lessons (rejected actions) and knowledge notes become guidance: "Do not ... because ...".
-Examples are taken best first; one that does not fit the budget is skipped, never cut in half.
+Examples are taken best first; one that does not fit the budget is skipped, never cut in half, and one that
+would repeat a line already in the block (two reviewers leaving the same note) is skipped too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class PromptBlock:
     messages: list[dict[str, str]]  # chat variant: [{"role": ..., "content": ...}]
     text: str  # plain-text variant
     used_ids: list[str] = field(default_factory=list)  # examples that fit, in order
-    skipped_ids: list[str] = field(default_factory=list)  # examples left out for the budget
+    skipped_ids: list[str] = field(default_factory=list)  # left out: budget, no output, or said already
 
 
 def _clip(text: str, limit: int) -> str:
@@ -75,13 +76,19 @@ def build_prompt_block(
     plain = [item.example if isinstance(item, RetrievedExample) else item for item in examples]
     chosen: list[Example] = []
     skipped: list[str] = []
+    said: set[str] = set()
     for example in plain:
         if example.kind not in GUIDANCE_KINDS and not example.output.strip():
+            skipped.append(example.id)
+            continue
+        line = _render([example], max_field_chars)[0]
+        if line in said:
             skipped.append(example.id)
             continue
         text, messages = _render([*chosen, example], max_field_chars)
         if count(text) <= max_chars and sum(count(m["content"]) for m in messages) <= max_chars:
             chosen.append(example)
+            said.add(line)
         else:
             skipped.append(example.id)
     text, messages = _render(chosen, max_field_chars)

@@ -74,3 +74,14 @@ def test_nothing_fits_gives_an_empty_block() -> None:
     assert block.text == "" and block.messages == [] and block.skipped_ids == ["long"]
     with pytest.raises(ValueError, match="max_chars must be positive"):
         build_prompt_block([CORRECTION], max_chars=0)
+
+
+def test_a_note_two_reviewers_left_alike_is_said_once() -> None:
+    # Same know-how left on two different cases: the guidance line would read the same twice.
+    twin = KNOWLEDGE.model_copy(update={"id": "k2", "input": "Spindle on line 3 hums at 120 Hz again."})
+    other_case = CORRECTION.model_copy(update={"id": "c2", "input": "How do I change my e-mail?"})
+    block = build_prompt_block([KNOWLEDGE, twin, CORRECTION, other_case])
+    assert block.used_ids == ["k1", "c1", "c2"]  # a demo with another input is a different line: kept
+    assert block.skipped_ids == ["k2"]
+    assert block.text.count("Keep in mind: On line 3") == 1
+    assert block.messages[0]["content"].count("Keep in mind:") == 1
