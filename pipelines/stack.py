@@ -173,6 +173,9 @@ def components(settings: TacitSettings) -> list[Component]:
                 port=ports.mlflow,
                 port_key="ports.mlflow",
                 is_healthy=_http_ok(f"{settings.mlflow_uri}/health"),
+                # MLflow 3's job runner (GenAI jobs, trace roll-ups) starts five polling huey consumers; tacit
+                # uses none of it, and on two cores they cost every stack idle CPU.
+                env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             )
         )
     result.append(

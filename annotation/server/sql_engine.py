@@ -253,8 +253,11 @@ class SQLSearchEngine(SearchEngine):
     async def get_dataset_user_progress(self, dataset: Dataset, user: User) -> dict:
         if dataset.is_draft:
             return {}
+        # CROSS JOIN fixes the loop order (SQLite never reorders it): this user's responses, then their records.
+        # Left to itself the planner walks every record of the dataset through the order index instead (100k
+        # records: 243 ms against 87 ms in SQL).
         sql = (
-            "SELECT rs.status, count(*) FROM responses rs JOIN records r ON r.id = rs.record_id "
+            "SELECT rs.status, count(*) FROM responses rs CROSS JOIN records r ON r.id = rs.record_id "
             "WHERE r.dataset_id = :ds AND rs.user_id = :user GROUP BY rs.status"
         )
         async with AsyncSessionLocal() as db:

@@ -742,40 +742,20 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
 
     def answers(dataset: dict) -> list[Any]:
         dsid = dataset["id"]
-        queue = (
-            annotators[0]
-            .post(
-                f"/api/v1/me/datasets/{dsid}/records/search",
-                json={
-                    "filters": {"and": [terms({"entity": "response", "property": "status"}, "pending")]},
-                    "sort": [{"scope": {"entity": "record", "property": "inserted_at"}, "order": "asc"}],
-                },
-                params={"limit": 50},
-            )
-            .raise_for_status()
-            .json()
-        )
-        text = (
-            owner.post(
-                f"/api/v1/datasets/{dsid}/records/search",
-                json={"query": {"text": {"q": "duplicate charge"}}},
-                params={"limit": 50},
-            )
-            .raise_for_status()
-            .json()
-        )
-        similar = (
-            owner.post(
-                f"/api/v1/datasets/{dsid}/records/search",
-                json={
-                    "query": {
-                        "vector": {"name": "embedding", "value": [1.0, -0.5, 0.25, 0, 0, 0.5, -1.0, 2.0]}
-                    }
-                },
-                params={"limit": 10},
-            )
-            .raise_for_status()
-            .json()
+
+        def records_search(http: httpx.Client, path: str, body: dict, limit: int) -> dict:
+            return http.post(path, json=body, params={"limit": limit}).raise_for_status().json()
+
+        pending_first = {
+            "filters": {"and": [terms({"entity": "response", "property": "status"}, "pending")]},
+            "sort": [{"scope": {"entity": "record", "property": "inserted_at"}, "order": "asc"}],
+        }
+        probe = [1.0, -0.5, 0.25, 0, 0, 0.5, -1.0, 2.0]
+        search_path = f"/api/v1/datasets/{dsid}/records/search"
+        queue = records_search(annotators[0], f"/api/v1/me/datasets/{dsid}/records/search", pending_first, 50)
+        text = records_search(owner, search_path, {"query": {"text": {"q": "duplicate charge"}}}, 50)
+        similar = records_search(
+            owner, search_path, {"query": {"vector": {"name": "embedding", "value": probe}}}, 10
         )
         ext = {}
         for page in (queue, text, similar):
