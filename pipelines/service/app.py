@@ -21,7 +21,7 @@ from pipelines.service.schemas import ReviewCreate
 from pipelines.sync import sync_responses
 from pipelines.tickets import deliver_outbox
 from retrieval.api_models import build_search_router
-from retrieval.store import StoreUnavailable
+from retrieval.store import StoreMismatch, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,8 @@ def _warm(runtime: Runtime) -> None:
     runtime.embed_one("warm-up")
     try:
         runtime.store.count()
-    except StoreUnavailable as exc:  # an HTTP Chroma that is down: retried on first use
-        log.warning("example store not reachable yet: %s", exc)
+    except (StoreUnavailable, StoreMismatch) as exc:  # Chroma down, or to reindex: the API still starts
+        log.warning("example store not ready: %s", exc)
 
 
 def _ensure_datasets(runtime: Runtime) -> None:
