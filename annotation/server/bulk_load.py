@@ -63,7 +63,10 @@ def load_records(dataset_id: UUID, lines: IO[str], chunk_size: int = CHUNK) -> i
         line_number = 0
         last_inserted = datetime.min
         for chunk in _chunks(lines, chunk_size):
-            records, suggestions, responses, vectors, users, texts = [], [], [], [], set(), []
+            records, suggestions, responses, vectors, texts = [], [], [], [], []
+            users: dict[
+                UUID, None
+            ] = {}  # first-seen order: the progress page lists users by when they joined
             for line in chunk:
                 line_number += 1
                 if not line.strip():
@@ -77,7 +80,7 @@ def load_records(dataset_id: UUID, lines: IO[str], chunk_size: int = CHUNK) -> i
                 submitted = 0
                 for response in item.responses or []:
                     responses.append(dict(**response.model_dump(), record_id=record_id))
-                    users.add(response.user_id)
+                    users.setdefault(response.user_id)
                     submitted += response.status == ResponseStatus.submitted
                 for suggestion in item.suggestions or []:
                     suggestions.append(dict(**suggestion.model_dump(), record_id=record_id))
@@ -116,12 +119,23 @@ def load_records(dataset_id: UUID, lines: IO[str], chunk_size: int = CHUNK) -> i
             if vectors:
                 db.execute(insert(Vector.__table__), vectors)
             if users:
+                joined = []
+                for user in users:  # one instant each, like the API's row-by-row defaults
+                    last_inserted = max(datetime.utcnow(), last_inserted + timedelta(microseconds=1))
+                    joined.append(
+                        {
+                            "user_id": user,
+                            "dataset_id": dataset.id,
+                            "inserted_at": last_inserted,
+                            "updated_at": last_inserted,
+                        }
+                    )
                 db.execute(
                     # Argilla's upsert_many: a known (dataset, user) pair only gets a new updated_at
                     sqlite_insert(DatasetUser.__table__).on_conflict_do_update(
                         index_elements=["dataset_id", "user_id"], set_={"updated_at": datetime.utcnow()}
                     ),
-                    [{"user_id": user, "dataset_id": dataset.id} for user in users],
+                    joined,
                 )
             if responses:
                 db.execute(insert(Response.__table__), responses)
