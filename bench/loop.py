@@ -16,11 +16,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # loop_ui beside this file
 
-from pipelines.client import TacitClient  # noqa: E402
+from pipelines.api.client import TacitClient  # noqa: E402
 from pipelines.config import TacitSettings, load_settings  # noqa: E402
+from pipelines.demo.simulated_annotators import SimulatedAnnotators  # noqa: E402
 from pipelines.ledger import Ledger  # noqa: E402
-from pipelines.secrets_store import read_secrets  # noqa: E402
-from pipelines.simulated_annotator import SimulatedAnnotators  # noqa: E402
+from pipelines.stack.secrets_store import read_secrets  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:

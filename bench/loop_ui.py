@@ -217,7 +217,7 @@ def run(
 def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from pipelines.config import load_settings
-    from pipelines.secrets_store import read_secrets
+    from pipelines.stack.secrets_store import read_secrets
 
     settings = load_settings()
     secrets = read_secrets(settings.secrets_file)

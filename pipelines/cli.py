@@ -28,20 +28,20 @@ def settings_or_exit() -> TacitSettings:
 @app.command()
 def up() -> None:
     """Start the embedded stack (Redis, Argilla + worker, MLflow, tacit API) and print where to go."""
-    from pipelines import stack
-    from pipelines.bootstrap import bootstrap_argilla_after_start, bootstrap_argilla_database
-    from pipelines.secrets_store import ensure_secrets
+    from pipelines.stack import supervisor
+    from pipelines.stack.bootstrap import bootstrap_argilla_after_start, bootstrap_argilla_database
+    from pipelines.stack.secrets_store import ensure_secrets
 
     settings = settings_or_exit()
     secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
     try:
-        started = stack.start(
+        started = supervisor.start(
             settings,
             before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
             after_argilla=lambda: bootstrap_argilla_after_start(settings, secrets),
             log=lambda line: console.print(f"[dim]{line}[/dim]"),
         )
-    except stack.StackError as exc:
+    except supervisor.StackError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print("started: " + (", ".join(started) if started else "nothing (already running)"))
@@ -49,7 +49,7 @@ def up() -> None:
 
 
 def print_where_to_go(settings: TacitSettings) -> None:
-    from pipelines.secrets_store import read_secrets
+    from pipelines.stack.secrets_store import read_secrets
 
     secrets = read_secrets(settings.secrets_file)
     table = Table(title="tacit is up", show_header=True)
@@ -69,9 +69,9 @@ def print_where_to_go(settings: TacitSettings) -> None:
 @app.command()
 def down() -> None:
     """Stop exactly the processes `tacit up` started."""
-    from pipelines import stack
+    from pipelines.stack import supervisor
 
-    stopped = stack.stop(settings_or_exit())
+    stopped = supervisor.stop(settings_or_exit())
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
@@ -80,9 +80,9 @@ def status(
     as_json: bool = typer.Option(False, "--json", help="one JSON list of {name, url, pid, healthy}"),
 ) -> None:
     """Health of every component."""
-    from pipelines import stack
+    from pipelines.stack import supervisor
 
-    statuses = stack.status(settings_or_exit())
+    statuses = supervisor.status(settings_or_exit())
     if as_json:
         print(json.dumps([asdict(s) for s in statuses]))
     else:
@@ -99,7 +99,7 @@ def status(
 @app.command()
 def credentials(as_json: bool = typer.Option(False, "--json", help="print the secrets as JSON")) -> None:
     """This machine's embedded-stack secrets: tacit API key, Argilla owner and annotator logins."""
-    from pipelines.secrets_store import read_secrets
+    from pipelines.stack.secrets_store import read_secrets
 
     settings = settings_or_exit()
     secrets = read_secrets(settings.secrets_file)
@@ -124,8 +124,8 @@ def demo(
     train: bool = typer.Option(True, help="run the short DPO training at the end"),
 ) -> None:
     """The whole loop on the sample scenarios; leaves the stack up for you to explore."""
-    from pipelines.demo import print_report, run_demo
-    from pipelines.secrets_store import read_secrets
+    from pipelines.demo.run import print_report, run_demo
+    from pipelines.stack.secrets_store import read_secrets
 
     up()
     settings = settings_or_exit()
@@ -144,8 +144,8 @@ def select(
     as_json: bool = typer.Option(False, "--json", help="print the ranking as JSON"),
 ) -> None:
     """Active learning: rank a pool by uncertainty, novelty and routing risk; push the top N to Argilla."""
-    from pipelines.selection import SelectionError, as_rows, read_pool
-    from pipelines.selection import select as select_prompts
+    from pipelines.loop.selection import SelectionError, as_rows, read_pool
+    from pipelines.loop.selection import select as select_prompts
 
     runtime = runtime_or_exit()
     try:
@@ -173,7 +173,7 @@ def select(
 
 
 def runtime_or_exit():  # -> Runtime
-    from pipelines.runtime import Runtime
+    from pipelines.loop.runtime import Runtime
 
     return Runtime(settings_or_exit())
 
@@ -182,8 +182,8 @@ def running_service(settings: TacitSettings):  # -> TacitClient | None
     """A client for this machine's tacit API when it runs: it is the one writer of the example store."""
     import httpx
 
-    from pipelines.client import TacitClient
-    from pipelines.secrets_store import read_secrets
+    from pipelines.api.client import TacitClient
+    from pipelines.stack.secrets_store import read_secrets
 
     secrets = read_secrets(settings.secrets_file)
     try:
@@ -196,9 +196,9 @@ def running_service(settings: TacitSettings):  # -> TacitClient | None
 @app.command()
 def sync() -> None:
     """Ingest every Argilla response updated since the last sync (what a lost webhook missed)."""
-    from pipelines.argilla_gateway import ArgillaUnavailable
-    from pipelines.sync import sync_responses
-    from pipelines.tickets import deliver_outbox
+    from pipelines.loop.argilla_gateway import ArgillaUnavailable
+    from pipelines.loop.sync import sync_responses
+    from pipelines.loop.tickets import deliver_outbox
 
     settings = settings_or_exit()
     service = running_service(settings)
@@ -272,7 +272,7 @@ def train_dpo(
     ),
 ) -> None:
     """DPO (TRL + PEFT LoRA) tracked in MLflow; the gate moves the `champion` alias only on a win."""
-    from pipelines.training_job import run_dpo
+    from pipelines.loop.training_job import run_dpo
     from training.errors import TrainingError
 
     try:
@@ -310,7 +310,7 @@ def _stack_arguments(run: object) -> dict[str, object]:
     """What a benchmark's run() asks for about the running stack, filled from this machine's config."""
     import inspect
 
-    from pipelines.secrets_store import read_secrets
+    from pipelines.stack.secrets_store import read_secrets
 
     wanted = set(inspect.signature(run).parameters)
     settings = settings_or_exit()
@@ -327,8 +327,8 @@ def _stack_arguments(run: object) -> dict[str, object]:
             "login": secrets.argilla.annotators[0],
         }
     if "select" in wanted:  # the route bench's active-learning figure
-        from pipelines.runtime import Runtime
-        from pipelines.selection import select_throughput
+        from pipelines.loop.runtime import Runtime
+        from pipelines.loop.selection import select_throughput
 
         # 32 prompts: sampling k drafts per prompt on CPU makes a 1,000-prompt pool take hours
         known["select"] = lambda: select_throughput(Runtime(settings), n_prompts=32)

@@ -18,7 +18,7 @@ from pydantic_settings import (
 )
 
 from pipelines.ledger.config import LedgerConfig
-from pipelines.model_settings import DraftingSettings, SelectionSettings
+from pipelines.loop.settings import DraftingSettings, SelectionSettings
 from pipelines.routing.settings import RoutingSettings
 from retrieval.config import RetrievalConfig
 from training.config import TrainingSettings

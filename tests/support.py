@@ -5,8 +5,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from pipelines.secrets_store import Login
-from pipelines.simulated_annotator import SimulatedAnnotators
+from pipelines.demo.simulated_annotators import SimulatedAnnotators
+from pipelines.stack.secrets_store import Login
 
 
 @cache

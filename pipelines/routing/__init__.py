@@ -4,12 +4,12 @@ router = Router.from_file("configs/routing.yaml", embed=embedder, novelty=max_si
 router.route(Interaction(task="charge_dispute", input=..., output=..., signals={"amount": 2847.5}))
 """
 
-from pipelines.routing.api import RouteRequest, RouteResponse
 from pipelines.routing.compiled import Embed, Novelty
 from pipelines.routing.embedding import cached_embedder
 from pipelines.routing.interaction import Interaction, RoutingDecision
 from pipelines.routing.loader import LoadedRules, RoutingRulesError, load_rules, parse_rules
 from pipelines.routing.models import DECISIONS, Decision, RoutingRules
+from pipelines.routing.requests import RouteRequest, RouteResponse
 from pipelines.routing.router import Router
 from pipelines.routing.settings import RoutingSettings
 from pipelines.routing.validators import register_validator, registered_validators, resolve_validator

@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 import pytest
 
-from annotation.server.text_index import (
+from annotation.embedded_argilla.text_index import (
     IndexedRecord,
     TextIndex,
     parse_query,
@@ -31,7 +31,7 @@ from annotation.server.text_index import (
     record_texts,
     to_match_query,
 )
-from annotation.server.vector_cache import VectorMatrix, rank_similar
+from annotation.embedded_argilla.vector_cache import VectorMatrix, rank_similar
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -678,10 +678,10 @@ def _rows(db: sqlite3.Connection, dataset_id: str) -> dict[str, dict]:
 
 
 def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch) -> None:
-    """`annotation.server load-records` (the benchmark's fast seeding) leaves the database and every search
+    """`annotation.embedded_argilla load-records` (the benchmark's fast seeding) leaves the database and every search
     answer exactly as Argilla's records bulk API does for the same items."""
     from pipelines.config import TacitSettings
-    from pipelines.stack import ARGILLA_PYTHON, argilla_env
+    from pipelines.stack.supervisor import ARGILLA_PYTHON, argilla_env
 
     bench = _bench_module()
     owner = httpx.Client(
@@ -703,7 +703,7 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
         json.dumps(item) + "\n" for item in bench._items(loaded, 0, n, user_ids, 8, random.Random(7))
     )
     done = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.server", "load-records", "--dataset-id", loaded["id"]],
+        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "load-records", "--dataset-id", loaded["id"]],
         input=lines,
         env=env,
         cwd=PROJECT_ROOT,
@@ -714,7 +714,7 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
     assert done.returncode == 0, done.stderr
     assert f"loaded {n} records" in done.stdout
     missing = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.server", "load-records", "--dataset-id", str(uuid4())],
+        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "load-records", "--dataset-id", str(uuid4())],
         input=lines,
         env=env,
         cwd=PROJECT_ROOT,
@@ -794,10 +794,10 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
 
 
 def test_bulk_loader_refuses_a_malformed_dataset_id_with_a_clear_message() -> None:
-    from pipelines.stack import ARGILLA_PYTHON
+    from pipelines.stack.supervisor import ARGILLA_PYTHON
 
     done = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.server", "load-records", "--dataset-id", "not-a-uuid"],
+        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "load-records", "--dataset-id", "not-a-uuid"],
         input="",
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
         cwd=PROJECT_ROOT,

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from pipelines import demo_data
 from pipelines.config import load_settings
-from pipelines.demo import STATE_FILE, answered_share, print_report, run_demo
+from pipelines.demo import data as demo_data
+from pipelines.demo.run import STATE_FILE, answered_share, print_report, run_demo
 from pipelines.ledger import Ledger
-from pipelines.secrets_store import read_secrets
+from pipelines.stack.secrets_store import read_secrets
 from tests.conftest import StackInfo
 
 pytestmark = pytest.mark.stack

@@ -18,13 +18,13 @@ from pathlib import Path
 import argilla as rg
 import pytest
 
-from pipelines.client import TacitClient
+from pipelines.api.client import TacitClient
 from pipelines.config import load_settings
-from pipelines.drafting import Drafter, FewShot, sample_replies
 from pipelines.ledger import ExampleRecord
-from pipelines.model_settings import DraftingSettings, SelectionSettings
-from pipelines.runtime import Runtime
-from pipelines.selection import PoolEntry, SelectionError, read_pool, select
+from pipelines.loop.drafting import Drafter, FewShot, sample_replies
+from pipelines.loop.runtime import Runtime
+from pipelines.loop.selection import PoolEntry, SelectionError, read_pool, select
+from pipelines.loop.settings import DraftingSettings, SelectionSettings
 from tests.conftest import StackInfo
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

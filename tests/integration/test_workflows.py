@@ -12,7 +12,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from pipelines.client import TacitClient, TacitError
+from pipelines.api.client import TacitClient, TacitError
 from pipelines.ledger import Ledger
 from tests.conftest import StackInfo
 from tests.support import answer

@@ -18,11 +18,11 @@ import pytest
 from annotation.feedback import SubmittedResponse, judge
 from annotation.records import approval_payload, escalation_payload, preference_payload, review_payload
 from annotation.specs import DATASETS as ARGILLA_DATASETS
-from pipelines import demo_data
-from pipelines.demo_data import DemoDataError, Scenario
-from pipelines.demo_data.generate import fill
-from pipelines.demo_data.provenance import copied_runs, fingerprints_of, seed_fingerprints
-from pipelines.service.schemas import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
+from pipelines.demo import data as demo_data
+from pipelines.demo.data import DemoDataError, Scenario
+from pipelines.demo.data.generate import fill
+from pipelines.demo.data.provenance import copied_runs, fingerprints_of, seed_fingerprints
+from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = {
@@ -183,13 +183,13 @@ def test_output_is_deterministic_and_seeded(scenarios: list[Scenario]) -> None:
 
 
 def test_pool_file_matches_the_facts() -> None:
-    stored = resources.files("pipelines.demo_data").joinpath("pool.jsonl").read_text(encoding="utf-8")
-    assert stored.splitlines() == demo_data.pool_lines(), "run `python -m pipelines.demo_data` to refresh it"
+    stored = resources.files("pipelines.demo.data").joinpath("pool.jsonl").read_text(encoding="utf-8")
+    assert stored.splitlines() == demo_data.pool_lines(), "run `python -m pipelines.demo.data` to refresh it"
     assert [json.loads(line)["id"] for line in stored.splitlines()] == [p.id for p in demo_data.load_pool()]
 
 
 def test_data_files_stay_small() -> None:
-    folder = resources.files("pipelines.demo_data")
+    folder = resources.files("pipelines.demo.data")
     data = [item for item in folder.iterdir() if item.name.endswith((".yaml", ".jsonl"))]
     assert len(data) >= 6
     assert sum(len(item.read_bytes()) for item in data) < 200_000
@@ -198,7 +198,7 @@ def test_data_files_stay_small() -> None:
 def test_no_long_run_of_words_is_copied_from_the_seed_article(scenarios: list[Scenario]) -> None:
     texts = [json.dumps(scenario.model_dump(), ensure_ascii=False) for scenario in scenarios]
     texts += [prompt.prompt for prompt in demo_data.load_pool()] + demo_data.held_out_prompts()
-    folder = resources.files("pipelines.demo_data")
+    folder = resources.files("pipelines.demo.data")
     texts += [item.read_text(encoding="utf-8") for item in folder.iterdir() if item.name.endswith(".yaml")]
     texts += [path.read_text(encoding="utf-8") for path in sorted((PROJECT_ROOT / "docs").glob("*.md"))]
     copied = [run for text in texts for run in copied_runs(text)]

@@ -12,11 +12,11 @@ import threading
 from functools import cached_property
 from typing import Any
 
-from pipelines.argilla_gateway import ArgillaGateway
 from pipelines.config import TacitSettings
 from pipelines.ledger import ExampleRecord, Ledger
+from pipelines.loop.argilla_gateway import ArgillaGateway
 from pipelines.routing import Router, cached_embedder
-from pipelines.secrets_store import StackSecrets, read_secrets
+from pipelines.stack.secrets_store import StackSecrets, read_secrets
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, StoreUnavailable

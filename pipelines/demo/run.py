@@ -25,13 +25,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines import demo_data
-from pipelines.client import TacitClient
+from pipelines.api.client import TacitClient
 from pipelines.config import PROJECT_ROOT, TacitSettings
+from pipelines.demo import data as demo_data
+from pipelines.demo.simulated_annotators import SimulatedAnnotators
 from pipelines.ledger import NotFoundError
-from pipelines.runtime import Runtime
-from pipelines.secrets_store import StackSecrets
-from pipelines.simulated_annotator import SimulatedAnnotators
+from pipelines.loop.runtime import Runtime
+from pipelines.stack.secrets_store import StackSecrets
 
 DEMO_RECIPE = PROJECT_ROOT / "configs" / "train_dpo_demo.yaml"
 SIMULATED = "[simulated annotator]"
@@ -296,7 +296,7 @@ def run_demo(
             report.answered[scenario.kind] += 1
 
     if train:
-        from pipelines.training_job import run_dpo
+        from pipelines.loop.training_job import run_dpo
         from training.errors import TrainingError
 
         console.rule("5. Short DPO run (TRL + PEFT LoRA) on the preference pairs, tracked in MLflow")

@@ -1,6 +1,6 @@
-"""`python -m pipelines.demo_data`: rewrite pool.jsonl from the facts (run after editing the YAML).
+"""`python -m pipelines.demo.data`: rewrite pool.jsonl from the facts (run after editing the YAML).
 
-`python -m pipelines.demo_data --fingerprints ARTICLE.txt` also rewrites the seed article's
+`python -m pipelines.demo.data --fingerprints ARTICLE.txt` also rewrites the seed article's
 fingerprints used by the originality check.
 """
 
@@ -9,11 +9,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pipelines.demo_data import POOL_FILE, pool_lines
-from pipelines.demo_data.provenance import FINGERPRINTS_FILE, fingerprints_of
+from pipelines.demo.data import POOL_FILE, pool_lines
+from pipelines.demo.data.provenance import FINGERPRINTS_FILE, fingerprints_of
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m pipelines.demo_data", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipelines.demo.data", description=__doc__)
     parser.add_argument("--fingerprints", type=Path, help="the seed article (plain text) to fingerprint")
     args = parser.parse_args()
     here = Path(__file__).parent

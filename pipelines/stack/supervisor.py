@@ -124,7 +124,7 @@ def components(settings: TacitSettings) -> list[Component]:
                 argv=[
                     str(ARGILLA_PYTHON),
                     "-m",
-                    "annotation.server",
+                    "annotation.embedded_argilla",
                     "serve",
                     "--host",
                     host,
@@ -141,7 +141,7 @@ def components(settings: TacitSettings) -> list[Component]:
         result += [
             Component(
                 name=f"argilla-worker-{index}" if settings.argilla.workers > 1 else "argilla-worker",
-                argv=[str(ARGILLA_PYTHON), "-m", "annotation.server", "worker"],
+                argv=[str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "worker"],
                 url=f"redis://{host}:{ports.redis}",
                 port=0,
                 port_key="",
@@ -185,7 +185,7 @@ def components(settings: TacitSettings) -> list[Component]:
                 sys.executable,
                 "-m",
                 "uvicorn",
-                "pipelines.service.app:create_app",
+                "pipelines.api.app:create_app",
                 "--factory",
                 "--host",
                 host,
@@ -260,9 +260,9 @@ def _spawn(settings: TacitSettings, component: Component) -> psutil.Process:
 
 
 def run_argilla_command(settings: TacitSettings, *args: str, stdin: str | None = None) -> None:
-    """A one-off `python -m annotation.server ...` in the Argilla venv (migrations, users)."""
+    """A one-off `python -m annotation.embedded_argilla ...` in the Argilla venv (migrations, users)."""
     done = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.server", *args],
+        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **argilla_env(settings)},
         input=stdin,

@@ -19,10 +19,10 @@ from annotation.records import (
     review_payload,
 )
 from annotation.specs import APPROVALS, CORRECTIONS, ESCALATIONS, PREFERENCES
-from pipelines.argilla_gateway import ArgillaUnavailable
 from pipelines.ledger import TicketRecord
-from pipelines.runtime import Runtime
-from pipelines.service.schemas import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
+from pipelines.loop.argilla_gateway import ArgillaUnavailable
+from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
+from pipelines.loop.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

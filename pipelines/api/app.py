@@ -1,4 +1,4 @@
-"""Application factory for the tacit API (`uvicorn pipelines.service.app:create_app --factory`)."""
+"""Application factory for the tacit API (`uvicorn pipelines.api.app:create_app --factory`)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 
+from pipelines.api import route, tickets, webhooks
+from pipelines.api.auth import require_api_key
 from pipelines.config import TacitSettings, get_settings
-from pipelines.runtime import Runtime
-from pipelines.secrets_store import read_secrets
-from pipelines.service import route_api, tickets_api, webhooks_api
-from pipelines.service.auth import require_api_key
-from pipelines.service.schemas import ReviewCreate
-from pipelines.sync import sync_responses
-from pipelines.tickets import deliver_outbox
+from pipelines.loop.requests import ReviewCreate
+from pipelines.loop.runtime import Runtime
+from pipelines.loop.sync import sync_responses
+from pipelines.loop.tickets import deliver_outbox
+from pipelines.stack.secrets_store import read_secrets
 from retrieval.api_models import build_search_router
 from retrieval.store import StoreMismatch, StoreUnavailable
 
@@ -36,7 +36,7 @@ def _champion_drafting(runtime: Runtime) -> Any:
 
     def draft(request: ReviewCreate) -> Any:
         nonlocal drafter
-        from pipelines.drafting import Drafter
+        from pipelines.loop.drafting import Drafter
 
         drafter = drafter or Drafter(runtime)
         return drafter.draft(request.task, request.prompt, request.context)
@@ -121,19 +121,19 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app.state.webhook_verifier = None
     app.state.webhook_secret = None
     app.state.drafting = _champion_drafting(runtime)
-    app.state.escalation_rules = lambda body: route_api.escalation_rules(runtime, body)
+    app.state.escalation_rules = lambda body: route.escalation_rules(runtime, body)
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     auth = [Depends(require_api_key)]
-    app.include_router(tickets_api.router, dependencies=auth)
-    app.include_router(route_api.router, dependencies=auth)
+    app.include_router(tickets.router, dependencies=auth)
+    app.include_router(route.router, dependencies=auth)
     app.include_router(
         build_search_router(lambda: runtime.retriever, settings.retrieval.prompt), dependencies=auth
     )
-    app.include_router(webhooks_api.router)  # authenticated by its Standard Webhooks signature
+    app.include_router(webhooks.router)  # authenticated by its Standard Webhooks signature
 
     meta = APIRouter(prefix="/v1", dependencies=auth, tags=["meta"])
 

@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.model_settings import DraftingSettings
-from pipelines.runtime import Runtime
+from pipelines.loop.runtime import Runtime
+from pipelines.loop.settings import DraftingSettings
 from retrieval.prompt_block import build_prompt_block
 from retrieval.store import StoreUnavailable
 from training.base_model import PACKAGED_PREFIX

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.ledger import PairRecord
-from pipelines.runtime import Runtime
+from pipelines.loop.runtime import Runtime
 from training.types import PreferencePair, TrainResult
 
 

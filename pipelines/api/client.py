@@ -1,6 +1,6 @@
 """A thin Python client for the tacit API (any language can use the HTTP API directly).
 
-from pipelines.client import TacitClient
+from pipelines.api.client import TacitClient
 tacit = TacitClient("http://127.0.0.1:8000", api_key)
 ticket = tacit.review(task="clinical-notes", prompt=..., draft=...)
 decided = tacit.ticket(ticket["id"], wait=30)

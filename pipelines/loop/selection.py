@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pipelines.drafting import Drafter, FewShot
-from pipelines.model_settings import SelectionSettings, SelectionWeights
+from pipelines.loop.drafting import Drafter, FewShot
+from pipelines.loop.requests import ReviewCreate, TicketMetadata
+from pipelines.loop.runtime import Runtime
+from pipelines.loop.settings import SelectionSettings, SelectionWeights
+from pipelines.loop.tickets import open_review
 from pipelines.routing import Interaction
-from pipelines.runtime import Runtime
-from pipelines.service.schemas import ReviewCreate, TicketMetadata
-from pipelines.tickets import open_review
 from retrieval.filters import compile_filters
 
 
@@ -347,7 +347,7 @@ def as_rows(selected: Sequence[Selected]) -> list[dict[str, Any]]:
 
 def synthetic_pool(n_prompts: int) -> list[PoolEntry]:
     """`n_prompts` distinct prompts built from the demo pool (same tasks and lengths, numbered variants)."""
-    from pipelines.demo_data import load_pool
+    from pipelines.demo.data import load_pool
 
     base = load_pool()
     return [

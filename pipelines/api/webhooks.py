@@ -11,9 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from annotation.feedback import from_webhook_response
 from annotation.webhooks import WebhookRejected, WebhookVerifier
-from pipelines.ingest import ingest_response
-from pipelines.runtime import Runtime
-from pipelines.secrets_store import read_secrets
+from pipelines.loop.ingest import ingest_response
+from pipelines.loop.runtime import Runtime
+from pipelines.stack.secrets_store import read_secrets
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])

@@ -1,4 +1,4 @@
-"""`python -m annotation.server <command>`: run the embedded Argilla server, its worker and its setup steps.
+"""`python -m annotation.embedded_argilla <command>`: run the embedded Argilla server, its worker and its setup steps.
 
 Runs only inside `.venv-argilla` (argilla-server 2.8 and its pins). Argilla reads its settings from its own
 environment variables at import time (ARGILLA_HOME_PATH, ARGILLA_DATABASE_URL, ARGILLA_REDIS_URL,
@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-ENGINE_NAME = "sql"  # must match annotation.server.sql_engine.ENGINE_NAME (imported lazily: it loads numpy)
+ENGINE_NAME = "sql"  # must match annotation.embedded_argilla.sql_engine.ENGINE_NAME (imported lazily: it loads numpy)
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -135,8 +135,8 @@ def serve(
 ) -> None:
     """Serve Argilla's API and web UI with the SQL search engine."""
     _require_sql_engine_setting()
-    from annotation.server import argilla_speedups
-    from annotation.server.sql_engine import register_engine
+    from annotation.embedded_argilla import argilla_speedups
+    from annotation.embedded_argilla.sql_engine import register_engine
 
     register_engine()
     argilla_speedups.apply()
@@ -152,8 +152,8 @@ def worker(
 ) -> None:
     """Run Argilla's rq worker (webhooks, dataset jobs) on every queue Argilla enqueues to."""
     _require_sql_engine_setting()
-    from annotation.server import argilla_speedups
-    from annotation.server.sql_engine import register_engine
+    from annotation.embedded_argilla import argilla_speedups
+    from annotation.embedded_argilla.sql_engine import register_engine
 
     register_engine()
     argilla_speedups.apply()
@@ -179,10 +179,10 @@ def load_records(
     """Bulk-load records (JSON lines on stdin, items of the records bulk API) into Argilla's database.
 
     For benchmark seeding: the rows are the ones the bulk API writes, without its per-record validation and
-    webhook events (see annotation/server/bulk_load.py)."""
+    webhook events (see annotation/embedded_argilla/bulk_load.py)."""
     from uuid import UUID
 
-    from annotation.server.bulk_load import load_records as load
+    from annotation.embedded_argilla.bulk_load import load_records as load
 
     try:
         dataset = UUID(dataset_id)
@@ -201,7 +201,7 @@ def load_records(
 
 
 def main() -> None:
-    cli(prog_name=f"{os.path.basename(sys.executable)} -m annotation.server")
+    cli(prog_name=f"{os.path.basename(sys.executable)} -m annotation.embedded_argilla")
 
 
 if __name__ == "__main__":

@@ -11,15 +11,15 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from pipelines.ledger import NotFoundError, TicketRecord
-from pipelines.runtime import Runtime
-from pipelines.service.schemas import (
+from pipelines.loop.requests import (
     ApprovalCreate,
     EscalationCreate,
     PreferenceCreate,
     ReviewCreate,
     TicketView,
 )
-from pipelines.tickets import open_approval, open_escalation, open_preference, open_review
+from pipelines.loop.runtime import Runtime
+from pipelines.loop.tickets import open_approval, open_escalation, open_preference, open_review
 
 router = APIRouter(prefix="/v1", tags=["tickets"])
 

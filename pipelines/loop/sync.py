@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from annotation.specs import DATASETS
-from pipelines.ingest import ingest_response
-from pipelines.runtime import Runtime
+from pipelines.loop.ingest import ingest_response
+from pipelines.loop.runtime import Runtime
 
 CURSOR = "argilla.responses.updated_at"
 

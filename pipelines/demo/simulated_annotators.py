@@ -7,7 +7,7 @@ import threading
 import uuid
 from typing import Any
 
-from pipelines.secrets_store import Login
+from pipelines.stack.secrets_store import Login
 
 
 class SimulatedAnnotators:

@@ -4,7 +4,7 @@ manufacturing root causes (after the seed article's scenarios, in our own words)
 Each loader returns `Scenario`s: `.request` is the JSON body for the tacit endpoint (`.endpoint`),
 `.answer` the scripted annotator's values for the Argilla questions of `.dataset`. Everything is
 generated deterministically from small YAML files beside this module, so `seed` fully decides the
-output. `python -m pipelines.demo_data` rewrites `pool.jsonl` after the facts change.
+output. `python -m pipelines.demo.data` rewrites `pool.jsonl` after the facts change.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from pipelines.demo_data import generate
-from pipelines.demo_data.generate import DEFAULT_SEED
-from pipelines.demo_data.models import DATASETS, ENDPOINTS, DemoDataError, PoolPrompt, Scenario, ScenarioKind
-from pipelines.service.schemas import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
+from pipelines.demo.data import generate
+from pipelines.demo.data.generate import DEFAULT_SEED
+from pipelines.demo.data.models import DATASETS, ENDPOINTS, DemoDataError, PoolPrompt, Scenario, ScenarioKind
+from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 
 __all__ = [
     "DATASETS",

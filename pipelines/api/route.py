@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
 from pipelines.ledger import stable_id
+from pipelines.loop.requests import EscalationCreate
+from pipelines.loop.runtime import Runtime
 from pipelines.routing import Interaction, RouteRequest, RouteResponse
-from pipelines.runtime import Runtime
-from pipelines.service.schemas import EscalationCreate
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 

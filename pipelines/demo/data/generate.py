@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.demo_data.models import DemoDataError, PoolPrompt, Scenario
+from pipelines.demo.data.models import DemoDataError, PoolPrompt, Scenario
 
 DEFAULT_SEED = 20260601
 DRAFTING_MODEL = "demo-drafter-v0"  # the model version the scripted drafts claim to come from

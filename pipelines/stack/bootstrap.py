@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pipelines import stack
 from pipelines.config import TacitSettings
-from pipelines.secrets_store import StackSecrets, write_secrets
+from pipelines.stack import supervisor
+from pipelines.stack.secrets_store import StackSecrets, write_secrets
 
 
 def bootstrap_argilla_database(settings: TacitSettings, secrets: StackSecrets) -> None:
@@ -14,7 +14,7 @@ def bootstrap_argilla_database(settings: TacitSettings, secrets: StackSecrets) -
     owner = secrets.argilla.owner
     logins = [(owner, "owner")] + [(login, "annotator") for login in secrets.argilla.annotators]
     users = [{**login.model_dump(), "role": role} for login, role in logins]
-    stack.run_argilla_command(settings, "bootstrap", stdin=json.dumps(users))
+    supervisor.run_argilla_command(settings, "bootstrap", stdin=json.dumps(users))
 
 
 def argilla_owner_client(settings: TacitSettings, secrets: StackSecrets):  # -> rg.Argilla
