@@ -183,33 +183,3 @@ def from_webhook_response(data: dict[str, Any]) -> SubmittedResponse:
         values=_plain_values(data.get("values")),
         updated_at=parse_argilla_time(data.get("updated_at")),
     )
-
-
-def from_sdk_record(dataset_name: str, record: Any, usernames: dict[str, str]) -> list[SubmittedResponse]:
-    """Every user's response on an `rg.Record` read back with its responses."""
-    by_user: dict[str, dict[str, Any]] = {}
-    statuses: dict[str, str] = {}
-    for response in record.responses:
-        user_id = str(response.user_id)
-        by_user.setdefault(user_id, {})[response.question_name] = response.value
-        statuses[user_id] = str(getattr(response.status, "value", response.status))
-    fields = {
-        name: value if isinstance(value, str) else str(value)
-        for name, value in record.fields.to_dict().items()
-    }
-    return [
-        SubmittedResponse(
-            dataset=dataset_name,
-            record_id=str(record._server_id),
-            external_id=record.id,
-            fields=fields,
-            metadata=dict(record.metadata),
-            response_id=None,
-            user_id=user_id,
-            username=usernames.get(user_id),
-            status=statuses[user_id],
-            values=values,
-            updated_at=None,
-        )
-        for user_id, values in by_user.items()
-    ]

@@ -14,7 +14,7 @@ import httpx
 
 from annotation.feedback import SubmittedResponse, parse_argilla_time
 from annotation.records import RecordPayload, log_payloads
-from annotation.specs import DATASETS, ensure_datasets
+from annotation.specs import ensure_datasets
 
 PAGE_SIZE = 500
 
@@ -123,6 +123,3 @@ def _submitted(
         values=values,
         updated_at=parse_argilla_time(response["updated_at"]),
     )
-
-
-KNOWN_DATASETS = tuple(DATASETS)

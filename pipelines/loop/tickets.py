@@ -18,7 +18,6 @@ from annotation.records import (
     preference_payload,
     review_payload,
 )
-from annotation.specs import APPROVALS, CORRECTIONS, ESCALATIONS, PREFERENCES
 from pipelines.ledger import TicketRecord
 from pipelines.loop.argilla_gateway import ArgillaUnavailable
 from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
@@ -192,11 +191,3 @@ def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
         if record_id:
             ledger.set_ticket_delivered(item.ticket_id, payload.dataset, record_id)
     return len(delivered)
-
-
-DATASET_OF_KIND = {
-    "review": CORRECTIONS.name,
-    "approval": APPROVALS.name,
-    "escalation": ESCALATIONS.name,
-    "preference": PREFERENCES.name,
-}

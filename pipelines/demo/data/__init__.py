@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -107,8 +106,3 @@ def pool_lines(seed: int = DEFAULT_SEED) -> list[str]:
 def held_out_prompts() -> list[str]:
     """Prompts no scenario contains, for a DPO run's base-vs-tuned sample generations."""
     return generate.held_out()
-
-
-def pool_request_bodies() -> list[dict[str, Any]]:
-    """`load_pool()` as `/v1/reviews` bodies without drafts."""
-    return [prompt.request for prompt in load_pool()]
