@@ -1,7 +1,8 @@
 """What an annotator's response means: the decision for the waiting ticket, and what tacit learns.
 
 Pure functions over `SubmittedResponse`, which both the webhook payload and a record read back
-through the SDK are converted to, so both paths learn exactly the same things.
+from Argilla's records endpoint are converted to (by `from_argilla_response`), so both paths learn
+exactly the same things.
 """
 
 from __future__ import annotations
@@ -165,21 +166,28 @@ def _plain_values(values: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-def from_webhook_response(data: dict[str, Any]) -> SubmittedResponse:
-    """A `response.*` webhook event's `data` as a SubmittedResponse."""
-    record = data["record"]
+def from_argilla_response(
+    response: dict[str, Any], record: dict[str, Any], dataset: str, username: str | None
+) -> SubmittedResponse:
+    """One response of Argilla's JSON, with the record it answers, as a SubmittedResponse.
+
+    Both ways in use it: a `response.*` webhook event's `data` is the response with the record (and the
+    user, `{"id", "username"}`) nested in it; the records endpoint nests responses (each with a `user_id`)
+    under the record.
+    """
+    user_id = response["user_id"] if "user_id" in response else response["user"]["id"]
     return SubmittedResponse(
-        dataset=record["dataset"]["name"],
+        dataset=dataset,
         record_id=str(record["id"]),
         external_id=record.get("external_id"),
         fields={
             name: value if isinstance(value, str) else str(value) for name, value in record["fields"].items()
         },
         metadata=record.get("metadata") or {},
-        response_id=str(data["id"]),
-        user_id=str(data["user"]["id"]),
-        username=data["user"].get("username"),
-        status=data["status"],
-        values=_plain_values(data.get("values")),
-        updated_at=parse_argilla_time(data.get("updated_at")),
+        response_id=str(response["id"]),
+        user_id=str(user_id),
+        username=username,
+        status=response["status"],
+        values=_plain_values(response.get("values")),
+        updated_at=parse_argilla_time(response.get("updated_at")),
     )

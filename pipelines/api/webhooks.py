@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
-from annotation.feedback import from_webhook_response
+from annotation.feedback import from_argilla_response
 from annotation.webhooks import WebhookRejected, WebhookVerifier
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
@@ -42,7 +42,9 @@ RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES = ("record.updated", "record.completed")
 
 
 def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
-    response = from_webhook_response(event.get("data") or {})
+    data = event.get("data") or {}
+    record = data["record"]  # a response event nests the record (and the user) in the response
+    response = from_argilla_response(data, record, record["dataset"]["name"], data["user"].get("username"))
     if event["type"] == "response.deleted":
         response = replace(response, status="deleted")
     return int(ingest_response(runtime.ledger, response).changed)

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from annotation.feedback import SubmittedResponse, parse_argilla_time
+from annotation.feedback import SubmittedResponse, from_argilla_response
 from annotation.records import RecordPayload, log_payloads
 from annotation.specs import ensure_datasets
 
@@ -90,36 +90,11 @@ class ArgillaGateway:
             items = page.json()["items"]
             for record in items:
                 for response in record.get("responses") or []:
+                    username = self._username(client, response["user_id"])
                     yield (
-                        _submitted(
-                            dataset_name, record, response, self._username(client, response["user_id"])
-                        ),
+                        from_argilla_response(response, record, dataset_name, username),
                         response["updated_at"],
                     )
             if len(items) < PAGE_SIZE:
                 return
             offset += PAGE_SIZE
-
-
-def _submitted(
-    dataset_name: str, record: dict[str, Any], response: dict[str, Any], username: str | None
-) -> SubmittedResponse:
-    values = {
-        name: item.get("value") if isinstance(item, dict) else item
-        for name, item in (response.get("values") or {}).items()
-    }
-    return SubmittedResponse(
-        dataset=dataset_name,
-        record_id=str(record["id"]),
-        external_id=record.get("external_id"),
-        fields={
-            name: value if isinstance(value, str) else str(value) for name, value in record["fields"].items()
-        },
-        metadata=record.get("metadata") or {},
-        response_id=str(response["id"]),
-        user_id=str(response["user_id"]),
-        username=username,
-        status=response["status"],
-        values=values,
-        updated_at=parse_argilla_time(response["updated_at"]),
-    )
