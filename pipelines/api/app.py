@@ -15,6 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from pipelines.api import route, tickets, webhooks
 from pipelines.api.auth import require_api_key
 from pipelines.config import TacitSettings, get_settings
+from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.requests import ReviewCreate
 from pipelines.loop.runtime import Runtime
 from pipelines.loop.sync import sync_responses
@@ -53,6 +54,8 @@ def _warm(runtime: Runtime) -> None:
         runtime.store.count()
     except (StoreUnavailable, StoreMismatch) as exc:  # Chroma down, or to reindex: the API still starts
         log.warning("example store not ready: %s", exc)
+    else:
+        write_pending_examples(runtime.ledger, runtime.store)  # what a crash left between ledger and store
 
 
 def _ensure_datasets(runtime: Runtime) -> None:
@@ -153,6 +156,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
             "seen": report.seen,
             "ingested": report.ingested,
             "cursor": report.cursor,
+            "store_pending": report.store_pending,
         }
 
     @meta.post("/reindex", tags=["admin"])

@@ -11,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from annotation.feedback import from_argilla_response
 from annotation.webhooks import WebhookRejected, WebhookVerifier
+from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
 from pipelines.stack.secrets_store import read_secrets
@@ -42,12 +43,17 @@ RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES = ("record.updated", "record.completed")
 
 
 def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
+    """An answer's way into what applications retrieve: parse it, record it in the ledger (feedback,
+    examples, pairs, the ticket's decision, all in one transaction), then bring the example store up
+    to date with what the ledger queued."""
     data = event.get("data") or {}
     record = data["record"]  # a response event nests the record (and the user) in the response
     response = from_argilla_response(data, record, record["dataset"]["name"], data["user"].get("username"))
     if event["type"] == "response.deleted":
         response = replace(response, status="deleted")
-    return int(ingest_response(runtime.ledger, response).changed)
+    result = ingest_response(runtime.ledger, response)
+    write_pending_examples(runtime.ledger, runtime.store)
+    return int(result.changed)
 
 
 @router.post("/argilla", status_code=status.HTTP_200_OK)

@@ -5,7 +5,7 @@ from .audit import GENESIS_HASH, canonical_json, event_hash, verify_chain
 from .config import LedgerConfig
 from .errors import LedgerError, NotFoundError
 from .ids import stable_id
-from .ledger import ExampleObserver, Ledger
+from .ledger import Ledger
 from .models import SCHEMA_VERSION
 from .records import (
     EXAMPLE_KINDS,
@@ -18,6 +18,7 @@ from .records import (
     FeedbackRecord,
     OutboxItem,
     PairRecord,
+    StoreWrite,
     TicketKind,
     TicketRecord,
     TicketStatus,
@@ -32,7 +33,6 @@ __all__ = [
     "TICKET_STATUSES",
     "AuditEvent",
     "ExampleKind",
-    "ExampleObserver",
     "ExampleRecord",
     "FeedbackOutcome",
     "FeedbackRecord",
@@ -42,6 +42,7 @@ __all__ = [
     "NotFoundError",
     "OutboxItem",
     "PairRecord",
+    "StoreWrite",
     "TicketKind",
     "TicketRecord",
     "TicketStatus",

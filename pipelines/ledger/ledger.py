@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import IO, Any, Literal
@@ -27,6 +27,7 @@ from .models import (
     AuditHead,
     Base,
     Example,
+    ExampleStoreWrite,
     FeedbackItem,
     LedgerMeta,
     Outbox,
@@ -42,6 +43,7 @@ from .records import (
     FeedbackRecord,
     OutboxItem,
     PairRecord,
+    StoreWrite,
     TicketKind,
     TicketRecord,
     VerifyResult,
@@ -66,7 +68,6 @@ from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-ExampleObserver = Callable[[list[ExampleRecord], list[str]], None]
 Upserted = Literal["added", "updated", "restored"] | None
 
 _HEAD_ID = 1
@@ -93,8 +94,6 @@ class Ledger:
             self._engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
         self._lock = _process_lock(self._engine.url.render_as_string(hide_password=False))
-        self._observers: list[ExampleObserver] = []
-        self._observers_guard = threading.Lock()
         self._ensure_schema()
 
     def close(self) -> None:
@@ -402,7 +401,9 @@ class Ledger:
     ) -> FeedbackOutcome:
         """Store one response and the rows derived from it, all or nothing. Idempotent: the same input
         again changes nothing. An updated response updates its rows and withdraws derived rows that it
-        no longer yields (pass the full current list each time)."""
+        no longer yields (pass the full current list each time). Order-safe: a response older
+        (`submitted_at`) than the one held for the same record and user changes nothing (`stale`), so a
+        webhook retried late, or a sync page read before an update, never undoes a newer answer."""
         for derived in (*examples, *pairs):
             if derived.feedback_id != item.id:
                 raise ValueError(
@@ -416,6 +417,8 @@ class Ledger:
             if item.ticket_id is not None:
                 self._get(session, Ticket, item.ticket_id, "ticket")
             row = session.get(FeedbackItem, item.id)
+            if row is not None and _older(item.submitted_at, row.submitted_at):
+                return FeedbackOutcome.stale_response()
             feedback_new, feedback_updated = row is None, False
             if row is None:
                 session.add(FeedbackItem(id=item.id, ingested_at=now, **content))
@@ -439,10 +442,6 @@ class Ledger:
             pair_changes = self._sync_derived(
                 session, PreferencePair, PAIR_FIELDS, "pair", item.id, pairs, actor
             )
-            changed_examples = [
-                example_record(session.get_one(Example, ident)) for ident in example_changes.touched
-            ]
-        self._notify(changed_examples, example_changes.withdrawn)
         return FeedbackOutcome(
             feedback_new=feedback_new,
             feedback_updated=feedback_updated,
@@ -519,6 +518,8 @@ class Ledger:
         session.flush()
         action = "added" if result == "restored" else result
         self._append(session, actor, f"{subject_type}.{action}", subject_type, record.id, content)
+        if model is Example:
+            self._queue_store_write(session, record.id)
         return result
 
     def _withdraw(
@@ -528,6 +529,16 @@ class Ledger:
         row.updated_at = row.withdrawn_at
         session.flush()
         self._append(session, actor, f"{subject_type}.withdrawn", subject_type, row.id, {"reason": reason})
+        if isinstance(row, Example):
+            self._queue_store_write(session, row.id)
+
+    @staticmethod
+    def _queue_store_write(session: Session, example_id: str) -> None:
+        queued = session.get(ExampleStoreWrite, example_id)
+        if queued is None:
+            session.add(ExampleStoreWrite(example_id=example_id, queued_at=utcnow()))
+        else:
+            queued.queued_at = utcnow()  # a newer change: whoever drains the older one must not clear it
 
     def add_example(self, example: ExampleRecord, *, actor: str = "curator") -> bool:
         """Add or update one example by hand (also restores a withdrawn one). True if anything changed."""
@@ -537,9 +548,6 @@ class Ledger:
             result = self._upsert_derived(
                 session, Example, EXAMPLE_FIELDS, "example", example, actor, restore_final=True
             )
-            stored = example_record(session.get_one(Example, example.id))
-        if result is not None:
-            self._notify([stored], [])
         return result is not None
 
     def withdraw_example(
@@ -552,7 +560,6 @@ class Ledger:
             if row.withdrawn_at is not None:
                 return False
             self._withdraw(session, row, "example", reason, actor)
-        self._notify([], [example_id])
         return True
 
     def get_example(self, example_id: str) -> ExampleRecord:
@@ -616,32 +623,33 @@ class Ledger:
         with self._read() as session:
             return int(session.scalar(query) or 0)
 
-    # ---------------------------------------------------------------- observers
+    # ---------------------------------------------------------------- derived store
 
-    def on_example_change(self, callback: ExampleObserver) -> Callable[[], None]:
-        """Call `callback(added_or_updated, withdrawn_ids)` after each commit that changes examples.
-        Returns a function that unsubscribes. A failing callback is logged, never raised: the ledger
-        has committed, and `tacit reindex` repairs any derived store."""
-        with self._observers_guard:
-            self._observers.append(callback)
+    def pending_store_writes(self, limit: int = 500) -> list[StoreWrite]:
+        """Examples changed in the ledger that the example store has not caught up with, oldest first."""
+        with self._read() as session:
+            rows = session.execute(
+                select(Example, ExampleStoreWrite.queued_at)
+                .join(ExampleStoreWrite, ExampleStoreWrite.example_id == Example.id)
+                .order_by(ExampleStoreWrite.queued_at)
+                .limit(limit)
+            ).all()
+            return [StoreWrite(example_record(row), queued_at) for row, queued_at in rows]
 
-        def unsubscribe() -> None:
-            with self._observers_guard:
-                if callback in self._observers:
-                    self._observers.remove(callback)
+    def count_store_writes(self) -> int:
+        with self._read() as session:
+            return int(session.scalar(select(func.count()).select_from(ExampleStoreWrite)) or 0)
 
-        return unsubscribe
-
-    def _notify(self, added: list[ExampleRecord], withdrawn: list[str]) -> None:
-        if not added and not withdrawn:
-            return
-        with self._observers_guard:
-            observers = list(self._observers)
-        for callback in observers:
-            try:
-                callback(list(added), list(withdrawn))
-            except Exception:
-                log.exception("example observer %r failed; run `tacit reindex` to resynchronise", callback)
+    def clear_store_writes(self, done: Sequence[StoreWrite]) -> int:
+        """Forget the writes the store now has; one queued again since (a newer change) stays."""
+        cleared = 0
+        with self._write() as session:
+            for write in done:
+                queued = session.get(ExampleStoreWrite, write.example.id)
+                if queued is not None and queued.queued_at <= write.queued_at:
+                    session.delete(queued)
+                    cleared += 1
+        return cleared
 
     # ---------------------------------------------------------------- sync cursors
 
@@ -724,6 +732,11 @@ class Ledger:
         return count
 
 
+def _older(incoming: datetime | None, held: datetime | None) -> bool:
+    """True when `incoming` is strictly older than what is held (an unknown time is never older)."""
+    return incoming is not None and held is not None and incoming < held
+
+
 class _Changes:
     """Ids touched while syncing one feedback item's derived rows."""
 
@@ -737,7 +750,3 @@ class _Changes:
             self.added.append(ident)
         elif result == "updated":
             self.updated.append(ident)
-
-    @property
-    def touched(self) -> list[str]:
-        return [*self.added, *self.updated]

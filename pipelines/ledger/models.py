@@ -169,6 +169,17 @@ class PreferencePair(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
 
+class ExampleStoreWrite(Base):
+    """An example whose derived copy (the Chroma store) still has to follow the ledger. Queued in the
+    same transaction as the change, cleared once the store has it: a crash in between only delays the
+    write, and the next drain (API start, sync, the next ingest) finishes it."""
+
+    __tablename__ = "example_store_writes"
+
+    example_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    queued_at: Mapped[datetime]
+
+
 class SyncCursor(Base):
     __tablename__ = "sync_cursors"
 

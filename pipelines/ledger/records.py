@@ -174,7 +174,8 @@ class PairRecord:
 
 @dataclass(frozen=True)
 class FeedbackOutcome:
-    """What `record_feedback` changed. `changed` is False when the same feedback was seen before."""
+    """What `record_feedback` changed. `changed` is False when the same feedback was seen before, or
+    when it is `stale`: older than the version of the same response the ledger already holds."""
 
     feedback_new: bool
     feedback_updated: bool
@@ -184,6 +185,11 @@ class FeedbackOutcome:
     pairs_added: list[str]
     pairs_updated: list[str]
     pairs_withdrawn: list[str]
+    stale: bool = False
+
+    @classmethod
+    def stale_response(cls) -> FeedbackOutcome:
+        return cls(False, False, [], [], [], [], [], [], stale=True)
 
     @property
     def changed(self) -> bool:
@@ -237,3 +243,15 @@ class VerifyResult:
     first_bad_seq: int | None
     reason: str
     checked: int
+
+
+@dataclass(frozen=True)
+class StoreWrite:
+    """An example the derived store must catch up with: upsert it, or delete it when `withdrawn`."""
+
+    example: ExampleRecord
+    queued_at: datetime
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.example.withdrawn_at is not None

@@ -1,7 +1,12 @@
 """Responses -> ledger: feedback, the examples and pairs it teaches, and the ticket's decision.
 
 Idempotent end to end: ids are derived from (dataset, record, user) and (feedback, kind), so a
-webhook delivered twice, a replayed sync, or a crash between the two write nothing twice.
+webhook delivered twice, a replayed sync, or a crash between the two write nothing twice. Order-safe:
+a response older than the one the ledger holds for the same record and user changes nothing.
+
+The examples this writes reach the example store through the ledger's queue of store writes
+(`example_store.write_pending_examples`), which the caller runs right after: see the webhook router
+and `sync`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ class IngestResult:
     changed: bool
     ticket_id: str | None
     examples_added: list[str]
+    stale: bool = False  # older than what the ledger holds: ignored
 
 
 def _provenance(response: SubmittedResponse) -> dict[str, Any]:
@@ -84,6 +90,8 @@ def ingest_response(ledger: Ledger, response: SubmittedResponse) -> IngestResult
         if learned.prompt.strip() and learned.chosen.strip() != learned.rejected.strip()
     ]
     outcome = ledger.record_feedback(item, examples, pairs)
+    if outcome.stale:
+        return IngestResult(item.id, False, ticket.id if ticket else None, [], stale=True)
     decided_by = response.username or response.user_id
     # The first annotator to submit decides the ticket; only they can change the decision later.
     first_or_same = ticket is not None and (ticket.status != "decided" or ticket.decided_by == decided_by)

@@ -1,8 +1,7 @@
 """One process's wiring: ledger, Argilla gateway, embedder, example store, retriever.
 
-Everything heavy is created on first use, so a CLI command only pays for what it touches. The
-example store follows the ledger through the ledger's observer hook: whoever adds or withdraws an
-example in this process (webhook ingest, sync, reindex) keeps Chroma in step at once.
+Everything heavy is created on first use, so a CLI command only pays for what it touches. Nothing here
+writes: the use-cases (ingest, sync, tickets, example_store) do, where they are wired.
 """
 
 from __future__ import annotations
@@ -13,34 +12,16 @@ from functools import cached_property
 from typing import Any
 
 from pipelines.config import TacitSettings
-from pipelines.ledger import ExampleRecord, Ledger
+from pipelines.ledger import Ledger
 from pipelines.loop.argilla_gateway import ArgillaGateway
+from pipelines.loop.example_store import to_retrieval_example
 from pipelines.routing import Router, cached_embedder
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
-from retrieval.store import ExampleStore, StoreUnavailable
-from retrieval.types import Example, ExampleKind, Provenance
+from retrieval.store import ExampleStore
 
 log = logging.getLogger(__name__)
-
-
-def to_retrieval_example(record: ExampleRecord) -> Example:
-    """Ledger row -> retrieval's own example type."""
-    provenance = record.provenance or {}
-    return Example(
-        id=record.id,
-        task=record.task,
-        domain=record.domain,
-        kind=ExampleKind(record.kind),
-        input=record.input,
-        output=record.output,
-        reason=record.reason,
-        quality=record.quality if record.quality is not None else 1.0,
-        created_at=record.created_at,
-        model_version=record.model_version,
-        provenance=Provenance(**{key: provenance.get(key) for key in Provenance.model_fields}),
-    )
 
 
 class Runtime:
@@ -58,9 +39,7 @@ class Runtime:
     @cached_property
     def ledger(self) -> Ledger:
         self.settings.home_dir.mkdir(parents=True, exist_ok=True)
-        ledger = Ledger(self.settings.ledger_url, self.settings.ledger)
-        ledger.on_example_change(self._follow_examples)
-        return ledger
+        return Ledger(self.settings.ledger_url, self.settings.ledger)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -100,16 +79,6 @@ class Runtime:
 
     def embed_one(self, text: str) -> list[float]:
         return self.embedder.encode_documents([text])[0].tolist()
-
-    def _follow_examples(self, added: list[ExampleRecord], withdrawn: list[str]) -> None:
-        """Ledger observer: mirror example changes into Chroma (reindex repairs any miss)."""
-        try:
-            if added:
-                self.store.upsert([to_retrieval_example(record) for record in added])
-            if withdrawn:
-                self.store.delete(withdrawn)
-        except StoreUnavailable as exc:
-            log.warning("example store unreachable; run `tacit reindex` once it is back: %s", exc)
 
     def reindex(self, progress: bool = True) -> Any:
         examples = [to_retrieval_example(record) for record in self.ledger.list_examples()]

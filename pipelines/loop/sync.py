@@ -1,10 +1,12 @@
-"""Reconciliation with Argilla: whatever a lost webhook missed, `sync` ingests (idempotently)."""
+"""Reconciliation with Argilla: whatever a lost webhook missed, `sync` ingests (idempotently); then the
+example store catches up with everything the ledger queued for it (a write a crash or an outage left)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from annotation.specs import DATASETS
+from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
 
@@ -16,6 +18,7 @@ class SyncReport:
     seen: int
     ingested: int  # responses that changed the ledger
     cursor: str | None
+    store_pending: int  # example writes the store still lacks (Chroma down): retried next pass
 
 
 def sync_responses(runtime: Runtime) -> SyncReport:
@@ -38,4 +41,5 @@ def sync_responses(runtime: Runtime) -> SyncReport:
             newest = max(newest or updated_at, updated_at)
     if newest is not None and newest != cursor:
         ledger.set_cursor(CURSOR, newest)
-    return SyncReport(seen, ingested, newest)
+    stored = write_pending_examples(ledger, runtime.store)
+    return SyncReport(seen, ingested, newest, stored.pending)

@@ -1,6 +1,6 @@
 """Active-learning selection and the model in the loop, on the real stack with the real SmolLM2 model.
 
-Examples go into the ledger (the store follows through the ledger's observer); `select` must rank a
+Examples go into the ledger (drained into the store with write_pending_examples); `select` must rank a
 rewording of a stored case below a case nothing resembles, and push its picks into Argilla with the
 champion's draft as a scored suggestion and the score as `priority`. The Drafter must say which model
 and which examples produced a draft, and switch models when the registry's champion alias moves.
@@ -22,6 +22,7 @@ from pipelines.api.client import TacitClient
 from pipelines.config import load_settings
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.drafting import Drafter, FewShot, sample_replies
+from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.runtime import Runtime
 from pipelines.loop.selection import PoolEntry, SelectionError, read_pool, select
 from pipelines.loop.settings import DraftingSettings, SelectionSettings
@@ -78,6 +79,7 @@ def runtime(stack: StackInfo) -> Iterator[Runtime]:
         runtime = Runtime(settings)
         for example in STORED:
             runtime.ledger.add_example(example)
+        write_pending_examples(runtime.ledger, runtime.store)
         yield runtime
         runtime.retriever.close()
         runtime.ledger.close()
@@ -92,7 +94,7 @@ def drafter(runtime: Runtime) -> Drafter:
 def test_select_ranks_novel_case_above_paraphrase_and_pushes_to_argilla(
     stack: StackInfo, runtime: Runtime, drafter: Drafter
 ) -> None:
-    assert runtime.store.count() >= len(STORED)  # the observer indexed the ledger's examples
+    assert runtime.store.count() >= len(STORED)  # the drain indexed the ledger's examples
     pool = [
         PoolEntry(task=TASK, prompt=PARAPHRASE, metadata={"domain": "clinical", "app": "note-assistant"}),
         PoolEntry(task=TASK, prompt=NOVEL, metadata={"domain": "clinical", "app": "note-assistant"}),

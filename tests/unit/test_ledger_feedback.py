@@ -1,5 +1,5 @@
 """Feedback, examples and preference pairs: idempotent by deterministic ids, updated in place when a
-response changes, atomic across a crash, and observed after commit."""
+response changes, atomic across a crash, and queued for the example store in the same transaction."""
 
 from __future__ import annotations
 
@@ -210,25 +210,37 @@ def test_bad_derived_rows_are_refused_before_any_write(ledger: Ledger):
     assert ledger.list_audit() == [] and ledger.list_examples(include_withdrawn=True) == []
 
 
-def test_observers_hear_about_committed_changes_only(ledger: Ledger):
-    heard: list[tuple[list[str], list[str]]] = []
-    unsubscribe = ledger.on_example_change(
-        lambda added, withdrawn: heard.append(([e.id for e in added], withdrawn))
-    )
-
-    def broken(_added: list, _withdrawn: list) -> None:
-        raise RuntimeError("chroma is down")
-
-    ledger.on_example_change(broken)  # a failing observer must not undo or block the ledger
+def test_example_changes_queue_store_writes_in_the_same_transaction(ledger: Ledger):
     item = correction()
     examples, pairs = derived_from(item)
     ledger.record_feedback(item, examples, pairs)
-    ledger.record_feedback(item, examples, pairs)  # replay: nothing to hear
+    queued = ledger.pending_store_writes()
+    assert sorted(w.example.id for w in queued) == sorted(e.id for e in examples)
+    assert not any(w.withdrawn for w in queued)
+
+    ledger.record_feedback(item, examples, pairs)  # replay: nothing new to write
+    assert [w.queued_at for w in ledger.pending_store_writes()] == [w.queued_at for w in queued]
+
+    assert ledger.clear_store_writes(queued) == 2
+    assert ledger.pending_store_writes() == [] and ledger.count_store_writes() == 0
+
     ledger.withdraw_example(examples[0].id)
-    assert heard == [([e.id for e in examples], []), ([], [examples[0].id])]
-    unsubscribe()
-    ledger.add_example(examples[0])
-    assert len(heard) == 2, "unsubscribed"
+    (withdrawal,) = ledger.pending_store_writes()
+    assert withdrawal.example.id == examples[0].id and withdrawal.withdrawn
+
+    ledger.add_example(examples[0])  # restored before the withdrawal reached the store
+    assert ledger.clear_store_writes([withdrawal]) == 0, "a newer change must stay queued"
+    (restored,) = ledger.pending_store_writes()
+    assert not restored.withdrawn and restored.queued_at > withdrawal.queued_at
+
+
+def test_a_failed_transaction_queues_no_store_write(ledger: Ledger):
+    stray = ExampleRecord(task="t", kind="lesson", input="i", output="o", feedback_id="someone-else")
+    with pytest.raises(ValueError):
+        ledger.record_feedback(correction(), [stray])
+    with pytest.raises(NotFoundError):
+        ledger.record_feedback(correction(ticket_id="no-such-ticket"), *derived_from(correction()))
+    assert ledger.pending_store_writes() == []
 
 
 CRASH_SCRIPT = textwrap.dedent(
