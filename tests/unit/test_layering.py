@@ -1,0 +1,79 @@
+"""The dependency direction DESIGN.md fixes, read off the source: `annotation`, `retrieval` and `training`
+never import each other; nothing below the HTTP API imports it (or the demo, or the CLI); the embedded
+Argilla engine imports only what `.venv-argilla` has."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARGILLA_PYTHON = ROOT / ".venv-argilla" / "bin" / "python"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every absolute module a file imports, at any depth (function-level imports included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def offending(folder: str, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path.relative_to(ROOT)} imports {module}"
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for module in sorted(imported_modules(path))
+        if any(module == name or module.startswith(f"{name}.") for name in forbidden)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("folder", "forbidden"),
+    [
+        ("annotation", ("retrieval", "training", "pipelines")),
+        ("retrieval", ("annotation", "training", "pipelines")),
+        ("training", ("annotation", "retrieval", "pipelines")),
+        ("pipelines/loop", ("pipelines.api", "pipelines.demo", "pipelines.cli", "bench")),
+        ("pipelines/ledger", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
+        ("pipelines/routing", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
+        ("pipelines/stack", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
+    ],
+)
+def test_no_import_goes_the_wrong_way(folder: str, forbidden: tuple[str, ...]) -> None:
+    assert offending(folder, forbidden) == []
+
+
+def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text("def f():\n    from pipelines.api.app import create_app\n    import bench.route\n")
+    assert {"pipelines.api.app", "pipelines.api.app.create_app", "bench.route"} <= imported_modules(module)
+
+
+def test_embedded_argilla_engine_imports_in_the_argilla_venv_only_with_its_packages() -> None:
+    """`.venv-argilla` has argilla-server and none of tacit's main dependencies (torch, chromadb, ...)."""
+    assert ARGILLA_PYTHON.exists(), "run `make setup`: it builds .venv-argilla"
+    modules = sorted(
+        f"annotation.embedded_argilla.{path.stem}"
+        for path in (ROOT / "annotation" / "embedded_argilla").glob("*.py")
+        if path.stem not in ("__init__", "__main__")
+    )
+    script = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "leaked = sorted({'torch', 'chromadb', 'pipelines', 'retrieval', 'training'} & set(sys.modules))\n"
+        "assert not leaked, leaked\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [str(ARGILLA_PYTHON), "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+    assert sys.executable != str(ARGILLA_PYTHON)
