@@ -26,7 +26,7 @@ from training.distributed import from_main, process_state
 from training.errors import NotEnoughPairsError, TrainingError
 from training.evaluate import completion_logps, encode_pairs, preference_metrics
 from training.gate import decide_promotion
-from training.generation import BASE_ADAPTER, generate_replies
+from training.generation import BASE_ADAPTER, greedy_replies
 from training.recipe import Recipe, load_recipe
 from training.registry import (
     ADAPTER_ARTIFACT,
@@ -149,7 +149,7 @@ def _sample_table(recipe: Recipe, snapshot: Snapshot, peft_model, tokenizer) -> 
     prompts = [row["prompt"] for row in rows]
     # One mixed-adapter batch (base rows, then tuned rows) instead of two generate calls: decoding a small
     # model on CPU is bound by reading the weights once per token, so twice the rows cost little more.
-    replies = generate_replies(
+    replies = greedy_replies(
         peft_model,
         tokenizer,
         prompts * 2,

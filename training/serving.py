@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from training.base_model import DEFAULT_BASE_MODEL, load_base
-from training.generation import generate_replies
+from training.generation import greedy_replies
 from training.registry import champion_version, download_adapter
 from training.tracking import connect
 
@@ -51,4 +51,4 @@ def generate(
         + [{"role": "user", "content": prompt}]
         for prompt in prompts
     ]
-    return generate_replies(model, tokenizer, conversations, max_new_tokens)
+    return greedy_replies(model, tokenizer, conversations, max_new_tokens)

@@ -24,10 +24,9 @@ from pipelines.loop.settings import DraftingSettings
 from retrieval.prompt_block import build_prompt_block
 from retrieval.store import StoreUnavailable
 from training.base_model import PACKAGED_PREFIX
+from training.generation import Messages, greedy_replies, sample_replies
 
 log = logging.getLogger(__name__)
-
-Messages = list[dict[str, str]]
 
 EMPTY_DRAFT = "(the model produced no draft: please write the answer)"
 
@@ -69,85 +68,6 @@ def user_message(prompt: str, context: Any = None) -> str:
     else:
         lines = str(context)
     return f"{prompt}\n\nContext:\n{lines}"
-
-
-def _prepare_batch(tokenizer: Any, conversations: Sequence[Messages]) -> Any:
-    texts = [
-        tokenizer.apply_chat_template(list(c), tokenize=False, add_generation_prompt=True)
-        for c in conversations
-    ]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # decoder-only models continue from the right end of each row
-    try:
-        return tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-    finally:
-        tokenizer.padding_side = side
-
-
-def sample_replies(
-    model: Any,
-    tokenizer: Any,
-    conversations: Sequence[Messages],
-    k: int,
-    temperature: float,
-    max_new_tokens: int,
-    seed: int | None = None,
-    share_prefix: bool = True,
-) -> list[list[str]]:
-    """`k` sampled replies per conversation, from one `generate` call over all conversations x k rows.
-
-    With `share_prefix`, each prompt is read once and its KV cache copied k times (`generate` with
-    num_return_sequences=k would read every prompt k times; reading prompts dominates on a CPU).
-    """
-    import torch
-
-    if not conversations:
-        return []
-    batch = _prepare_batch(tokenizer, conversations).to(model.device)
-    ids, mask = batch["input_ids"], batch["attention_mask"]
-    if seed is not None:
-        torch.manual_seed(seed)  # callers hold the drafter's lock, so nobody else draws in between
-    options: dict[str, Any] = {
-        "max_new_tokens": max_new_tokens,
-        "do_sample": True,
-        "temperature": temperature,
-        "top_k": 0,  # sample the full distribution: the spread is what uncertainty measures
-        "pad_token_id": tokenizer.pad_token_id,
-    }
-    with torch.inference_mode():
-        if share_prefix and k > 1 and ids.shape[1] > 1:
-            # Prefill all but the last prompt token (generate needs one uncached token to start from),
-            # with the positions generate itself derives from a left-padded mask.
-            positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-            prefilled = model(
-                input_ids=ids[:, :-1],
-                attention_mask=mask[:, :-1],
-                position_ids=positions[:, :-1],
-                use_cache=True,
-            )
-            # transformers >= 5.2x names the cache `cache`; older releases `past_key_values`.
-            name = "cache" if "cache" in prefilled else "past_key_values"
-            cache = prefilled[name]
-            cache.batch_repeat_interleave(k)  # rows i*k .. i*k+k-1 continue prompt i
-            output = model.generate(
-                input_ids=ids.repeat_interleave(k, dim=0),
-                attention_mask=mask.repeat_interleave(k, dim=0),
-                **{name: cache},
-                **options,
-            )
-        else:
-            output = model.generate(**batch, num_return_sequences=k, **options)
-    texts = tokenizer.batch_decode(output[:, ids.shape[1] :], skip_special_tokens=True)
-    # Both paths return the k samples of conversation i in rows i*k .. i*k+k-1.
-    return [[text.strip() for text in texts[i * k : (i + 1) * k]] for i in range(len(conversations))]
-
-
-def greedy_replies(
-    model: Any, tokenizer: Any, conversations: Sequence[Messages], max_new_tokens: int
-) -> list[str]:
-    from training.generation import generate_replies
-
-    return generate_replies(model, tokenizer, conversations, max_new_tokens)
 
 
 class Drafter:
