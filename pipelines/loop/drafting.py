@@ -2,7 +2,7 @@
 
 A `Drafter` retrieves few-shot examples for the prompt (same task), puts them into the chat messages it sends
 to the model, and generates greedily. It loads the model on first use, once, and asks the MLflow registry
-at most every `champion_check_s` seconds whether the champion alias has moved; when it has, the next draft
+at most every `champion_check_s` seconds whether the champion alias (`training.champion_alias`) has moved; when it has, the next draft
 comes from the new champion. Every draft says which model wrote it and which examples it was shown.
 
 drafter = Drafter(runtime)
@@ -93,13 +93,18 @@ class Drafter:
     def registered_model(self) -> str:
         return self.runtime.settings.mlflow.registered_model
 
+    @property
+    def alias(self) -> str:
+        """The registry alias that names the model to draft with: the one the training gate moves."""
+        return self.runtime.settings.training.champion_alias
+
     def _registry_version(self) -> str | None:
         """The champion's version in the registry, None when there is none; raises when MLflow is down."""
         from training.registry import champion_version
         from training.tracking import connect
 
         client = connect(self.runtime.settings.mlflow_uri)
-        found = champion_version(client, self.registered_model, self.settings.alias)
+        found = champion_version(client, self.registered_model, self.alias)
         return None if found is None else str(found.version)
 
     def _load(self, wanted: str | None) -> LoadedModel:
@@ -115,7 +120,7 @@ class Drafter:
             self.runtime.settings.mlflow_uri,
             self.registered_model,
             home,
-            alias=self.settings.alias,
+            alias=self.alias,
             default_base=self.settings.base_model,
         )
         # The alias may have moved again between our check and the load: label what was loaded.

@@ -17,14 +17,14 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 class DraftingSettings(BaseModel):
-    """The `drafting:` section of configs/tacit.yaml."""
+    """The `drafting:` section of configs/tacit.yaml. The model that drafts is the registry's
+    `training.champion_alias` (the alias the training gate moves), or `base_model` before any promotion."""
 
     model_config = ConfigDict(extra="forbid")
 
     base_model: str = Field(
         DEFAULT_BASE_MODEL, min_length=1, description="drafts with this before any champion is promoted"
     )
-    alias: str = Field("champion", min_length=1, description="registry alias of the model that drafts")
     max_new_tokens: int = Field(96, ge=1, le=2048)
     few_shot_k: int = Field(3, ge=0, le=20, description="retrieved examples shown to the model; 0 = none")
     few_shot_max_chars: int = Field(2000, ge=100, description="budget of the few-shot block")
