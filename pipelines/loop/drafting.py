@@ -223,13 +223,16 @@ class Drafter:
         task: str,
         prompt: str,
         k: int,
-        temperature: float = 0.9,
+        temperature: float | None = None,
         *,
         context: Any = None,
         max_new_tokens: int | None = None,
         seed: int | None = None,
     ) -> list[str]:
-        """`k` sampled drafts for one prompt (few-shot examples included), from one `generate` call."""
+        """`k` sampled drafts for one prompt (few-shot examples included), from one `generate` call.
+        `temperature` defaults to the config's `selection.temperature`."""
+        if temperature is None:
+            temperature = self.runtime.settings.selection.temperature
         conversation = self.conversation(prompt, context, self.few_shot(task, prompt))
         return self.sample_conversations([conversation], k, temperature, max_new_tokens, seed)[0]
 
