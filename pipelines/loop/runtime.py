@@ -38,7 +38,7 @@ class Runtime:
 
     @cached_property
     def ledger(self) -> Ledger:
-        self.settings.home_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.home_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return Ledger(self.settings.ledger_url, self.settings.ledger)
 
     @cached_property

