@@ -15,7 +15,7 @@ from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
 from pipelines.loop.argilla_gateway import ArgillaGateway
 from pipelines.loop.example_store import to_retrieval_example
-from pipelines.routing import Router, cached_embedder
+from pipelines.routing import Router, RuleSkipped, cached_embedder
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
@@ -70,9 +70,14 @@ class Runtime:
         shared = cached_embedder(self.embedder.encode_documents)
 
         def novelty(text: str) -> float | None:
-            if self.store.count() == 0:
-                return None
-            hits = self.store.query(shared([text])[0], 1)
+            try:
+                if self.store.count() == 0:
+                    return None
+                hits = self.store.query(shared([text])[0], 1)
+            except Exception as exc:  # down, to reindex or corrupt: routing answers without this rule
+                raise RuleSkipped(
+                    f"skipped: the example store is unavailable ({type(exc).__name__}: {str(exc)[:200]})"
+                ) from None
             return hits[0].similarity if hits else None
 
         return Router.from_file(self.settings.routing_rules_file, embed=shared, novelty=novelty)

@@ -4,7 +4,7 @@ router = Router.from_file("configs/routing.yaml", embed=embedder, novelty=max_si
 router.route(Interaction(task="charge_dispute", input=..., output=..., signals={"amount": 2847.5}))
 """
 
-from pipelines.routing.compiled import Embed, Novelty
+from pipelines.routing.compiled import Embed, Novelty, RuleSkipped
 from pipelines.routing.embedding import cached_embedder
 from pipelines.routing.interaction import Interaction, RoutingDecision
 from pipelines.routing.loader import LoadedRules, RoutingRulesError, load_rules, parse_rules
@@ -29,6 +29,7 @@ __all__ = [
     "RoutingRules",
     "RoutingRulesError",
     "RoutingSettings",
+    "RuleSkipped",
     "load_rules",
     "parse_rules",
     "register_validator",
