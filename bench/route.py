@@ -5,8 +5,8 @@
                             do not count against it)
     embedding_rules_p50_ms  median wall-clock latency of one decision with every rule, including
                             out-of-scope and novelty on the real all-MiniLM-L6-v2 embedder
-    select_prompts_per_s    active-learning selection throughput: filled in by the hook `select`
-                            (None until that step exists)
+    select_prompts_per_s    active-learning selection throughput (bench/selection.py), through the hook
+                            `select` that `tacit bench route` fills in; None without it
 
 Run directly: `python -m bench.route --json` from the project root.
 """
@@ -138,7 +138,7 @@ def run(
     select: Callable[[], float] | None = None,
 ) -> dict:
     """Measure routing. `embed`/`novelty` default to the packaged MiniLM and an in-memory example set;
-    `select` is the active-learning hook: it returns prompts/s on a 1,000-prompt pool."""
+    `select` is the active-learning hook: it returns prompts/s (`tacit bench route`: a 32-prompt pool)."""
     loaded = load_rules(rules_file)
     fast = Router(loaded.rules.without_embedding_rules())
     result: dict = {

@@ -288,86 +288,20 @@ def train_dpo(
         )
 
 
-BENCHES = {
-    "loop": "bench/loop.py",
-    "retriever": "bench/retriever.py",
-    "train": "bench/train.py",
-    "route": "bench/route.py",
-    "argilla-search": "bench/argilla_search.py",
-}
-
-
-def _parse_value(text: str) -> object:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
-
-
-def _stack_arguments(run: object) -> dict[str, object]:
-    """What a benchmark's run() asks for about the running stack, filled from this machine's config."""
-    import inspect
-
-    from pipelines.stack.secrets_store import read_secrets
-
-    wanted = set(inspect.signature(run).parameters)
-    settings = settings_or_exit()
-    secrets = read_secrets(settings.secrets_file)
-    known: dict[str, object] = {"settings": settings}
-    if secrets is not None:
-        known |= {
-            "argilla_url": settings.argilla_url,
-            "api_url": settings.api_url,
-            # a benchmark of Argilla alone gets the owner's key; one that goes through tacit, tacit's
-            "api_key": secrets.argilla.owner.api_key if "api_url" not in wanted else secrets.api_key,
-            "tacit_api_key": secrets.api_key,
-            "annotator_api_keys": [login.api_key for login in secrets.argilla.annotators],
-            "login": secrets.argilla.annotators[0],
-        }
-    if "select" in wanted:  # the route bench's active-learning figure
-        from pipelines.loop.runtime import Runtime
-        from pipelines.loop.selection import select_throughput
-
-        # 32 prompts: sampling k drafts per prompt on CPU makes a 1,000-prompt pool take hours
-        known["select"] = lambda: select_throughput(Runtime(settings), n_prompts=32)
-    return {name: value for name, value in known.items() if name in wanted}
-
-
-@app.command()
-def bench(
-    name: str = typer.Argument(..., help=f"one of: {', '.join(BENCHES)}"),
-    as_json: bool = typer.Option(False, "--json", help="print one JSON object as the last line"),
-    options: list[str] = typer.Option(
-        [], "--set", help="KEY=VALUE passed to the benchmark's run(), repeatable"
-    ),
-) -> None:
-    """Run a benchmark under bench/; human-readable lines first, the JSON figures last."""
-    import importlib.util
-
+def _mount_benchmarks() -> None:
+    """`tacit bench NAME`: defined in bench/cli.py of the checkout tacit runs from (bench/ is not installed)."""
     from pipelines.config import PROJECT_ROOT
 
-    if name not in BENCHES:
-        console.print(f"[red]unknown benchmark {name!r}: choose one of {', '.join(BENCHES)}[/red]")
-        raise typer.Exit(2)
-    kwargs = {}
-    for option in options:
-        key, sep, value = option.partition("=")
-        if not sep:
-            console.print(f"[red]--set takes KEY=VALUE, got {option!r}[/red]")
-            raise typer.Exit(2)
-        kwargs[key.replace("-", "_")] = _parse_value(value)
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", PROJECT_ROOT / BENCHES[name])
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses in a bench file look their module up there
-    spec.loader.exec_module(module)
-    kwargs = {**_stack_arguments(module.run), **kwargs}
-    figures = module.run(**kwargs)
-    if as_json:
-        print(json.dumps(figures))
-    else:
-        Console().print_json(json.dumps(figures))
+    if not (PROJECT_ROOT / "bench" / "cli.py").is_file():
+        return
+    if str(PROJECT_ROOT) not in sys.path:
+        sys.path.append(str(PROJECT_ROOT))
+    from bench.cli import app as bench_app
+
+    app.add_typer(bench_app, name="bench")
+
+
+_mount_benchmarks()
 
 
 def main() -> None:

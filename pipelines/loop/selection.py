@@ -15,7 +15,6 @@ selected = select(runtime, read_pool("pool.jsonl"), n=10)
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -341,33 +340,3 @@ def as_rows(selected: Sequence[Selected]) -> list[dict[str, Any]]:
         for item in selected
     ]
 
-
-# --- bench -----------------------------------------------------------------------------------------
-
-
-def synthetic_pool(n_prompts: int) -> list[PoolEntry]:
-    """`n_prompts` distinct prompts built from the demo pool (same tasks and lengths, numbered variants)."""
-    from pipelines.demo.data import load_pool
-
-    base = load_pool()
-    return [
-        PoolEntry(
-            task=base[i % len(base)].task,
-            prompt=f"{base[i % len(base)].prompt} (case {i // len(base) + 1})",
-            metadata=base[i % len(base)].metadata,
-        )
-        for i in range(n_prompts)
-    ]
-
-
-def select_throughput(
-    runtime: Runtime, n_prompts: int = 1000, settings: SelectionSettings | None = None
-) -> float:
-    """Prompts per second that selection scores on a synthetic pool (no push; model load not counted)."""
-    drafter = Drafter(runtime)
-    drafter.current()  # load the model before the clock starts
-    runtime.router  # noqa: B018 -- and the routing rules (and the embedder behind them)
-    pool = synthetic_pool(n_prompts)
-    started = time.perf_counter()
-    score_pool(runtime, pool, settings=settings, drafter=drafter, progress=False)
-    return n_prompts / (time.perf_counter() - started)
