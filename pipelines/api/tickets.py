@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from pipelines.ledger import NotFoundError, TicketRecord
+from pipelines.ledger import Ledger, NotFoundError, TicketRecord, TicketStatus
 from pipelines.loop.requests import (
     ApprovalCreate,
     EscalationCreate,
@@ -113,6 +113,31 @@ async def create_preference(body: PreferenceCreate, request: Request, response: 
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
     return _created(response, await run_in_threadpool(open_preference, runtime, body))
+
+
+def _listed(ledger: Ledger, status_filter: str | None, limit: int) -> list[TicketView]:
+    views = []
+    for ticket in ledger.list_tickets(status=status_filter, limit=limit):
+        shown = view(ticket)
+        if ticket.status == "failed":
+            waiting = ledger.undelivered_outbox(ticket.id)
+            if waiting:
+                shown.details["outbox"] = {"attempts": waiting[-1].attempts, "last_error": waiting[-1].last_error}
+        views.append(shown)
+    return views
+
+
+@router.get("/tickets", response_model=list[TicketView])
+async def list_tickets(
+    request: Request,
+    status_filter: TicketStatus | None = Query(
+        None, alias="status", description="only tickets in this status; `failed` lists the dead letters"
+    ),
+    limit: int = Query(100, ge=1, le=1000),
+) -> list[TicketView]:
+    """Tickets, oldest first. Dead letters (`status=failed`) carry the outbox's attempts and last error;
+    `tacit retry` sends them again."""
+    return await run_in_threadpool(_listed, _runtime(request).ledger, status_filter, limit)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketView)

@@ -19,3 +19,6 @@ class LedgerConfig(BaseModel):
     # outbox retry: wait base * 2**(attempts-1), capped at max, between delivery attempts
     outbox_backoff_base_s: float = Field(1.0, gt=0)
     outbox_backoff_max_s: float = Field(300.0, gt=0)
+    # a record Argilla refuses this many times is dead-lettered: ticket `failed`, listed, `tacit retry`
+    # sends it again. An unreachable Argilla never dead-letters: its tickets wait for it.
+    outbox_max_attempts: int = Field(5, ge=1)

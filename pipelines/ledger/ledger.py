@@ -71,6 +71,7 @@ log = logging.getLogger(__name__)
 Upserted = Literal["added", "updated", "restored"] | None
 
 _HEAD_ID = 1
+MAX_BACKOFF_EXPONENT = 30  # 2**30 base periods is far past any cap; 2**1024 would overflow a float
 _PROCESS_LOCKS: dict[str, threading.RLock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
 
@@ -359,28 +360,68 @@ class Ledger:
     # ---------------------------------------------------------------- outbox
 
     def pending_outbox(self, limit: int = 50, now: datetime | None = None) -> list[OutboxItem]:
-        """Undelivered rows whose next attempt is due, oldest first."""
+        """Undelivered rows whose next attempt is due, oldest first; dead letters (ticket `failed`) wait
+        for `retry_failed`."""
         require_aware("pending_outbox", "now", now)
         with self._read() as session:
             query = (
                 select(Outbox)
-                .where(Outbox.delivered_at.is_(None), Outbox.next_attempt_at <= (now or utcnow()))
+                .join(Ticket, Ticket.id == Outbox.ticket_id)
+                .where(
+                    Outbox.delivered_at.is_(None),
+                    Outbox.next_attempt_at <= (now or utcnow()),
+                    Ticket.status != "failed",
+                )
                 .order_by(Outbox.next_attempt_at, Outbox.created_at, Outbox.id)
                 .limit(limit)
             )
             return [outbox_item(row) for row in session.scalars(query)]
 
-    def mark_outbox_attempt(self, outbox_id: str, error: str) -> OutboxItem:
-        """A delivery attempt failed: count it, keep the error, back off exponentially."""
+    def undelivered_outbox(self, ticket_id: str) -> list[OutboxItem]:
+        """A ticket's outbox rows not delivered yet (why a `failed` ticket failed: attempts, last error)."""
+        with self._read() as session:
+            query = select(Outbox).where(Outbox.ticket_id == ticket_id, Outbox.delivered_at.is_(None))
+            return [outbox_item(row) for row in session.scalars(query.order_by(Outbox.created_at))]
+
+    def mark_outbox_attempt(self, outbox_id: str, error: str, *, refused: bool = False) -> OutboxItem:
+        """A delivery attempt failed: count it, keep the error, back off exponentially (the exponent is
+        capped, so a days-long outage never overflows). A record Argilla `refused` for the
+        `outbox_max_attempts`-th time is dead-lettered: its ticket becomes `failed`, with the reason."""
         with self._write() as session:
             row: Outbox = self._get(session, Outbox, outbox_id, "outbox item")
             row.attempts += 1
             row.last_error = error[:2000]
-            delay = min(
-                self.config.outbox_backoff_base_s * 2 ** (row.attempts - 1), self.config.outbox_backoff_max_s
-            )
+            exponent = min(row.attempts - 1, MAX_BACKOFF_EXPONENT)
+            delay = min(self.config.outbox_backoff_base_s * 2**exponent, self.config.outbox_backoff_max_s)
             row.next_attempt_at = utcnow() + timedelta(seconds=delay)
+            if refused and row.attempts >= self.config.outbox_max_attempts:
+                ticket: Ticket = self._get(session, Ticket, row.ticket_id, "ticket")
+                if ticket.status in ("queued", "failed"):
+                    ticket.status = "failed"
+                    reason = f"Argilla refused the record {row.attempts} times: {error[:500]}"
+                    self._append(session, "outbox", "ticket.failed", "ticket", ticket.id, {"reason": reason})
             return outbox_item(row)
+
+    def retry_failed(self, ticket_ids: Sequence[str] | None = None, *, actor: str = "operator") -> list[str]:
+        """Send dead letters again (all, or the given tickets): status back to `queued`, attempts reset,
+        due now. Returns the tickets requeued."""
+        with self._write() as session:
+            query = select(Ticket).where(Ticket.status == "failed")
+            if ticket_ids is not None:
+                query = query.where(Ticket.id.in_(list(ticket_ids)))
+            requeued = []
+            for ticket in session.scalars(query):
+                waiting = session.scalars(
+                    select(Outbox).where(Outbox.ticket_id == ticket.id, Outbox.delivered_at.is_(None))
+                ).all()
+                if not waiting:
+                    continue  # failed for another reason; nothing to send
+                for row in waiting:
+                    row.attempts, row.next_attempt_at = 0, utcnow()
+                ticket.status = "queued"
+                self._append(session, actor, "ticket.retried", "ticket", ticket.id, {"outbox": len(waiting)})
+                requeued.append(ticket.id)
+            return requeued
 
     def mark_outbox_delivered(self, outbox_id: str) -> OutboxItem:
         with self._write() as session:

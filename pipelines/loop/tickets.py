@@ -18,7 +18,7 @@ from annotation.records import (
     preference_payload,
     review_payload,
 )
-from pipelines.ledger import TicketRecord
+from pipelines.ledger import OutboxItem, TicketRecord
 from pipelines.loop.argilla_gateway import ArgillaUnavailable
 from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 from pipelines.loop.runtime import Runtime
@@ -180,14 +180,44 @@ def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
     payloads = [RecordPayload.model_validate(item.payload) for item in due]
     try:
         delivered = runtime.argilla.deliver(payloads)
-    except Exception as exc:  # unreachable, or refused: either way the rows stay and back off
+    except ArgillaUnavailable as exc:  # an outage: every row waits and backs off, none is given up
         for item in due:
             ledger.mark_outbox_attempt(item.id, str(exc))
-        level = logging.INFO if isinstance(exc, ArgillaUnavailable) else logging.WARNING
-        log.log(level, "%d record(s) wait in the outbox: %s", len(due), exc)
+        log.info("%d record(s) wait in the outbox: %s", len(due), exc)
         return 0
+    except Exception as exc:  # refused: find the record(s) at fault, so one bad record blocks no other
+        if len(due) == 1:
+            _refused(runtime, due[0], exc)
+            return 0
+        delivered = {}
+        for item, payload in zip(due, payloads, strict=True):
+            try:
+                delivered |= runtime.argilla.deliver([payload])
+            except ArgillaUnavailable as outage:
+                ledger.mark_outbox_attempt(item.id, str(outage))
+            except Exception as refusal:
+                _refused(runtime, item, refusal)
     for item, payload in zip(due, payloads, strict=True):
         record_id = delivered.get(payload.external_id)
         if record_id:
             ledger.set_ticket_delivered(item.ticket_id, payload.dataset, record_id)
     return len(delivered)
+
+
+def _refused(runtime: Runtime, item: OutboxItem, exc: Exception) -> None:
+    attempt = runtime.ledger.mark_outbox_attempt(item.id, f"{type(exc).__name__}: {exc}", refused=True)
+    log.warning(
+        "Argilla refused the record of ticket %s (attempt %d of %d): %s",
+        item.ticket_id,
+        attempt.attempts,
+        runtime.ledger.config.outbox_max_attempts,
+        exc,
+    )
+
+
+def retry_failed(runtime: Runtime, ticket_ids: list[str] | None = None) -> list[str]:
+    """`tacit retry`: send dead-lettered tickets again, now."""
+    requeued = runtime.ledger.retry_failed(ticket_ids)
+    if requeued:
+        deliver_outbox(runtime)
+    return requeued

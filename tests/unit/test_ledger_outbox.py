@@ -1,0 +1,87 @@
+"""The outbox under abuse, on a real SQLite ledger: a long outage never overflows the backoff nor gives up
+a ticket; a record Argilla keeps refusing is dead-lettered (ticket `failed`, audited, out of the delivery
+queue) and `retry_failed` sends it again."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipelines.ledger import Ledger, LedgerConfig
+from pipelines.ledger.timeutil import utcnow
+
+CONFIG = LedgerConfig(outbox_backoff_base_s=1.0, outbox_backoff_max_s=60.0, outbox_max_attempts=3)
+
+
+@pytest.fixture
+def ledger_path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def ledger(ledger_path: Path) -> Iterator[Ledger]:
+    with Ledger(f"sqlite:///{ledger_path}", CONFIG) as opened:
+        yield opened
+
+
+def queued(ledger: Ledger, name: str = "ticket") -> tuple[str, str]:
+    ticket = ledger.create_ticket(
+        "review", "clinical_note", {"prompt": name}, "corrections", outbox_payload={"external_id": name}
+    )
+    (item,) = ledger.undelivered_outbox(ticket.id)
+    return ticket.id, item.id
+
+
+def due_everything(ledger: Ledger) -> list[str]:
+    return [item.ticket_id for item in ledger.pending_outbox(now=utcnow() + timedelta(days=1))]
+
+
+def test_a_days_long_outage_neither_overflows_nor_gives_up(ledger: Ledger, ledger_path: Path) -> None:
+    ticket_id, outbox_id = queued(ledger)
+    # the state after ~17 h of retries at the cap: 2 ** attempts no longer fits a float
+    with sqlite3.connect(ledger_path) as raw:
+        raw.execute("UPDATE outbox SET attempts = 5000 WHERE id = ?", (outbox_id,))
+    before = utcnow()
+    item = ledger.mark_outbox_attempt(outbox_id, "Argilla at http://127.0.0.1:6900 is unreachable")
+    assert item.attempts == 5001
+    assert timedelta(seconds=59) <= item.next_attempt_at - before <= timedelta(seconds=61)
+    assert ledger.get_ticket(ticket_id).status == "queued", "an outage never dead-letters"
+    assert due_everything(ledger) == [ticket_id]
+
+
+def test_a_record_refused_max_attempts_times_is_dead_lettered_and_retried(ledger: Ledger) -> None:
+    bad, bad_outbox = queued(ledger, "bad")
+    good, _ = queued(ledger, "good")
+    for attempt in range(1, CONFIG.outbox_max_attempts):
+        ledger.mark_outbox_attempt(bad_outbox, f"422: vector has the wrong size ({attempt})", refused=True)
+        assert ledger.get_ticket(bad).status == "queued"
+    ledger.mark_outbox_attempt(bad_outbox, "422: vector has the wrong size (last)", refused=True)
+
+    assert ledger.get_ticket(bad).status == "failed"
+    assert due_everything(ledger) == [good], "a dead letter blocks nobody and is not retried by itself"
+    failure = [e for e in ledger.list_audit() if e.action == "ticket.failed"]
+    assert failure[-1].subject_id == bad and "refused the record 3 times" in failure[-1].payload["reason"]
+    assert [t.id for t in ledger.list_tickets(status="failed")] == [bad]
+    (waiting,) = ledger.undelivered_outbox(bad)
+    assert waiting.attempts == 3 and waiting.last_error.endswith("(last)")
+
+    assert ledger.retry_failed() == [bad]
+    assert ledger.get_ticket(bad).status == "queued"
+    assert ledger.undelivered_outbox(bad)[0].attempts == 0
+    assert bad in [item.ticket_id for item in ledger.pending_outbox()], "due at once"
+    assert ledger.list_audit()[-1].action == "ticket.retried"
+    assert ledger.retry_failed() == [], "nothing left to retry"
+
+
+def test_retry_of_named_tickets_only(ledger: Ledger) -> None:
+    first, first_outbox = queued(ledger, "first")
+    second, second_outbox = queued(ledger, "second")
+    for _ in range(CONFIG.outbox_max_attempts):
+        ledger.mark_outbox_attempt(first_outbox, "refused", refused=True)
+        ledger.mark_outbox_attempt(second_outbox, "refused", refused=True)
+    assert ledger.retry_failed([second]) == [second]
+    assert ledger.get_ticket(first).status == "failed"
