@@ -1,5 +1,14 @@
-"""Shared fixtures. The embedded stack is started once per session under a temporary TACIT_HOME
-on free ports, so a developer's running stack never collides with the tests."""
+"""Shared fixtures and the rules the markers follow.
+
+The embedded stack is started once per session under a temporary TACIT_HOME on free ports, so a
+developer's running stack never collides with the tests.
+
+Markers are checked, not hoped for (`make test-fast` runs `-m "not stack and not slow"`):
+- collection fails when a test uses the `stack` fixture (directly or through another fixture) without
+  `@pytest.mark.stack`, or carries the marker without using the stack;
+- a test without `@pytest.mark.slow` that loads a base model (SmolLM2 or any other, through
+  `training.base_model.load_base`: training, drafting, serving) fails, naming the missing marker.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +23,46 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/unit/test_marker_rules.py runs these rules on throwaway files
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+STACK_FIXTURE = "stack"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a collection in which the `stack` marker and the use of the `stack` fixture disagree."""
+    wrong = []
+    for item in items:
+        uses_stack = STACK_FIXTURE in getattr(item, "fixturenames", ())
+        marked = item.get_closest_marker("stack") is not None
+        if uses_stack and not marked:
+            wrong.append(f"{item.nodeid} uses the `stack` fixture but is not marked @pytest.mark.stack")
+        elif marked and not uses_stack:
+            wrong.append(
+                f"{item.nodeid} is marked @pytest.mark.stack but does not use the `stack` fixture: "
+                "move it out of the stack tests (tests/unit/ when it needs no running service)"
+            )
+    if wrong:
+        raise pytest.UsageError("markers that are not true:\n  " + "\n  ".join(wrong))
+
+
+@pytest.fixture(autouse=True)
+def _base_model_loads_need_the_slow_marker(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every model load goes through `training.base_model.load_base`, which resolves the model first:
+    outside `slow` tests that step fails, so a test that quietly loads the LLM is caught."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    import training.base_model
+
+    def refuse(model_name_or_path: str, home: Path) -> str:
+        raise AssertionError(
+            f"{request.node.nodeid} loads the base model {model_name_or_path!r} but is not marked "
+            "@pytest.mark.slow (every test that loads or trains the LLM is)"
+        )
+
+    monkeypatch.setattr(training.base_model, "resolve_base_model", refuse)
 
 
 def free_port() -> int:

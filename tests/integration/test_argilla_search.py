@@ -296,6 +296,7 @@ def REC(prop: str) -> dict:  # noqa: N802
     return {"entity": "record", "property": prop}
 
 
+@pytest.mark.stack
 def test_ui_root_and_sign_in_page_are_served(stack) -> None:
     for path in ("/", "/sign-in"):
         page = httpx.get(stack.argilla_url + path, timeout=30, follow_redirects=True)
@@ -306,6 +307,7 @@ def test_ui_root_and_sign_in_page_are_served(stack) -> None:
     assert status["search_engine"]["engine"] == "sql"
 
 
+@pytest.mark.stack
 def test_text_query_over_all_fields_and_one_field(seeded: Seeded) -> None:
     ids, result = search(seeded, {"query": {"text": {"q": "charge"}}})
     assert set(ids) == {"bill-1", "bill-2"} and result["total"] == 2
@@ -332,6 +334,7 @@ def test_text_query_over_all_fields_and_one_field(seeded: Seeded) -> None:
     assert unknown.status_code == 422 and "nope" in unknown.text
 
 
+@pytest.mark.stack
 def test_metadata_terms_and_range_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(terms(META("domain"), "billing")))[0]) == {"bill-1", "bill-2"}
     assert set(search(seeded, where(terms(META("domain"), "clinical", "manufacturing")))[0]) == {
@@ -364,6 +367,7 @@ def test_metadata_terms_and_range_filters(seeded: Seeded) -> None:
     assert ids == ["bill-1"] and result["total"] == 1
 
 
+@pytest.mark.stack
 def test_date_range_filters(seeded: Seeded) -> None:
     second = {"bill-1", "bill-2", "mfg-1", "mfg-2"}
     assert set(search(seeded, where(ranged(REC("inserted_at"), ge=seeded.batch_two_from)))[0]) == second
@@ -378,12 +382,14 @@ def test_date_range_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(ranged(REC("updated_at"), ge=yesterday, le=today)))[0]) == ALL_IDS
 
 
+@pytest.mark.stack
 def test_record_id_and_status_filters(seeded: Seeded) -> None:
     wanted = [seeded.server_id["clin-2"], seeded.server_id["mfg-2"]]
     assert set(search(seeded, where(terms(REC("id"), *wanted)))[0]) == {"clin-2", "mfg-2"}
     assert set(search(seeded, where(terms(REC("status"), "completed")))[0]) == {"clin-1", "infra-1", "mfg-1"}
 
 
+@pytest.mark.stack
 def test_response_status_filters_are_per_user(seeded: Seeded) -> None:
     pending = terms(RESP(), "pending")
     assert set(search(seeded, where(pending), as_annotator=0)[0]) == {
@@ -418,12 +424,14 @@ def test_response_status_filters_are_per_user(seeded: Seeded) -> None:
     assert first == search(seeded, {}, as_annotator=0)[0] and set(first) == ALL_IDS
 
 
+@pytest.mark.stack
 def test_response_value_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(terms(RESP("verdict"), "accept")))[0]) == {"clin-1", "bill-1", "mfg-1"}
     assert set(search(seeded, where(terms(RESP("verdict"), "accept")), as_annotator=1)[0]) == {"mfg-1"}
     assert set(search(seeded, where(ranged(RESP("quality"), ge=4)))[0]) == {"clin-1", "mfg-1"}
 
 
+@pytest.mark.stack
 def test_suggestion_value_agent_and_score_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(terms(SUGG("verdict"), "accept")))[0]) == {"clin-1", "infra-2", "bill-1"}
     assert set(search(seeded, where(terms(SUGG("verdict", "agent"), "drafter-v2")))[0]) == {
@@ -450,6 +458,7 @@ def test_suggestion_value_agent_and_score_filters(seeded: Seeded) -> None:
     assert bad.status_code == 422 and "no_such_question" in bad.text
 
 
+@pytest.mark.stack
 def test_sorting_with_missing_values_last(seeded: Seeded) -> None:
     def by_amount(order: str) -> dict:
         return {"sort": [{"scope": META("amount"), "order": order}]}
@@ -481,6 +490,7 @@ def _expected_similar(
     return sorted(scored, key=lambda pair: -pair[1])
 
 
+@pytest.mark.stack
 def test_similarity_search_most_and_least_by_record_and_value(seeded: Seeded) -> None:
     with_vectors = [r["id"] for r in BATCH_ONE + BATCH_TWO if r["vec"]]
     by_record = {"query": {"vector": {"name": "embedding", "record_id": seeded.server_id["clin-1"]}}}
@@ -526,6 +536,7 @@ def test_similarity_search_most_and_least_by_record_and_value(seeded: Seeded) ->
     assert wrong.status_code == 422 and "3 dimensions" in wrong.text
 
 
+@pytest.mark.stack
 def test_dataset_progress_and_per_user_progress(seeded: Seeded) -> None:
     progress = seeded.owner_http.get(f"/api/v1/datasets/{seeded.dataset_id}/progress").json()
     assert (progress["total"], progress["completed"], progress["pending"]) == (8, 3, 5)
@@ -538,6 +549,7 @@ def test_dataset_progress_and_per_user_progress(seeded: Seeded) -> None:
     assert (flat["submitted"], flat["discarded"], flat["draft"], flat["pending"]) == (2, 1, 0, 5)
 
 
+@pytest.mark.stack
 def test_metadata_metrics(seeded: Seeded) -> None:
     def metrics(name: str) -> dict:
         return seeded.owner_http.get(
@@ -677,6 +689,7 @@ def _rows(db: sqlite3.Connection, dataset_id: str) -> dict[str, dict]:
     return records
 
 
+@pytest.mark.stack
 def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch) -> None:
     """`annotation.embedded_argilla load-records` (the benchmark's fast seeding) leaves the database and every search
     answer exactly as Argilla's records bulk API does for the same items."""

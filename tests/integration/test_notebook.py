@@ -13,6 +13,7 @@ from tests.conftest import PROJECT_ROOT, StackInfo
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
 
 
+@pytest.mark.timeout(1800)  # converts SmolLM2, trains a few DPO steps and drafts, cell by cell
 def test_walkthrough_notebook_executes(stack: StackInfo, monkeypatch: pytest.MonkeyPatch) -> None:
     for key, value in stack.env.items():
         monkeypatch.setenv(key, value)  # the kernel inherits them: the notebook talks to this stack

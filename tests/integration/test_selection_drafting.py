@@ -13,7 +13,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import argilla as rg
 import pytest
@@ -24,7 +23,7 @@ from pipelines.ledger import ExampleRecord
 from pipelines.loop.drafting import Drafter, FewShot, sample_replies
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolEntry, SelectionError, read_pool, select
+from pipelines.loop.selection import PoolEntry, select
 from pipelines.loop.settings import DraftingSettings, SelectionSettings
 from tests.conftest import StackInfo
 
@@ -190,24 +189,6 @@ def test_drafter_follows_the_champion_alias(runtime: Runtime, drafter: Drafter) 
     draft = drafter.draft(TASK, PARAPHRASE)
     assert draft.model_version == f"{REGISTERED_MODEL}/v{version.version}"
     assert re.fullmatch(rf"{REGISTERED_MODEL}/v\d+", draft.details["model_version"])
-
-
-def test_read_pool_names_the_bad_line(tmp_path: Path) -> None:
-    good = tmp_path / "pool.jsonl"
-    good.write_text(
-        '{"task": "t", "prompt": "p", "metadata": {"domain": "d"}}\n\n{"task": "t", "prompt": "q"}\n'
-    )
-    assert [entry.prompt for entry in read_pool(good)] == ["p", "q"]
-
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"task": "t", "prompt": "p"}\n{"task": "t"}\n')
-    with pytest.raises(SelectionError, match=r"bad.jsonl line 2: prompt: Field required"):
-        read_pool(bad)
-    bad.write_text('{"task": "t", "prompt": "p"}\n{"task": "t", prompt\n')
-    with pytest.raises(SelectionError, match=r"line 2: not valid JSON"):
-        read_pool(bad)
-    with pytest.raises(SelectionError, match="does not exist"):
-        read_pool(tmp_path / "missing.jsonl")
 
 
 def test_review_without_draft_is_drafted_by_the_service(stack: StackInfo) -> None:

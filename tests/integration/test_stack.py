@@ -13,9 +13,8 @@ import pytest
 
 from tests.conftest import PROJECT_ROOT, StackInfo, free_port
 
-pytestmark = pytest.mark.stack
 
-
+@pytest.mark.stack
 def test_status_reports_every_component_healthy(stack: StackInfo) -> None:
     result = stack.tacit("status", "--json")
     components = json.loads(result.stdout)
@@ -24,6 +23,7 @@ def test_status_reports_every_component_healthy(stack: StackInfo) -> None:
     assert all(c["url"].startswith(("http://127.0.0.1:", "redis://127.0.0.1:")) for c in components)
 
 
+@pytest.mark.stack
 def test_up_twice_starts_nothing_twice(stack: StackInfo) -> None:
     before = json.loads(stack.tacit("status", "--json").stdout)
     again = stack.tacit("up")
@@ -32,6 +32,7 @@ def test_up_twice_starts_nothing_twice(stack: StackInfo) -> None:
     assert [c["pid"] for c in before] == [c["pid"] for c in after]
 
 
+@pytest.mark.stack
 def test_credentials_and_secret_file_mode(stack: StackInfo) -> None:
     creds = json.loads(stack.tacit("credentials", "--json").stdout)
     assert creds["api_key"] == stack.api_key
@@ -54,6 +55,7 @@ def test_credentials_and_secret_file_mode(stack: StackInfo) -> None:
     assert "password" not in (stack.home / "logs" / "api.log").read_text().lower()
 
 
+@pytest.mark.stack
 def test_argilla_ui_and_api_docs_are_served(stack: StackInfo) -> None:
     ui = httpx.get(stack.argilla_url + "/", timeout=10, follow_redirects=True)
     assert ui.status_code == 200 and "<html" in ui.text.lower()

@@ -272,6 +272,7 @@ def _fill_ledger(ledger_url: str, pairs: list) -> None:
             ledger.record_feedback(response, pairs=[derived])
 
 
+@pytest.mark.timeout(1200)  # two processes each load torch and the model; the launch itself may take 900 s
 def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_decision(
     store: Store, tmp_path: Path
 ) -> None:
