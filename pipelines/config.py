@@ -14,6 +14,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     YamlConfigSettingsSource,
 )
 
@@ -163,6 +164,20 @@ def load_settings(**overrides: object) -> TacitSettings:
     except ValidationError as exc:
         lines = [_describe(error) for error in exc.errors()]
         raise ConfigError("invalid tacit configuration:\n  " + "\n  ".join(lines)) from None
+    except SettingsError as exc:  # an environment value that is not the JSON a list or section needs
+        raise ConfigError(_describe_unparsable_env(str(exc))) from None
+
+
+def _describe_unparsable_env(message: str) -> str:
+    """pydantic-settings names the section, not the variable: find the TACIT_ variable(s) of it."""
+    section = message.split('field "', 1)[-1].split('"', 1)[0]
+    prefix = f"TACIT_{section.upper()}"
+    names = sorted(name for name in os.environ if name == prefix or name.startswith(f"{prefix}__"))
+    shown = ", ".join(f"{name}={os.environ[name]!r}" for name in names) or prefix
+    return (
+        f"invalid tacit configuration: cannot read {shown} for config section '{section}': a list or a "
+        'section takes JSON in an environment variable, e.g. TACIT_ARGILLA__ANNOTATORS=\'["alice", "bob"]\''
+    )
 
 
 @lru_cache(maxsize=1)
