@@ -23,17 +23,9 @@ import httpx
 import numpy as np
 import pytest
 
-from annotation.embedded_argilla.text_index import (
-    IndexedRecord,
-    TextIndex,
-    parse_query,
-    python_text_score,
-    record_texts,
-    to_match_query,
-)
-from annotation.embedded_argilla.vector_cache import VectorMatrix, rank_similar
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.stack
 
 # Records drawn from the four review scenarios: clinical notes, infrastructure approvals, charge disputes and
 # manufacturing root causes. `vec` is a 3-d embedding chosen so cosine rankings are easy to reason about.
@@ -296,7 +288,6 @@ def REC(prop: str) -> dict:  # noqa: N802
     return {"entity": "record", "property": prop}
 
 
-@pytest.mark.stack
 def test_ui_root_and_sign_in_page_are_served(stack) -> None:
     for path in ("/", "/sign-in"):
         page = httpx.get(stack.argilla_url + path, timeout=30, follow_redirects=True)
@@ -307,7 +298,6 @@ def test_ui_root_and_sign_in_page_are_served(stack) -> None:
     assert status["search_engine"]["engine"] == "sql"
 
 
-@pytest.mark.stack
 def test_text_query_over_all_fields_and_one_field(seeded: Seeded) -> None:
     ids, result = search(seeded, {"query": {"text": {"q": "charge"}}})
     assert set(ids) == {"bill-1", "bill-2"} and result["total"] == 2
@@ -334,7 +324,6 @@ def test_text_query_over_all_fields_and_one_field(seeded: Seeded) -> None:
     assert unknown.status_code == 422 and "nope" in unknown.text
 
 
-@pytest.mark.stack
 def test_metadata_terms_and_range_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(terms(META("domain"), "billing")))[0]) == {"bill-1", "bill-2"}
     assert set(search(seeded, where(terms(META("domain"), "clinical", "manufacturing")))[0]) == {
@@ -367,7 +356,6 @@ def test_metadata_terms_and_range_filters(seeded: Seeded) -> None:
     assert ids == ["bill-1"] and result["total"] == 1
 
 
-@pytest.mark.stack
 def test_date_range_filters(seeded: Seeded) -> None:
     second = {"bill-1", "bill-2", "mfg-1", "mfg-2"}
     assert set(search(seeded, where(ranged(REC("inserted_at"), ge=seeded.batch_two_from)))[0]) == second
@@ -382,14 +370,12 @@ def test_date_range_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(ranged(REC("updated_at"), ge=yesterday, le=today)))[0]) == ALL_IDS
 
 
-@pytest.mark.stack
 def test_record_id_and_status_filters(seeded: Seeded) -> None:
     wanted = [seeded.server_id["clin-2"], seeded.server_id["mfg-2"]]
     assert set(search(seeded, where(terms(REC("id"), *wanted)))[0]) == {"clin-2", "mfg-2"}
     assert set(search(seeded, where(terms(REC("status"), "completed")))[0]) == {"clin-1", "infra-1", "mfg-1"}
 
 
-@pytest.mark.stack
 def test_response_status_filters_are_per_user(seeded: Seeded) -> None:
     pending = terms(RESP(), "pending")
     assert set(search(seeded, where(pending), as_annotator=0)[0]) == {
@@ -424,14 +410,12 @@ def test_response_status_filters_are_per_user(seeded: Seeded) -> None:
     assert first == search(seeded, {}, as_annotator=0)[0] and set(first) == ALL_IDS
 
 
-@pytest.mark.stack
 def test_response_value_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(terms(RESP("verdict"), "accept")))[0]) == {"clin-1", "bill-1", "mfg-1"}
     assert set(search(seeded, where(terms(RESP("verdict"), "accept")), as_annotator=1)[0]) == {"mfg-1"}
     assert set(search(seeded, where(ranged(RESP("quality"), ge=4)))[0]) == {"clin-1", "mfg-1"}
 
 
-@pytest.mark.stack
 def test_suggestion_value_agent_and_score_filters(seeded: Seeded) -> None:
     assert set(search(seeded, where(terms(SUGG("verdict"), "accept")))[0]) == {"clin-1", "infra-2", "bill-1"}
     assert set(search(seeded, where(terms(SUGG("verdict", "agent"), "drafter-v2")))[0]) == {
@@ -458,7 +442,6 @@ def test_suggestion_value_agent_and_score_filters(seeded: Seeded) -> None:
     assert bad.status_code == 422 and "no_such_question" in bad.text
 
 
-@pytest.mark.stack
 def test_sorting_with_missing_values_last(seeded: Seeded) -> None:
     def by_amount(order: str) -> dict:
         return {"sort": [{"scope": META("amount"), "order": order}]}
@@ -490,7 +473,6 @@ def _expected_similar(
     return sorted(scored, key=lambda pair: -pair[1])
 
 
-@pytest.mark.stack
 def test_similarity_search_most_and_least_by_record_and_value(seeded: Seeded) -> None:
     with_vectors = [r["id"] for r in BATCH_ONE + BATCH_TWO if r["vec"]]
     by_record = {"query": {"vector": {"name": "embedding", "record_id": seeded.server_id["clin-1"]}}}
@@ -536,7 +518,6 @@ def test_similarity_search_most_and_least_by_record_and_value(seeded: Seeded) ->
     assert wrong.status_code == 422 and "3 dimensions" in wrong.text
 
 
-@pytest.mark.stack
 def test_dataset_progress_and_per_user_progress(seeded: Seeded) -> None:
     progress = seeded.owner_http.get(f"/api/v1/datasets/{seeded.dataset_id}/progress").json()
     assert (progress["total"], progress["completed"], progress["pending"]) == (8, 3, 5)
@@ -549,7 +530,6 @@ def test_dataset_progress_and_per_user_progress(seeded: Seeded) -> None:
     assert (flat["submitted"], flat["discarded"], flat["draft"], flat["pending"]) == (2, 1, 0, 5)
 
 
-@pytest.mark.stack
 def test_metadata_metrics(seeded: Seeded) -> None:
     def metrics(name: str) -> dict:
         return seeded.owner_http.get(
@@ -567,89 +547,6 @@ def test_metadata_metrics(seeded: Seeded) -> None:
     assert metrics("amount") == {"type": "integer", "min": 0, "max": 2400}
     risk = metrics("risk")
     assert risk["type"] == "float" and risk["min"] == pytest.approx(0.2) and risk["max"] == pytest.approx(0.9)
-
-
-# --- pure pieces of the engine (no server needed) ---
-
-
-def test_simple_query_string_translation() -> None:
-    assert to_match_query("refund  charge").required == '("refund" AND "charge")'
-    assert to_match_query('"duplicate charge" -annual').required == '("duplicate charge")'
-    assert to_match_query('"duplicate charge" -annual').excluded == '"annual"'
-    assert to_match_query("spindle | bearing*").required == '("spindle") OR ("bearing" *)'
-    assert to_match_query("e-mail").required == '("e mail")'
-    assert to_match_query("  ?!  ").is_empty
-
-
-def test_record_texts_index_every_text_field_and_skip_images() -> None:
-    texts = record_texts(
-        {
-            "prompt": "Approve the change",
-            "image": "data:image/png;base64,AAAA",
-            "chat": [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi"}],
-        }
-    )
-    assert texts == {
-        "prompt": "Approve the change",
-        "chat": "hello\nhi",
-        "*": "Approve the change\nhello\nhi",
-    }
-
-
-def test_rank_similar_scores_like_elasticsearch_cosine_with_threshold() -> None:
-    matrix = VectorMatrix.build(("fp",), ["a", "b", "c"], [[1, 0], [0, 1], [1, 1]], dims=2)
-    most, total = rank_similar(matrix, [1, 0], k=3)
-    assert [rid for rid, _ in most] == ["a", "c", "b"] and total == 3
-    assert [s for _, s in most] == pytest.approx([1.0, (1 + 2**-0.5) / 2, 0.5])
-    least, _ = rank_similar(matrix, [1, 0], k=2, least_similar=True)
-    assert [rid for rid, _ in least] == ["b", "c"]
-    above, total = rank_similar(matrix, [1, 0], k=3, threshold=0.8, exclude="a")
-    assert above == [("c", pytest.approx((1 + 2**-0.5) / 2))] and total == 2
-    only, _ = rank_similar(matrix, [1, 0], k=3, candidates=["b", "zzz"])
-    assert [rid for rid, _ in only] == ["b"]
-    with pytest.raises(ValueError, match="all zeros"):
-        rank_similar(matrix, [0, 0], k=1)
-
-
-@pytest.mark.parametrize(
-    "query",
-    [
-        "duplicate charge",
-        '"duplicate charge"',
-        "charge -annual",
-        "spindle | bearing*",
-        "disputes",
-        "nothing-here",
-    ],
-)
-def test_unindexed_baseline_matches_what_the_fts_index_matches(tmp_path, query: str) -> None:
-    """The benchmark's baseline (TACIT_SEARCH_ACCELERATION=off) evaluates text queries in Python; it must find
-    the records the FTS5 index finds, or its timings would compare different work."""
-    index = TextIndex(str(tmp_path / "fts.sqlite"))
-    specs = BATCH_ONE + BATCH_TWO
-    index.upsert(IndexedRecord(s["id"], "ds", {"prompt": s["prompt"], "draft": s["draft"]}) for s in specs)
-    match = to_match_query(query)
-    conn = sqlite3.connect(index.path)
-
-    def hits(expr: str | None) -> set[str]:
-        if expr is None:
-            return set()
-        rows = conn.execute(
-            "SELECT d.record_id FROM docs_fts JOIN docs d ON d.rowid = docs_fts.rowid "
-            "WHERE docs_fts MATCH ? AND d.field = '*'",
-            (expr,),
-        )
-        return {rid for (rid,) in rows}
-
-    indexed = hits(match.required) - hits(match.excluded)
-    parsed = parse_query(query)
-    in_python = {
-        s["id"]
-        for s in specs
-        if python_text_score(parsed, record_texts({"prompt": s["prompt"], "draft": s["draft"]})["*"]) > 0
-    }
-    assert in_python == indexed
-    conn.close()
 
 
 def _bench_module() -> Any:
@@ -689,7 +586,6 @@ def _rows(db: sqlite3.Connection, dataset_id: str) -> dict[str, dict]:
     return records
 
 
-@pytest.mark.stack
 def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch) -> None:
     """`annotation.embedded_argilla load-records` (the benchmark's fast seeding) leaves the database and every search
     answer exactly as Argilla's records bulk API does for the same items."""
@@ -716,7 +612,14 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
         json.dumps(item) + "\n" for item in bench._items(loaded, 0, n, user_ids, 8, random.Random(7))
     )
     done = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "load-records", "--dataset-id", loaded["id"]],
+        [
+            str(ARGILLA_PYTHON),
+            "-m",
+            "annotation.embedded_argilla",
+            "load-records",
+            "--dataset-id",
+            loaded["id"],
+        ],
         input=lines,
         env=env,
         cwd=PROJECT_ROOT,
@@ -727,7 +630,14 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
     assert done.returncode == 0, done.stderr
     assert f"loaded {n} records" in done.stdout
     missing = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "load-records", "--dataset-id", str(uuid4())],
+        [
+            str(ARGILLA_PYTHON),
+            "-m",
+            "annotation.embedded_argilla",
+            "load-records",
+            "--dataset-id",
+            str(uuid4()),
+        ],
         input=lines,
         env=env,
         cwd=PROJECT_ROOT,
@@ -804,18 +714,3 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
     for dataset in (through_api, loaded):
         owner.delete(f"/api/v1/datasets/{dataset['id']}").raise_for_status()
         owner.delete(f"/api/v1/workspaces/{dataset['workspace_id']}")
-
-
-def test_bulk_loader_refuses_a_malformed_dataset_id_with_a_clear_message() -> None:
-    from pipelines.stack.supervisor import ARGILLA_PYTHON
-
-    done = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "load-records", "--dataset-id", "not-a-uuid"],
-        input="",
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 2 and "is not a UUID" in done.stderr

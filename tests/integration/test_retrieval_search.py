@@ -13,7 +13,6 @@ import pytest
 
 from retrieval.config import ChromaConfig, EmbedderConfig
 from retrieval.embedder import Embedder
-from retrieval.filters import FilterError, SearchInputError
 from retrieval.prompt_block import build_prompt_block
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, StoreUnavailable
@@ -337,19 +336,6 @@ def test_reindex_after_deleting_the_chroma_dir_restores_identical_results(
     assert (report.previous_count, report.count) == (len(SEED), 3)
     assert sorted(rebuilt.ids()) == sorted(example.id for example in SEED[:3])
     rebuilt.close()
-
-
-def test_bad_search_arguments_name_the_field(seeded: Retriever) -> None:
-    with pytest.raises(FilterError, match=r"filters\.colour.*allowed fields: task, domain, kind"):
-        seeded.search("chest pain", filters={"colour": "red"})
-    with pytest.raises(FilterError, match="unknown kind 'rumour'"):
-        seeded.search("chest pain", filters={"kind": "rumour"})
-    with pytest.raises(SearchInputError, match=r"k: must be an integer from 1 to 50, got 0"):
-        seeded.search("chest pain", k=0)
-    with pytest.raises(SearchInputError, match="k: must be an integer from 1 to 50, got 51"):
-        seeded.search("chest pain", k=51)
-    with pytest.raises(SearchInputError, match="query: must be a non-empty string"):
-        seeded.search("   ")
 
 
 def test_unreachable_chroma_server_raises_store_unavailable(embedder: Embedder) -> None:

@@ -1,20 +1,18 @@
-"""The embedded stack as a user meets it: `tacit up/status/credentials`, ports, bad config."""
+"""The embedded stack as a user meets it: `tacit up/status/credentials`, the UI and the API docs (a bad
+configuration refused before anything starts: tests/unit/test_cli_config_errors.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from tests.conftest import PROJECT_ROOT, StackInfo, free_port
+from tests.conftest import StackInfo
+
+pytestmark = pytest.mark.stack
 
 
-@pytest.mark.stack
 def test_status_reports_every_component_healthy(stack: StackInfo) -> None:
     result = stack.tacit("status", "--json")
     components = json.loads(result.stdout)
@@ -23,7 +21,6 @@ def test_status_reports_every_component_healthy(stack: StackInfo) -> None:
     assert all(c["url"].startswith(("http://127.0.0.1:", "redis://127.0.0.1:")) for c in components)
 
 
-@pytest.mark.stack
 def test_up_twice_starts_nothing_twice(stack: StackInfo) -> None:
     before = json.loads(stack.tacit("status", "--json").stdout)
     again = stack.tacit("up")
@@ -32,7 +29,6 @@ def test_up_twice_starts_nothing_twice(stack: StackInfo) -> None:
     assert [c["pid"] for c in before] == [c["pid"] for c in after]
 
 
-@pytest.mark.stack
 def test_credentials_and_secret_file_mode(stack: StackInfo) -> None:
     creds = json.loads(stack.tacit("credentials", "--json").stdout)
     assert creds["api_key"] == stack.api_key
@@ -55,7 +51,6 @@ def test_credentials_and_secret_file_mode(stack: StackInfo) -> None:
     assert "password" not in (stack.home / "logs" / "api.log").read_text().lower()
 
 
-@pytest.mark.stack
 def test_argilla_ui_and_api_docs_are_served(stack: StackInfo) -> None:
     ui = httpx.get(stack.argilla_url + "/", timeout=10, follow_redirects=True)
     assert ui.status_code == 200 and "<html" in ui.text.lower()
@@ -63,42 +58,3 @@ def test_argilla_ui_and_api_docs_are_served(stack: StackInfo) -> None:
     assert sign_in.status_code == 200 and "<html" in sign_in.text.lower()
     openapi = httpx.get(stack.api_url + "/openapi.json", timeout=10).json()
     assert {"/v1/reviews", "/v1/tickets/{ticket_id}", "/v1/examples/search"} <= set(openapi["paths"])
-
-
-def _tacit(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", *args],
-        env={**os.environ, **env},
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_a_taken_port_is_named_with_its_config_key(tmp_path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        env = {
-            "TACIT_HOME": str(tmp_path),
-            "TACIT_PORTS__API": str(port),
-            "TACIT_PORTS__ARGILLA": str(free_port()),
-            "TACIT_PORTS__REDIS": str(free_port()),
-            "TACIT_PORTS__MLFLOW": str(free_port()),
-        }
-        result = _tacit("up", env=env)
-    assert result.returncode == 1
-    assert (
-        f"port {port}" in result.stderr
-        and "ports.api" in result.stderr
-        and "TACIT_PORTS__API" in result.stderr
-    )
-    assert not list((tmp_path / "run").glob("*.json")), "nothing may be left running after a refused start"
-
-
-def test_a_wrong_config_value_is_named(tmp_path) -> None:
-    result = _tacit("status", env={"TACIT_HOME": str(tmp_path), "TACIT_PORTS__MLFLOW": "seventy"})
-    assert result.returncode == 2
-    assert "ports.mlflow" in result.stderr and "'seventy'" in result.stderr and "integer" in result.stderr
