@@ -41,6 +41,8 @@ from typing import NamedTuple
 import httpx
 import psutil
 
+from pipelines.errors import BadInput, MissingPrerequisite
+
 DOMAINS = ["clinical", "infrastructure", "billing", "manufacturing"]
 WORDS = {
     "clinical": [
@@ -197,7 +199,15 @@ class ThrowawayArgilla:
         port = _free_port()
         self.log = open(self.dir / f"argilla-{port}.log", "wb")  # noqa: SIM115 - closed in stop()
         self.server = psutil.Popen(
-            [self.python, "-m", "annotation.embedded_argilla", "serve", "--port", str(port), "--no-access-log"],
+            [
+                self.python,
+                "-m",
+                "annotation.embedded_argilla",
+                "serve",
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
             cwd=self.root,
             env={**self.env, **(extra_env or {})},
             stdout=self.log,
@@ -566,17 +576,17 @@ def run(
     call (its text and similarity calls take seconds each, so fewer samples: its p95 is then the slowest). keep: keep the throwaway
     server's files (their folder is reported as "kept")."""
     if records < 1:
-        raise ValueError(f"records={records}: seed at least one record")
+        raise BadInput(f"records={records}: seed at least one record")
     if server == "throwaway":
         return _run_throwaway(records, repeats, dims, seed, baseline, baseline_repeats, keep)
     if server != "stack":
-        raise ValueError(
+        raise BadInput(
             f"server={server!r}: choose `throwaway` (a private Argilla) or `stack` (the running one)"
         )
     if not argilla_url or not api_key:
-        raise ValueError("server=stack needs the running stack's Argilla: start it with `tacit up`")
+        raise MissingPrerequisite("server=stack needs the running stack's Argilla: start it with `tacit up`")
     if baseline:
-        raise ValueError(
+        raise BadInput(
             "baseline=true restarts Argilla with the accelerations off, which only the throwaway server allows"
         )
     return _run_on_stack(argilla_url, api_key, annotator_api_keys or [], records, repeats, dims, seed)

@@ -13,14 +13,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # loop_ui beside this file
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop.py`
 
 from pipelines.api.client import TacitClient  # noqa: E402
 from pipelines.config import TacitSettings, load_settings  # noqa: E402
 from pipelines.demo.simulated_annotators import SimulatedAnnotators  # noqa: E402
+from pipelines.errors import MissingPrerequisite  # noqa: E402
 from pipelines.ledger import Ledger  # noqa: E402
-from pipelines.stack.secrets_store import read_secrets  # noqa: E402
+from pipelines.stack.secrets_store import StackSecrets, read_secrets  # noqa: E402
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -36,12 +36,16 @@ def run(
     ui_n: int = 20,
 ) -> dict[str, Any]:
     """API path (`p50_s`, `p95_s` over n) and, with `ui`, the browser path (`ui_p50_s`, `ui_p95_s` over ui_n)."""
-    figures = _api_path(settings or load_settings(), n, timeout_s)
+    settings = settings or load_settings()
+    secrets = _stack_secrets(settings)
     if ui:
-        from loop_ui import run as run_ui
+        from bench.loop_ui import require_chromium
 
-        settings = settings or load_settings()
-        secrets = read_secrets(settings.secrets_file)
+        require_chromium()  # before the API path's minutes, not after
+    figures = _api_path(settings, secrets, n, timeout_s)
+    if ui:
+        from bench.loop_ui import run as run_ui
+
         browser = run_ui(
             settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=ui_n
         )
@@ -54,10 +58,14 @@ def run(
     return figures
 
 
-def _api_path(settings: TacitSettings, n: int, timeout_s: float) -> dict[str, Any]:
+def _stack_secrets(settings: TacitSettings) -> StackSecrets:
     secrets = read_secrets(settings.secrets_file)
     if secrets is None:
-        raise SystemExit("no stack here: run `tacit up` first")
+        raise MissingPrerequisite(f"no stack here (no {settings.secrets_file}): run `tacit up` first")
+    return secrets
+
+
+def _api_path(settings: TacitSettings, secrets: StackSecrets, n: int, timeout_s: float) -> dict[str, Any]:
     annotator = secrets.argilla.annotators[0]
     annotators = SimulatedAnnotators(settings.argilla_url, [annotator])
     ledger = Ledger(settings.ledger_url, settings.ledger)

@@ -28,6 +28,9 @@ from typing import Any, Protocol
 import httpx
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop_ui.py`
+from pipelines.errors import BadInput, MissingPrerequisite  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -48,17 +51,22 @@ class ArgillaLogin(Protocol):
     password: str
 
 
-@contextmanager
-def chromium_browser(executable: Path = CHROMIUM) -> Iterator[Browser]:
-    """Headless Debian chromium; fails with the fix when it is missing instead of downloading a browser."""
+def require_chromium(executable: Path | None = None) -> None:
+    """Raise MissingPrerequisite naming the fix (`make browser`) when the browser is not installed."""
+    executable = executable or CHROMIUM
     if not executable.exists():
-        raise FileNotFoundError(
-            f"{executable} not found: install Debian's chromium (`apt-get install chromium`); "
-            "Playwright must not download its own browser here"
+        raise MissingPrerequisite(
+            f"{executable} not found: run `make browser` (Debian's chromium; Playwright never downloads one here)"
         )
+
+
+@contextmanager
+def chromium_browser(executable: Path | None = None) -> Iterator[Browser]:
+    """Headless Debian chromium; fails with the fix when it is missing instead of downloading a browser."""
+    require_chromium(executable)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(executable), args=CHROMIUM_ARGS, headless=True
+            executable_path=str(executable or CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         try:
             yield browser
@@ -177,7 +185,7 @@ def run(
     timeout_s: float = 30.0,
 ) -> dict[str, Any]:
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise BadInput(f"n must be at least 1, got {n}")
     run_id = uuid.uuid4().hex[:8]
     latencies: list[float] = []
     with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as http:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.errors import BadInput
 from retrieval.api_models import SEARCH_PATH, build_search_router
 from retrieval.config import ChromaConfig, EmbedderConfig, RankingConfig
 from retrieval.embedder import Embedder
@@ -243,7 +244,7 @@ def run(
 ) -> dict[str, Any]:
     """Run the retriever benchmark; returns the JSON-ready figures (see the module docstring)."""
     if n_examples < n_tasks or n_queries < concurrency:
-        raise ValueError("need n_examples >= n_tasks and n_queries >= concurrency")
+        raise BadInput("need n_examples >= n_tasks and n_queries >= concurrency")
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     own_embedder = embedder is None
     embedder = embedder or Embedder.from_config(EmbedderConfig())

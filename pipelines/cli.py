@@ -1,8 +1,14 @@
-"""`tacit`: the command line. Heavy imports stay inside commands so `tacit status` is quick."""
+"""`tacit`: the command line. Heavy imports stay inside commands so `tacit status` is quick.
+
+Known errors (a wrong config value, no stack yet, Argilla or MLflow down, a bad pool file, ...) end in one
+line that says what to do, exit code 2 for bad input and 1 for the rest; anything else is a bug and keeps
+its traceback. They are caught in one place, the command boundary (`Commands.invoke`).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -10,19 +16,103 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
-from pipelines.config import ConfigError, TacitSettings, load_settings
+from pipelines.config import TacitSettings, load_settings
+from pipelines.errors import BadInput, MissingPrerequisite
 
-app = typer.Typer(help="tacit: human-in-the-loop feedback for LLM applications.", no_args_is_help=True)
 console = Console(stderr=True)
 
+# Errors whose message is written for the user, and the exit code for each (None: the error's own
+# `exit_code`). First match wins, so subclasses come before their bases. Named by module rather than
+# imported: a class whose module was never imported cannot have been raised, and `tacit status` stays quick.
+KNOWN_ERRORS: dict[str, int | None] = {
+    "pipelines.errors.KnownError": None,
+    "pipelines.config.ConfigError": 2,
+    "pipelines.loop.selection.SelectionError": 2,
+    "pipelines.demo.data.models.DemoDataError": 2,
+    "pipelines.routing.loader.RoutingRulesError": 2,
+    "training.errors.RecipeError": 2,
+    "training.errors.TrainingError": 1,  # MLflow down, too few pairs, the base model missing, ...
+    "pipelines.stack.supervisor.StackError": 1,
+    "pipelines.stack.secrets_store.SecretsError": 1,
+    "pipelines.loop.argilla_gateway.ArgillaUnavailable": 1,
+    "pipelines.ledger.errors.LedgerError": 1,
+    "pipelines.api.client.TacitError": 1,  # the tacit API answered with an error
+    "retrieval.store.StoreUnavailable": 1,
+    "retrieval.store.StoreMismatch": 1,
+    "retrieval.embedder.EmbedderError": 1,
+}
+UNREACHABLE_HINT = "is the stack up? `tacit status` says, `tacit up` starts it"
 
-def settings_or_exit() -> TacitSettings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+
+def _loaded_class(dotted: str) -> type[BaseException] | None:
+    module, _, name = dotted.rpartition(".")
+    return getattr(sys.modules.get(module), name, None)
+
+
+def known_error(exc: BaseException) -> tuple[str, int] | None:
+    """(one-line message, exit code) for an error the user can act on; None for anything else (a bug)."""
+    for dotted, code in KNOWN_ERRORS.items():
+        kind = _loaded_class(dotted)
+        if kind is not None and isinstance(exc, kind):
+            return str(exc), getattr(exc, "exit_code", 1) if code is None else code
+    import httpx
+
+    cause: BaseException | None = exc
+    while cause is not None:  # a connection refused, also when a client wraps it (Argilla's SDK does)
+        if isinstance(cause, httpx.TransportError):
+            try:
+                where = str(cause.request.url)
+            except RuntimeError:  # an httpx error raised without its request
+                where = "a service"
+            return f"cannot reach {where} ({type(cause).__name__}: {cause}): {UNREACHABLE_HINT}", 1
+        if isinstance(cause, httpx.HTTPStatusError):
+            response = cause.response
+            return (
+                f"{cause.request.method} {cause.request.url} answered {response.status_code}: "
+                f"{response.text[:300]}",
+                1,
+            )
+        cause = cause.__cause__ or cause.__context__
+    argilla_error = _loaded_class("argilla._exceptions._base.ArgillaError")
+    if argilla_error is not None and isinstance(exc, argilla_error):
+        return f"Argilla refused the request: {exc}", 1
+    return None
+
+
+class Commands(TyperGroup):
+    """The command boundary: a known error is printed as one line, not a traceback."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        # Loading a model draws tqdm bars (transformers, huggingface_hub) in between tacit's rich output: off
+        # for the command and what it starts (their output goes to log files). =0 in the environment shows them.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            known = known_error(exc)
+            if known is None:
+                raise
+            message, code = known
+            console.print(Text(message, style="red"), soft_wrap=True, highlight=False)
+            raise typer.Exit(code) from None
+
+
+app = typer.Typer(
+    cls=Commands, help="tacit: human-in-the-loop feedback for LLM applications.", no_args_is_help=True
+)
+
+
+def require_secrets(settings: TacitSettings):  # -> StackSecrets
+    """This machine's stack secrets, or a MissingPrerequisite naming the command that writes them."""
+    from pipelines.stack.secrets_store import read_secrets
+
+    secrets = read_secrets(settings.secrets_file)
+    if secrets is None:
+        raise MissingPrerequisite(f"no credentials yet at {settings.secrets_file}: run `tacit up` first")
+    return secrets
 
 
 @app.command()
@@ -32,18 +122,14 @@ def up() -> None:
     from pipelines.stack.bootstrap import bootstrap_argilla_after_start, bootstrap_argilla_database
     from pipelines.stack.secrets_store import ensure_secrets
 
-    settings = settings_or_exit()
+    settings = load_settings()
     secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
-    try:
-        started = supervisor.start(
-            settings,
-            before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
-            after_argilla=lambda: bootstrap_argilla_after_start(settings, secrets),
-            log=lambda line: console.print(f"[dim]{line}[/dim]"),
-        )
-    except supervisor.StackError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    started = supervisor.start(
+        settings,
+        before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
+        after_argilla=lambda: bootstrap_argilla_after_start(settings, secrets),
+        log=lambda line: console.print(f"[dim]{line}[/dim]"),
+    )
     console.print("started: " + (", ".join(started) if started else "nothing (already running)"))
     print_where_to_go(settings)
 
@@ -71,7 +157,7 @@ def down() -> None:
     """Stop exactly the processes `tacit up` started."""
     from pipelines.stack import supervisor
 
-    stopped = supervisor.stop(settings_or_exit())
+    stopped = supervisor.stop(load_settings())
     console.print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
@@ -82,7 +168,7 @@ def status(
     """Health of every component."""
     from pipelines.stack import supervisor
 
-    statuses = supervisor.status(settings_or_exit())
+    statuses = supervisor.status(load_settings())
     if as_json:
         print(json.dumps([asdict(s) for s in statuses]))
     else:
@@ -99,13 +185,7 @@ def status(
 @app.command()
 def credentials(as_json: bool = typer.Option(False, "--json", help="print the secrets as JSON")) -> None:
     """This machine's embedded-stack secrets: tacit API key, Argilla owner and annotator logins."""
-    from pipelines.stack.secrets_store import read_secrets
-
-    settings = settings_or_exit()
-    secrets = read_secrets(settings.secrets_file)
-    if secrets is None:
-        console.print(f"[red]no credentials yet at {settings.secrets_file}: run `tacit up` first[/red]")
-        raise typer.Exit(1)
+    secrets = require_secrets(load_settings())
     if as_json:
         print(secrets.model_dump_json(indent=2))
         return
@@ -125,11 +205,10 @@ def demo(
 ) -> None:
     """The whole loop on the sample scenarios; leaves the stack up for you to explore."""
     from pipelines.demo.run import print_report, run_demo
-    from pipelines.stack.secrets_store import read_secrets
 
     up()
-    settings = settings_or_exit()
-    secrets = read_secrets(settings.secrets_file)
+    settings = load_settings()
+    secrets = require_secrets(settings)
     report = run_demo(settings, secrets, share=share, train=train, console=console)
     print_report(report, settings, secrets, Console())
 
@@ -144,15 +223,15 @@ def select(
     as_json: bool = typer.Option(False, "--json", help="print the ranking as JSON"),
 ) -> None:
     """Active learning: rank a pool by uncertainty, novelty and routing risk; push the top N to Argilla."""
-    from pipelines.loop.selection import SelectionError, as_rows, read_pool
+    from pipelines.loop.runtime import Runtime
+    from pipelines.loop.selection import as_rows, read_pool
     from pipelines.loop.selection import select as select_prompts
 
-    runtime = runtime_or_exit()
-    try:
-        selected = select_prompts(runtime, read_pool(pool), n, push=push)
-    except SelectionError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+    settings = load_settings()
+    entries = read_pool(pool)  # a bad file is refused before the model loads
+    if push and settings.argilla.api_key is None:
+        require_secrets(settings)  # the tickets go to the stack's Argilla
+    selected = select_prompts(Runtime(settings), entries, n, push=push)
     rows = as_rows(selected)
     if as_json:
         print(json.dumps(rows))
@@ -172,10 +251,10 @@ def select(
     Console().print(table)
 
 
-def runtime_or_exit():  # -> Runtime
+def open_runtime():  # -> Runtime
     from pipelines.loop.runtime import Runtime
 
-    return Runtime(settings_or_exit())
+    return Runtime(load_settings())
 
 
 def running_service(settings: TacitSettings):  # -> TacitClient | None
@@ -196,28 +275,21 @@ def running_service(settings: TacitSettings):  # -> TacitClient | None
 @app.command()
 def sync() -> None:
     """Ingest every Argilla response updated since the last sync (what a lost webhook missed)."""
-    from pipelines.loop.argilla_gateway import ArgillaUnavailable
+    from pipelines.loop.runtime import Runtime
     from pipelines.loop.sync import sync_responses
     from pipelines.loop.tickets import deliver_outbox
 
-    settings = settings_or_exit()
+    settings = load_settings()
     service = running_service(settings)
-    try:
-        if service is not None:
-            report = service.sync()
-        else:
-            runtime = runtime_or_exit()
-            delivered = deliver_outbox(runtime)
-            done = sync_responses(runtime)
-            report = {
-                "delivered": delivered,
-                "seen": done.seen,
-                "ingested": done.ingested,
-                "cursor": done.cursor,
-            }
-    except ArgillaUnavailable as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+    if service is not None:
+        report = service.sync()
+    else:
+        if settings.argilla.api_key is None:
+            require_secrets(settings)  # the stack's Argilla owner key reads the responses
+        runtime = Runtime(settings)
+        delivered = deliver_outbox(runtime)
+        done = sync_responses(runtime)
+        report = {"delivered": delivered, "seen": done.seen, "ingested": done.ingested, "cursor": done.cursor}
     console.print(
         f"outbox delivered {report['delivered']}; responses seen {report['seen']}, "
         f"ingested {report['ingested']}; cursor {report['cursor']}"
@@ -227,8 +299,8 @@ def sync() -> None:
 @app.command()
 def reindex() -> None:
     """Rebuild the Chroma example collection from the ledger."""
-    service = running_service(settings_or_exit())
-    report = service.reindex() if service is not None else asdict(runtime_or_exit().reindex(progress=True))
+    service = running_service(load_settings())
+    report = service.reindex() if service is not None else asdict(open_runtime().reindex(progress=True))
     console.print(f"reindexed: {report}")
 
 
@@ -239,7 +311,7 @@ app.add_typer(audit_app, name="audit")
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Recompute the chain; exit 1 naming the first edited or missing row."""
-    result = runtime_or_exit().ledger.verify_audit()
+    result = open_runtime().ledger.verify_audit()
     if not result.ok:
         console.print(f"[red]audit trail broken at seq {result.first_bad_seq}: {result.reason}[/red]")
         raise typer.Exit(1)
@@ -253,10 +325,9 @@ def audit_export(
 ) -> None:
     """Write the trail for an auditor: who, when, what the model said, what the human decided."""
     try:
-        count = runtime_or_exit().ledger.export_audit(output, format=format)
-    except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        count = open_runtime().ledger.export_audit(output, format=format)
+    except ValueError as exc:  # an unknown --format
+        raise BadInput(str(exc)) from None
     console.print(f"exported {count} events")
 
 
@@ -272,14 +343,13 @@ def train_dpo(
     ),
 ) -> None:
     """DPO (TRL + PEFT LoRA) tracked in MLflow; the gate moves the `champion` alias only on a win."""
-    from pipelines.loop.training_job import run_dpo
-    from training.errors import TrainingError
+    from pipelines.loop.training_job import run_dpo, training_log
 
+    runtime = open_runtime()
     try:
-        result = run_dpo(runtime_or_exit(), recipe, if_new)
-    except TrainingError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        result = run_dpo(runtime, recipe, if_new, console=console)
+    finally:
+        console.print(f"[dim]training log (libraries' output): {training_log(runtime)}[/dim]")
     console.print(result.message)
     if result.status == "trained":
         console.print(

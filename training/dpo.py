@@ -27,6 +27,7 @@ from training.errors import NotEnoughPairsError, TrainingError
 from training.evaluate import completion_logps, encode_pairs, preference_metrics
 from training.gate import decide_promotion
 from training.generation import BASE_ADAPTER, greedy_replies
+from training.progress import TrainingProgress
 from training.recipe import Recipe, load_recipe
 from training.registry import (
     ADAPTER_ARTIFACT,
@@ -87,6 +88,7 @@ def _check_counts(recipe: Recipe, total: int, kept: int) -> None:
 def _train(args, recipe: Recipe, snapshot: Snapshot, model, tokenizer, state, callbacks: list):
     """Run TRL's DPOTrainer with the recipe's LoRA on every process; resume from the last checkpoint of an
     interrupted run (each process reloads its own optimizer and RNG state from it)."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOTrainer
 
@@ -106,6 +108,10 @@ def _train(args, recipe: Recipe, snapshot: Snapshot, model, tokenizer, state, ca
         peft_config=recipe.lora_config(),  # with a PEFT config the reference is the base, no second copy
         callbacks=callbacks,
     )
+    if any(isinstance(callback, TrainingProgress) for callback in callbacks):
+        # our rich bar shows the steps and the loss: not also the Trainer's tqdm bar or its printed dicts
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(str(output_dir / ADAPTER_ARTIFACT))  # every process calls it; the main one writes
     if state.is_main_process:

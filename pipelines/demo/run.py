@@ -29,6 +29,7 @@ from pipelines.api.client import TacitClient
 from pipelines.config import PROJECT_ROOT, TacitSettings
 from pipelines.demo import data as demo_data
 from pipelines.demo.simulated_annotators import SimulatedAnnotators
+from pipelines.errors import KnownError
 from pipelines.ledger import NotFoundError
 from pipelines.loop.runtime import Runtime
 from pipelines.stack.secrets_store import StackSecrets
@@ -62,7 +63,7 @@ class DemoState:
             raw = json.loads(path.read_text(encoding="utf-8"))
             return cls(path, dict(raw["tickets"]), set(raw["answered"]))
         except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
+            raise KnownError(
                 f"{path} is not a demo state file ({exc}); delete it to let `tacit demo` start over"
             ) from None
 
@@ -296,17 +297,18 @@ def run_demo(
             report.answered[scenario.kind] += 1
 
     if train:
-        from pipelines.loop.training_job import run_dpo
+        from pipelines.loop.training_job import run_dpo, training_log
         from training.errors import TrainingError
 
         console.rule("5. Short DPO run (TRL + PEFT LoRA) on the preference pairs, tracked in MLflow")
         started = time.perf_counter()
         # --if-new 1: a re-run with no new pairs keeps the earlier run instead of training again.
         try:
-            report.train = run_dpo(runtime, DEMO_RECIPE, if_new=1)
+            report.train = run_dpo(runtime, DEMO_RECIPE, if_new=1, console=console)
             console.print(report.train.message)
         except TrainingError as exc:  # e.g. too few pairs with a small --share: say so, keep the stack up
             console.print(f"[yellow]DPO run not started: {exc}[/yellow]")
+        console.print(f"[dim]training log (libraries' output): {training_log(runtime)}[/dim]")
         report.timings["train_s"] = time.perf_counter() - started
     report.champion, report.run_url = _registry_view(settings, report.train)
     return report

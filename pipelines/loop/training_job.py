@@ -1,8 +1,13 @@
-"""`tacit train dpo`: the ledger's preference pairs -> training.train_dpo -> the audit trail."""
+"""`tacit train dpo`: the ledger's preference pairs -> training.train_dpo -> the audit trail.
+
+On screen, one progress bar with the loss; what the ML libraries print goes to `<home>/logs/train-dpo.log`.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from rich.console import Console
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.ledger import PairRecord
@@ -26,26 +31,40 @@ def to_preference_pair(record: PairRecord) -> PreferencePair:
     )
 
 
-def run_dpo(runtime: Runtime, recipe: Path | None = None, if_new: int | None = None) -> TrainResult:
-    """Train on every preference pair in the ledger (the recipe's filters apply) and audit the gate."""
+def training_log(runtime: Runtime) -> Path:
+    """Where a DPO run's library output (tqdm bars, warnings, log records) is appended."""
+    return runtime.settings.logs_dir / "train-dpo.log"
+
+
+def run_dpo(
+    runtime: Runtime,
+    recipe: Path | None = None,
+    if_new: int | None = None,
+    console: Console | None = None,
+) -> TrainResult:
+    """Train on every preference pair in the ledger (the recipe's filters apply) and audit the gate.
+    With a `console`, one progress bar shows the run; the libraries' output goes to `training_log`."""
     from training.dpo import train_dpo
+    from training.progress import training_output
 
     settings = runtime.settings
     recipe = recipe or Path(settings.training.recipe)
     recipe = recipe if recipe.is_absolute() else PROJECT_ROOT / recipe
     pairs = runtime.ledger.list_pairs()
     cursor = max((pair.updated_at or pair.created_at for pair in pairs), default=None)
-    result = train_dpo(
-        recipe,
-        [to_preference_pair(pair) for pair in pairs],
-        home=runtime.settings.home_dir,
-        tracking_uri=runtime.settings.mlflow_uri,
-        ledger_cursor=cursor.isoformat() if cursor else None,
-        if_new=if_new,
-        registered_model=settings.mlflow.registered_model,
-        experiment=settings.training.experiment,
-        champion_alias=settings.training.champion_alias,
-    )
+    with training_output(training_log(runtime), console) as callbacks:
+        result = train_dpo(
+            recipe,
+            [to_preference_pair(pair) for pair in pairs],
+            home=runtime.settings.home_dir,
+            tracking_uri=runtime.settings.mlflow_uri,
+            ledger_cursor=cursor.isoformat() if cursor else None,
+            if_new=if_new,
+            registered_model=settings.mlflow.registered_model,
+            experiment=settings.training.experiment,
+            champion_alias=settings.training.champion_alias,
+            callbacks=callbacks,
+        )
     if result.status == "trained":
         decision = result.decision
         runtime.ledger.append_audit(

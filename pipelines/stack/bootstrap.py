@@ -27,7 +27,8 @@ def argilla_owner_client(settings: TacitSettings, secrets: StackSecrets):  # -> 
 def ensure_workspace(client, name: str, usernames: list[str]) -> None:  # client: rg.Argilla
     import argilla as rg
 
-    workspace = client.workspaces(name)
+    # Looked up in the list: `client.workspaces(name)` warns "Workspace ... not found" on a new stack.
+    workspace = next((found for found in client.workspaces if found.name == name), None)
     if workspace is None:
         workspace = rg.Workspace(name=name, client=client).create()
     members = {user.username for user in workspace.users}

@@ -1,0 +1,134 @@
+"""What a DPO run shows at the terminal: one rich progress bar (the phase, step i of N, the last loss), while
+everything the libraries print (tqdm bars, their log records, Python warnings, stray prints) goes to a log file.
+
+with training_output(home / "logs" / "train-dpo.log", console) as callbacks:
+    train_dpo(recipe, pairs, home, tracking_uri, callbacks=callbacks)
+
+`train_dpo` drops the Trainer's own tqdm bar (and its printed log dicts) when a `TrainingProgress` is among
+its callbacks; the loss and the other logged values still go to MLflow, and to the log file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from transformers import TrainerCallback
+
+# Loggers whose records go to the log file while a run is on screen ("py.warnings" carries Python warnings).
+LIBRARY_LOGGERS = (
+    "transformers",
+    "datasets",
+    "trl",
+    "peft",
+    "accelerate",
+    "mlflow",
+    "huggingface_hub",
+    "training",
+    "py.warnings",
+)
+
+log = logging.getLogger(__name__)
+
+
+class TrainingProgress(TrainerCallback):
+    """Drives one task of a rich `Progress`: "training" over the run's steps with the last loss, then
+    "evaluating and registering" once the Trainer is done."""
+
+    def __init__(self, progress: Progress, task: TaskID) -> None:
+        self.progress = progress
+        self.task = task
+
+    def on_train_begin(self, args, state, control, **kwargs) -> None:
+        if state.is_world_process_zero:
+            self.progress.update(
+                self.task, description="training", total=state.max_steps, completed=state.global_step
+            )
+
+    def on_step_end(self, args, state, control, **kwargs) -> None:
+        if state.is_world_process_zero:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        log.info("step %d: %s", state.global_step, logs)  # the values the Trainer would have printed
+        if isinstance(logs.get("loss"), int | float):
+            self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
+
+    def on_train_end(self, args, state, control, **kwargs) -> None:
+        if state.is_world_process_zero:
+            self.progress.update(self.task, description="evaluating and registering")
+
+
+def _open_private(path: Path):  # -> text file, appended to, mode 0600 (the log can hold prompts)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    return os.fdopen(descriptor, "a", encoding="utf-8", buffering=1)
+
+
+@contextlib.contextmanager
+def _library_output_to(stream) -> Iterator[None]:
+    """Progress bars of transformers and datasets off; the libraries' loggers, Python warnings and stdout
+    into `stream`. Everything is put back on exit."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    saved = {}
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        saved[name] = (logger.handlers[:], logger.propagate, logger.level)
+        logger.handlers, logger.propagate = [handler], False
+    logging.getLogger("training").setLevel(logging.INFO)  # our own steps: conversion, resume, the gate
+    bars = (transformers_logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled())
+    transformers_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    logging.captureWarnings(True)
+    try:
+        with contextlib.redirect_stdout(stream):
+            yield
+    finally:
+        logging.captureWarnings(False)
+        if bars[0]:
+            transformers_logging.enable_progress_bar()
+        if bars[1]:
+            datasets.enable_progress_bars()
+        for name, (handlers, propagate, level) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers, logger.propagate, logger.level = handlers, propagate, level
+
+
+def _is_main_process() -> bool:
+    """Under `accelerate launch` / torchrun every process runs the CLI: only rank 0 draws the bar."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+@contextlib.contextmanager
+def training_output(log_file: Path, console: Console | None = None) -> Iterator[list[TrainerCallback]]:
+    """One progress bar on `console` (none when None, or off the main process) for the whole run; the
+    libraries' own output appended to `log_file`. Yields the callbacks to hand to `train_dpo`."""
+    with _open_private(log_file) as stream:
+        stream.write(f"\n=== DPO run, {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ===\n")
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TimeElapsedColumn(),
+            console=console or Console(file=sys.stderr),
+            disable=console is None or not _is_main_process(),
+        )
+        task = progress.add_task("preparing: base model, snapshot, MLflow run", total=None, loss="-")
+        with progress, _library_output_to(stream):
+            yield [TrainingProgress(progress, task)]
+            progress.update(task, description="done")
