@@ -130,5 +130,9 @@ def training_output(log_file: Path, console: Console | None = None) -> Iterator[
         )
         task = progress.add_task("preparing: base model, snapshot, MLflow run", total=None, loss="-")
         with progress, _library_output_to(stream):
-            yield [TrainingProgress(progress, task)]
-            progress.update(task, description="done")
+            try:
+                yield [TrainingProgress(progress, task)]
+            finally:
+                # A run that trained leaves its bar (steps, last loss, time); a refusal or a skip leaves none.
+                trained = progress.tasks[task].total is not None
+                progress.update(task, description="done", visible=trained)

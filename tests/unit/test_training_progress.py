@@ -72,3 +72,13 @@ def test_without_a_console_nothing_is_drawn_but_the_log_is_kept(
         print("still captured")
     assert capsys.readouterr().err == ""
     assert "still captured" in (tmp_path / "train.log").read_text()
+
+
+def test_a_refused_or_skipped_run_leaves_no_bar(tmp_path: Path) -> None:
+    screen = io.StringIO()
+    with (
+        pytest.raises(RuntimeError, match="MLflow"),
+        training_output(tmp_path / "train.log", Console(file=screen, width=100)),
+    ):
+        raise RuntimeError("MLflow at x is not reachable")
+    assert "preparing" not in screen.getvalue() and "done" not in screen.getvalue()
