@@ -17,7 +17,7 @@ from retrieval.config import PromptBlockConfig
 from retrieval.filters import SearchInputError, build_where
 from retrieval.prompt_block import build_prompt_block
 from retrieval.retriever import Retriever
-from retrieval.store import StoreUnavailable
+from retrieval.store import StoreMismatch, StoreUnavailable
 from retrieval.types import RetrievedExample
 
 SEARCH_PATH = "/v1/examples/search"
@@ -103,7 +103,8 @@ def build_search_router(
         SEARCH_PATH,
         response_model=SearchResponse,
         responses={
-            503: {"description": "the example store (Chroma) is unreachable; proceed without examples"}
+            503: {"description": "the example store (Chroma) is unreachable; proceed without examples"},
+            409: {"description": "the example store was built with another embedding model: `tacit reindex`"},
         },
     )
     def search(request: SearchRequest, retriever: Retriever = Depends(get_retriever)) -> SearchResponse:
@@ -111,6 +112,8 @@ def build_search_router(
             return search_examples(request, retriever, prompt)
         except StoreUnavailable as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from None
+        except StoreMismatch as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from None
         except SearchInputError as exc:
             loc = ["body", *exc.field.split(".", 1)]
             raise HTTPException(

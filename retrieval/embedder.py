@@ -12,7 +12,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from retrieval.batcher import MicroBatcher
-from retrieval.config import EmbedderConfig
+from retrieval.config import EmbedderConfig, embedding_model_name
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -58,8 +58,10 @@ class Embedder:
         query_cache_size: int = 4096,
         micro_batch_window_ms: float = 0.0,
         micro_batch_max: int = 64,
+        name: str = "unnamed",
     ) -> None:
         self.model = model
+        self.name = name  # recorded with the example store, which refuses vectors from another model
         self.batch_size = batch_size
         # One forward pass at a time: document batches and query batches share the model.
         self._model_lock = threading.Lock()
@@ -88,6 +90,7 @@ class Embedder:
             query_cache_size=config.query_cache_size,
             micro_batch_window_ms=config.micro_batch_window_ms,
             micro_batch_max=config.micro_batch_max,
+            name=embedding_model_name(config.model),
         )
 
     def _encode_locked(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:

@@ -52,8 +52,10 @@ def _warm(runtime: Runtime) -> None:
     runtime.embed_one("warm-up")
     try:
         runtime.store.count()
-    except (StoreUnavailable, StoreMismatch) as exc:  # Chroma down, or to reindex: the API still starts
-        log.warning("example store not ready: %s", exc)
+    except (StoreUnavailable, StoreMismatch) as exc:  # Chroma down, its folder damaged, or to reindex
+        log.warning("example store not ready (search answers 503 or 409 meanwhile): %s", exc)
+    except Exception:  # the derived store never stops the primary paths (tickets, webhooks, routing)
+        log.exception("example store failed at start; search may fail until `tacit reindex`")
     else:
         write_pending_examples(runtime.ledger, runtime.store)  # what a crash left between ledger and store
 

@@ -9,17 +9,17 @@ from __future__ import annotations
 import logging
 import threading
 from functools import cached_property
-from typing import Any
 
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
+from pipelines.ledger.timeutil import utcnow
 from pipelines.loop.argilla_gateway import ArgillaGateway
-from pipelines.loop.example_store import to_retrieval_example
+from pipelines.loop.example_store import to_retrieval_example, write_changed_since
 from pipelines.routing import Router, RuleSkipped, cached_embedder
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
-from retrieval.store import ExampleStore
+from retrieval.store import ExampleStore, RebuildReport
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,10 @@ class Runtime:
     @cached_property
     def ledger(self) -> Ledger:
         self.settings.home_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return Ledger(self.settings.ledger_url, self.settings.ledger)
+        # no secrets yet (no `tacit up`): the ledger works unkeyed; a keyed one then refuses appends
+        found = read_secrets(self.settings.secrets_file)
+        audit_key = found.audit_key if found is not None else None
+        return Ledger(self.settings.ledger_url, self.settings.ledger, audit_key=audit_key)
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -85,6 +88,15 @@ class Runtime:
     def embed_one(self, text: str) -> list[float]:
         return self.embedder.encode_documents([text])[0].tolist()
 
-    def reindex(self, progress: bool = True) -> Any:
+    def reindex(self, progress: bool = True) -> RebuildReport:
+        """Rebuild the example store from the ledger as a new generation and swap it in (searches answer
+        from the old one meanwhile). What the ledger changes during the rebuild is written to the new
+        generation right after the swap; a Chroma folder that cannot be opened is moved aside first."""
+        started = utcnow()  # before the read: a change committed after it is caught up after the swap
         examples = [to_retrieval_example(record) for record in self.ledger.list_examples()]
-        return self.store.rebuild(examples, progress=progress)
+        return self.store.rebuild(
+            examples,
+            total=len(examples),
+            progress=progress,
+            catch_up=lambda: write_changed_since(self.ledger, self.store, started),
+        )
