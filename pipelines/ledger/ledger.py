@@ -16,7 +16,17 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from .audit import GENESIS_HASH, canonical_json, event_hash, normalize_payload, verify_chain
+from .audit import (
+    GENESIS_HASH,
+    canonical_json,
+    check_head,
+    event_hash,
+    key_bytes,
+    key_id,
+    normalize_payload,
+    walk_chain,
+)
+from .checkpoints import checkpoint_problem, sign_checkpoint
 from .config import LedgerConfig
 from .engine import WRITE_OPTION, build_engine
 from .errors import LedgerError, NotFoundError
@@ -64,6 +74,7 @@ from .rows import (
     pair_record,
     ticket_record,
 )
+from .state_check import CHECKED_COLUMNS, StateMismatch, StateReplay, summarize
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -71,6 +82,11 @@ log = logging.getLogger(__name__)
 Upserted = Literal["added", "updated", "restored"] | None
 
 _HEAD_ID = 1
+# ledger_meta keys: the first seq hashed with the audit key (HMAC), and that key's public id
+KEYED_FROM = "audit_keyed_from"
+KEY_ID = "audit_key_id"
+_STATE_TABLES = (Ticket, FeedbackItem, Example, PreferencePair)
+_MISMATCHES_SHOWN = 10
 MAX_BACKOFF_EXPONENT = 30  # 2**30 base periods is far past any cap; 2**1024 would overflow a float
 _PROCESS_LOCKS: dict[str, threading.RLock] = {}
 _PROCESS_LOCKS_GUARD = threading.Lock()
@@ -83,10 +99,18 @@ def _process_lock(key: str) -> threading.RLock:
 
 
 class Ledger:
-    """Thread-safe; open once per process and share. `Ledger("sqlite:///.tacit/ledger.db")`."""
+    """Thread-safe; open once per process and share. `Ledger("sqlite:///.tacit/ledger.db")`.
 
-    def __init__(self, url: str, config: LedgerConfig | None = None) -> None:
+    With `audit_key` (the stack's secrets, `audit_key`), audit events are HMAC'd from the first append on:
+    a writer without the key can no longer rewrite the chain unnoticed, and checkpoints can be signed.
+    A ledger once keyed refuses audited writes from a Ledger opened without its key."""
+
+    def __init__(
+        self, url: str, config: LedgerConfig | None = None, *, audit_key: str | bytes | None = None
+    ) -> None:
         self.config = config or LedgerConfig()
+        self._audit_key = key_bytes(audit_key)
+        self._audit_key_id = None if self._audit_key is None else key_id(self._audit_key)
         self._engine = build_engine(url, self.config)
         self.url = self._engine.url.render_as_string(hide_password=True)
         self._is_sqlite = self._engine.dialect.name == "sqlite"
@@ -128,8 +152,16 @@ class Ledger:
                         f"ledger at {self.url} has schema version {version.value}, newer than this tacit "
                         f"understands ({SCHEMA_VERSION}): upgrade tacit"
                     )
-                if session.get(AuditHead, _HEAD_ID) is None:
-                    session.add(AuditHead(id=_HEAD_ID, seq=0, hash=GENESIS_HASH))
+                head = session.get(AuditHead, _HEAD_ID)
+                if head is None and self._trail_is_new(session):
+                    head = AuditHead(id=_HEAD_ID, seq=0, hash=GENESIS_HASH)
+                    session.add(head)
+                if head is None:
+                    # never a silent restart at 0: seq 1 exists, so every audited write would fail later
+                    log.error("%s", self._missing_head_message(session))
+                elif self._audit_key is not None:
+                    session.flush()
+                    self._adopt_key(session, head.seq + 1)
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -156,7 +188,10 @@ class Ledger:
             require_text("audit event", name, value)
         head = session.execute(
             select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
-        ).scalar_one()
+        ).scalar_one_or_none()
+        if head is None:
+            raise LedgerError(self._missing_head_message(session))
+        key = self._append_key(session, head.seq + 1)
         payload = normalize_payload(payload)
         fields: dict[str, Any] = {
             "seq": head.seq + 1,
@@ -168,7 +203,7 @@ class Ledger:
             "payload": payload,
             "prev_hash": head.hash,
         }
-        digest = event_hash(**fields)
+        digest = event_hash(**fields, key=key)
         session.add(AuditEventRow(**fields, hash=digest))
         head.seq, head.hash = fields["seq"], digest
         session.flush()
@@ -746,19 +781,237 @@ class Ledger:
             yield session
 
     def _iter_audit(self, session: Session) -> Iterator[AuditEvent]:
-        rows = session.execute(
-            select(AuditEventRow).order_by(AuditEventRow.seq).execution_options(yield_per=500)
-        )
-        for row in rows.scalars():
-            yield audit_event(row)
+        # plain rows, not ORM objects: verify reads every event, and the ORM's bookkeeping doubled its time
+        table = AuditEventRow.__table__
+        columns = [table.c[name] for name in AuditEvent.__dataclass_fields__]
+        rows = session.execute(select(*columns).order_by(table.c.seq).execution_options(yield_per=1000))
+        for row in rows:
+            yield AuditEvent(*row)
 
-    def verify_audit(self) -> VerifyResult:
-        """Recompute the whole chain. Not ok names the first bad seq and why (edited, deleted, truncated)."""
+    def verify_audit(self, against: dict[str, Any] | None = None) -> VerifyResult:
+        """Recompute the whole chain (SHA-256 before `audit_keyed_from`, HMAC with the audit key from it
+        on), compare the head row, and replay the events against the tickets, feedback, examples and
+        pairs tables. With `against` (a checkpoint from `audit_checkpoint`), also check its signature,
+        that the event at its seq still has its hash, and that the trail still reaches it. Not ok names
+        the first bad seq (None for a state table, a checkpoint or a missing key) and why."""
         with self._audit_snapshot() as session:
-            head = session.get(AuditHead, _HEAD_ID)
-            if head is None:
-                return VerifyResult(False, None, "the audit head row is missing (audit_head was edited)", 0)
-            return verify_chain(self._iter_audit(session), head.seq, head.hash)
+            return self._verify(session, against)[0]
+
+    def audit_checkpoint(self) -> dict[str, Any]:
+        """The current head, signed with the audit key, to keep outside the database (see
+        checkpoints.py): `{seq, hash, at, keyed_from, ledger, key_id, signature}`. The trail is verified
+        first, in the same snapshot: a broken trail is never anchored. Raises LedgerError without the
+        key or when the trail does not verify."""
+        if self._audit_key is None:
+            raise LedgerError(
+                "an audit checkpoint is signed with the audit key, and this ledger was opened without one: "
+                "open it with the stack's secrets (`audit_key`, written by `tacit up`)"
+            )
+        with self._audit_snapshot() as session:
+            result, head = self._verify(session, None)
+            if not result.ok or head is None:
+                raise LedgerError(
+                    f"the audit trail does not verify, so it is not checkpointed: {result.reason}"
+                )
+            body = {
+                "seq": head.seq,
+                "hash": head.hash,
+                "at": utcnow().isoformat(),
+                "keyed_from": self._keyed_from(session),
+                "ledger": self.url,
+                "key_id": self._audit_key_id,
+            }
+        return sign_checkpoint(body, self._audit_key)
+
+    def rebuild_audit_head(
+        self, *, actor: str = "operator", against: dict[str, Any] | None = None
+    ) -> AuditEvent:
+        """Repair a deleted `audit_head` row: walk the events (against a checkpoint, if given) and, only if
+        they verify, set the head to the last one. Audited as `audit.head_rebuilt`. Run it after `verify`
+        has named the missing head; a truncated tail is only caught with a checkpoint, so pass one."""
+        require_text("rebuild_audit_head", "actor", actor)
+        anchor = None
+        if against is not None:
+            problem = checkpoint_problem(against, self._audit_key)
+            if problem is not None:
+                raise LedgerError(f"the head is not rebuilt: {problem}")
+            anchor = (against["seq"], against["hash"])
+        with self._write() as session:
+            if session.get(AuditHead, _HEAD_ID) is not None:
+                raise LedgerError("the audit head row is present: there is nothing to rebuild")
+            walk = walk_chain(
+                self._iter_audit(session),
+                key=self._audit_key,
+                keyed_from=self._keyed_from(session),
+                anchor=anchor,
+            )
+            if walk.bad is not None:
+                raise LedgerError(
+                    f"the audit events do not verify, so the head is not rebuilt: {walk.bad.reason}. "
+                    "Restore the ledger from a backup"
+                )
+            session.add(AuditHead(id=_HEAD_ID, seq=walk.last_seq, hash=walk.last_hash))
+            session.flush()
+            log.warning("audit head rebuilt at seq %d by %s", walk.last_seq, actor)
+            return self._append(
+                session,
+                actor,
+                "audit.head_rebuilt",
+                "audit",
+                "head",
+                {
+                    "seq": walk.last_seq,
+                    "hash": walk.last_hash,
+                    "checkpoint_seq": None if against is None else against["seq"],
+                },
+            )
+
+    def _verify(
+        self, session: Session, against: dict[str, Any] | None
+    ) -> tuple[VerifyResult, AuditHead | None]:
+        """verify_audit inside one snapshot; also hands back the head row it checked."""
+        anchor = None
+        if against is not None:
+            problem = checkpoint_problem(against, self._audit_key)
+            if problem is not None:
+                return VerifyResult(False, None, problem, 0), None
+            anchor = (against["seq"], against["hash"])
+        try:
+            keyed_from = self._keyed_from(session)
+        except LedgerError as exc:
+            return VerifyResult(False, None, str(exc), 0), None
+        key_problem = self._key_mismatch(session)
+        if key_problem is not None:
+            return VerifyResult(False, None, key_problem, 0), None
+        if against is not None and not _keyed_from_agrees(against, keyed_from):
+            return VerifyResult(
+                False,
+                None,
+                f"ledger_meta says the trail is keyed from seq {keyed_from}, but the checkpoint of seq "
+                f"{against['seq']} (taken at {against['at']}) recorded {against['keyed_from']}: the marker "
+                "was edited, as a rewrite of the chain without the key would need",
+                0,
+            ), None
+        head = session.get(AuditHead, _HEAD_ID)
+        replay = StateReplay()
+        walk = walk_chain(
+            replay.watch(self._iter_audit(session)), key=self._audit_key, keyed_from=keyed_from, anchor=anchor
+        )
+        if walk.bad is not None:
+            return walk.bad, head
+        if head is None:
+            reason = f"{self._missing_head_message(session)}. The events themselves are intact up to seq {walk.last_seq}"
+            return VerifyResult(False, None, reason, walk.checked), None
+        result = check_head(walk, head.seq, head.hash)
+        if not result.ok:
+            return result, head
+        shown, total = self._state_mismatches(session, replay)
+        if total:
+            return VerifyResult(False, None, summarize(shown, total), walk.checked), head
+        keyed = (
+            f"keyed from seq {keyed_from}"
+            if keyed_from is not None
+            else "unkeyed: SHA-256 only, a rewrite of the whole chain would pass; give the ledger its audit key"
+        )
+        anchored = (
+            "" if against is None else f"; holds at the checkpoint of seq {against['seq']} ({against['at']})"
+        )
+        reason = f"ok: {walk.checked} events, chain intact ({keyed}); the state tables match their events{anchored}"
+        return VerifyResult(True, None, reason, walk.checked), head
+
+    def _state_mismatches(self, session: Session, replay: StateReplay) -> tuple[list[StateMismatch], int]:
+        """Each state table read once, against the replayed events: the first few differences and a count."""
+        shown: list[StateMismatch] = []
+        total = 0
+        for model in _STATE_TABLES:
+            table = model.__table__
+            columns = [table.c[name] for name in ("id", *CHECKED_COLUMNS[table.name])]
+            rows = session.execute(select(*columns).execution_options(yield_per=1000)).mappings()
+            for mismatch in replay.compare(table.name, rows):
+                total += 1
+                if len(shown) < _MISMATCHES_SHOWN:
+                    shown.append(mismatch)
+        return shown, total
+
+    # -- keying and the head row
+
+    @staticmethod
+    def _trail_is_new(session: Session) -> bool:
+        """No event was ever appended: no rows, and no key adopted (which only an append records)."""
+        has_events = session.scalar(select(AuditEventRow.seq).limit(1)) is not None
+        return not has_events and session.get(LedgerMeta, KEYED_FROM) is None
+
+    @staticmethod
+    def _missing_head_message(session: Session) -> str:
+        last = session.scalar(select(func.max(AuditEventRow.seq)))
+        held = f"the trail holds events up to seq {last}" if last is not None else "events were written"
+        return (
+            f"the audit head row (audit_head) is missing while {held}: it was deleted outside the ledger, "
+            "and a new head would restart or fork the chain, so audited writes are refused. Restore the ledger "
+            "from a backup, or, once `tacit audit verify` (against a checkpoint, if you have one) finds the "
+            "events intact, run Ledger.rebuild_audit_head() to set the head to the last event"
+        )
+
+    @staticmethod
+    def _keyed_from(session: Session) -> int | None:
+        row = session.get(LedgerMeta, KEYED_FROM)
+        if row is None:
+            return None
+        try:
+            return int(row.value)
+        except ValueError:
+            raise LedgerError(
+                f"ledger_meta {KEYED_FROM} is {row.value!r}, not a seq: it was edited outside the ledger"
+            ) from None
+
+    def _key_mismatch(self, session: Session) -> str | None:
+        """Why this Ledger's key is not the one the trail was keyed with, or None."""
+        stored = session.get(LedgerMeta, KEY_ID)
+        if self._audit_key_id is None or stored is None or stored.value == self._audit_key_id:
+            return None
+        return (
+            f"the audit trail is keyed with another key (id {stored.value}) than this ledger was given "
+            f"(id {self._audit_key_id}): restore the secrets file that belongs to this ledger"
+        )
+
+    def _adopt_key(self, session: Session, next_seq: int) -> None:
+        """The first time a key is given: events from `next_seq` on are HMAC'd; earlier ones stay
+        SHA-256, as written, and verify as such."""
+        if self._audit_key_id is None or session.get(LedgerMeta, KEYED_FROM) is not None:
+            return
+        if next_seq > 1:
+            log.warning(
+                "audit trail keyed from seq %d; events 1..%d stay SHA-256 (anchor them with a checkpoint)",
+                next_seq,
+                next_seq - 1,
+            )
+        session.add(LedgerMeta(key=KEYED_FROM, value=str(next_seq)))
+        if session.get(LedgerMeta, KEY_ID) is None:
+            session.add(LedgerMeta(key=KEY_ID, value=self._audit_key_id))
+        session.flush()
+
+    def _append_key(self, session: Session, seq: int) -> bytes | None:
+        """The key event `seq` is hashed with (None: SHA-256), or a LedgerError when this Ledger cannot
+        append to the trail without breaking it."""
+        self._adopt_key(session, seq)
+        keyed_from = self._keyed_from(session)
+        if keyed_from is None:
+            return None
+        if keyed_from > seq:
+            raise LedgerError(
+                f"ledger_meta {KEYED_FROM} ({keyed_from}) is past the next seq ({seq}): it or the trail was "
+                "edited outside the ledger; run `tacit audit verify`"
+            )
+        if self._audit_key is None:
+            raise LedgerError(
+                f"the audit trail is keyed (HMAC) from seq {keyed_from} and this ledger was opened without the "
+                "audit key, so it cannot append: open it with the stack's secrets (`audit_key`, as the "
+                "Runtime does)"
+            )
+        mismatch = self._key_mismatch(session)
+        if mismatch is not None:
+            raise LedgerError(mismatch)
+        return self._audit_key
 
     def export_audit(self, fp: IO[str], format: str = "jsonl") -> int:
         """Write the trail for an auditor, one JSON object per line (who, when, action, subject, and the
@@ -771,6 +1024,13 @@ class Ledger:
                 fp.write(canonical_json(event.as_export()) + "\n")
                 count += 1
         return count
+
+
+def _keyed_from_agrees(checkpoint: dict[str, Any], keyed_from: int | None) -> bool:
+    """The marker may only have appeared after the checkpoint (the key was given later), never moved."""
+    if checkpoint["keyed_from"] is None:
+        return keyed_from is None or keyed_from > checkpoint["seq"]
+    return bool(checkpoint["keyed_from"] == keyed_from)
 
 
 def _older(incoming: datetime | None, held: datetime | None) -> bool:

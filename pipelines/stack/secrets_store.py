@@ -35,6 +35,8 @@ class StackSecrets(BaseModel):
     argilla: ArgillaLogins
     webhook_secret: str | None = None
     redis_password: str | None = None  # Argilla's rq worker unpickles jobs: nobody else may enqueue
+    # HMAC key of the ledger's audit chain and checkpoints: kept out of the database it protects
+    audit_key: str | None = None
 
 
 def _new_login(username: str) -> Login:
@@ -86,7 +88,10 @@ def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecret
     new_redis_password = current.redis_password is None
     if new_redis_password:
         current.redis_password = secrets.token_urlsafe(32)
-    if added or new_redis_password or not path.exists():
+    new_audit_key = current.audit_key is None
+    if new_audit_key:
+        current.audit_key = secrets.token_urlsafe(32)
+    if added or new_redis_password or new_audit_key or not path.exists():
         current.argilla.annotators.extend(added)
         write_secrets(path, current)
     return current

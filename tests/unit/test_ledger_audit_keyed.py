@@ -1,0 +1,410 @@
+"""The audit trail under abuse by someone who can write the database but does not hold the audit key:
+a rewrite of the whole chain, a truncated tail with the head row moved back, a forged checkpoint, a
+deleted head row. Tampering is done with raw sqlite3, as an attacker would; the ledger is real."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import stat
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.config import load_settings
+from pipelines.ledger import Ledger, LedgerError, event_hash
+from pipelines.ledger.audit import key_id
+from pipelines.ledger.checkpoints import (
+    CheckpointFileError,
+    append_checkpoint,
+    default_checkpoint_file,
+    latest_checkpoint,
+    read_checkpoints,
+    sign_checkpoint,
+)
+from pipelines.loop.runtime import Runtime
+from pipelines.stack.secrets_store import ensure_secrets, read_secrets, write_secrets
+
+KEY = "k7pQ2-audit-key-from-the-secrets-file-0123456"
+OTHER_KEY = "another-stack-s-audit-key-9876543210-abcdefg"
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.db"
+
+
+@pytest.fixture
+def keyed(db_path: Path) -> Iterator[Ledger]:
+    with Ledger(f"sqlite:///{db_path}", audit_key=KEY) as opened:
+        yield opened
+
+
+def dispute_trail(ledger: Ledger) -> str:
+    """A charge dispute escalated, delivered, decided, routed and noted: five chained events."""
+    ticket = ledger.create_ticket(
+        "escalation",
+        "charge-dispute",
+        {"conversation": ["I was charged twice"], "draft": "Disputes take up to 60 days."},
+        "escalations",
+        model_version="smollm2-135m@3",
+    )
+    ledger.set_ticket_delivered(ticket.id, "escalations", "rec-dispute-9")
+    ledger.decide_ticket(
+        ticket.id,
+        {"resolution": "refund the duplicate now", "category": "billing-error"},
+        by="sam",
+        at=datetime(2025, 3, 4, 11, 0, tzinfo=UTC),
+    )
+    ledger.append_audit("router", "route.decided", "ticket", ticket.id, {"decision": "escalate"})
+    ledger.append_audit("ops", "note", "ticket", ticket.id, {"n": 1})
+    return ticket.id
+
+
+def raw_sql(db_path: Path, *statements: str, params: tuple[Any, ...] = ()) -> None:
+    connection = sqlite3.connect(db_path)
+    try:
+        for statement in statements:
+            connection.execute(statement, params if statement == statements[-1] else ())
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def rewrite_chain(db_path: Path, edit: Callable[[int, dict[str, Any]], dict[str, Any]]) -> None:
+    """What an attacker with write access does: change payloads, recompute every SHA-256 hash in order so
+    each row links to the one before, and move the head to the new last hash."""
+    connection = sqlite3.connect(db_path)
+    try:
+        rows = connection.execute(
+            "SELECT seq, at, actor, action, subject_type, subject_id, payload FROM audit_events ORDER BY seq"
+        ).fetchall()
+        prev = "0" * 64
+        for seq, at, actor, action, subject_type, subject_id, payload in rows:
+            new_payload = edit(seq, json.loads(payload))
+            digest = event_hash(
+                seq=seq,
+                at=datetime.fromisoformat(at).replace(tzinfo=UTC),
+                actor=actor,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                payload=new_payload,
+                prev_hash=prev,
+            )
+            connection.execute(
+                "UPDATE audit_events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+                (json.dumps(new_payload), prev, digest, seq),
+            )
+            prev = digest
+        connection.execute("UPDATE audit_head SET seq = ?, hash = ?", (rows[-1][0], prev))
+        connection.commit()
+    finally:
+        connection.close()
+
+
+def deny_the_refund(seq: int, payload: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(payload.get("decision"), dict):
+        payload["decision"]["resolution"] = "deny the refund"
+    return payload
+
+
+def meta(db_path: Path) -> dict[str, str]:
+    connection = sqlite3.connect(db_path)
+    try:
+        return dict(connection.execute("SELECT key, value FROM ledger_meta").fetchall())
+    finally:
+        connection.close()
+
+
+# ---------------------------------------------------------------- 1. the keyed chain
+
+
+def test_a_keyed_chain_hashes_with_hmac_and_verifies(keyed: Ledger, db_path: Path):
+    dispute_trail(keyed)
+    result = keyed.verify_audit()
+    assert (result.ok, result.checked) == (True, 5), result.reason
+    assert "keyed from seq 1" in result.reason
+    assert meta(db_path)["audit_keyed_from"] == "1"
+    first = keyed.list_audit()[0]
+    fields = dict(
+        seq=first.seq,
+        at=first.at,
+        actor=first.actor,
+        action=first.action,
+        subject_type=first.subject_type,
+        subject_id=first.subject_id,
+        payload=first.payload,
+        prev_hash=first.prev_hash,
+    )
+    assert first.hash == event_hash(**fields, key=KEY.encode())
+    assert first.hash != event_hash(**fields), "not the plain SHA-256 anyone can recompute"
+
+
+def test_a_whole_chain_rewritten_with_sha256_passes_unkeyed_but_is_caught_when_keyed(tmp_path: Path):
+    unkeyed_path, keyed_path = tmp_path / "unkeyed.db", tmp_path / "keyed.db"
+    for path, key in ((unkeyed_path, None), (keyed_path, KEY)):
+        with Ledger(f"sqlite:///{path}", audit_key=key) as ledger:
+            ticket_id = dispute_trail(ledger)
+        rewrite_chain(path, deny_the_refund)
+        raw_sql(
+            path,
+            "UPDATE tickets SET decision = json_set(decision, '$.resolution', 'deny the refund') WHERE id = ?",
+            params=(ticket_id,),
+        )
+    with Ledger(f"sqlite:///{unkeyed_path}") as ledger:
+        # the limit the key removes: with SHA-256 alone a consistent rewrite is indistinguishable
+        assert ledger.verify_audit().ok
+    with Ledger(f"sqlite:///{keyed_path}", audit_key=KEY) as ledger:
+        result = ledger.verify_audit()
+        assert (result.ok, result.first_bad_seq) == (False, 1)
+        assert "seq 1: content does not match its hash" in result.reason
+
+
+def test_an_old_unkeyed_ledger_upgraded_to_keyed_still_verifies(db_path: Path):
+    url = f"sqlite:///{db_path}"
+    with Ledger(url) as old:
+        dispute_trail(old)
+    with Ledger(url, audit_key=KEY) as upgraded:
+        assert meta(db_path)["audit_keyed_from"] == "6", "keyed from the next event on"
+        upgraded.append_audit("ops", "note", "ledger", "upgrade", {"keyed": True})
+        result = upgraded.verify_audit()
+        assert (result.ok, result.checked) == (True, 6), result.reason
+        assert "keyed from seq 6" in result.reason
+        events = upgraded.list_audit()
+    old_event, new_event = events[4], events[5]
+    assert old_event.hash == event_hash(**_hashed_fields(old_event)), "written before the key: SHA-256"
+    assert new_event.hash == event_hash(**_hashed_fields(new_event), key=KEY.encode())
+    assert new_event.prev_hash == old_event.hash, "the keyed event pins the unkeyed ones before it"
+
+
+def test_a_keyed_chain_verified_without_the_key_is_not_ok_and_says_so(keyed: Ledger, db_path: Path):
+    dispute_trail(keyed)
+    with Ledger(f"sqlite:///{db_path}") as without_key:
+        result = without_key.verify_audit()
+        assert not result.ok
+        assert result.first_bad_seq is None, "no row is bad: it cannot be checked"
+        assert "no audit key was given" in result.reason and "seq 1" in result.reason
+        with pytest.raises(LedgerError, match="opened without the audit key"):
+            without_key.append_audit("ops", "note", "ledger", "x", {})
+        with pytest.raises(LedgerError, match="signed with the audit key"):
+            without_key.audit_checkpoint()
+    assert keyed.verify_audit().ok, "the refused append wrote nothing"
+
+
+def test_another_key_is_named_as_such_and_cannot_append(keyed: Ledger, db_path: Path):
+    dispute_trail(keyed)
+    with Ledger(f"sqlite:///{db_path}", audit_key=OTHER_KEY) as wrong:
+        result = wrong.verify_audit()
+        assert not result.ok and "keyed with another key" in result.reason
+        assert key_id(KEY.encode()) in result.reason
+        with pytest.raises(LedgerError, match="another key"):
+            wrong.append_audit("ops", "note", "ledger", "x", {})
+
+
+def test_ensure_secrets_generates_the_audit_key_once_and_keeps_it(tmp_path: Path):
+    path = tmp_path / "home" / "secrets.json"
+    first = ensure_secrets(path, "owner", ["alice"])
+    assert first.audit_key and len(first.audit_key) >= 40
+    assert ensure_secrets(path, "owner", ["alice", "bob"]).audit_key == first.audit_key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # a secrets file from before the key gets one on the next `tacit up`, other secrets untouched
+    older = first.model_copy(update={"audit_key": None})
+    write_secrets(path, older)
+    upgraded = ensure_secrets(path, "owner", ["alice", "bob"])
+    assert upgraded.audit_key and upgraded.audit_key != first.audit_key
+    assert upgraded.api_key == first.api_key and read_secrets(path) == upgraded
+
+
+def test_the_runtime_keys_the_ledger_from_the_secrets_and_works_unkeyed_without(tmp_path: Path):
+    bare = Runtime(load_settings(home=tmp_path / "bare"))
+    bare.ledger.append_audit("ops", "note", "ledger", "x", {})
+    assert bare.ledger.verify_audit().ok
+    assert "audit_keyed_from" not in meta(tmp_path / "bare" / "ledger.db")
+    bare.ledger.close()
+
+    settings = load_settings(home=tmp_path / "stack")
+    secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
+    runtime = Runtime(settings)
+    runtime.ledger.append_audit("ops", "note", "ledger", "x", {})
+    assert runtime.ledger.verify_audit().ok
+    stored = meta(tmp_path / "stack" / "ledger.db")
+    assert stored["audit_keyed_from"] == "1"
+    assert stored["audit_key_id"] == key_id(secrets.audit_key.encode())
+    assert secrets.audit_key not in json.dumps(stored), "the key itself never enters the database"
+    runtime.ledger.close()
+
+
+# ---------------------------------------------------------------- 2. checkpoints outside the database
+
+
+def test_a_checkpoint_is_the_signed_head_and_verify_holds_against_it(keyed: Ledger):
+    dispute_trail(keyed)
+    checkpoint = keyed.audit_checkpoint()
+    head = keyed.list_audit()[-1]
+    assert (checkpoint["seq"], checkpoint["hash"], checkpoint["keyed_from"]) == (5, head.hash, 1)
+    assert checkpoint["ledger"] == keyed.url and len(checkpoint["signature"]) == 64
+    keyed.append_audit("ops", "note", "ledger", "later", {})
+    result = keyed.verify_audit(against=checkpoint)
+    assert (result.ok, result.checked) == (True, 6), result.reason
+    assert "checkpoint of seq 5" in result.reason
+
+
+def test_a_tail_truncated_with_the_head_moved_back_is_caught_against_a_checkpoint(
+    keyed: Ledger, db_path: Path
+):
+    dispute_trail(keyed)
+    checkpoint = keyed.audit_checkpoint()
+    raw_sql(
+        db_path,
+        "DELETE FROM audit_events WHERE seq >= 4",
+        "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
+    )
+    assert keyed.verify_audit().ok, "inside the database the shorter trail is consistent"
+    result = keyed.verify_audit(against=checkpoint)
+    assert (result.ok, result.first_bad_seq) == (False, 4)
+    assert "a checkpoint saw seq 5" in result.reason and "removed from the end" in result.reason
+
+
+def test_a_rewrite_that_also_removes_the_key_marker_is_caught_against_a_checkpoint(db_path: Path):
+    url = f"sqlite:///{db_path}"
+    with Ledger(url, audit_key=KEY) as ledger:
+        dispute_trail(ledger)
+        checkpoint = ledger.audit_checkpoint()
+    # downgrade: drop the marker so every event "was written before the key", then rewrite with SHA-256
+    raw_sql(db_path, "DELETE FROM ledger_meta WHERE key IN ('audit_keyed_from', 'audit_key_id')")
+    rewrite_chain(db_path, lambda _seq, payload: payload)
+    with Ledger(url, audit_key=KEY) as ledger:
+        result = ledger.verify_audit(against=checkpoint)
+        assert not result.ok
+        assert "the checkpoint of seq 5" in result.reason and "recorded 1" in result.reason
+
+
+def test_a_forged_or_edited_checkpoint_is_an_error(keyed: Ledger, db_path: Path):
+    dispute_trail(keyed)
+    checkpoint = keyed.audit_checkpoint()
+    raw_sql(
+        db_path,
+        "DELETE FROM audit_events WHERE seq >= 4",
+        "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
+    )
+    # the attacker edits the checkpoint to match the shortened trail: the signature no longer fits
+    edited = {**checkpoint, "seq": 3, "hash": keyed.list_audit()[-1].hash}
+    result = keyed.verify_audit(against=edited)
+    assert (result.ok, result.first_bad_seq) == (False, None)
+    assert "bad signature" in result.reason and "forged or edited" in result.reason
+    # re-signed with a key of the attacker's own: still not this ledger's signature
+    resigned = sign_checkpoint(edited, OTHER_KEY.encode())
+    assert "bad signature" in keyed.verify_audit(against=resigned).reason
+    malformed = {key: value for key, value in checkpoint.items() if key != "signature"}
+    assert "lacks signature" in keyed.verify_audit(against=malformed).reason
+    assert "not a JSON object" in keyed.verify_audit(against=["not", "a", "dict"]).reason  # type: ignore[arg-type]
+
+
+def test_a_broken_trail_is_never_checkpointed(keyed: Ledger, db_path: Path):
+    dispute_trail(keyed)
+    raw_sql(db_path, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(LedgerError, match="not checkpointed: seq 2"):
+        keyed.audit_checkpoint()
+
+
+def test_checkpoint_file_appends_one_line_each_and_reads_back_the_latest(keyed: Ledger, tmp_path: Path):
+    path = default_checkpoint_file(tmp_path / "home")
+    assert path == tmp_path / "home" / "audit-checkpoints.jsonl"
+    dispute_trail(keyed)
+    first = keyed.audit_checkpoint()
+    keyed.append_audit("ops", "note", "ledger", "x", {})
+    second = keyed.audit_checkpoint()
+    assert append_checkpoint(path, first) == path
+    append_checkpoint(path, second)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert len(path.read_text().splitlines()) == 2
+    assert read_checkpoints(path) == [first, second]
+    assert latest_checkpoint(path) == second
+    assert keyed.verify_audit(against=latest_checkpoint(path)).ok
+
+
+def test_a_missing_or_garbled_checkpoint_file_is_a_clear_error(tmp_path: Path):
+    missing = tmp_path / "nowhere.jsonl"
+    with pytest.raises(CheckpointFileError, match="no checkpoint file at .*nowhere.jsonl"):
+        latest_checkpoint(missing)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(CheckpointFileError, match="holds no checkpoint"):
+        latest_checkpoint(empty)
+    torn = tmp_path / "torn.jsonl"
+    torn.write_text('{"seq": 1, "hash": "ab"}\n{"seq": 2, "ha')
+    with pytest.raises(CheckpointFileError, match="line 2 of .*torn.jsonl is not a checkpoint"):
+        read_checkpoints(torn)
+    listed = tmp_path / "list.jsonl"
+    listed.write_text("[1, 2]\n")
+    with pytest.raises(
+        CheckpointFileError, match=r"line 1 of .*list.jsonl is not a checkpoint \(not a JSON object\)"
+    ):
+        read_checkpoints(listed)
+    assert issubclass(CheckpointFileError, LedgerError)
+
+
+# ---------------------------------------------------------------- 4. a deleted head row
+
+
+def test_a_deleted_head_is_an_error_on_append_and_on_verify_never_a_silent_restart(
+    keyed: Ledger, db_path: Path
+):
+    dispute_trail(keyed)
+    raw_sql(db_path, "DELETE FROM audit_head")
+    with pytest.raises(LedgerError, match=r"audit head row \(audit_head\) is missing .* up to seq 5"):
+        keyed.append_audit("ops", "note", "ledger", "x", {})
+    with pytest.raises(LedgerError, match="rebuild_audit_head"):
+        keyed.create_ticket("review", "t", {"prompt": "p"}, "corrections")
+    assert keyed.list_tickets(status="queued") == [], "the refused write left nothing behind"
+    # reopening does not put a fresh head at seq 0
+    with Ledger(f"sqlite:///{db_path}", audit_key=KEY) as reopened:
+        connection = sqlite3.connect(db_path)
+        assert connection.execute("SELECT count(*) FROM audit_head").fetchone() == (0,)
+        connection.close()
+        result = reopened.verify_audit()
+        assert (result.ok, result.first_bad_seq, result.checked) == (False, None, 5)
+        assert "audit_head) is missing" in result.reason and "intact up to seq 5" in result.reason
+        assert "restore the ledger" in result.reason.lower()
+
+
+def test_an_operator_rebuilds_the_head_after_verify_and_the_repair_is_audited(keyed: Ledger, db_path: Path):
+    dispute_trail(keyed)
+    checkpoint = keyed.audit_checkpoint()
+    with pytest.raises(LedgerError, match="nothing to rebuild"):
+        keyed.rebuild_audit_head()
+    raw_sql(db_path, "DELETE FROM audit_head")
+    event = keyed.rebuild_audit_head(actor="oncall-ana", against=checkpoint)
+    assert (event.seq, event.action, event.actor) == (6, "audit.head_rebuilt", "oncall-ana")
+    assert event.payload["seq"] == 5 and event.payload["checkpoint_seq"] == 5
+    assert keyed.verify_audit(against=checkpoint).ok
+    assert keyed.append_audit("ops", "note", "ledger", "x", {}).seq == 7
+
+
+def test_the_head_is_not_rebuilt_over_a_broken_or_truncated_trail(keyed: Ledger, db_path: Path):
+    dispute_trail(keyed)
+    checkpoint = keyed.audit_checkpoint()
+    raw_sql(db_path, "DELETE FROM audit_head", "DELETE FROM audit_events WHERE seq = 5")
+    with pytest.raises(LedgerError, match="do not verify.*checkpoint saw seq 5"):
+        keyed.rebuild_audit_head(against=checkpoint)
+    raw_sql(db_path, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    with pytest.raises(LedgerError, match="do not verify.*seq 2"):
+        keyed.rebuild_audit_head()
+
+
+def _hashed_fields(event: Any) -> dict[str, Any]:
+    return dict(
+        seq=event.seq,
+        at=event.at,
+        actor=event.actor,
+        action=event.action,
+        subject_type=event.subject_type,
+        subject_id=event.subject_id,
+        payload=event.payload,
+        prev_hash=event.prev_hash,
+    )
