@@ -47,8 +47,33 @@ class SqlParams:
 
 
 def json_path(key: str) -> str:
-    """JSON path to a top-level key, quoted so any property name is addressed literally."""
-    return '$."' + key.replace('"', '\\"') + '"'
+    """JSON path to a top-level key, quoted. Only right for a `plain_key`: SQLite's path syntax has no
+    escape (a `"` ends the label) and compares the label with the stored JSON text, which holds non-ASCII
+    and backslashes escaped; `json_member` addresses any key."""
+    return '$."' + key + '"'
+
+
+def plain_key(key: str) -> bool:
+    """A key SQLite's quoted JSON path addresses as written: printable ASCII without `"` or `\\`."""
+    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
+
+
+# The JSON text of a json_each row's value (json_each hands scalars back as SQL values, booleans as 1/0).
+_MEMBER_JSON = (
+    "CASE m.type WHEN 'array' THEN m.value WHEN 'object' THEN m.value WHEN 'true' THEN 'true' "
+    "WHEN 'false' THEN 'false' WHEN 'null' THEN 'null' ELSE json_quote(m.value) END"
+)
+
+
+def json_member(container: str, key: str, p: SqlParams, then: str = "") -> str:
+    """The `json, path` arguments (for json_each / json_extract) that address `container`'s top-level member
+    named `key`, then `then` inside it (e.g. `.value`). A plain key goes into a quoted path (the fast path);
+    any other key (a `"`, a backslash, non-ASCII) is looked up by name among the members, which compares
+    decoded keys."""
+    if plain_key(key):
+        return f"{container}, {p(json_path(key) + then)}"
+    member = f"(SELECT {_MEMBER_JSON} FROM json_each({container}) m WHERE m.key = {p(key)})"
+    return f"{member}, {p('$' + then)}"
 
 
 def uuid_hex(value: str | UUID) -> str | None:
@@ -58,27 +83,45 @@ def uuid_hex(value: str | UUID) -> str | None:
         return None
 
 
+def _from_epoch_ms(value: float, original: object) -> datetime:
+    try:
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    except (OverflowError, ValueError, OSError):  # NaN, infinity, or beyond the years datetime holds
+        raise UnprocessableEntityError(
+            f"{original!r} is not a date: epoch milliseconds out of range (years 1 to 9999)"
+        ) from None
+
+
 def to_db_datetime(value: float | str, *, round_up: bool) -> str:
     """An ES-style date bound (ISO-8601 string or epoch milliseconds) as a stored-format UTC string.
     Like Elasticsearch, a date without a time is the start of that day for `ge` and its end for `le`."""
     if isinstance(value, (int, float)):
-        moment = datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        moment = _from_epoch_ms(value, value)
     else:
         text = value.strip()
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             try:
-                moment = datetime.fromtimestamp(float(text) / 1000.0, tz=UTC)
+                number = float(text)
             except ValueError:
                 raise UnprocessableEntityError(
                     f"cannot read {value!r} as a date: give an ISO-8601 date/datetime (e.g. 2024-05-01T12:00:00Z) "
                     "or epoch milliseconds"
                 ) from None
+            moment = _from_epoch_ms(number, value)
         if round_up and len(text) == _DATE_ONLY_LENGTH:
-            moment = moment + timedelta(days=1) - timedelta(microseconds=1)
+            try:
+                moment = moment + timedelta(days=1) - timedelta(microseconds=1)
+            except OverflowError:  # 9999-12-31: its end is the last moment datetime holds
+                moment = datetime.max
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # e.g. 9999-12-31T23:00-05:00 is past the last year in UTC
+            raise UnprocessableEntityError(
+                f"{value!r} is out of the range of dates (years 1 to 9999 UTC)"
+            ) from None
     return moment.strftime(DB_DATETIME_FORMAT)
 
 
@@ -106,6 +149,23 @@ def _any_json_value_in(json_expr: str, values: list[str], p: SqlParams) -> str:
 def _any_json_number_between(json_expr: str, flt: RangeFilter, p: SqlParams, what: str) -> str:
     cond = _range_sql("je.value", flt, p, lambda v, _up: to_number(v, what))
     return f"EXISTS (SELECT 1 FROM json_each({json_expr}) je WHERE je.type IN ('integer', 'real') AND {cond})"
+
+
+RECORD_SORT_PROPERTIES = ("id", "external_id", "inserted_at", "updated_at", "status")
+SUGGESTION_PROPERTIES = ("value", "score", "agent", "type")
+
+
+def suggestion_property(scope: SuggestionFilterScope) -> str:
+    """The suggestion property a filter or sort reads. Argilla's handler passes `str(scope.property)`, so a
+    `"property": null` (which its schema allows, meaning the default) arrives as the text "None"."""
+    prop = scope.property
+    if prop is None or prop == "None":
+        return "value"
+    if prop not in SUGGESTION_PROPERTIES:
+        raise UnprocessableEntityError(
+            f"suggestions have no property {prop!r}: use {', '.join(SUGGESTION_PROPERTIES)}"
+        )
+    return prop
 
 
 class FilterCompiler:
@@ -148,10 +208,10 @@ class FilterCompiler:
         return f"r.{prop} IN {p.in_list(values)}" if values else "0"
 
     def _metadata(self, flt: Filter, name: str) -> str:
-        path = self.p(json_path(name))
+        member = json_member("r.metadata", name, self.p)
         if isinstance(flt, TermsFilter):
-            return _any_json_value_in(f"r.metadata, {path}", list(flt.values), self.p)
-        return _any_json_number_between(f"r.metadata, {path}", flt, self.p, f"metadata {name!r}")
+            return _any_json_value_in(member, list(flt.values), self.p)
+        return _any_json_number_between(member, flt, self.p, f"metadata {name!r}")
 
     def _question_id(self, name: str) -> str:
         if name not in self.question_ids:
@@ -161,7 +221,7 @@ class FilterCompiler:
     def _suggestion(self, flt: Filter, scope: SuggestionFilterScope) -> str:
         p = self.p
         qid = p(self._question_id(scope.question))
-        prop = scope.property or "value"
+        prop = suggestion_property(scope)
         if prop in ("agent", "type"):
             if isinstance(flt, RangeFilter):
                 raise UnprocessableEntityError(f"suggestion {prop} takes a terms filter, not a range")
@@ -173,10 +233,6 @@ class FilterCompiler:
                 if isinstance(flt, TermsFilter)
                 else _any_json_number_between(f"s.{prop}", flt, p, what)
             )
-        else:
-            raise UnprocessableEntityError(
-                f"suggestions have no property {prop!r}: use value, score, agent or type"
-            )
         return f"EXISTS (SELECT 1 FROM suggestions s WHERE s.record_id = r.id AND s.question_id = {qid} AND {cond})"
 
     def _response(self, flt: Filter, scope: ResponseFilterScope) -> str:
@@ -184,7 +240,7 @@ class FilterCompiler:
         user = f" AND rs.user_id = {p(uuid_hex(scope.user.id))}" if scope.user is not None else ""
         if scope.question:
             self._question_id(scope.question)  # unknown question -> clear error
-            value = f'rs."values", {p(json_path(scope.question) + ".value")}'
+            value = json_member('rs."values"', scope.question, p, ".value")
             cond = (
                 _any_json_value_in(value, list(flt.values), p)
                 if isinstance(flt, TermsFilter)
@@ -216,15 +272,19 @@ class FilterCompiler:
         desc = order.order == SortOrder.desc
         scope = order.scope
         if isinstance(scope, RecordFilterScope):
-            expr = f"r.{scope.property}" if scope.property != "id" else "r.id"
+            if scope.property not in RECORD_SORT_PROPERTIES:
+                raise UnprocessableEntityError(
+                    f"records sort by {', '.join(RECORD_SORT_PROPERTIES)}, not {scope.property!r}"
+                )
+            expr = f"r.{scope.property}"
         elif isinstance(scope, MetadataFilterScope):
-            path = p(json_path(scope.metadata_property))
+            member = json_member("r.metadata", scope.metadata_property, p)
             # an array value sorts by its smallest element ascending and its largest descending, like ES
             agg = "max" if desc else "min"
-            expr = f"(SELECT {agg}(je.value) FROM json_each(r.metadata, {path}) je)"
+            expr = f"(SELECT {agg}(je.value) FROM json_each({member}) je)"
         elif isinstance(scope, SuggestionFilterScope):
             qid = p(self._question_id(scope.question))
-            prop = scope.property or "value"
+            prop = suggestion_property(scope)
             if prop in ("agent", "type"):
                 inner = f"s.{prop}"
                 expr = (
@@ -240,8 +300,8 @@ class FilterCompiler:
             user = f" AND rs.user_id = {p(uuid_hex(scope.user.id))}" if scope.user is not None else ""
             if scope.question:
                 self._question_id(scope.question)
-                path = p(json_path(scope.question) + ".value")
-                inner = f'avg(json_extract(rs."values", {path}))'  # ES sorts nested answers with mode avg
+                value = json_member('rs."values"', scope.question, p, ".value")
+                inner = f"avg(json_extract({value}))"  # ES sorts nested answers with mode avg
             else:
                 inner = "min(rs.status)"
             expr = f"(SELECT {inner} FROM responses rs WHERE rs.record_id = r.id{user})"
