@@ -68,8 +68,9 @@ class Runtime:
     @cached_property
     def router(self) -> Router:
         """The routing rules; a malformed file raises RoutingRulesError naming the line."""
+        trusted = self.settings.routing.trusted_validator_modules
         if not self.settings.routing.embedding_rules:
-            return Router.from_file(self.settings.routing_rules_file)
+            return Router.from_file(self.settings.routing_rules_file, trusted_modules=trusted)
         shared = cached_embedder(self.embedder.encode_documents)
 
         def novelty(text: str) -> float | None:
@@ -83,7 +84,9 @@ class Runtime:
                 ) from None
             return hits[0].similarity if hits else None
 
-        return Router.from_file(self.settings.routing_rules_file, embed=shared, novelty=novelty)
+        return Router.from_file(
+            self.settings.routing_rules_file, embed=shared, novelty=novelty, trusted_modules=trusted
+        )
 
     def embed_one(self, text: str) -> list[float]:
         return self.embedder.encode_documents([text])[0].tolist()

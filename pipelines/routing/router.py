@@ -7,6 +7,7 @@ first); the decision is the fired decision ranked highest by the file's `precede
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from pipelines.routing import compiled
@@ -44,8 +45,10 @@ class Router:
         embed: Embed | None = None,
         novelty: Novelty | None = None,
         validators: dict[str, ValidatorCheck] | None = None,
+        trusted_modules: Iterable[str] = (),
     ) -> None:
         loaded = rules if isinstance(rules, LoadedRules) else LoadedRules(rules, "<routing rules>", {})
+        trusted = tuple(trusted_modules)
         self.rules = loaded.rules
         self.version = loaded.rules.version
         self.source = loaded.source
@@ -54,7 +57,9 @@ class Router:
         }
         self._default = self.rules.default
         available = {"embed": embed is not None, "novelty": novelty is not None}
-        self._compiled = [_compile(rule, loaded, embed, novelty, validators) for rule in self.rules.rules]
+        self._compiled = [
+            _compile(rule, loaded, embed, novelty, validators, trusted) for rule in self.rules.rules
+        ]
         self._unavailable = [rule for rule in self._compiled if rule.needs and not available[rule.needs]]
         self._active = [rule for rule in self._compiled if not (rule.needs and not available[rule.needs])]
         self._by_task: dict[str, tuple[tuple[CompiledRule, ...], dict[str, str]]] = {}
@@ -67,8 +72,15 @@ class Router:
         embed: Embed | None = None,
         novelty: Novelty | None = None,
         validators: dict[str, ValidatorCheck] | None = None,
+        trusted_modules: Iterable[str] = (),
     ) -> Router:
-        return cls(load_rules(path), embed=embed, novelty=novelty, validators=validators)
+        return cls(
+            load_rules(path),
+            embed=embed,
+            novelty=novelty,
+            validators=validators,
+            trusted_modules=trusted_modules,
+        )
 
     @property
     def rule_ids(self) -> list[str]:
@@ -118,6 +130,7 @@ def _compile(
     embed: Embed | None,
     novelty: Novelty | None,
     validators: dict[str, ValidatorCheck] | None,
+    trusted_modules: tuple[str, ...],
 ) -> CompiledRule:
     match rule:
         case ThresholdRule():
@@ -134,7 +147,7 @@ def _compile(
             return compiled.NoveltyCheck(rule, novelty)
         case ValidatorRule():
             try:
-                check = resolve_validator(rule.params.check, validators)
+                check = resolve_validator(rule.params.check, validators, trusted_modules)
             except LookupError as exc:
                 raise RoutingRulesError(f"{loaded.where(rule.id)}: params.check: {exc}") from None
             return compiled.Validator(rule, check)

@@ -2,13 +2,17 @@
 
 A check is called as `check(interaction, **args)` and says whether it agrees with the model's output:
 `True` or `None` = agrees; `False` = disagrees; a non-empty string = disagrees, and the string says why.
+
+A `module:function` path imports that module, which runs its code: only modules the operator trusts in
+the main config (`routing.trusted_validator_modules` in configs/tacit.yaml, a package trusting its
+submodules) may be named, so a rules file cannot load `os:system` or any other importable function.
 """
 
 from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pipelines.routing.interaction import Interaction
@@ -32,8 +36,18 @@ def registered_validators() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def resolve_validator(reference: str, extra: dict[str, ValidatorCheck] | None = None) -> ValidatorCheck:
-    """A check by registered name (`extra` first, then the registry) or by `package.module:function`."""
+def is_trusted(module_name: str, trusted_modules: Iterable[str]) -> bool:
+    """Whether `module_name` is a trusted module or inside a trusted package."""
+    return any(module_name == trusted or module_name.startswith(trusted + ".") for trusted in trusted_modules)
+
+
+def resolve_validator(
+    reference: str,
+    extra: dict[str, ValidatorCheck] | None = None,
+    trusted_modules: Iterable[str] = (),
+) -> ValidatorCheck:
+    """A check by registered name (`extra` first, then the registry) or by `package.module:function`
+    from a trusted module; LookupError saying the fix otherwise."""
     if extra and reference in extra:
         return extra[reference]
     if reference in _REGISTRY:
@@ -42,9 +56,17 @@ def resolve_validator(reference: str, extra: dict[str, ValidatorCheck] | None = 
         known = ", ".join(sorted({*_REGISTRY, *(extra or {})})) or "none"
         raise LookupError(
             f"no validator registered as '{reference}' (registered: {known}); "
-            "use a registered name or a dotted path 'package.module:function'"
+            "use a registered name or a dotted path 'package.module:function' from a trusted module"
         )
     module_name, _, attribute = reference.partition(":")
+    trusted_modules = list(trusted_modules)
+    if not is_trusted(module_name, trusted_modules):
+        listed = ", ".join(trusted_modules) or "none"
+        raise LookupError(
+            f"validator '{reference}': module '{module_name}' is not trusted (trusted: {listed}), so it is "
+            f"not imported; list it in routing.trusted_validator_modules in configs/tacit.yaml, or register "
+            "the check with @register_validator in a trusted module and name it"
+        )
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

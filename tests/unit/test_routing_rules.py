@@ -245,7 +245,9 @@ rules:
             raise RuntimeError("policy service unreachable")
         return len(interaction.output) < limit
 
-    router = Router(loaded, validators={"refund_policy": refund_policy})
+    router = Router(
+        loaded, validators={"refund_policy": refund_policy}, trusted_modules=["tests.unit.test_routing_rules"]
+    )
     agrees = router.route(Interaction("t", "hi", "ok"))
     assert (agrees.decision, agrees.rules_fired, calls) == ("auto", [], [3])
     disagrees = router.route(Interaction("t", "hi", "we will refund you"))
