@@ -171,3 +171,14 @@ def _started_processes(home: Path) -> list:
         except psutil.Error:
             pass
     return found
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 2-layer Llama and its tokenizer in a model folder: a base model for every training, registry
+    and serving path that does not need to learn (tests that use it load a model: mark them `slow`)."""
+    from tests.tiny_llama import build_tiny_llama
+    from training.sample_pairs import sample_pairs
+
+    texts = [text for pair in sample_pairs(60) for text in (pair.prompt, pair.chosen, pair.rejected)]
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), texts)

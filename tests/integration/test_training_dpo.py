@@ -1,6 +1,8 @@
-"""`train_dpo` end to end: the packaged SmolLM2 (converted once into a temporary home), a real MLflow store
-(SQLite + local artifacts), TRL DPO with LoRA for a few steps, the gate, the registry and the champion loader;
-resuming an interrupted run; and `tacit train dpo` under `accelerate launch` with two processes."""
+"""`train_dpo` end to end, the TRL way: a tiny random Llama (tests/tiny_llama.py, built once per session) is the
+base model for tracking and lineage, the gate and the registry, `--if-new`, serving the champion, resuming an
+interrupted run and `tacit train dpo` under `accelerate launch` with two processes; one run of the packaged
+SmolLM2 (converted into a temporary home) shows that training beats chance. A real MLflow store (SQLite +
+local artifacts) and TRL DPO with LoRA throughout."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from mlflow import MlflowClient
 from transformers import TrainerCallback
 
 from pipelines.ledger import FeedbackRecord, Ledger, PairRecord
-from training.base_model import DEFAULT_BASE_MODEL, resolve_base_model
+from training.base_model import DEFAULT_BASE_MODEL, MARKER
 from training.dpo import train_dpo
 from training.gate import decide_promotion
 from training.recipe import load_recipe
@@ -42,17 +44,26 @@ FAST = {
     },
     "gate": {"sample_prompts": 2, "sample_max_new_tokens": 8},
 }
+# A random model learns nothing worth a gate: for the registry's paths the tiny model's first run is promoted
+# whatever it scores (the gate's arithmetic is tests/unit/test_training_gate.py; learning is the SmolLM2 test).
+PROMOTE_ANY = {"min_accuracy_gain": -1.0, "min_margin_gain": -1.0e9}
 MODEL = "tacit-dpo-test"
 
 
 class Store:
-    def __init__(self, root: Path, home: Path | None = None) -> None:
+    """An MLflow store and a TACIT_HOME, training on one base model."""
+
+    def __init__(self, root: Path, base_model: str, home: Path | None = None) -> None:
         self.home = home or root / "home"
+        self.base_model = base_model
         self.uri = f"sqlite:///{root / 'mlflow.db'}"
         self.client = MlflowClient(self.uri)
 
+    def recipe_overrides(self, extra: dict | None = None) -> dict:
+        return _merge(_merge(FAST, {"model": {"model_name_or_path": self.base_model}}), extra or {})
+
     def train(self, pairs, recipe_overrides=None, **kwargs) -> TrainResult:
-        recipe = load_recipe(RECIPE, _merge(FAST, recipe_overrides or {}))
+        recipe = load_recipe(RECIPE, self.recipe_overrides(recipe_overrides))
         return train_dpo(recipe, pairs, self.home, self.uri, registered_model=MODEL, **kwargs)
 
     def runs(self) -> list:
@@ -68,13 +79,13 @@ def _merge(base: dict, extra: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
-    return Store(tmp_path_factory.mktemp("training"))
+def store(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Store:
+    return Store(tmp_path_factory.mktemp("training"), str(tiny_llama))
 
 
 @pytest.fixture(scope="module")
 def first_run(store: Store) -> TrainResult:
-    return store.train(sample_pairs(40), ledger_cursor=40)
+    return store.train(sample_pairs(40), {"gate": PROMOTE_ANY}, ledger_cursor=40)
 
 
 def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
@@ -85,7 +96,7 @@ def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
     assert run.info.status == "FINISHED"
     params = run.data.params
     assert params["training.beta"] == "0.1" and params["training.max_steps"] == "3"
-    assert params["lora.r"] == "16" and params["model.model_name_or_path"] == "packaged:smollm2-135m-instruct"
+    assert params["lora.r"] == "16" and params["model.model_name_or_path"] == store.base_model
     # TRL's own metrics, logged per step, plus the gate's held-out metrics
     for key in (
         "loss",
@@ -124,20 +135,22 @@ def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
 
 
 def test_snapshot_hash_is_the_content_hash(store: Store, first_run: TrainResult) -> None:
-    recipe = load_recipe(RECIPE, FAST)
+    recipe = load_recipe(RECIPE, store.recipe_overrides())
     again = build_snapshot(filter_pairs(sample_pairs(40), recipe.data), recipe.data, store.home)
     assert again.hash == first_run.snapshot_hash and again.path == first_run.snapshot_path
     assert first_run.pairs_train + first_run.pairs_eval == 40
 
 
-def test_first_adapter_beats_chance_and_becomes_champion(store: Store, first_run: TrainResult) -> None:
+def test_a_promoted_adapter_becomes_champion(store: Store, first_run: TrainResult) -> None:
     decision = first_run.decision
     assert decision is not None and decision.incumbent.label == "base model (chance)"
-    assert decision == decide_promotion(decision.candidate, None, load_recipe(RECIPE, FAST).gate)
+    gate = load_recipe(RECIPE, store.recipe_overrides({"gate": PROMOTE_ANY})).gate
+    assert decision == decide_promotion(decision.candidate, None, gate)
     assert decision.promote, decision.reason
     assert first_run.model_version == "1" and first_run.champion_version == "1"
     champion = store.client.get_model_version_by_alias(MODEL, "champion")
     assert str(champion.version) == "1" and champion.run_id == first_run.run_id
+    assert champion.tags["tacit.base_model"] == store.base_model
     tags = store.client.get_run(first_run.run_id).data.tags
     assert tags["tacit.gate.decision"] == "promoted" and tags["tacit.gate.reason"] == decision.reason
 
@@ -201,8 +214,8 @@ class CrashAfterCheckpoint(TrainerCallback):
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(store: Store, tmp_path: Path) -> None:
-    # Its own MLflow store (the module's version numbers stay as they are); the converted model is reused.
-    resumable = Store(tmp_path, home=store.home)
+    # Its own MLflow store and home: the module's version numbers stay as they are.
+    resumable = Store(tmp_path, store.base_model)
     resume = {"training": {"max_steps": 4, "save_steps": 1}, "gate": {"sample_prompts": 0}}
     pairs = sample_pairs(24)  # a snapshot of its own, so a run folder of its own
     with pytest.raises(Interrupted, match="checkpoint-2"):
@@ -245,7 +258,7 @@ def _fill_ledger(ledger_url: str, pairs: list) -> None:
             ledger.record_feedback(response, pairs=[derived])
 
 
-@pytest.mark.timeout(1200)  # two processes each load torch and the model; the launch itself may take 900 s
+@pytest.mark.timeout(1200)  # two processes each import torch, TRL and the CLI; the launch may take 900 s
 def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_decision(
     store: Store, tmp_path: Path
 ) -> None:
@@ -254,16 +267,18 @@ def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_deci
     register a version, run the gate and write the audit event."""
     home = tmp_path / "home"
     home.mkdir()
-    # The module's converted base model and its MLflow database (already created), under names of its own.
-    resolve_base_model(DEFAULT_BASE_MODEL, store.home)
-    (home / "models").symlink_to(store.home / "models", target_is_directory=True)
-    experiment = registered = "tacit-dpo-accelerate"
+    experiment = registered = (
+        "tacit-dpo-accelerate"  # in the module's MLflow database, under names of its own
+    )
     ledger_url = f"sqlite:///{home / 'ledger.db'}"
     _fill_ledger(ledger_url, sample_pairs(40))
-    tiny = {"training": {"max_steps": 2, "per_device_train_batch_size": 2, "max_length": 96}}
+    tiny = {
+        "model": {"model_name_or_path": store.base_model},
+        "training": {"max_steps": 2, "per_device_train_batch_size": 2, "max_length": 96},
+        "gate": {"sample_prompts": 0},
+    }
     recipe = tmp_path / "recipe.yaml"
-    raw = load_recipe(ROOT / "configs" / "train_dpo_tiny.yaml", {**tiny, "gate": {"sample_prompts": 0}}).raw
-    recipe.write_text(yaml.safe_dump(raw))
+    recipe.write_text(yaml.safe_dump(load_recipe(ROOT / "configs" / "train_dpo_tiny.yaml", tiny).raw))
     env = {
         **os.environ,
         "TACIT_HOME": str(home),
@@ -300,3 +315,25 @@ def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_deci
         ("model.promoted" if decision == "promoted" else "model.refused", f"{registered}/1")
     ]
     assert gate_events[0].payload["run_id"] == run.info.run_id
+
+
+@pytest.mark.timeout(
+    1200
+)  # converts the GGUF (20-40 s), then 3 LoRA steps on 135M parameters: minutes on 2 cores
+def test_smollm2_learns_the_preferences_beyond_chance(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The one real model: the packaged SmolLM2, converted from its GGUF into the home, trained 3 steps on the
+    built-in pairs with the shipped gate, must beat chance on the held-out pairs and become the champion."""
+    smollm2 = Store(tmp_path_factory.mktemp("smollm2"), DEFAULT_BASE_MODEL)
+    result = smollm2.train(sample_pairs(40), {"gate": {"sample_prompts": 0}})
+    assert (
+        result.status == "trained" and result.pairs_train + result.pairs_eval == 40 and result.pairs_eval >= 4
+    )
+    assert (smollm2.home / "models" / "smollm2-135m-instruct" / MARKER).is_file()  # converted once, recorded
+    decision = result.decision
+    assert decision is not None and decision.incumbent.label == "base model (chance)"
+    assert decision.candidate.accuracy >= 0.5 and decision.candidate.margin > 0.0
+    assert decision.promote, decision.reason
+    assert result.champion_version == "1"
+    params = smollm2.client.get_run(result.run_id).data.params
+    assert params["model.model_name_or_path"] == "packaged:smollm2-135m-instruct"
+    assert smollm2.client.get_model_version_by_alias(MODEL, "champion").run_id == result.run_id
