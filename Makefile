@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 TACIT := $(VENV)/bin/tacit
 PYTEST_ARGS ?=
 
-.PHONY: setup browser up down status test lint demo train-dpo bench clean
+.PHONY: setup browser up down status test test-fast lint demo train-dpo bench clean
 
 setup: $(VENV)/.installed $(ARGILLA_VENV)/.installed
 
@@ -49,6 +49,12 @@ browser:
 
 test: setup browser lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# the inner loop: ruff, then every test that needs neither the embedded stack nor the LLM (markers `stack`
+# and `slow`, checked in tests/conftest.py); no browser, no stack start, no model load
+test-fast: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m pytest -m "not stack and not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(TACIT) demo
