@@ -3,6 +3,11 @@
 Runs only inside `.venv-argilla` (argilla-server 2.8 and its pins). Argilla reads its settings from its own
 environment variables at import time (ARGILLA_HOME_PATH, ARGILLA_DATABASE_URL, ARGILLA_REDIS_URL,
 ARGILLA_SEARCH_ENGINE=sql), so every command imports argilla_server lazily, after the engine is registered.
+
+Argilla's SQLite runs in WAL mode (set at migrate, checked again when the server or the worker starts): the
+`sql` search engine reads whole tables inside requests (the vector matrix streams the vectors table), and in
+SQLite's default rollback-journal mode such a read holds a lock that makes every annotator's submit wait,
+then fail with "database is locked". In WAL mode readers and the writer do not block each other.
 """
 
 from __future__ import annotations
@@ -10,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
+import sqlite3
 import sys
+from contextlib import closing
 
 import typer
 
-ENGINE_NAME = "sql"  # must match annotation.embedded_argilla.sql_engine.ENGINE_NAME (imported lazily: it loads numpy)
+# must match annotation.embedded_argilla.sql_engine.ENGINE_NAME (imported lazily: it loads numpy)
+ENGINE_NAME = "sql"
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 
@@ -39,12 +47,39 @@ def _require_sql_engine_setting() -> None:
         raise typer.Exit(2)
 
 
+def use_wal() -> str | None:
+    """Put Argilla's SQLite database in WAL mode (stored in the file: once is enough; a no-op when it is
+    WAL already). Returns the journal mode now in force, None when the database is not an SQLite file."""
+    from argilla_server.settings import settings
+    from sqlalchemy import make_url
+
+    if not settings.database_is_sqlite:
+        return None
+    path = make_url(settings.database_url).database
+    if not path or path == ":memory:":
+        return None
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+    try:
+        with closing(sqlite3.connect(path, timeout=settings.database_sqlite_timeout)) as db:
+            mode = str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower()
+    except sqlite3.OperationalError as exc:  # locked by a process that still uses the rollback journal
+        mode = f"unchanged ({exc})"
+    if mode != "wal":
+        typer.echo(
+            f"Argilla's database {path} is not in WAL mode (journal mode: {mode}; another process holds "
+            "it?): annotators' submits may wait behind long searches until it is switched at a start alone",
+            err=True,
+        )
+    return mode
+
+
 @cli.command()
 def migrate() -> None:
-    """Run Argilla's database migrations up to head (idempotent)."""
+    """Run Argilla's database migrations up to head (idempotent), with the database in WAL mode."""
     import alembic.config
     from argilla_server.database import ALEMBIC_CONFIG_FILE
 
+    use_wal()  # before the migrations: their tables are then written through the WAL as well
     alembic.config.main(argv=["-c", ALEMBIC_CONFIG_FILE, "upgrade", "head"])
 
 
@@ -140,6 +175,7 @@ def serve(
 
     register_engine()
     argilla_speedups.apply()
+    use_wal()  # a database made before tacit used WAL is switched at its next start
     import uvicorn
     from argilla_server._app import create_server_app
 
@@ -157,6 +193,7 @@ def worker(
 
     register_engine()
     argilla_speedups.apply()
+    use_wal()
     from argilla_server.jobs.queues import DEFAULT_QUEUE, HIGH_QUEUE, REDIS_CONNECTION
     from rq import SimpleWorker
     from rq.worker_pool import WorkerPool
