@@ -646,6 +646,14 @@ class Ledger:
         with self._read() as session:
             return feedback_record(self._get(session, FeedbackItem, feedback_id, "feedback item"))
 
+    def list_feedback(self, argilla_dataset: str | None = None) -> list[FeedbackRecord]:
+        """Every response the ledger holds (one per record and user), oldest first."""
+        query = select(FeedbackItem).order_by(FeedbackItem.ingested_at, FeedbackItem.id)
+        if argilla_dataset is not None:
+            query = query.where(FeedbackItem.argilla_dataset == argilla_dataset)
+        with self._read() as session:
+            return [feedback_record(row) for row in session.scalars(query)]
+
     def list_examples(
         self,
         include_withdrawn: bool = False,
