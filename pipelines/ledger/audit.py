@@ -176,7 +176,8 @@ def walk_chain(
         if anchor is not None and event.seq == anchor[0] and event.hash != anchor[1]:
             return stop(
                 event.seq,
-                f"seq {event.seq}: hash differs from the checkpoint's (the chain was rewritten since the checkpoint)",
+                f"seq {event.seq}: hash differs from the checkpoint's "
+                "(the chain was rewritten since the checkpoint)",
             )
         prev_hash = event.hash
         expected_seq += 1

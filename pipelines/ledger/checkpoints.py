@@ -95,7 +95,8 @@ def read_checkpoints(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise CheckpointFileError(
-            f"no checkpoint file at {path}: run `tacit audit checkpoint` first, or name the file with --against"
+            f"no checkpoint file at {path}: run `tacit audit checkpoint` first, "
+            "or name the file with --against"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CheckpointFileError(f"cannot read the checkpoint file {path} ({type(exc).__name__})") from None

@@ -152,7 +152,10 @@ class Ledger:
                         f"ledger at {self.url} has schema version {version.value}, newer than this tacit "
                         f"understands ({SCHEMA_VERSION}): upgrade tacit"
                     )
-                head = session.get(AuditHead, _HEAD_ID)
+                # locked as appends lock it: on PostgreSQL a key adopted below must see the last append
+                head = session.execute(
+                    select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
+                ).scalar_one_or_none()
                 if head is None and self._trail_is_new(session):
                     head = AuditHead(id=_HEAD_ID, seq=0, hash=GENESIS_HASH)
                     session.add(head)
@@ -908,7 +911,8 @@ class Ledger:
         if walk.bad is not None:
             return walk.bad, head
         if head is None:
-            reason = f"{self._missing_head_message(session)}. The events themselves are intact up to seq {walk.last_seq}"
+            intact = f"The events themselves are intact up to seq {walk.last_seq}"
+            reason = f"{self._missing_head_message(session)}. {intact}"
             return VerifyResult(False, None, reason, walk.checked), None
         result = check_head(walk, head.seq, head.hash)
         if not result.ok:
@@ -919,12 +923,15 @@ class Ledger:
         keyed = (
             f"keyed from seq {keyed_from}"
             if keyed_from is not None
-            else "unkeyed: SHA-256 only, a rewrite of the whole chain would pass; give the ledger its audit key"
+            else "unkeyed: SHA-256 only, a rewrite of the whole chain would pass; give the ledger its key"
         )
         anchored = (
             "" if against is None else f"; holds at the checkpoint of seq {against['seq']} ({against['at']})"
         )
-        reason = f"ok: {walk.checked} events, chain intact ({keyed}); the state tables match their events{anchored}"
+        reason = (
+            f"ok: {walk.checked} events, chain intact ({keyed}); "
+            f"the state tables match their events{anchored}"
+        )
         return VerifyResult(True, None, reason, walk.checked), head
 
     def _state_mismatches(self, session: Session, replay: StateReplay) -> tuple[list[StateMismatch], int]:
@@ -955,9 +962,9 @@ class Ledger:
         held = f"the trail holds events up to seq {last}" if last is not None else "events were written"
         return (
             f"the audit head row (audit_head) is missing while {held}: it was deleted outside the ledger, "
-            "and a new head would restart or fork the chain, so audited writes are refused. Restore the ledger "
-            "from a backup, or, once `tacit audit verify` (against a checkpoint, if you have one) finds the "
-            "events intact, run Ledger.rebuild_audit_head() to set the head to the last event"
+            "and a new head would restart or fork the chain, so audited writes are refused. Restore the "
+            "ledger from a backup, or, once `tacit audit verify` (against a checkpoint, if you have one) "
+            "finds the events intact, run Ledger.rebuild_audit_head() to set the head to the last event"
         )
 
     @staticmethod
@@ -1012,8 +1019,8 @@ class Ledger:
             )
         if self._audit_key is None:
             raise LedgerError(
-                f"the audit trail is keyed (HMAC) from seq {keyed_from} and this ledger was opened without the "
-                "audit key, so it cannot append: open it with the stack's secrets (`audit_key`, as the "
+                f"the audit trail is keyed (HMAC) from seq {keyed_from} and this ledger was opened without "
+                "the audit key, so it cannot append: open it with the stack's secrets (`audit_key`, as the "
                 "Runtime does)"
             )
         mismatch = self._key_mismatch(session)

@@ -145,7 +145,8 @@ class StateReplay:
                         ident,
                         name,
                         entry.seq,
-                        f"differs from the audit trail (changed outside the ledger; last event seq {entry.seq})",
+                        "differs from the audit trail "
+                        f"(changed outside the ledger; last event seq {entry.seq})",
                     )
         for ident, entry in expected.items():
             if entry.values:  # an id only named by events that change no row (a route note) owns no row
