@@ -168,7 +168,8 @@ def status(
     """Health of every component."""
     from pipelines.stack import supervisor
 
-    statuses = supervisor.status(load_settings())
+    settings = load_settings()
+    statuses = supervisor.status(settings)
     if as_json:
         print(json.dumps([asdict(s) for s in statuses]))
     else:
@@ -178,6 +179,12 @@ def status(
                 s.name, s.url, str(s.pid or "-"), "[green]yes[/green]" if s.healthy else "[red]no[/red]"
             )
         Console().print(table)
+    failed = dead_letters(settings)
+    if failed:
+        console.print(
+            f"[yellow]{failed} ticket(s) failed delivery (Argilla refused their records): "
+            "`tacit retry` sends them again; GET /v1/tickets?status=failed lists them with the error[/yellow]"
+        )
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 
@@ -251,6 +258,37 @@ def select(
     Console().print(table)
 
 
+@app.command()
+def retry(
+    ticket_ids: list[str] | None = typer.Argument(
+        None, help="dead-lettered tickets to send again (default: all)"
+    ),
+) -> None:
+    """Send the tickets Argilla refused until they were given up (status `failed`) again, now."""
+    from pipelines.loop.tickets import retry_failed
+
+    runtime = open_runtime()
+    requeued = retry_failed(runtime, ticket_ids or None)
+    if not requeued:
+        console.print("no failed ticket to send again")
+        return
+    states = [runtime.ledger.get_ticket(ticket_id).status for ticket_id in requeued]
+    console.print(
+        f"sent again: {len(requeued)} ticket(s); now in Argilla: {states.count('open')}, "
+        f"waiting: {states.count('queued')}, refused again: {states.count('failed')}"
+    )
+
+
+def dead_letters(settings: TacitSettings) -> int:
+    """How many tickets are given up (`failed`), without opening a ledger that does not exist yet."""
+    if settings.ledger.url is None and not (settings.home_dir / "ledger.db").exists():
+        return 0
+    from pipelines.ledger import Ledger
+
+    with Ledger(settings.ledger_url, settings.ledger) as ledger:
+        return len(ledger.list_tickets(status="failed", limit=100_000))
+
+
 def open_runtime():  # -> Runtime
     from pipelines.loop.runtime import Runtime
 
@@ -309,13 +347,42 @@ app.add_typer(audit_app, name="audit")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the chain; exit 1 naming the first edited or missing row."""
-    result = open_runtime().ledger.verify_audit()
+def audit_verify(
+    against: Path | None = typer.Option(
+        None,
+        "--against",
+        dir_okay=False,
+        help="a checkpoint file from `tacit audit checkpoint` (its last checkpoint is checked too)",
+    ),
+) -> None:
+    """Recompute the chain and replay it against the state tables; exit 1 naming what was edited, removed
+    or rewritten. With --against, also catch a rewrite of the whole chain or a truncated tail."""
+    from pipelines.ledger.checkpoints import latest_checkpoint
+
+    checkpoint = latest_checkpoint(against) if against is not None else None
+    result = open_runtime().ledger.verify_audit(against=checkpoint)
     if not result.ok:
-        console.print(f"[red]audit trail broken at seq {result.first_bad_seq}: {result.reason}[/red]")
+        where = f" at seq {result.first_bad_seq}" if result.first_bad_seq is not None else ""
+        console.print(f"[red]audit trail broken{where}: {result.reason}[/red]")
         raise typer.Exit(1)
-    console.print(f"audit trail intact ({result.checked} events)")
+    pinned = f", matches the checkpoint of seq {checkpoint['seq']}" if checkpoint else ""
+    console.print(f"audit trail intact ({result.checked} events{pinned})")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    out: Path | None = typer.Option(
+        None, "--out", dir_okay=False, help="append here (default: audit-checkpoints.jsonl in TACIT_HOME)"
+    ),
+) -> None:
+    """Sign the trail's current head with the audit key and append it to a file kept outside the database
+    (copy it somewhere the database's writers cannot reach); `verify --against FILE` checks it later."""
+    from pipelines.ledger.checkpoints import append_checkpoint, default_checkpoint_file
+
+    runtime = open_runtime()
+    checkpoint = runtime.ledger.audit_checkpoint()
+    path = append_checkpoint(out or default_checkpoint_file(runtime.settings.home_dir), checkpoint)
+    console.print(f"checkpoint of seq {checkpoint['seq']} appended to {path}")
 
 
 @audit_app.command("export")
