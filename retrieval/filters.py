@@ -3,10 +3,16 @@
 Accepted forms, per field:  "value" (equality) · ["a", "b"] (any of) · {"$in": [...]} / {"$nin": [...]} /
 {"$eq": v} / {"$ne": v} · and for `quality` / `created_at` also {"$gte": v, "$lt": w, ...}.
 Application metadata is filtered as `meta.<key>`.
+
+Everything Chroma would refuse is refused here first, naming the field: numbers must be finite and
+integers fit in 64 bits (Python's JSON parser reads NaN, 1e999 and 400-digit integers), and the values of
+one list must be of one type (Chroma refuses `["a", 1]`; its error used to surface as a 500, or as a
+503 "unreachable" when a value happened to contain the word "connect").
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +39,7 @@ SET_OPERATORS = frozenset({"$in", "$nin"})
 EQUALITY_OPERATORS = frozenset({"$eq", "$ne"})
 RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})
 ALLOWED_FIELDS_TEXT = ", ".join([*FIELD_KEYS, "meta.<key>"])
+INT_RANGE = (-(2**63), 2**63 - 1)  # what Chroma stores and compares
 
 
 class SearchInputError(ValueError):
@@ -50,6 +57,15 @@ class FilterError(SearchInputError):
         super().__init__(f"filters.{field}", message)
 
 
+def _number(field: str, value: int | float) -> int | float:
+    """A number Chroma can compare: finite, and an integer within 64 bits."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise FilterError(field, f"{value} is not a finite number")
+    if isinstance(value, int) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise FilterError(field, f"an integer of {len(str(abs(value)))} digits; integers must fit in 64 bits")
+    return value
+
+
 def _scalar(field: str, value: Any) -> str | int | float | bool:
     if field == "kind":
         if not isinstance(value, str) or value not in ExampleKind.__members__:
@@ -61,20 +77,42 @@ def _scalar(field: str, value: Any) -> str | int | float | bool:
         except ValueError:
             raise FilterError(field, f"{value!r} is not an ISO-8601 date-time or epoch seconds") from None
     if field == "created_at" and isinstance(value, datetime):
-        return to_epoch(value)
+        try:
+            return to_epoch(value)
+        except (OverflowError, ValueError):  # e.g. year 1 east of UTC: before the epoch range
+            raise FilterError(field, f"{value.isoformat()} is out of the range of dates") from None
     if field in RANGE_FIELDS:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise FilterError(field, f"expected a number, got {type(value).__name__} {value!r}")
-        return float(value)  # stored as floats
+        _number(field, value)
+        try:
+            return float(value)  # stored as floats
+        except OverflowError:
+            raise FilterError(field, f"{value} is out of the range of numbers") from None
     if not isinstance(value, str | int | float | bool):
         raise FilterError(field, f"expected a string, number or boolean, got {type(value).__name__}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        _number(field, value)
     return value
+
+
+def _kind_of(value: str | int | float | bool) -> str:
+    # bool is an int in Python, but not to Chroma: each is its own kind here
+    return {bool: "boolean", int: "integer", float: "decimal", str: "string"}[type(value)]
 
 
 def _values(field: str, value: Any) -> list[str | int | float | bool]:
     if not isinstance(value, list | tuple) or not value:
         raise FilterError(field, "expected a non-empty list of values")
-    return [_scalar(field, item) for item in value]
+    values = [_scalar(field, item) for item in value]
+    kinds = sorted({_kind_of(item) for item in values})
+    if len(kinds) > 1:
+        raise FilterError(
+            field,
+            f"the values of a list must be of one type; got {' and '.join(kinds)} values (e.g. write "
+            "every number as a decimal, or every id as a string)",
+        )
+    return values
 
 
 def _condition(field: str, key: str, value: Any) -> list[dict[str, Any]]:

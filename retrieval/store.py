@@ -202,7 +202,11 @@ class ExampleStore:
             self._reset()
             raise StoreUnavailable(f"Chroma server at {self._where()} is unreachable: {exc}") from None
         except ValueError as exc:
-            if "connect" not in str(exc).lower():  # HttpClient reports a refused connection as ValueError
+            # chromadb's HttpClient reports a refused connection as a ValueError with one of these messages;
+            # any other ValueError (a filter Chroma refuses, say, even one quoting the word "connect") is the
+            # caller's, not an outage.
+            refused = ("Could not connect to a Chroma server", "Could not connect to tenant")
+            if not str(exc).startswith(refused):
                 raise
             self._reset()
             raise StoreUnavailable(f"Chroma server at {self._where()} is unreachable: {exc}") from None
