@@ -59,8 +59,12 @@ class MlflowSettings(Section):
 
 class ApiSettings(Section):
     max_text_chars: int = Field(20000, ge=100)
+    # Request bodies over this are refused with 413 before they are parsed or authenticated.
+    max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     sync_interval_s: float = Field(30, gt=0)
-    webhook_tolerance_s: int = Field(300, ge=1)
+    # How old (or how far ahead) a signed webhook may be; enforced by annotation/webhooks.py itself. An hour
+    # at most: a wider window only widens the time in which a captured delivery could be replayed.
+    webhook_tolerance_s: int = Field(300, ge=1, le=3600)
 
 
 class TacitSettings(BaseSettings):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from retrieval.config import PromptBlockConfig
 from retrieval.filters import SearchInputError, build_where
@@ -21,6 +21,25 @@ from retrieval.store import StoreMismatch, StoreUnavailable
 from retrieval.types import RetrievedExample
 
 SEARCH_PATH = "/v1/examples/search"
+
+
+def _check_unicode(value: Any, path: str) -> None:
+    # JSON's `\ud800` escapes decode to lone surrogates, which the embedder and Chroma cannot take (a 500).
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"{path or 'text'}: a lone surrogate ({value[exc.start]!r} at character {exc.start}); "
+                "send valid Unicode"
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_unicode(key, f"{path} (a key)" if path else "a key")
+            _check_unicode(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_unicode(item, f"{path}[{index}]")
 
 
 class SearchRequest(BaseModel):
@@ -39,6 +58,12 @@ class SearchRequest(BaseModel):
     dedupe: bool = Field(True, description="drop near-duplicate examples")
     min_score: float | None = Field(None, ge=-1, le=1, description="minimum cosine similarity")
     max_prompt_chars: int | None = Field(None, ge=200, le=100_000, description="budget of the prompt block")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        _check_unicode(data, "")
+        return data
 
     @field_validator("query")
     @classmethod

@@ -9,12 +9,23 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 
 from pipelines.api import route, tickets, webhooks
-from pipelines.api.auth import require_api_key
+from pipelines.api.auth import Caller, api_keys, require_admin_key, require_app_key
+from pipelines.api.body_limit import BodySizeLimit
+from pipelines.api.errors import (
+    ADMIN_KEY,
+    APP_KEY,
+    ARGILLA_UNAVAILABLE,
+    BODY,
+    STORE_UNAVAILABLE,
+    validation_error,
+)
 from pipelines.config import TacitSettings, get_settings
+from pipelines.loop.argilla_gateway import ArgillaUnavailable
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.requests import ReviewCreate
 from pipelines.loop.runtime import Runtime
@@ -117,11 +128,15 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="tacit",
         version="1",
-        description="Human-in-the-loop feedback for LLM applications.",
+        description="Human-in-the-loop feedback for LLM applications. Every endpoint but `/healthz` and the "
+        "webhook takes a bearer API key: the app key, or the admin key for the admin endpoints.",
         lifespan=lifespan,
     )
+    # Outermost: a body over the limit is refused before authentication and before anything parses it.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.state.settings = settings
-    app.state.api_key = stack_secrets.api_key
+    app.state.api_keys = api_keys(stack_secrets.api_key, stack_secrets.admin_api_key)
     app.state.runtime = runtime
     app.state.webhook_verifier = None
     app.state.webhook_secret = None
@@ -132,27 +147,39 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    auth = [Depends(require_api_key)]
-    app.include_router(tickets.router, dependencies=auth)
-    app.include_router(route.router, dependencies=auth)
+    app_key = {"dependencies": [Depends(require_app_key)], "responses": APP_KEY}
+    app.include_router(tickets.router, **app_key)
+    app.include_router(route.router, **app_key)
     app.include_router(
-        build_search_router(lambda: runtime.retriever, settings.retrieval.prompt), dependencies=auth
+        build_search_router(lambda: runtime.retriever, settings.retrieval.prompt),
+        dependencies=[Depends(require_app_key)],
+        responses={**APP_KEY, **BODY},
     )
     app.include_router(webhooks.router)  # authenticated by its Standard Webhooks signature
 
-    meta = APIRouter(prefix="/v1", dependencies=auth, tags=["meta"])
+    meta = APIRouter(prefix="/v1", tags=["meta"], **app_key)
 
     @meta.get("/whoami")
-    def whoami(request: Request) -> dict[str, str]:
-        return {"status": "authenticated"}
+    def whoami(caller: Caller = Depends(require_app_key)) -> dict[str, str]:
+        """Which key this is (`app` or `admin`)."""
+        return {"status": "authenticated", "key": caller.key}
+
+    app.include_router(meta)
+
+    admin = APIRouter(
+        prefix="/v1", tags=["admin"], dependencies=[Depends(require_admin_key)], responses=ADMIN_KEY
+    )
 
     # The service is the one writer of the embedded Chroma folder (Chroma's PersistentClient is not
     # safe for two writing processes), so the CLI asks it to sync and reindex while it runs.
-    @meta.post("/sync", tags=["admin"])
+    @admin.post("/sync", responses=ARGILLA_UNAVAILABLE)
     def sync_now() -> dict[str, Any]:
-        """Deliver waiting tickets and ingest every response a webhook may have missed."""
+        """Deliver waiting tickets and ingest every response a webhook may have missed (admin key)."""
         delivered = deliver_outbox(runtime)
-        report = sync_responses(runtime)
+        try:
+            report = sync_responses(runtime)
+        except ArgillaUnavailable as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
         return {
             "delivered": delivered,
             "seen": report.seen,
@@ -161,10 +188,13 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
             "store_pending": report.store_pending,
         }
 
-    @meta.post("/reindex", tags=["admin"])
+    @admin.post("/reindex", responses=STORE_UNAVAILABLE)
     def reindex_now() -> dict[str, Any]:
-        """Rebuild the example collection from the ledger."""
-        return asdict(runtime.reindex(progress=False))
+        """Rebuild the example collection from the ledger (admin key)."""
+        try:
+            return asdict(runtime.reindex(progress=False))
+        except StoreUnavailable as exc:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 
-    app.include_router(meta)
+    app.include_router(admin)
     return app

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
+from pipelines.api.auth import Caller, require_app_key
+from pipelines.api.errors import BODY
 from pipelines.ledger import stable_id
 from pipelines.loop.requests import EscalationCreate
 from pipelines.loop.runtime import Runtime
@@ -15,10 +17,10 @@ router = APIRouter(prefix="/v1", tags=["routing"])
 EXCERPT_CHARS = 500
 
 
-def route_and_audit(runtime: Runtime, interaction: Interaction) -> RouteResponse:
+def route_and_audit(runtime: Runtime, interaction: Interaction, actor: str = "api") -> RouteResponse:
     decision = runtime.router.route(interaction)
     runtime.ledger.append_audit(
-        "api",
+        actor,
         "route.decided",
         "interaction",
         stable_id("route", interaction.task, interaction.input, interaction.output),
@@ -35,10 +37,13 @@ def route_and_audit(runtime: Runtime, interaction: Interaction) -> RouteResponse
     return RouteResponse.from_decision(decision)
 
 
-@router.post("/route", response_model=RouteResponse)
-async def route(body: RouteRequest, request: Request) -> RouteResponse:
+@router.post("/route", response_model=RouteResponse, responses=BODY)
+async def route(
+    body: RouteRequest, request: Request, caller: Caller = Depends(require_app_key)
+) -> RouteResponse:
     """Evaluate the routing rules: `auto | review | approve | escalate` and the rules that fired."""
-    return await run_in_threadpool(route_and_audit, request.app.state.runtime, body.to_interaction())
+    runtime = request.app.state.runtime
+    return await run_in_threadpool(route_and_audit, runtime, body.to_interaction(), caller.actor)
 
 
 def escalation_rules(runtime: Runtime, request: EscalationCreate) -> list[str]:

@@ -7,9 +7,11 @@ import contextlib
 import time
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from pipelines.api.auth import Caller, require_app_key
+from pipelines.api.errors import BODY, NOT_FOUND
 from pipelines.ledger import Ledger, NotFoundError, TicketRecord, TicketStatus
 from pipelines.loop.requests import (
     ApprovalCreate,
@@ -24,6 +26,11 @@ from pipelines.loop.tickets import open_approval, open_escalation, open_preferen
 router = APIRouter(prefix="/v1", tags=["tickets"])
 
 MAX_WAIT_S = 60.0
+# A ticket-creating POST answers 201 (in Argilla) or 202 (waiting in the outbox), or an error.
+CREATED = {
+    202: {"model": TicketView, "description": "accepted; waiting in the outbox until Argilla is reachable"},
+    **BODY,
+}
 
 
 def _runtime(request: Request) -> Runtime:
@@ -73,13 +80,11 @@ def _created(response: Response, ticket: TicketRecord) -> TicketView:
     return view(ticket)
 
 
-@router.post(
-    "/reviews",
-    response_model=TicketView,
-    status_code=201,
-    responses={202: {"description": "accepted; waiting in the outbox for Argilla"}},
-)
-async def create_review(body: ReviewCreate, request: Request, response: Response) -> TicketView:
+@router.post("/reviews", response_model=TicketView, status_code=201, responses=CREATED)
+async def create_review(
+    body: ReviewCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+) -> TicketView:
+    """A draft for a person to review and correct; without a draft, the champion model writes one."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
     drafting = request.app.state.drafting
@@ -87,32 +92,46 @@ async def create_review(body: ReviewCreate, request: Request, response: Response
     if draft is None:
         drafted = await run_in_threadpool(drafting, body)
         draft, agent, details = drafted.text, drafted.model_version, drafted.details
-    ticket = await run_in_threadpool(open_review, runtime, body, draft, agent, details)
+    ticket = await run_in_threadpool(
+        lambda: open_review(runtime, body, draft, agent, details, actor=caller.actor)
+    )
     return _created(response, ticket)
 
 
-@router.post("/approvals", response_model=TicketView, status_code=201)
-async def create_approval(body: ApprovalCreate, request: Request, response: Response) -> TicketView:
+@router.post("/approvals", response_model=TicketView, status_code=201, responses=CREATED)
+async def create_approval(
+    body: ApprovalCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+) -> TicketView:
+    """A proposed action waiting for a person to approve, reject or modify it."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    return _created(response, await run_in_threadpool(open_approval, runtime, body))
+    ticket = await run_in_threadpool(lambda: open_approval(runtime, body, actor=caller.actor))
+    return _created(response, ticket)
 
 
-@router.post("/escalations", response_model=TicketView, status_code=201)
-async def create_escalation(body: EscalationCreate, request: Request, response: Response) -> TicketView:
+@router.post("/escalations", response_model=TicketView, status_code=201, responses=CREATED)
+async def create_escalation(
+    body: EscalationCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+) -> TicketView:
+    """A conversation handed to a person, with the rules that fired and a summary of it."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
     rules_fired = body.rules_fired
     if rules_fired is None:
         rules_fired = await run_in_threadpool(request.app.state.escalation_rules, body)
-    return _created(response, await run_in_threadpool(open_escalation, runtime, body, rules_fired))
+    ticket = await run_in_threadpool(lambda: open_escalation(runtime, body, rules_fired, actor=caller.actor))
+    return _created(response, ticket)
 
 
-@router.post("/preferences", response_model=TicketView, status_code=201)
-async def create_preference(body: PreferenceCreate, request: Request, response: Response) -> TicketView:
+@router.post("/preferences", response_model=TicketView, status_code=201, responses=CREATED)
+async def create_preference(
+    body: PreferenceCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+) -> TicketView:
+    """Two responses to the same prompt, for a person to pick the better one."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    return _created(response, await run_in_threadpool(open_preference, runtime, body))
+    ticket = await run_in_threadpool(lambda: open_preference(runtime, body, actor=caller.actor))
+    return _created(response, ticket)
 
 
 def _listed(ledger: Ledger, status_filter: str | None, limit: int) -> list[TicketView]:
@@ -140,7 +159,7 @@ async def list_tickets(
     return await run_in_threadpool(_listed, _runtime(request).ledger, status_filter, limit)
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketView)
+@router.get("/tickets/{ticket_id}", response_model=TicketView, responses=NOT_FOUND)
 async def get_ticket(
     ticket_id: str,
     request: Request,

@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from annotation.feedback import from_argilla_response
-from annotation.webhooks import WebhookRejected, WebhookVerifier
+from annotation.webhooks import WebhookPayloadError, WebhookRejected, WebhookVerifier
+from pipelines.api.errors import BODY, UNAUTHORIZED
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
@@ -42,13 +43,25 @@ def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None
 RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES = ("record.updated", "record.completed")
 
 
+def _parse_response_event(event: dict[str, Any]) -> Any:
+    """The response a `response.*` event carries; WebhookPayloadError (400) when its shape is not Argilla's."""
+    data = event.get("data")
+    try:
+        record = data["record"]  # a response event nests the record (and the user) in the response
+        username = data["user"].get("username")
+        return from_argilla_response(data, record, record["dataset"]["name"], username)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise WebhookPayloadError(
+            f"{event['type']} event without the response, record, dataset or user Argilla sends "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+
+
 def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
     """An answer's way into what applications retrieve: parse it, record it in the ledger (feedback,
     examples, pairs, the ticket's decision, all in one transaction), then bring the example store up
     to date with what the ledger queued."""
-    data = event.get("data") or {}
-    record = data["record"]  # a response event nests the record (and the user) in the response
-    response = from_argilla_response(data, record, record["dataset"]["name"], data["user"].get("username"))
+    response = _parse_response_event(event)
     if event["type"] == "response.deleted":
         response = replace(response, status="deleted")
     result = ingest_response(runtime.ledger, response)
@@ -56,30 +69,61 @@ def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
     return int(result.changed)
 
 
-@router.post("/argilla", status_code=status.HTTP_200_OK)
+# The body is read raw (the signature covers its bytes); this documents what Argilla sends.
+EVENT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {
+                    "type": {"type": "string", "examples": ["response.created"]},
+                    "timestamp": {"type": "string"},
+                    "data": {"type": "object"},
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/argilla",
+    status_code=status.HTTP_200_OK,
+    responses={**UNAUTHORIZED, **BODY},
+    openapi_extra={"requestBody": EVENT_BODY},
+)
 async def argilla_webhook(request: Request) -> dict[str, Any]:
+    """Argilla's Standard-Webhooks-signed events. 401: unsigned, forged, stale or replayed; 400: signed,
+    but not a UTF-8 JSON event of the shape Argilla sends; 413: over `api.max_body_bytes`."""
     body = await request.body()
     headers = dict(request.headers)
     verifier = _verifier(request)
     if verifier is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "no webhook secret registered yet: run `tacit up`")
     try:
-        event = verifier.verify(body, headers)
-    except WebhookRejected as exc:
-        refreshed = _verifier(request, refresh=True)
-        if refreshed is verifier or "bad signature" not in str(exc):
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
         try:
+            event = verifier.verify(body, headers)
+        except WebhookRejected as exc:
+            refreshed = _verifier(request, refresh=True)
+            if refreshed is None or refreshed is verifier or "bad signature" not in str(exc):
+                raise
             event = refreshed.verify(body, headers)
-        except WebhookRejected as again:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(again)) from None
-    kind = str(event.get("type", ""))
+    except WebhookRejected as exc:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
+    except WebhookPayloadError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    kind = event["type"]
     if kind in RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES:
         request.app.state.sync_soon.set()
         return {"status": "sync scheduled", "type": kind, "changed": 0}
     if not kind.startswith("response."):
         return {"status": "ignored", "type": kind, "changed": 0}
-    changed = await run_in_threadpool(_ingest_response_event, request.app.state.runtime, event)
+    try:
+        changed = await run_in_threadpool(_ingest_response_event, request.app.state.runtime, event)
+    except WebhookPayloadError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     if changed:
         request.app.state.decided.set()
     return {"status": "ingested", "type": kind, "changed": changed}

@@ -1,15 +1,47 @@
-"""Request and response bodies of the ticket API. Unknown keys are refused, so a typo is named."""
+"""Request and response bodies of the ticket API. Unknown keys are refused, so a typo is named; numbers
+must be finite and integers fit in 64 bits (Python's JSON parser reads NaN, 1e999 and 400-digit integers),
+and text valid Unicode (a JSON `\\ud800` escape is a lone surrogate nothing downstream can store)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    JsonValue,
+    field_validator,
+    model_validator,
+)
+
+from pipelines.routing.requests import check_json_numbers, check_unicode
+
+
+def strip(value: Any) -> Any:
+    # Python's strip, which also takes the separators \x1c-\x1f that pydantic's keeps: a task of "\x1f"
+    # passed `min_length` and then failed in the ledger (a 500). Stripped here, it is a 422.
+    return value.strip() if isinstance(value, str) else value
+
+
+# Checked before the str-or-object union is tried, so an error names the field, not a union branch.
+Context = Annotated[str | dict[str, JsonValue], BeforeValidator(check_json_numbers)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        return check_unicode(data)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return strip(value)
 
 
 class TicketMetadata(Strict):
@@ -25,12 +57,23 @@ class ReviewCreate(Strict):
     task: str = Field(min_length=1, max_length=200, examples=["clinical-note-summary"])
     prompt: str = Field(min_length=1)
     draft: str | None = Field(None, min_length=1, description="omit to let the champion model draft")
-    context: str | dict[str, Any] | None = None
+    context: Context | None = None
     metadata: TicketMetadata = Field(default_factory=TicketMetadata)
 
 
 class ProposedAction(BaseModel):
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=True, allow_inf_nan=False)
+    __pydantic_extra__: dict[str, JsonValue] = Field(init=False)  # extra keys are JSON facts too
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return strip(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite_numbers(cls, data: Any) -> Any:
+        return check_json_numbers(data)
 
     summary: str = Field(min_length=1, description="what the agent wants to do, in a sentence")
     command: str | None = None
@@ -40,13 +83,13 @@ class ProposedAction(BaseModel):
 
 class ApprovalCreate(Strict):
     task: str = Field(min_length=1, max_length=200, examples=["infra-change"])
-    context: str | dict[str, Any] = Field(description="what the agent knows")
+    context: Context = Field(description="what the agent knows")
     action: ProposedAction
     metadata: TicketMetadata = Field(default_factory=TicketMetadata)
 
     @field_validator("context")
     @classmethod
-    def _context_not_empty(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+    def _context_not_empty(cls, value: str | dict[str, JsonValue]) -> str | dict[str, JsonValue]:
         if not value:
             raise ValueError("context must not be empty: say what the agent knows")
         return value
@@ -60,7 +103,7 @@ class Turn(Strict):
 class EscalationCreate(Strict):
     task: str = Field(min_length=1, max_length=200, examples=["charge-dispute"])
     conversation: list[Turn] = Field(min_length=1)
-    signals: dict[str, Any] = Field(
+    signals: Annotated[dict[str, JsonValue], BeforeValidator(check_json_numbers)] = Field(
         default_factory=dict, description="facts for the routing rules, e.g. amount"
     )
     rules_fired: list[str] | None = Field(None, description="omit to have tacit's routing rules evaluated")

@@ -63,6 +63,7 @@ def _open(
     request: dict[str, Any],
     payload: RecordPayload,
     model_version: str | None,
+    actor: str,
 ) -> TicketRecord:
     ticket = runtime.ledger.create_ticket(
         kind,
@@ -71,6 +72,7 @@ def _open(
         payload.dataset,
         model_version=model_version,
         outbox_payload=payload.model_dump(mode="json"),
+        actor=actor,
         ticket_id=payload.external_id,
     )
     deliver_outbox(runtime, only_ticket=ticket.id)
@@ -88,6 +90,8 @@ def open_review(
     draft_agent: str,
     details: dict[str, Any],
     score: float | None = None,
+    *,
+    actor: str = "api",
 ) -> TicketRecord:
     ticket_id = new_ticket_id()
     model_version = request.metadata.model_version or (draft_agent if request.draft is None else None)
@@ -102,10 +106,10 @@ def open_review(
         score,
     )
     body = {**request.model_dump(mode="json"), "draft": draft, "details": details}
-    return _open(runtime, "review", request.task, body, payload, model_version)
+    return _open(runtime, "review", request.task, body, payload, model_version, actor)
 
 
-def open_approval(runtime: Runtime, request: ApprovalCreate) -> TicketRecord:
+def open_approval(runtime: Runtime, request: ApprovalCreate, *, actor: str = "api") -> TicketRecord:
     ticket_id = new_ticket_id()
     action = request.action.model_dump(exclude_none=True)
     payload = approval_payload(
@@ -122,10 +126,13 @@ def open_approval(runtime: Runtime, request: ApprovalCreate) -> TicketRecord:
         request.model_dump(mode="json"),
         payload,
         request.metadata.model_version,
+        actor,
     )
 
 
-def open_escalation(runtime: Runtime, request: EscalationCreate, rules_fired: list[str]) -> TicketRecord:
+def open_escalation(
+    runtime: Runtime, request: EscalationCreate, rules_fired: list[str], *, actor: str = "api"
+) -> TicketRecord:
     ticket_id = new_ticket_id()
     summary = context_summary(request, rules_fired)
     conversation = [turn.model_dump() for turn in request.conversation]
@@ -138,10 +145,10 @@ def open_escalation(runtime: Runtime, request: EscalationCreate, rules_fired: li
         runtime.embed_one(" ".join(turn.content for turn in request.conversation if turn.role == "user")),
     )
     body = {**request.model_dump(mode="json"), "rules_fired": rules_fired, "summary": summary}
-    return _open(runtime, "escalation", request.task, body, payload, request.metadata.model_version)
+    return _open(runtime, "escalation", request.task, body, payload, request.metadata.model_version, actor)
 
 
-def open_preference(runtime: Runtime, request: PreferenceCreate) -> TicketRecord:
+def open_preference(runtime: Runtime, request: PreferenceCreate, *, actor: str = "api") -> TicketRecord:
     ticket_id = new_ticket_id()
     payload = preference_payload(
         ticket_id,
@@ -158,6 +165,7 @@ def open_preference(runtime: Runtime, request: PreferenceCreate) -> TicketRecord
         request.model_dump(mode="json"),
         payload,
         request.metadata.model_version,
+        actor,
     )
 
 

@@ -31,7 +31,8 @@ class ArgillaLogins(BaseModel):
 
 
 class StackSecrets(BaseModel):
-    api_key: str
+    api_key: str  # the tacit API's app key: tickets, routing, search, ticket reads
+    admin_api_key: str | None = None  # the admin key: also sync and reindex (None in older files)
     argilla: ArgillaLogins
     webhook_secret: str | None = None
     redis_password: str | None = None  # Argilla's rq worker unpickles jobs: nobody else may enqueue
@@ -83,6 +84,9 @@ def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecret
             api_key=secrets.token_urlsafe(32),
             argilla=ArgillaLogins(owner=_new_login(owner), annotators=[]),
         )
+    new_admin_key = current.admin_api_key is None  # new files, and files from before the admin scope
+    if new_admin_key:
+        current.admin_api_key = secrets.token_urlsafe(32)
     known = {login.username for login in current.argilla.annotators}
     added = [_new_login(name) for name in annotators if name not in known]
     new_redis_password = current.redis_password is None
@@ -91,7 +95,7 @@ def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecret
     new_audit_key = current.audit_key is None
     if new_audit_key:
         current.audit_key = secrets.token_urlsafe(32)
-    if added or new_redis_password or new_audit_key or not path.exists():
+    if added or new_redis_password or new_audit_key or new_admin_key or not path.exists():
         current.argilla.annotators.extend(added)
         write_secrets(path, current)
     return current
