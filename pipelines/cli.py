@@ -197,7 +197,8 @@ def credentials(as_json: bool = typer.Option(False, "--json", help="print the se
         print(secrets.model_dump_json(indent=2))
         return
     table = Table("who", "username", "password", "API key")
-    table.add_row("tacit API", "-", "-", secrets.api_key)
+    table.add_row("tacit API (app key)", "-", "-", secrets.api_key)
+    table.add_row("tacit API (admin key)", "-", "-", secrets.admin_api_key or "- (run `tacit up`)")
     owner = secrets.argilla.owner
     table.add_row("Argilla owner", owner.username, owner.password, owner.api_key)
     for login in secrets.argilla.annotators:
@@ -307,7 +308,11 @@ def running_service(settings: TacitSettings):  # -> TacitClient | None
         up = secrets is not None and httpx.get(f"{settings.api_url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         up = False
-    return TacitClient(settings.api_url, secrets.api_key, timeout_s=600) if up else None
+    if not up:
+        return None
+    # sync and reindex are admin operations; a secrets file from before the admin scope has no admin key
+    # until the next `tacit up`, and then the API answers 403 with that fix
+    return TacitClient(settings.api_url, secrets.admin_api_key or secrets.api_key, timeout_s=600)
 
 
 @app.command()
