@@ -79,7 +79,7 @@ def _judge_correction(response: SubmittedResponse) -> Judgment:
         return Judgment(
             decision,
             [LearnedExample("correction", prompt, corrected, note)],
-            [LearnedPair(prompt, corrected, draft)],
+            [LearnedPair(prompt, corrected, draft)] if corrected != draft else [],  # no change, no preference
         )
     lesson = [LearnedExample("lesson", prompt, draft, note or "the reviewer rejected this draft")]
     pairs = [LearnedPair(prompt, corrected, draft)] if corrected != draft else []

@@ -32,6 +32,9 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from tests.unit.api_app import argilla_refuses_at_once, build_api
 
+# ~240 generated requests against the in-process app: ~10 s
+pytestmark = pytest.mark.slow
+
 # Per operation and mode: about 250 cases in all, well under a minute on 2 cores once the app is warm.
 # A deeper hunt: TACIT_SCHEMATHESIS_EXAMPLES=200 pytest tests/integration/test_api_schemathesis.py -s
 MAX_EXAMPLES = int(os.environ.get("TACIT_SCHEMATHESIS_EXAMPLES", "10"))

@@ -25,6 +25,9 @@ from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, StoreCorrupt, StoreUnavailable
 from retrieval.types import Example
 
+# starts the API app in-process (model and store warm-up): ~17 s
+pytestmark = pytest.mark.slow
+
 EXAMPLES = [
     Example(
         id="infra-1",

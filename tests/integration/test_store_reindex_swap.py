@@ -24,6 +24,9 @@ from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, RebuildReport
 from retrieval.types import Example
 
+# three real Chroma rebuilds with the real embedder: ~17 s
+pytestmark = pytest.mark.slow
+
 SEEDED = 260  # more than one rebuild batch (256), so the rebuild can be paused between two batches
 TASKS = ["charge_dispute", "root_cause", "infra_change"]
 

@@ -249,11 +249,6 @@ def test_judgment(case: Case) -> None:
     assert judgment.pairs == case.pairs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="judge() turns an 'edit' whose text equals the draft into a pair with chosen == rejected "
-    "(ingest_response drops it later; the reject branch and preferences already refuse such pairs)",
-)
 def test_edit_verdict_without_a_change_teaches_no_pair() -> None:
     judgment = judge(response("corrections", {"verdict": "edit", "corrected": DRAFT}))
     assert judgment is not None
