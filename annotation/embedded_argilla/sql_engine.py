@@ -46,7 +46,7 @@ from argilla_server.search_engine.base import (
 from argilla_server.settings import settings
 from sqlalchemy import event, text
 
-from annotation.embedded_argilla.sql_filters import FilterCompiler, SqlParams, json_path
+from annotation.embedded_argilla.sql_filters import FilterCompiler, SqlParams, json_member
 from annotation.embedded_argilla.text_index import (
     ALL_FIELDS,
     SCHEMA_NAME,
@@ -266,8 +266,10 @@ class SQLSearchEngine(SearchEngine):
         return {"total": sum(counts.values()), **counts}
 
     async def compute_metrics_for(self, metadata_property: MetadataProperty) -> MetadataMetrics:
-        params = {"ds": _hex(metadata_property.dataset_id), "path": json_path(metadata_property.name)}
-        values = "FROM records r, json_each(r.metadata, :path) je WHERE r.dataset_id = :ds"
+        bound = SqlParams()  # json_member: a name with a quote or non-ASCII is looked up by name
+        member = json_member("r.metadata", metadata_property.name, bound)
+        params = {"ds": _hex(metadata_property.dataset_id), **bound.values}
+        values = f"FROM records r, json_each({member}) je WHERE r.dataset_id = :ds"
         async with AsyncSessionLocal() as db:
             if metadata_property.type == MetadataPropertyType.terms:
                 where = f"{values} AND je.type NOT IN ('null', 'object', 'array')"

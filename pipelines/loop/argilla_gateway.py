@@ -40,8 +40,10 @@ class ArgillaGateway:
         with self._lock:
             if self._client is None:
                 try:
+                    # retries=0: the SDK would retry a refused connection 5 times with backoff (8-15 s per
+                    # ticket while Argilla is down); the outbox already retries, durably
                     client = rg.Argilla(
-                        api_url=self._api_url, api_key=self._api_key, timeout=int(self._timeout_s)
+                        api_url=self._api_url, api_key=self._api_key, timeout=int(self._timeout_s), retries=0
                     )
                     datasets = ensure_datasets(client, self._workspace, self._dimensions)
                 except (httpx.TransportError, ConnectionError) as exc:

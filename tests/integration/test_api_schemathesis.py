@@ -30,7 +30,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.unit.api_app import argilla_refuses_at_once, build_api
+from tests.unit.api_app import build_api
 
 # ~240 generated requests against the in-process app: ~10 s
 pytestmark = pytest.mark.slow
@@ -63,18 +63,17 @@ def with_draft(case: Any) -> Any:
 def schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     secret = "whsec_" + base64.b64encode(uuid.uuid4().bytes).decode()
     api = build_api(tmp_path_factory.mktemp("tacit-home"), webhook_secret=secret)
-    with argilla_refuses_at_once():
-        # Loading the document starts the app's lifespan (warm-up, background passes), as a server would.
-        loaded = schemathesis.openapi.from_asgi("/openapi.json", api.app)
-        loaded.api = api
-        try:
-            yield loaded
-        finally:
-            asgi.shutdown_lifespans()
-            runtime = api.app.state.runtime
-            for name in ("store", "embedder", "ledger"):
-                if name in vars(runtime):
-                    getattr(runtime, name).close()
+    # Loading the document starts the app's lifespan (warm-up, background passes), as a server would.
+    loaded = schemathesis.openapi.from_asgi("/openapi.json", api.app)
+    loaded.api = api
+    try:
+        yield loaded
+    finally:
+        asgi.shutdown_lifespans()
+        runtime = api.app.state.runtime
+        for name in ("store", "embedder", "ledger"):
+            if name in vars(runtime):
+                getattr(runtime, name).close()
 
 
 def run_operation(operation: Any, mode: GenerationMode, headers: dict[str, str], tally: Tally) -> None:

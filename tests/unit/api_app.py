@@ -10,7 +10,6 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -24,25 +23,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def argilla_refuses_at_once() -> Iterator[None]:
-    """The Argilla SDK retries a refused connection 5 times with backoff (~8 s) before the gateway says
-    "unreachable", and a ticket tries to deliver at once: ~8 s a ticket while Argilla is down. Here the
-    SDK's client gets no retries, so the same refusal comes at once; what the API does with it is unchanged."""
-    import argilla._api._client as sdk
-
-    original = sdk.create_http_client
-
-    def without_retries(*args: Any, **kwargs: Any) -> Any:
-        return original(*args, **{**kwargs, "retries": 0})
-
-    sdk.create_http_client = without_retries
-    try:
-        yield
-    finally:
-        sdk.create_http_client = original
 
 
 @dataclass(frozen=True)
@@ -75,7 +55,7 @@ def build_api(home: Path, *, webhook_secret: str | None = None, **api: object) -
 @contextlib.contextmanager
 def running(api: InProcessApi) -> Iterator[TestClient]:
     """A client with the lifespan started (and stopped after); server errors come back as 500s."""
-    with argilla_refuses_at_once(), TestClient(api.app, raise_server_exceptions=False) as client:
+    with TestClient(api.app, raise_server_exceptions=False) as client:
         yield client
     runtime = api.app.state.runtime
     for name in ("store", "embedder", "ledger"):

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pipelines.stack.secrets_store import ensure_secrets, read_secrets, write_secrets
-from tests.unit.api_app import InProcessApi, argilla_refuses_at_once, build_api, running
+from tests.unit.api_app import InProcessApi, build_api, running
 
 PREFERENCE = {
     "task": "scopes",
@@ -124,7 +124,7 @@ def test_without_an_admin_key_in_the_secrets_nobody_holds_the_admin_scope(tmp_pa
     api = build_api(tmp_path)
     write_secrets(api.settings.secrets_file, api.secrets.model_copy(update={"admin_api_key": None}))
     app = create_app(api.settings)
-    with argilla_refuses_at_once(), TestClient(app) as client:
+    with TestClient(app) as client:
         assert client.post("/v1/reindex", headers=api.app_headers).status_code == 403
         assert client.get("/v1/whoami", headers=api.app_headers).status_code == 200
         assert client.post("/v1/reindex", headers={"Authorization": "Bearer "}).status_code == 401
