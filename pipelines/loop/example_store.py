@@ -69,9 +69,8 @@ def write_pending_examples(ledger: Ledger, store: ExampleStore, max_batches: int
             try:
                 store.upsert([to_retrieval_example(record) for record in live])
                 store.delete(gone)
-            except (
-                Exception
-            ) as exc:  # down, to reindex, or corrupt: the ledger has it, the store catches up later
+            # down, to reindex, or corrupt: the ledger has it, the store catches up later
+            except Exception as exc:
                 level = logging.INFO if isinstance(exc, StoreUnavailable | StoreMismatch) else logging.WARNING
                 log.log(
                     level,
