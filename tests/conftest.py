@@ -182,3 +182,14 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     texts = [text for pair in sample_pairs(60) for text in (pair.prompt, pair.chosen, pair.rejected)]
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), texts)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Iterator:  # -> retrieval.embedder.Embedder
+    """The real all-MiniLM-L6-v2 (from its PyPI package), loaded once for every test that embeds."""
+    from retrieval.config import EmbedderConfig
+    from retrieval.embedder import Embedder
+
+    loaded = Embedder.from_config(EmbedderConfig())
+    yield loaded
+    loaded.close()

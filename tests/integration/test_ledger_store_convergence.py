@@ -8,14 +8,11 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from pipelines.ledger import ExampleRecord, Ledger
 from pipelines.loop.example_store import write_pending_examples
-from retrieval.config import ChromaConfig, EmbedderConfig
+from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.store import ExampleStore
 
@@ -46,13 +43,6 @@ INGEST_THEN_KILL = textwrap.dedent(
     os.kill(os.getpid(), signal.SIGKILL)
     """
 )
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[Embedder]:
-    loaded = Embedder.from_config(EmbedderConfig())
-    yield loaded
-    loaded.close()
 
 
 def closed_port() -> int:

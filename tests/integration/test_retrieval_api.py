@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from retrieval.api_models import SEARCH_PATH, SearchResponse, build_search_router
-from retrieval.config import ChromaConfig, EmbedderConfig
+from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.langchain_selector import TacitExampleSelector
 from retrieval.retriever import Retriever
@@ -48,13 +48,6 @@ EXAMPLES = [
         output="Approved: roll back to the previous release.",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[Embedder]:
-    loaded = Embedder.from_config(EmbedderConfig())
-    yield loaded
-    loaded.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.config import ChromaConfig, EmbedderConfig
+from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.prompt_block import build_prompt_block
 from retrieval.retriever import Retriever
@@ -162,13 +162,6 @@ PASSWORD = [
         "At least 14 characters, no reuse of the last 5.",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[Embedder]:
-    loaded = Embedder.from_config(EmbedderConfig())
-    yield loaded
-    loaded.close()
 
 
 def open_store(path: Path, embedder: Embedder) -> ExampleStore:

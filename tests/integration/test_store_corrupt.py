@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from pipelines.config import TacitSettings
 from pipelines.ledger import ExampleRecord
 from pipelines.stack.secrets_store import ensure_secrets
 from retrieval.api_models import SEARCH_PATH
-from retrieval.config import ChromaConfig, EmbedderConfig
+from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, StoreCorrupt, StoreUnavailable
@@ -45,13 +44,6 @@ EXAMPLES = [
         output="Open a dispute, grant a provisional credit, hand over to the fraud team.",
     ),
 ]
-
-
-@pytest.fixture(scope="module")
-def embedder() -> Iterator[Embedder]:
-    loaded = Embedder.from_config(EmbedderConfig())
-    yield loaded
-    loaded.close()
 
 
 def corrupt(folder: Path) -> bytes:

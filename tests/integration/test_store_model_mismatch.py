@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from retrieval.api_models import SEARCH_PATH, build_search_router
-from retrieval.config import BUNDLED_MODEL_NAME, ChromaConfig, EmbedderConfig
+from retrieval.config import BUNDLED_MODEL_NAME, ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.metadata import example_to_metadata
 from retrieval.retriever import Retriever
@@ -40,27 +40,20 @@ EXAMPLES = [
 
 
 @pytest.fixture(scope="module")
-def minilm() -> Iterator[Embedder]:
-    loaded = Embedder.from_config(EmbedderConfig())
-    yield loaded
-    loaded.close()
-
-
-@pytest.fixture(scope="module")
-def renamed(minilm: Embedder) -> Iterator[Embedder]:
+def renamed(embedder: Embedder) -> Iterator[Embedder]:
     """The same weights configured under another name: what a same-dimension model swap looks like."""
-    other = Embedder(minilm.model, name="acme/support-embeddings-v2")
+    other = Embedder(embedder.model, name="acme/support-embeddings-v2")
     yield other
     other.close()
 
 
 @pytest.fixture(scope="module")
-def projected(minilm: Embedder) -> Iterator[Embedder]:
+def projected(embedder: Embedder) -> Iterator[Embedder]:
     """A different model of another dimension: MiniLM's encoder with a 128-d dense head."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Dense, Normalize
 
-    model = SentenceTransformer(modules=[minilm.model[0], minilm.model[1], Dense(384, 128), Normalize()])
+    model = SentenceTransformer(modules=[embedder.model[0], embedder.model[1], Dense(384, 128), Normalize()])
     other = Embedder(model, name="acme/minilm-128")
     yield other
     other.close()
@@ -72,9 +65,9 @@ def search_client(store: ExampleStore, embedder: Embedder) -> TestClient:
     return TestClient(app)
 
 
-def test_the_configured_model_is_recorded_by_name_and_dimension(tmp_path: Path, minilm: Embedder) -> None:
-    assert minilm.name == BUNDLED_MODEL_NAME
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), minilm)
+def test_the_configured_model_is_recorded_by_name_and_dimension(tmp_path: Path, embedder: Embedder) -> None:
+    assert embedder.name == BUNDLED_MODEL_NAME
+    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
     store.upsert(EXAMPLES)
     for collection in store.partitions().values():
         assert collection.metadata[EMBEDDING_MODEL] == BUNDLED_MODEL_NAME
@@ -83,9 +76,9 @@ def test_the_configured_model_is_recorded_by_name_and_dimension(tmp_path: Path, 
 
 
 def test_a_same_dimension_model_change_is_a_mismatch_with_the_fix(
-    tmp_path: Path, minilm: Embedder, renamed: Embedder
+    tmp_path: Path, embedder: Embedder, renamed: Embedder
 ) -> None:
-    ExampleStore(ChromaConfig(path=tmp_path / "chroma"), minilm).upsert(EXAMPLES)
+    ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder).upsert(EXAMPLES)
     store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), renamed)
     with pytest.raises(StoreMismatch) as raised:
         store.count()
@@ -101,13 +94,13 @@ def test_a_same_dimension_model_change_is_a_mismatch_with_the_fix(
     assert report.count == len(EXAMPLES)
     assert search_client(store, renamed).post(SEARCH_PATH, json={"query": "chest pain"}).status_code == 200
     with pytest.raises(StoreMismatch, match="acme/support-embeddings-v2"):  # and the old model is refused now
-        ExampleStore(ChromaConfig(path=tmp_path / "chroma"), minilm).count()
+        ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder).count()
 
 
 def test_a_dimension_change_names_both_models_and_dimensions(
-    tmp_path: Path, minilm: Embedder, projected: Embedder
+    tmp_path: Path, embedder: Embedder, projected: Embedder
 ) -> None:
-    ExampleStore(ChromaConfig(path=tmp_path / "chroma"), minilm).upsert(EXAMPLES)
+    ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder).upsert(EXAMPLES)
     store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), projected)
     with pytest.raises(StoreMismatch) as raised:
         Retriever(store, projected).search("chest pain")
@@ -142,11 +135,11 @@ def legacy_collection(path: Path, embedder: Embedder) -> None:
 
 
 def test_an_older_collection_without_a_model_name_is_taken_as_the_current_model_if_the_size_fits(
-    tmp_path: Path, minilm: Embedder, projected: Embedder
+    tmp_path: Path, embedder: Embedder, projected: Embedder
 ) -> None:
-    legacy_collection(tmp_path / "chroma", minilm)
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), minilm)
-    hits = Retriever(store, minilm).search("chest pressure and ST elevation", min_score=-1)
+    legacy_collection(tmp_path / "chroma", embedder)
+    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
+    hits = Retriever(store, embedder).search("chest pressure and ST elevation", min_score=-1)
     assert [hit.example.id for hit in hits] == ["clin-1"]
     with pytest.raises(StoreMismatch, match=r"\(name not recorded\) \(384-d vectors\).*acme/minilm-128"):
         ExampleStore(ChromaConfig(path=tmp_path / "chroma"), projected).count()
