@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 TACIT := $(VENV)/bin/tacit
 PYTEST_ARGS ?=
 
-.PHONY: setup browser up down status test test-fast lint demo train-dpo bench clean
+.PHONY: setup browser postgres up down status test test-fast lint demo train-dpo bench clean
 
 setup: $(VENV)/.installed $(ARGILLA_VENV)/.installed
 
@@ -47,14 +47,21 @@ browser:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; }
 
-test: setup browser lint
+# Debian's PostgreSQL server binaries (initdb, pg_ctl) for the tests' throwaway cluster
+# (tests/postgres_server.py) and `python -m pipelines.ledger.throwaway_postgres`
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; }
+
+test: setup browser postgres lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# the inner loop: ruff, then every test that needs neither the embedded stack nor the LLM (markers `stack`
-# and `slow`, checked in tests/conftest.py); no browser, no stack start, no model load
+# the inner loop: ruff, then every test that needs neither the embedded stack, PostgreSQL nor the LLM
+# (markers `stack`, `postgres` and `slow`, checked in tests/conftest.py); no browser, no server, no model load
 test-fast: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -m "not stack and not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not stack and not postgres and not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(TACIT) demo

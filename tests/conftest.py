@@ -3,9 +3,11 @@
 The embedded stack is started once per session under a temporary TACIT_HOME on free ports, so a
 developer's running stack never collides with the tests.
 
-Markers are checked, not hoped for (`make test-fast` runs `-m "not stack and not slow"`):
+Markers are checked, not hoped for (`make test-fast` runs `-m "not stack and not postgres and not slow"`):
 - collection fails when a test uses the `stack` fixture (directly or through another fixture) without
   `@pytest.mark.stack`, or carries the marker without using the stack;
+- the same for the `postgres` marker and the `postgres_server` fixture (tests/postgres_server.py: a throwaway
+  PostgreSQL, which `make test-fast` never starts);
 - a test without `@pytest.mark.slow` that loads a base model (SmolLM2 or any other, through
   `training.base_model.load_base`: training, drafting, serving) fails, naming the missing marker.
 """
@@ -23,25 +25,35 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]  # tests/unit/test_marker_rules.py runs these rules on throwaway files
+# pytester: tests/unit/test_marker_rules.py runs these rules on throwaway files;
+# tests.postgres_server: the session's throwaway PostgreSQL (`postgres_server`, marker `postgres`)
+pytest_plugins = ["pytester", "tests.postgres_server"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STACK_FIXTURE = "stack"
+# marker -> the session fixture it stands for: a test carries the marker exactly when it uses the fixture
+SERVICE_MARKERS = {"stack": STACK_FIXTURE, "postgres": "postgres_server"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse a collection in which the `stack` marker and the use of the `stack` fixture disagree."""
+    """Refuse a collection in which the `stack` (or `postgres`) marker and the use of its fixture disagree."""
     wrong = []
     for item in items:
-        uses_stack = STACK_FIXTURE in getattr(item, "fixturenames", ())
-        marked = item.get_closest_marker("stack") is not None
-        if uses_stack and not marked:
-            wrong.append(f"{item.nodeid} uses the `stack` fixture but is not marked @pytest.mark.stack")
-        elif marked and not uses_stack:
-            wrong.append(
-                f"{item.nodeid} is marked @pytest.mark.stack but does not use the `stack` fixture: "
-                "move it out of the stack tests (tests/unit/ when it needs no running service)"
+        callspec = getattr(item, "callspec", None)
+        for marker, fixture in SERVICE_MARKERS.items():
+            # a parameter marked so (`pytest.param("postgres", marks=pytest.mark.postgres)`) declares that its
+            # fixture requests the service at run time (tests/ledger_backends.py checks it does so only then)
+            uses = fixture in getattr(item, "fixturenames", ()) or (
+                callspec is not None and any(mark.name == marker for mark in callspec.marks)
             )
+            marked = item.get_closest_marker(marker) is not None
+            if uses and not marked:
+                wrong.append(f"{item.nodeid} uses the `{fixture}` fixture but is not marked @pytest.mark.{marker}")
+            elif marked and not uses:
+                wrong.append(
+                    f"{item.nodeid} is marked @pytest.mark.{marker} but does not use the `{fixture}` fixture: "
+                    "move it out of those tests (tests/unit/ when it needs no running service)"
+                )
     if wrong:
         raise pytest.UsageError("markers that are not true:\n  " + "\n  ".join(wrong))
 

@@ -1,0 +1,187 @@
+"""A throwaway PostgreSQL cluster: `initdb` + `pg_ctl` in a temp dir, on 127.0.0.1 and a free port.
+
+For the tests (tests/postgres_server.py), the replica bench and anyone who wants to try the ledger or
+MLflow on PostgreSQL without installing a service:
+
+    python -m pipelines.ledger.throwaway_postgres [DBNAME ...]   # prints a URL per database, Ctrl-C stops
+
+PostgreSQL refuses to run as root, so as root (CI, containers) the cluster runs as the system user
+`tacit-pg`, created with `useradd` when missing; otherwise it runs as the calling user. The binaries come
+from Debian's `postgresql` package (`make postgres`): PATH first, then /usr/lib/postgresql/<ver>/bin.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import LedgerError
+
+SERVICE_USER = "tacit-pg"
+SUPERUSER = "tacit"
+INSTALL_HINT = "install PostgreSQL's server binaries: `make postgres` (Debian's postgresql package)"
+# durability is pointless for a throwaway cluster; these make initdb and every commit much cheaper
+FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
+_DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def find_postgres_bin(name: str) -> Path:
+    """`initdb`, `pg_ctl`, ...: PATH first, then Debian's versioned folders (newest version)."""
+    on_path = shutil.which(name)
+    if on_path:
+        return Path(on_path)
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
+    )
+    if versions:
+        return versions[-1]
+    raise LedgerError(f"PostgreSQL's {name!r} was not found on PATH nor in /usr/lib/postgresql/*/bin: {INSTALL_HINT}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _service_user() -> pwd.struct_passwd | None:
+    """None when not root (the cluster runs as the caller); the `tacit-pg` account (created) as root."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        subprocess.run(
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SERVICE_USER],
+            check=True,
+            capture_output=True,
+        )
+        return pwd.getpwnam(SERVICE_USER)
+
+
+class ThrowawayPostgres:
+    """One cluster; `start()`, `create_database(name)` -> SQLAlchemy URL, `stop()` (removes the dir)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or _free_port()
+        self.password = secrets.token_hex(12)
+        self._initdb = find_postgres_bin("initdb")
+        self._pg_ctl = find_postgres_bin("pg_ctl")
+        self._user = _service_user()
+        # under /tmp itself (not pytest's 0700 base dir) so that the service user can reach it
+        self.root = Path(tempfile.mkdtemp(prefix="tacit-pg-"))
+        self.data = self.root / "data"
+        self.log = self.root / "postgres.log"
+        self._started = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> ThrowawayPostgres:
+        try:
+            self._init_cluster()
+            options = " ".join(
+                [f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.root}"]
+                + [f"-c {setting}" for setting in FAST_SETTINGS]
+            )
+            self._run([self._pg_ctl, "start", "-D", self.data, "-l", self.log, "-w", "-t", "60", "-o", options])
+            self._started = True
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._started and self.data.exists():
+            self._run([self._pg_ctl, "stop", "-D", self.data, "-m", "immediate", "-w", "-t", "30"], check=False)
+            self._started = False
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> ThrowawayPostgres:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ databases
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database; returns its SQLAlchemy URL (`postgresql+psycopg://...`)."""
+        if not _DB_NAME.match(name):
+            raise ValueError(f"database name {name!r}: use lowercase letters, digits and _ (max 63)")
+        import psycopg  # the `postgres` extra
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, password=self.password, dbname="postgres",
+            autocommit=True,
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _init_cluster(self) -> None:
+        password_file = self.root / "pwfile"
+        password_file.write_text(self.password + "\n")
+        if self._user is not None:
+            for path in (self.root, password_file):
+                os.chown(path, self._user.pw_uid, self._user.pw_gid)
+        self._run(
+            [
+                self._initdb, "-D", self.data, "-U", SUPERUSER, "--pwfile", password_file, "-E", "UTF8",
+                "--no-locale", "--auth-host=scram-sha-256", "--auth-local=trust", "--no-sync",
+            ]
+        )
+        password_file.unlink()
+
+    def _run(self, command: list[Any], check: bool = True) -> subprocess.CompletedProcess:
+        as_user: dict[str, Any] = {}
+        if self._user is not None:
+            as_user = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
+        done = subprocess.run(
+            [str(part) for part in command],
+            cwd=self.root,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            **as_user,
+        )
+        if check and done.returncode != 0:
+            log = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise LedgerError(
+                f"{Path(str(command[0])).name} failed (exit {done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()[-2000:]}\n{log}"
+            )
+        return done
+
+
+def main(argv: list[str]) -> None:
+    names = argv or ["tacit"]
+    with ThrowawayPostgres() as server:
+        for name in names:
+            print(server.create_database(name), flush=True)
+        print(f"PostgreSQL on 127.0.0.1:{server.port} (data in {server.root}); Ctrl-C stops it", flush=True)
+        # blocked only now, so that PostgreSQL's own processes never inherit the mask
+        stop_signals = {signal.SIGINT, signal.SIGTERM}
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
+        signal.sigwait(stop_signals)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stop_signals)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
