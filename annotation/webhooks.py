@@ -17,7 +17,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
 # Events tacit listens to. Responses written through the records bulk endpoint only emit record.*
 ARGILLA_EVENTS = [
@@ -106,11 +106,18 @@ def parse_event(body: bytes) -> dict[str, Any]:
     return event
 
 
+class SeenOnce(Protocol):
+    """A replay guard: True the first time a delivery id is seen inside the window, False after."""
+
+    def first_time(self, message_id: str) -> bool: ...
+
+
 class WebhookVerifier:
-    def __init__(self, secret: str, tolerance_s: int) -> None:
+    def __init__(self, secret: str, tolerance_s: int, replays: SeenOnce | None = None) -> None:
         self._key = secret_key(secret)
         self._tolerance_s = tolerance_s
-        self._replays = ReplayGuard(tolerance_s)
+        # in memory by default; several API replicas pass one they share (pipelines/api/webhooks.py)
+        self._replays = replays or ReplayGuard(tolerance_s)
 
     def verify(self, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
         """Return the event (`type`, `timestamp`, `data`); raise WebhookRejected (not from Argilla, stale,

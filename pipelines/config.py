@@ -21,6 +21,7 @@ from pydantic_settings import (
 from pipelines.ledger.config import LedgerConfig
 from pipelines.loop.settings import DraftingSettings, SelectionSettings
 from pipelines.routing.settings import RoutingSettings
+from pipelines.stack.coordination_settings import CoordinationSettings
 from retrieval.config import RetrievalConfig
 from training.config import TrainingSettings
 
@@ -41,6 +42,8 @@ class Ports(Section):
     redis: int = Field(6390, ge=1, le=65535)
     mlflow: int = Field(5000, ge=1, le=65535)
     api: int = Field(8000, ge=1, le=65535)
+    # `tacit up --api-replicas N` (api.replicas): replica 1 listens on `api`, replicas 2..N on this port and up
+    api_replicas_from: int = Field(8010, ge=1, le=65535)
 
 
 class ArgillaSettings(Section):
@@ -65,6 +68,9 @@ class ApiSettings(Section):
     # How old (or how far ahead) a signed webhook may be; enforced by annotation/webhooks.py itself. An hour
     # at most: a wider window only widens the time in which a captured delivery could be replayed.
     webhook_tolerance_s: int = Field(300, ge=1, le=3600)
+    # API processes `tacit up` starts (`--api-replicas N`); more than one needs coordination.backend redis
+    # and a Chroma server (retrieval.chroma.mode http). See docs/scale-out.md.
+    replicas: int = Field(1, ge=1, le=16)
 
 
 class TacitSettings(BaseSettings):
@@ -87,6 +93,7 @@ class TacitSettings(BaseSettings):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     drafting: DraftingSettings = Field(default_factory=DraftingSettings)
+    coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     startup_timeout_s: float = Field(300, gt=0)
 
     @classmethod

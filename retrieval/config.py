@@ -57,6 +57,9 @@ class ChromaConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8001, ge=1, le=65535)
     ssl: bool = False
+    # http mode: `tacit up` runs the Chroma server itself (`chroma run` from the installed chromadb, data under
+    # <home>/chroma-server, loopback only); false = a Chroma server you run elsewhere.
+    serve: bool = False
     collection: str = Field("tacit-examples", min_length=3, max_length=63)
     connect_timeout_s: float = Field(1.0, gt=0, le=10)  # an unreachable server must fail fast (API: 503)
     request_timeout_s: float = Field(10.0, gt=0)

@@ -31,6 +31,8 @@ from pipelines.loop.requests import ReviewCreate
 from pipelines.loop.runtime import Runtime
 from pipelines.loop.sync import sync_responses
 from pipelines.loop.tickets import deliver_outbox
+from pipelines.loop.wakeups import Wakeups
+from pipelines.stack.leader import Leadership
 from pipelines.stack.secrets_store import read_secrets
 from retrieval.api_models import build_search_router
 from retrieval.store import StoreMismatch, StoreUnavailable
@@ -97,6 +99,12 @@ async def _every(interval_s: float, work: Any, name: str, wake: asyncio.Event | 
             log.warning("%s failed: %s", name, exc)
 
 
+def _sync_and_wake(runtime: Runtime, wakeups: Wakeups) -> None:
+    """The reconciliation pass; what it decided wakes the long-polls (here and on every replica)."""
+    if sync_responses(runtime).ingested:
+        wakeups.wake_from_thread()
+
+
 def create_app(settings: TacitSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     stack_secrets = read_secrets(settings.secrets_file)
@@ -107,23 +115,32 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.decided = asyncio.Event()
-        app.state.sync_soon = asyncio.Event()
+        # Replicas (coordination.backend redis) share wake-ups, and only the leader runs the background
+        # passes; one process (local) wakes itself and always leads. See pipelines/loop/wakeups.py, leader.py.
+        wakeups = app.state.wakeups = Wakeups.for_settings(settings)
+        app.state.sync_soon = wakeups.sync_soon
+        leader = app.state.leader = Leadership.for_settings(settings)
         await run_in_threadpool(_warm, runtime)
         await run_in_threadpool(_ensure_datasets, runtime)
         tasks = [
+            asyncio.create_task(wakeups.run()),
+            asyncio.create_task(leader.keep()),
             asyncio.create_task(
-                _every(OUTBOX_INTERVAL_S, lambda: deliver_outbox(runtime), "outbox delivery")
+                _every(OUTBOX_INTERVAL_S, leader.only(lambda: deliver_outbox(runtime)), "outbox delivery")
             ),
             asyncio.create_task(
                 _every(
-                    settings.api.sync_interval_s, lambda: sync_responses(runtime), "sync", app.state.sync_soon
+                    settings.api.sync_interval_s,
+                    leader.only(lambda: _sync_and_wake(runtime, wakeups)),
+                    "sync",
+                    wakeups.sync_soon,
                 )
             ),
         ]
         yield
         for task in tasks:
             task.cancel()
+        await run_in_threadpool(leader.release)
 
     app = FastAPI(
         title="tacit",
@@ -180,6 +197,8 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
             report = sync_responses(runtime)
         except ArgillaUnavailable as exc:
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+        if report.ingested:
+            app.state.wakeups.wake_from_thread()
         return {
             "delivered": delivered,
             "seen": report.seen,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -169,9 +167,10 @@ async def get_ticket(
 ) -> TicketView:
     """The ticket's status and, once a person answered, the decision."""
     ledger = _runtime(request).ledger
-    decided = request.app.state.decided
+    wakeups = request.app.state.wakeups
     deadline = time.monotonic() + wait
     while True:
+        woken = wakeups.mark()  # before the read: a decision landing between the read and the wait wakes us
         try:
             ticket = await run_in_threadpool(ledger.get_ticket, ticket_id)
         except NotFoundError:
@@ -179,7 +178,6 @@ async def get_ticket(
         remaining = deadline - time.monotonic()
         if ticket.status in ("decided", "failed") or remaining <= 0:
             return view(ticket)
-        # Woken at once by an ingest in this process; the timeout also catches `tacit sync` elsewhere.
-        decided.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(decided.wait(), timeout=min(remaining, 0.5))
+        # Woken at once by an ingest in this process or (coordination.backend redis) in another replica;
+        # the half-second re-read also catches a wake-up lost while a replica reconnects to Redis.
+        await wakeups.wait(woken, min(remaining, 0.5))

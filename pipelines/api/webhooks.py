@@ -2,23 +2,61 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import replace
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
+from redis.exceptions import RedisError
 
 from annotation.feedback import from_argilla_response
 from annotation.webhooks import WebhookPayloadError, WebhookRejected, WebhookVerifier
-from pipelines.api.errors import BODY, UNAUTHORIZED
+from pipelines.api.errors import BODY, UNAUTHORIZED, ErrorBody, Responses
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
+from pipelines.loop.wakeups import DECIDED, SYNC
+from pipelines.stack import coordination
 from pipelines.stack.secrets_store import read_secrets
 
 log = logging.getLogger(__name__)
+REPLAY_GUARD_UNAVAILABLE: Responses = {
+    503: {"model": ErrorBody, "description": "several replicas: their shared replay guard (Redis) is unreachable"}
+}
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+
+
+class SharedReplayGuard:
+    """Delivery ids seen by any replica, as Redis keys with a TTL (SET NX EX): one atomic round trip, shared
+    by every replica, kept across restarts of the API. A key lives twice the timestamp window: after that the
+    window refuses the delivery by itself. (A ledger table would work too, but needs pruning and a schema
+    change; Redis expires keys itself, and the replicas need it anyway for wake-ups and the leader lock.)"""
+
+    def __init__(self, client: Any, key_prefix: str, window_s: int) -> None:
+        self._client = client
+        self._prefix = key_prefix
+        self._ttl_s = 2 * window_s
+
+    def first_time(self, message_id: str) -> bool:
+        digest = hashlib.sha256(message_id.encode()).hexdigest()  # bounded key length, whatever the id
+        return bool(self._client.set(f"{self._prefix}:{digest}", 1, nx=True, ex=self._ttl_s))
+
+
+def _replay_guard(request: Request) -> SharedReplayGuard | None:
+    """The shared guard with `coordination.backend: redis`; None = the verifier's in-memory one."""
+    state = request.app.state
+    if getattr(state, "replay_guard", None) is None:
+        settings = state.runtime.settings
+        if not coordination.uses_redis(settings):
+            return None
+        state.replay_guard = SharedReplayGuard(
+            coordination.sync_client(settings),
+            coordination.key(settings, "webhook-seen"),
+            settings.api.webhook_tolerance_s,
+        )
+    return state.replay_guard
 
 
 def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None:
@@ -32,7 +70,9 @@ def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None
         if secret is None:
             return None
         if state.webhook_verifier is None or state.webhook_secret != secret:
-            state.webhook_verifier = WebhookVerifier(secret, settings.api.webhook_tolerance_s)
+            state.webhook_verifier = WebhookVerifier(
+                secret, settings.api.webhook_tolerance_s, _replay_guard(request)
+            )
             state.webhook_secret = secret
     return state.webhook_verifier
 
@@ -64,7 +104,7 @@ def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
     response = _parse_response_event(event)
     if event["type"] == "response.deleted":
         response = replace(response, status="deleted")
-    result = ingest_response(runtime.ledger, response)
+    result = ingest_response(runtime.ledger, response, runtime.settings.review)
     write_pending_examples(runtime.ledger, runtime.store)
     return int(result.changed)
 
@@ -91,32 +131,40 @@ EVENT_BODY = {
 @router.post(
     "/argilla",
     status_code=status.HTTP_200_OK,
-    responses={**UNAUTHORIZED, **BODY},
+    responses={**UNAUTHORIZED, **BODY, **REPLAY_GUARD_UNAVAILABLE},
     openapi_extra={"requestBody": EVENT_BODY},
 )
 async def argilla_webhook(request: Request) -> dict[str, Any]:
     """Argilla's Standard-Webhooks-signed events. 401: unsigned, forged, stale or replayed; 400: signed,
-    but not a UTF-8 JSON event of the shape Argilla sends; 413: over `api.max_body_bytes`."""
+    but not a UTF-8 JSON event of the shape Argilla sends; 413: over `api.max_body_bytes`; 503: the
+    replicas' shared replay guard is unreachable (Argilla retries)."""
     body = await request.body()
     headers = dict(request.headers)
     verifier = _verifier(request)
     if verifier is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "no webhook secret registered yet: run `tacit up`")
+    wakeups = request.app.state.wakeups
     try:
         try:
-            event = verifier.verify(body, headers)
+            # in a worker thread: a shared replay guard is a Redis round trip
+            event = await run_in_threadpool(verifier.verify, body, headers)
         except WebhookRejected as exc:
             refreshed = _verifier(request, refresh=True)
             if refreshed is None or refreshed is verifier or "bad signature" not in str(exc):
                 raise
-            event = refreshed.verify(body, headers)
+            event = await run_in_threadpool(refreshed.verify, body, headers)
     except WebhookRejected as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     except WebhookPayloadError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    except RedisError as exc:  # the shared replay guard cannot say: Argilla's worker retries the delivery
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            f"the replicas' shared replay guard (Redis) is unreachable: {type(exc).__name__}",
+        ) from None
     kind = event["type"]
     if kind in RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES:
-        request.app.state.sync_soon.set()
+        await wakeups.wake(SYNC)  # the leader runs the pass (this replica or another)
         return {"status": "sync scheduled", "type": kind, "changed": 0}
     if not kind.startswith("response."):
         return {"status": "ignored", "type": kind, "changed": 0}
@@ -125,5 +173,5 @@ async def argilla_webhook(request: Request) -> dict[str, Any]:
     except WebhookPayloadError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     if changed:
-        request.app.state.decided.set()
+        await wakeups.wake(DECIDED)  # long-polls on every replica re-read the ledger
     return {"status": "ingested", "type": kind, "changed": changed}

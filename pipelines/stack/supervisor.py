@@ -1,4 +1,5 @@
-"""The embedded stack: Redis, Argilla server + worker, MLflow and the tacit API as local processes.
+"""The embedded stack: Redis, Argilla server + worker, MLflow, optionally a Chroma server, and the tacit API
+(one process, or `api.replicas` of them) as local processes.
 
 Each process is started detached in its own session, with its pid file under TACIT_HOME/run and
 its log under TACIT_HOME/logs. `down` stops exactly the processes whose pid files it wrote (the
@@ -210,29 +211,95 @@ def components(settings: TacitSettings) -> list[Component]:
                 env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
             )
         )
-    result.append(
-        Component(
-            name="api",
-            argv=[
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "pipelines.api.app:create_app",
-                "--factory",
-                "--host",
-                host,
-                "--port",
-                str(ports.api),
-                "--log-level",
-                "warning",
-            ],
-            url=settings.api_url,
-            port=ports.api,
-            port_key="ports.api",
-            is_healthy=_http_ok(f"{settings.api_url}/healthz"),
-        )
-    )
+    if chroma_served(settings):
+        result.append(chroma_component(settings))
+    result += [api_component(settings, replica) for replica in range(1, settings.api.replicas + 1)]
     return result
+
+
+def chroma_served(settings: TacitSettings) -> bool:
+    chroma = settings.retrieval.chroma
+    return chroma.mode == "http" and chroma.serve
+
+
+def chroma_component(settings: TacitSettings) -> Component:
+    """`chroma run` from the installed chromadb: the one writer every API replica shares. It has no
+    authentication of its own, so tacit serves it on loopback only."""
+    chroma = settings.retrieval.chroma
+    if not is_loopback(chroma.host):
+        raise StackError(
+            f"config key 'retrieval.chroma.host' (env TACIT_RETRIEVAL__CHROMA__HOST) is {chroma.host!r}: tacit "
+            "serves Chroma (retrieval.chroma.serve) on loopback only, since it has no authentication; run your "
+            "own Chroma server behind authentication and set retrieval.chroma.serve false"
+        )
+    url = f"http://{chroma.host}:{chroma.port}"
+    return Component(
+        name="chroma",
+        argv=[
+            str(Path(sys.executable).parent / "chroma"),
+            "run",
+            "--path",
+            str(chroma.path or settings.home_dir / "chroma-server"),
+            "--host",
+            chroma.host,
+            "--port",
+            str(chroma.port),
+        ],
+        url=url,
+        port=chroma.port,
+        port_key="retrieval.chroma.port",
+        is_healthy=_http_ok(f"{url}/api/v2/heartbeat"),
+        env={"ANONYMIZED_TELEMETRY": "False"},
+    )
+
+
+def api_port(settings: TacitSettings, replica: int) -> int:
+    """Replica 1 on ports.api; replicas 2..N on ports.api_replicas_from and up."""
+    return settings.ports.api if replica == 1 else settings.ports.api_replicas_from + replica - 2
+
+
+def api_component(settings: TacitSettings, replica: int) -> Component:
+    port = api_port(settings, replica)
+    url = f"http://{settings.host}:{port}"
+    return Component(
+        name="api" if replica == 1 else f"api-{replica}",
+        argv=[
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "pipelines.api.app:create_app",
+            "--factory",
+            "--host",
+            settings.host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        url=url,
+        port=port,
+        port_key="ports.api" if replica == 1 else "ports.api_replicas_from",
+        is_healthy=_http_ok(f"{url}/healthz"),
+    )
+
+
+def check_replicas(settings: TacitSettings) -> None:
+    """Several API replicas need what they share outside any one of them."""
+    if settings.api.replicas == 1:
+        return
+    wrong = []
+    if settings.coordination.backend != "redis":
+        wrong.append("coordination.backend redis (env TACIT_COORDINATION__BACKEND=redis)")
+    if settings.retrieval.chroma.mode != "http":
+        wrong.append(
+            "a Chroma server: retrieval.chroma.mode http (env TACIT_RETRIEVAL__CHROMA__MODE=http), with "
+            "retrieval.chroma.serve true for one that tacit up runs"
+        )
+    if wrong:
+        raise StackError(
+            f"{settings.api.replicas} API replicas (api.replicas / --api-replicas) need " + " and ".join(wrong)
+            + ": see docs/scale-out.md"
+        )
 
 
 # --- pid files -------------------------------------------------------------------------------
@@ -409,6 +476,7 @@ def start(
     because it creates the datasets in that workspace at its start.
     """
     check_bind(settings, read_secrets(settings.secrets_file), log)
+    check_replicas(settings)
     os.umask(PRIVATE_UMASK)  # this process and every child: files they create are the owner's only
     tightened = make_private(settings.home_dir)
     if tightened:
@@ -419,6 +487,7 @@ def start(
         settings.home_dir / "argilla",
         settings.home_dir / "mlflow",
         settings.home_dir / "redis",
+        settings.home_dir / "chroma-server",
     ):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     todo = {c.name: c for c in components(settings) if running_process(settings, c.name) is None}
@@ -438,16 +507,22 @@ def start(
             if name in todo:
                 wait_healthy(todo[name], started.get(name), deadline)
 
-    launch("mlflow", "redis")
+    replicas = [name for name in todo if name == "api" or name.startswith("api-")]
+    launch("mlflow", "redis", "chroma")
     ready("redis")
     if "argilla" in todo:
         before_argilla()
     launch(*(name for name in todo if name.startswith("argilla")))
     ready(*(name for name in todo if name.startswith("argilla")))
-    if settings.argilla_embedded or "api" in todo:
+    if settings.argilla_embedded or replicas:
         after_argilla()
-    launch("api")
-    ready("mlflow", "api")
+    ready("chroma")
+    # One replica after the other: the first takes the leader lock before the next starts, and on two cores
+    # their model loads would only slow each other down.
+    for name in replicas:
+        launch(name)
+        ready(name)
+    ready("mlflow")
     return list(started)
 
 

