@@ -101,6 +101,12 @@ class Ticket(_Response):
     created_at: datetime
     model_version: str | None
     details: dict[str, Any] = Field(default_factory=dict, description="rules fired, summary, drafting")
+    review: dict[str, Any] | None = Field(
+        None, description="where a quorum review stands: state, quorum, who answered, agreement, decided_by"
+    )
+    amendments: list[dict[str, Any]] = Field(
+        default_factory=list, description="changes to the decision after it was first given"
+    )
 
     @property
     def decided(self) -> bool:
