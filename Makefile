@@ -56,14 +56,19 @@ postgres:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; }
 
+# two workers (tests/xdist_groups.py): the stack tests share one stack on one worker, the rest runs beside them;
+# PYTEST_WORKERS=0 runs everything in this process
+PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
+
 test: setup browser postgres lint
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 # the inner loop: ruff, then every test that needs neither the embedded stack, PostgreSQL nor the LLM
 # (markers `stack`, `postgres` and `slow`, checked in tests/conftest.py); no browser, no server, no model load
 test-fast: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -m "not stack and not postgres and not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(XDIST) -m "not stack and not postgres and not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(TACIT) demo

@@ -1,0 +1,23 @@
+"""Spread a `make test` run over two pytest-xdist workers without starting a service twice.
+
+`make test` runs `pytest -n 2 --dist loadgroup`: every test that uses the embedded stack goes to one
+worker (so one stack starts per run) and every PostgreSQL test to one worker (one throwaway cluster);
+the rest is shared out test by test. The stack tests mostly wait on Argilla, webhooks and polling, so
+the other core runs the unit, model and training tests meanwhile. Without xdist the marks do nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# marker -> xdist group; a test with both goes with the first (the stack worker can start PostgreSQL too)
+GROUPED_MARKERS = ("stack", "postgres")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in GROUPED_MARKERS:
+            if item.get_closest_marker(marker) is not None:
+                item.add_marker(pytest.mark.xdist_group(marker))
+                break
