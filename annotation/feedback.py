@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from annotation.specs import APPROVALS, CORRECTIONS, ESCALATIONS, KNOWLEDGE_QUESTION, PREFERENCES
+from annotation.specs import (
+    APPROVALS,
+    CORRECTIONS,
+    ESCALATIONS,
+    KNOWLEDGE_QUESTION,
+    PREFERENCES,
+    base_dataset,
+)
 
 LearnedKind = Literal["correction", "accepted", "lesson", "resolution", "knowledge"]
 
@@ -131,10 +138,12 @@ _JUDGES = {
 
 
 def judge(response: SubmittedResponse) -> Judgment | None:
-    """The judgment a submitted response carries; None for drafts, discards and unknown datasets."""
-    if response.status != "submitted" or response.dataset not in _JUDGES:
+    """The judgment a submitted response carries; None for drafts, discards and unknown datasets. A
+    quorum or adjudication dataset is judged as the dataset whose questions it asks."""
+    kind = base_dataset(response.dataset)
+    if response.status != "submitted" or kind not in _JUDGES:
         return None
-    judgment = _JUDGES[response.dataset](response)
+    judgment = _JUDGES[kind](response)
     knowledge = _text(response.values, KNOWLEDGE_QUESTION)
     if knowledge:
         situation = next(

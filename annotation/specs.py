@@ -7,8 +7,8 @@ relies on. `DATASETS[name].settings(dimensions)` builds the `rg.Settings` to cre
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
 import argilla as rg
 
@@ -39,12 +39,26 @@ def _knowledge_question() -> rg.TextQuestion:
     )
 
 
+QUORUM_SUFFIX = "-quorum-"  # `approvals-quorum-2`: the same questions, shown until 2 reviewers submitted
+ADJUDICATION_SUFFIX = "-adjudication"  # `approvals-adjudication`: the adjudicator's queue
+REVIEWS_FIELD = "reviews"  # the adjudication record's field with every reviewer's answer
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
     guidelines: str
     fields: Callable[[], list[rg.TextField]]
     questions: Callable[[], list[rg.QuestionType]]
+    question_names: tuple[str, ...] = ()  # the questions' names, known without building SDK objects
+    base: str | None = None  # the dataset whose questions this one asks (None: it is a base dataset)
+    min_submitted: int = 1  # Argilla's task distribution: shown to annotators until this many submitted
+    adjudication: bool = False
+
+    @property
+    def kind(self) -> str:
+        """The base dataset (corrections, approvals, escalations, preferences) this one belongs to."""
+        return self.base or self.name
 
     def settings(self, dimensions: int) -> rg.Settings:
         return rg.Settings(
@@ -54,10 +68,50 @@ class DatasetSpec:
             metadata=[make() for make in METADATA],
             vectors=[rg.VectorField(name=PROMPT_VECTOR, dimensions=dimensions, title="Similar prompts")],
             allow_extra_metadata=False,
+            distribution=rg.TaskDistribution(min_submitted=self.min_submitted),
+        )
+
+    def with_quorum(self, reviewers: int) -> DatasetSpec:
+        """The same dataset for records that need `reviewers` distinct submissions (Argilla's
+        `min_submitted` is per dataset, so there is one dataset per quorum level)."""
+        if reviewers <= 1:
+            return self
+        return replace(
+            self,
+            name=f"{self.name}{QUORUM_SUFFIX}{reviewers}",
+            base=self.name,
+            min_submitted=reviewers,
+            guidelines=(
+                f"{self.guidelines}\n**Four eyes**: {reviewers} reviewers answer each record independently. "
+                "When they disagree, an adjudicator decides.\n"
+            ),
+        )
+
+    def for_adjudication(self) -> DatasetSpec:
+        """The adjudicator's queue: the record as the reviewers saw it, plus every reviewer's answer."""
+        fields = self.fields
+
+        def with_reviews() -> list[rg.TextField]:
+            shown = rg.TextField(name=REVIEWS_FIELD, title="What each reviewer answered", use_markdown=True)
+            return [shown, *fields()]
+
+        return replace(
+            self,
+            name=f"{self.name}{ADJUDICATION_SUFFIX}",
+            base=self.name,
+            fields=with_reviews,
+            adjudication=True,
+            guidelines=(
+                "## Adjudication\n"
+                "The reviewers of this record disagreed. Their answers are shown at the top. Answer the "
+                "questions as the final word: your answer decides the ticket and is what tacit learns.\n\n"
+                f"{self.guidelines}"
+            ),
         )
 
 
 CORRECTIONS = DatasetSpec(
+    question_names=("verdict", "corrected", "note"),
     name="corrections",
     guidelines=(
         "## Review and correct\n"
@@ -91,6 +145,7 @@ CORRECTIONS = DatasetSpec(
 )
 
 APPROVALS = DatasetSpec(
+    question_names=("decision", "reason", "modified_action"),
     name="approvals",
     guidelines=(
         "## Approval gate\n"
@@ -118,6 +173,7 @@ APPROVALS = DatasetSpec(
 )
 
 ESCALATIONS = DatasetSpec(
+    question_names=("resolution", "category"),
     name="escalations",
     guidelines=(
         "## Escalation\n"
@@ -148,6 +204,7 @@ ESCALATIONS = DatasetSpec(
 )
 
 PREFERENCES = DatasetSpec(
+    question_names=("preference", "rationale"),
     name="preferences",
     guidelines=(
         "## Which answer is better?\n"
@@ -174,11 +231,47 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 
-def ensure_datasets(client: rg.Argilla, workspace: str, dimensions: int) -> dict[str, rg.Dataset]:
-    """Create the four datasets if missing; on existing ones, refresh guidelines and add missing
-    metadata properties (Argilla does not allow changing questions once records exist)."""
-    result = {}
+def all_specs(quorum_levels: Iterable[int] = ()) -> dict[str, DatasetSpec]:
+    """The four base datasets, one per configured quorum level above 1, and the adjudication queues
+    (only when some quorum is above 1)."""
+    levels = sorted({level for level in quorum_levels if level > 1})
+    specs = dict(DATASETS)
     for spec in DATASETS.values():
+        for level in levels:
+            variant = spec.with_quorum(level)
+            specs[variant.name] = variant
+        if levels:
+            queue = spec.for_adjudication()
+            specs[queue.name] = queue
+    return specs
+
+
+def spec_for(dataset: str) -> DatasetSpec | None:
+    """The spec behind any tacit dataset name (base, `-quorum-N` or `-adjudication`); None if unknown."""
+    if dataset in DATASETS:
+        return DATASETS[dataset]
+    if dataset.endswith(ADJUDICATION_SUFFIX):
+        base = DATASETS.get(dataset[: -len(ADJUDICATION_SUFFIX)])
+        return None if base is None else base.for_adjudication()
+    name, _, level = dataset.rpartition(QUORUM_SUFFIX)
+    if name in DATASETS and level.isdigit() and int(level) > 1:
+        return DATASETS[name].with_quorum(int(level))
+    return None
+
+
+def base_dataset(dataset: str) -> str:
+    """`approvals-quorum-2` and `approvals-adjudication` -> `approvals`; an unknown name stays as it is."""
+    spec = spec_for(dataset)
+    return dataset if spec is None else spec.kind
+
+
+def ensure_datasets(
+    client: rg.Argilla, workspace: str, dimensions: int, quorum_levels: Iterable[int] = ()
+) -> dict[str, rg.Dataset]:
+    """Create the datasets if missing (see `all_specs`); on existing ones, refresh guidelines and add
+    missing metadata properties (Argilla does not allow changing questions once records exist)."""
+    result = {}
+    for spec in all_specs(quorum_levels).values():
         with warnings.catch_warnings():  # "not found" is the expected answer on a new stack, not news
             warnings.filterwarnings("ignore", message="Dataset with name .* not found")
             dataset = client.datasets(name=spec.name, workspace=workspace)

@@ -39,7 +39,7 @@ KNOWN_ERRORS: dict[str, int | None] = {
     "pipelines.stack.secrets_store.SecretsError": 1,
     "pipelines.loop.argilla_gateway.ArgillaUnavailable": 1,
     "pipelines.ledger.errors.LedgerError": 1,
-    "pipelines.api.client.TacitError": 1,  # the tacit API answered with an error
+    "tacit_client.errors.TacitError": 1,  # the tacit API answered with an error, or is unreachable
     "retrieval.store.StoreUnavailable": 1,
     "retrieval.store.StoreMismatch": 1,
     "retrieval.embedder.EmbedderError": 1,
@@ -116,14 +116,19 @@ def require_secrets(settings: TacitSettings):  # -> StackSecrets
 
 
 @app.command()
-def up() -> None:
+def up(
+    api_replicas: int | None = typer.Option(
+        None, "--api-replicas", min=1, max=16, help="API processes to run (default: api.replicas); see docs/scale-out.md"
+    ),
+) -> None:
     """Start the embedded stack (Redis, Argilla + worker, MLflow, tacit API) and print where to go."""
     from pipelines.stack import supervisor
     from pipelines.stack.bootstrap import bootstrap_argilla_after_start, bootstrap_argilla_database
     from pipelines.stack.secrets_store import ensure_secrets
 
-    settings = load_settings()
-    secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
+    settings = load_settings(**({"api": {"replicas": api_replicas}} if api_replicas else {}))
+    # adjudicators (review.adjudicators) get their Argilla login like annotators
+    secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.logins)
     started = supervisor.start(
         settings,
         before_argilla=lambda: bootstrap_argilla_database(settings, secrets),
@@ -144,6 +149,11 @@ def print_where_to_go(settings: TacitSettings) -> None:
     table.add_row("Argilla UI", settings.argilla_url)
     table.add_row("MLflow UI", settings.mlflow_uri)
     table.add_row("tacit API", f"{settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
+    if settings.api.replicas > 1:
+        from pipelines.stack.supervisor import api_port
+
+        others = [str(api_port(settings, replica)) for replica in range(2, settings.api.replicas + 1)]
+        table.add_row("tacit API replicas", f"{settings.host} ports {', '.join(others)} (behind your load balancer)")
     if secrets is not None:
         for login in secrets.argilla.annotators:
             table.add_row(f"annotator {login.username}", f"password {login.password}")
@@ -296,11 +306,12 @@ def open_runtime():  # -> Runtime
     return Runtime(load_settings())
 
 
-def running_service(settings: TacitSettings):  # -> TacitClient | None
+def running_service(settings: TacitSettings):  # -> tacit_client.TacitClient | None
     """A client for this machine's tacit API when it runs: it is the one writer of the example store."""
     import httpx
 
-    from pipelines.api.client import TacitClient
+    from tacit_client import NO_RETRY, TacitClient
+
     from pipelines.stack.secrets_store import read_secrets
 
     secrets = read_secrets(settings.secrets_file)
@@ -312,7 +323,9 @@ def running_service(settings: TacitSettings):  # -> TacitClient | None
         return None
     # sync and reindex are admin operations; a secrets file from before the admin scope has no admin key
     # until the next `tacit up`, and then the API answers 403 with that fix
-    return TacitClient(settings.api_url, secrets.admin_api_key or secrets.api_key, timeout_s=600)
+    # no retries: the CLI says at once what went wrong, and a sync or a rebuild is never sent twice
+    key = secrets.admin_api_key or secrets.api_key
+    return TacitClient(settings.api_url, key, timeout_s=600, retry=NO_RETRY)
 
 
 @app.command()
@@ -332,10 +345,17 @@ def sync() -> None:
         runtime = Runtime(settings)
         delivered = deliver_outbox(runtime)
         done = sync_responses(runtime)
-        report = {"delivered": delivered, "seen": done.seen, "ingested": done.ingested, "cursor": done.cursor}
+        report = {
+            "delivered": delivered,
+            "seen": done.seen,
+            "ingested": done.ingested,
+            "cursor": done.cursor,
+            "withdrawn": done.withdrawn,
+        }
     console.print(
         f"outbox delivered {report['delivered']}; responses seen {report['seen']}, "
-        f"ingested {report['ingested']}; cursor {report['cursor']}"
+        f"ingested {report['ingested']}, withdrawn (deleted in Argilla) {report.get('withdrawn', 0)}; "
+        f"cursor {report['cursor']}"
     )
 
 

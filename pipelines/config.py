@@ -9,7 +9,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from pipelines.ledger.config import LedgerConfig
+from pipelines.loop.review_settings import ReviewSettings, check_review_team
 from pipelines.loop.settings import DraftingSettings, SelectionSettings
 from pipelines.routing.settings import RoutingSettings
 from pipelines.stack.coordination_settings import CoordinationSettings
@@ -95,6 +96,17 @@ class TacitSettings(BaseSettings):
     drafting: DraftingSettings = Field(default_factory=DraftingSettings)
     coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     startup_timeout_s: float = Field(300, gt=0)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+
+    @model_validator(mode="after")
+    def _review_fits_the_team(self) -> TacitSettings:
+        check_review_team(self.review, self.argilla.annotators)  # quorum vs reviewers, an adjudicator named
+        return self
+
+    @property
+    def logins(self) -> list[str]:
+        """Every Argilla login `tacit up` creates besides the owner: annotators, then adjudicators."""
+        return [*self.argilla.annotators, *(a for a in self.review.adjudicators if a not in self.argilla.annotators)]
 
     @classmethod
     def settings_customise_sources(
@@ -162,6 +174,8 @@ class TacitSettings(BaseSettings):
 
 
 def _describe(error: dict) -> str:
+    if not error["loc"]:  # a check across sections: its message names the key and the fix itself
+        return str(error["msg"]).removeprefix("Value error, ")
     key = ".".join(str(part) for part in error["loc"])
     env = "TACIT_" + "__".join(str(part) for part in error["loc"]).upper()
     value = error.get("input")

@@ -205,6 +205,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
             "ingested": report.ingested,
             "cursor": report.cursor,
             "store_pending": report.store_pending,
+            "withdrawn": report.withdrawn,
         }
 
     @admin.post("/reindex", responses=STORE_UNAVAILABLE)

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
 
 from pipelines.api.auth import Caller, require_app_key
-from pipelines.api.errors import BODY, NOT_FOUND
-from pipelines.ledger import Ledger, NotFoundError, TicketRecord, TicketStatus
+from pipelines.api.errors import BODY, NOT_FOUND, ErrorBody
+from pipelines.ledger import (
+    IdempotencyConflict,
+    IdempotencyKey,
+    Ledger,
+    NotFoundError,
+    TicketKind,
+    TicketRecord,
+    TicketStatus,
+)
+from pipelines.ledger.idempotency import KEY_HELP, KEY_PATTERN, MAX_KEY_CHARS, key_problem
 from pipelines.loop.requests import (
     ApprovalCreate,
     EscalationCreate,
@@ -28,7 +40,52 @@ MAX_WAIT_S = 60.0
 CREATED = {
     202: {"model": TicketView, "description": "accepted; waiting in the outbox until Argilla is reachable"},
     **BODY,
+    400: {
+        "model": ErrorBody,
+        "description": "the body is not what this endpoint reads (not JSON, not UTF-8, malformed), or the "
+        "Idempotency-Key is malformed",
+    },
+    409: {
+        "model": ErrorBody,
+        "description": "this Idempotency-Key was already used by this API key for another request",
+    },
 }
+
+
+def idempotency_key(
+    key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        description="Makes retries safe: the same key with the same body answers with the ticket the first "
+        "request created (201/202, same id) and creates nothing; the same key with another body is 409. "
+        f"Keys belong to the API key that sent them; {KEY_HELP}.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": KEY_PATTERN},
+    ),
+) -> str | None:
+    """The client's Idempotency-Key, checked (400 naming the fix)."""
+    if key is not None and (problem := key_problem(key)):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"{problem}: {KEY_HELP}")
+    return key
+
+
+def _idempotency(caller: Caller, key: str | None, kind: TicketKind, body: BaseModel) -> IdempotencyKey | None:
+    return None if key is None else IdempotencyKey.for_request(caller.actor, key, kind, body.model_dump(mode="json"))
+
+
+@contextlib.contextmanager
+def _conflict_is_409() -> Iterator[None]:
+    try:
+        yield
+    except IdempotencyConflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+
+
+async def _replayed(runtime: Runtime, key: IdempotencyKey | None) -> TicketRecord | None:
+    """The ticket an earlier request with this key created (answered before any drafting or embedding)."""
+    if key is None:
+        return None
+    with _conflict_is_409():
+        return await run_in_threadpool(runtime.ledger.find_idempotent_ticket, key)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -68,67 +125,109 @@ def view(ticket: TicketRecord) -> TicketView:
         created_at=ticket.created_at,
         model_version=ticket.model_version,
         details=details,
+        review=ticket.review,
+        amendments=ticket.amendments,
     )
 
 
 def _created(response: Response, ticket: TicketRecord) -> TicketView:
     # 201 when the record is already in Argilla; 202 when it waits in the outbox for Argilla to return.
-    response.status_code = status.HTTP_201_CREATED if ticket.status == "open" else status.HTTP_202_ACCEPTED
+    # (A replayed key answers by the ticket's status now: a retry learns that it was delivered since.)
+    waiting = ticket.status in ("queued", "failed")
+    response.status_code = status.HTTP_202_ACCEPTED if waiting else status.HTTP_201_CREATED
     response.headers["Location"] = f"/v1/tickets/{ticket.id}"
     return view(ticket)
 
 
 @router.post("/reviews", response_model=TicketView, status_code=201, responses=CREATED)
 async def create_review(
-    body: ReviewCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+    body: ReviewCreate,
+    request: Request,
+    response: Response,
+    caller: Caller = Depends(require_app_key),
+    key: str | None = Depends(idempotency_key),
 ) -> TicketView:
     """A draft for a person to review and correct; without a draft, the champion model writes one."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
+    idempotency = _idempotency(caller, key, "review", body)
+    if earlier := await _replayed(runtime, idempotency):
+        return _created(response, earlier)
     drafting = request.app.state.drafting
     draft, agent, details = body.draft, "application", {}
     if draft is None:
         drafted = await run_in_threadpool(drafting, body)
         draft, agent, details = drafted.text, drafted.model_version, drafted.details
-    ticket = await run_in_threadpool(
-        lambda: open_review(runtime, body, draft, agent, details, actor=caller.actor)
-    )
+    with _conflict_is_409():
+        ticket = await run_in_threadpool(
+            lambda: open_review(runtime, body, draft, agent, details, actor=caller.actor, idempotency=idempotency)
+        )
     return _created(response, ticket)
 
 
 @router.post("/approvals", response_model=TicketView, status_code=201, responses=CREATED)
 async def create_approval(
-    body: ApprovalCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+    body: ApprovalCreate,
+    request: Request,
+    response: Response,
+    caller: Caller = Depends(require_app_key),
+    key: str | None = Depends(idempotency_key),
 ) -> TicketView:
     """A proposed action waiting for a person to approve, reject or modify it."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    ticket = await run_in_threadpool(lambda: open_approval(runtime, body, actor=caller.actor))
+    idempotency = _idempotency(caller, key, "approval", body)
+    if earlier := await _replayed(runtime, idempotency):
+        return _created(response, earlier)
+    with _conflict_is_409():
+        ticket = await run_in_threadpool(
+            lambda: open_approval(runtime, body, actor=caller.actor, idempotency=idempotency)
+        )
     return _created(response, ticket)
 
 
 @router.post("/escalations", response_model=TicketView, status_code=201, responses=CREATED)
 async def create_escalation(
-    body: EscalationCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+    body: EscalationCreate,
+    request: Request,
+    response: Response,
+    caller: Caller = Depends(require_app_key),
+    key: str | None = Depends(idempotency_key),
 ) -> TicketView:
     """A conversation handed to a person, with the rules that fired and a summary of it."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
+    idempotency = _idempotency(caller, key, "escalation", body)
+    if earlier := await _replayed(runtime, idempotency):
+        return _created(response, earlier)
     rules_fired = body.rules_fired
     if rules_fired is None:
         rules_fired = await run_in_threadpool(request.app.state.escalation_rules, body)
-    ticket = await run_in_threadpool(lambda: open_escalation(runtime, body, rules_fired, actor=caller.actor))
+    with _conflict_is_409():
+        ticket = await run_in_threadpool(
+            lambda: open_escalation(runtime, body, rules_fired, actor=caller.actor, idempotency=idempotency)
+        )
     return _created(response, ticket)
 
 
 @router.post("/preferences", response_model=TicketView, status_code=201, responses=CREATED)
 async def create_preference(
-    body: PreferenceCreate, request: Request, response: Response, caller: Caller = Depends(require_app_key)
+    body: PreferenceCreate,
+    request: Request,
+    response: Response,
+    caller: Caller = Depends(require_app_key),
+    key: str | None = Depends(idempotency_key),
 ) -> TicketView:
     """Two responses to the same prompt, for a person to pick the better one."""
     runtime = _runtime(request)
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    ticket = await run_in_threadpool(lambda: open_preference(runtime, body, actor=caller.actor))
+    idempotency = _idempotency(caller, key, "preference", body)
+    if earlier := await _replayed(runtime, idempotency):
+        return _created(response, earlier)
+    with _conflict_is_409():
+        ticket = await run_in_threadpool(
+            lambda: open_preference(runtime, body, actor=caller.actor, idempotency=idempotency)
+        )
     return _created(response, ticket)
 
 

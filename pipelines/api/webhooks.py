@@ -17,6 +17,7 @@ from pipelines.api.errors import BODY, UNAUTHORIZED, ErrorBody, Responses
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
+from pipelines.loop.tickets import deliver_outbox
 from pipelines.loop.wakeups import DECIDED, SYNC
 from pipelines.stack import coordination
 from pipelines.stack.secrets_store import read_secrets
@@ -105,6 +106,8 @@ def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
     if event["type"] == "response.deleted":
         response = replace(response, status="deleted")
     result = ingest_response(runtime.ledger, response, runtime.settings.review)
+    if result.review is not None and result.review["state"] == "in_adjudication":
+        deliver_outbox(runtime, only_ticket=result.ticket_id)  # the adjudicator's record, now
     write_pending_examples(runtime.ledger, runtime.store)
     return int(result.changed)
 

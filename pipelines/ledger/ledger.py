@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import IO, Any, Literal
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import migrations
 from .audit import (
     GENESIS_HASH,
     canonical_json,
@@ -30,15 +30,16 @@ from .checkpoints import checkpoint_problem, sign_checkpoint
 from .config import LedgerConfig
 from .engine import WRITE_OPTION, build_engine
 from .errors import LedgerError, NotFoundError
+from .idempotency import IdempotencyKey
 from .models import (
     SCHEMA_VERSION,
     SUPERSEDED,
     AuditEventRow,
     AuditHead,
-    Base,
     Example,
     ExampleStoreWrite,
     FeedbackItem,
+    IdempotencyKeyRow,
     LedgerMeta,
     Outbox,
     PreferencePair,
@@ -134,24 +135,22 @@ class Ledger:
 
     def _ensure_schema(self) -> None:
         with self._lock:
-            for attempt in range(3):
-                try:
-                    Base.metadata.create_all(self._engine)
-                    break
-                except OperationalError:
-                    # another process created the same tables between the check and the CREATE
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.2)
+            version = self._schema_version()
+            if version is not None and int(version) > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"ledger at {self.url} has schema version {version}, newer than this tacit "
+                    f"understands ({SCHEMA_VERSION}): upgrade tacit"
+                )
+            # alembic (pipelines/ledger/migrations/): new -> head; made before migrations -> stamped, upgraded
+            migrations.upgrade(self._engine)
             with self._write() as session:
-                version = session.get(LedgerMeta, "schema_version")
-                if version is None:
+                version_row = session.get(LedgerMeta, "schema_version")
+                if version_row is None:
                     session.add(LedgerMeta(key="schema_version", value=str(SCHEMA_VERSION)))
-                elif int(version.value) > SCHEMA_VERSION:
-                    raise LedgerError(
-                        f"ledger at {self.url} has schema version {version.value}, newer than this tacit "
-                        f"understands ({SCHEMA_VERSION}): upgrade tacit"
-                    )
+                elif int(version_row.value) < SCHEMA_VERSION:
+                    # a tacit from before migrations would create_all and write on a schema it does not
+                    # know: from schema version 2 on it refuses instead ("newer than this tacit understands")
+                    version_row.value = str(SCHEMA_VERSION)
                 # locked as appends lock it: on PostgreSQL a key adopted below must see the last append
                 head = session.execute(
                     select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
@@ -165,6 +164,13 @@ class Ledger:
                 elif self._audit_key is not None:
                     session.flush()
                     self._adopt_key(session, head.seq + 1)
+
+    def _schema_version(self) -> str | None:
+        """ledger_meta's schema_version, None on a new database (checked before migrating it)."""
+        with self._engine.connect() as connection:
+            if not inspect(connection).has_table(LedgerMeta.__tablename__):
+                return None
+            return connection.scalar(select(LedgerMeta.value).where(LedgerMeta.key == "schema_version"))
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
@@ -232,9 +238,13 @@ class Ledger:
         outbox_payload: dict[str, Any] | None = None,
         actor: str = "api",
         ticket_id: str | None = None,
+        idempotency: IdempotencyKey | None = None,
     ) -> TicketRecord:
         """A new ticket in status `queued`; with `outbox_payload`, also the outbox row that will deliver
-        it to Argilla (same transaction, so an accepted ticket is never lost)."""
+        it to Argilla (same transaction, so an accepted ticket is never lost).
+
+        With `idempotency`, the key is written in that transaction too; a key already held answers with
+        the ticket it created and writes nothing (IdempotencyConflict when it came with another request)."""
         require_choice("ticket", "kind", kind, TICKET_KINDS)
         require_text("ticket", "task", task)
         require_text("ticket", "argilla_dataset", argilla_dataset)
@@ -257,42 +267,87 @@ class Ledger:
             created_at=now,
             model_version=model_version,
         )
-        with self._write() as session:
-            if session.get(Ticket, row.id) is not None:
-                raise LedgerError(
-                    f"ticket id {row.id!r} already exists: leave ticket_id empty for a fresh one"
+        try:
+            with self._write() as session:
+                if idempotency is not None:
+                    earlier = self._idempotent_ticket(session, idempotency)
+                    if earlier is not None:
+                        return earlier
+                return self._insert_ticket(session, row, outbox_payload, actor, idempotency)
+        except IntegrityError:
+            # PostgreSQL: a concurrent duplicate committed the same key between our read and our insert
+            # (SQLite's BEGIN IMMEDIATE serializes writers, so the read above already saw it)
+            earlier = None if idempotency is None else self.find_idempotent_ticket(idempotency)
+            if earlier is None:
+                raise
+            return earlier
+
+    def _insert_ticket(
+        self,
+        session: Session,
+        row: Ticket,
+        outbox_payload: dict[str, Any] | None,
+        actor: str,
+        idempotency: IdempotencyKey | None,
+    ) -> TicketRecord:
+        if session.get(Ticket, row.id) is not None:
+            raise LedgerError(f"ticket id {row.id!r} already exists: leave ticket_id empty for a fresh one")
+        session.add(row)
+        session.flush()  # the outbox row's foreign key needs the ticket row first
+        if idempotency is not None:  # flushed early: a concurrent duplicate waits on this row, then fails
+            session.add(
+                IdempotencyKeyRow(
+                    scope=idempotency.scope,
+                    key=idempotency.key,
+                    request_hash=idempotency.request_hash,
+                    ticket_id=row.id,
+                    created_at=row.created_at,
                 )
-            session.add(row)
-            session.flush()  # the outbox row's foreign key needs the ticket row first
-            if outbox_payload is not None:
-                session.add(
-                    Outbox(
-                        id=uuid.uuid4().hex,
-                        ticket_id=row.id,
-                        payload=normalize_payload(outbox_payload),
-                        attempts=0,
-                        last_error=None,
-                        next_attempt_at=now,
-                        delivered_at=None,
-                        created_at=now,
-                    )
-                )
-            session.flush()
-            self._append(
-                session,
-                actor,
-                "ticket.created",
-                "ticket",
-                row.id,
-                {
-                    "kind": kind,
-                    "task": task,
-                    "request": row.request,
-                    "argilla_dataset": argilla_dataset,
-                    "model_version": model_version,
-                },
             )
-            return ticket_record(row)
+            session.flush()
+        if outbox_payload is not None:
+            session.add(
+                Outbox(
+                    id=uuid.uuid4().hex,
+                    ticket_id=row.id,
+                    payload=normalize_payload(outbox_payload),
+                    attempts=0,
+                    last_error=None,
+                    next_attempt_at=row.created_at,
+                    delivered_at=None,
+                    created_at=row.created_at,
+                )
+            )
+        session.flush()
+        self._append(
+            session,
+            actor,
+            "ticket.created",
+            "ticket",
+            row.id,
+            {
+                "kind": row.kind,
+                "task": row.task,
+                "request": row.request,
+                "argilla_dataset": row.argilla_dataset,
+                "model_version": row.model_version,
+            },
+        )
+        return ticket_record(row)
+
+    def _idempotent_ticket(self, session: Session, idempotency: IdempotencyKey) -> TicketRecord | None:
+        held = session.get(IdempotencyKeyRow, (idempotency.scope, idempotency.key))
+        if held is None:
+            return None
+        if held.request_hash != idempotency.request_hash:
+            raise idempotency.conflict(held.ticket_id)
+        return ticket_record(self._get(session, Ticket, held.ticket_id, "ticket"))
+
+    def find_idempotent_ticket(self, idempotency: IdempotencyKey) -> TicketRecord | None:
+        """The ticket this key created, None when the key is new; IdempotencyConflict when the key came
+        with another request."""
+        with self._read() as session:
+            return self._idempotent_ticket(session, idempotency)
 
     def get_ticket(self, ticket_id: str) -> TicketRecord:
         with self._read() as session:
@@ -362,7 +417,19 @@ class Ledger:
             row: Ticket = self._get(session, Ticket, ticket_id, "ticket")
             if row.status == "decided" and row.decision == decision and row.decided_by == by:
                 return ticket_record(row)
-            action = "ticket.redecided" if row.status == "decided" else "ticket.decided"
+            action, amendment = "ticket.decided", None
+            if row.status == "decided":
+                # the application may already hold the earlier decision: never a silent reversal, an
+                # amendment it can poll (`amendments`), on the ticket and on the audit trail
+                action = "ticket.redecided"
+                amendment = {
+                    "at": utcnow().isoformat(),
+                    "by": by,
+                    "previous": row.decision,
+                    "previous_by": row.decided_by,
+                    "decision": decision,
+                }
+                row.amendments = [*(row.amendments or []), normalize_payload(amendment)]
             row.decision, row.decided_by, row.decided_at = decision, by, at or utcnow()
             row.status = "decided"
             session.flush()
@@ -380,9 +447,54 @@ class Ledger:
                     "decided_by": by,
                     "decided_at": row.decided_at,
                     "model_version": row.model_version,
+                    **({"amendment": amendment} if amendment else {}),
                 },
             )
             return ticket_record(row)
+
+    def set_ticket_review(self, ticket_id: str, review: dict[str, Any], *, actor: str = "ingest") -> bool:
+        """Where the ticket's review stands (quorum state, who answered, agreement); audited as
+        `ticket.review` when it changes. False when it is already so."""
+        if not isinstance(review, dict) or not review.get("state"):
+            raise ValueError(f"review must be a dict with a 'state', got {review!r}")
+        review = normalize_payload(review)
+        with self._write() as session:
+            row: Ticket = self._get(session, Ticket, ticket_id, "ticket")
+            if row.review == review:
+                return False
+            row.review = review
+            session.flush()
+            self._append(session, actor, "ticket.review", "ticket", ticket_id, review)
+            return True
+
+    def queue_delivery(
+        self, ticket_id: str, payload: dict[str, Any], *, actor: str = "ingest", action: str = "ticket.queued"
+    ) -> bool:
+        """One more Argilla record for an existing ticket (e.g. its adjudication record), through the
+        outbox like the first one. Idempotent per target dataset: False when one is already queued."""
+        require_text("queue_delivery", "payload.dataset", payload.get("dataset"))
+        payload = normalize_payload(payload)
+        with self._write() as session:
+            self._get(session, Ticket, ticket_id, "ticket")
+            for existing in session.scalars(select(Outbox).where(Outbox.ticket_id == ticket_id)):
+                if existing.payload.get("dataset") == payload["dataset"]:
+                    return False
+            now = utcnow()
+            session.add(
+                Outbox(
+                    id=uuid.uuid4().hex,
+                    ticket_id=ticket_id,
+                    payload=payload,
+                    attempts=0,
+                    last_error=None,
+                    next_attempt_at=now,
+                    delivered_at=None,
+                    created_at=now,
+                )
+            )
+            session.flush()
+            self._append(session, actor, action, "ticket", ticket_id, {"argilla_dataset": payload["dataset"]})
+            return True
 
     def fail_ticket(self, ticket_id: str, reason: str, *, actor: str = "outbox") -> TicketRecord:
         """Give up on a ticket (e.g. Argilla refused its record): status `failed`, reason audited."""
@@ -649,11 +761,22 @@ class Ledger:
         with self._read() as session:
             return feedback_record(self._get(session, FeedbackItem, feedback_id, "feedback item"))
 
-    def list_feedback(self, argilla_dataset: str | None = None) -> list[FeedbackRecord]:
-        """Every response the ledger holds (one per record and user), oldest first."""
+    def list_feedback(
+        self,
+        argilla_dataset: str | None = None,
+        *,
+        record_id: str | None = None,
+        ticket_id: str | None = None,
+    ) -> list[FeedbackRecord]:
+        """Every response the ledger holds (one per record and user), oldest first; optionally only those
+        to one record, or about one ticket (its reviewers' and its adjudicator's)."""
         query = select(FeedbackItem).order_by(FeedbackItem.ingested_at, FeedbackItem.id)
         if argilla_dataset is not None:
             query = query.where(FeedbackItem.argilla_dataset == argilla_dataset)
+        if record_id is not None:
+            query = query.where(FeedbackItem.record_id == record_id)
+        if ticket_id is not None:
+            query = query.where(FeedbackItem.ticket_id == ticket_id)
         with self._read() as session:
             return [feedback_record(row) for row in session.scalars(query)]
 

@@ -24,7 +24,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from .records import EXAMPLE_KINDS, TICKET_KINDS, TICKET_STATUSES
 from .timeutil import as_utc
 
-SCHEMA_VERSION = 1
+# 2: the schema is managed by alembic (pipelines/ledger/migrations/); a tacit from before that sees a
+# newer version and refuses the ledger instead of writing to a schema it does not know
+SCHEMA_VERSION = 2
 SUPERSEDED = "superseded: the annotator's response no longer yields this row"
 
 
@@ -85,6 +87,10 @@ class Ticket(Base):
     decided_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     model_version: Mapped[str | None] = mapped_column(String(200))
+    # where a quorum review stands: {state, quorum, answered, agreement, decided_by, ...} (issue 13)
+    review: Mapped[dict[str, Any] | None]
+    # changes after a decision was given out: [{at, by, previous, decision}], newest last
+    amendments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Outbox(Base):
@@ -98,6 +104,20 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class IdempotencyKeyRow(Base):
+    """An application's `Idempotency-Key` and the ticket its first request created (pipelines/ledger/
+    idempotency.py). Written in the ticket's transaction; the primary key (scope, key) is the unique
+    constraint two concurrent duplicates race on."""
+
+    __tablename__ = "idempotency_keys"
+
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True)  # the API caller, e.g. `api:app`
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the ticket kind and request body
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[datetime]
 
 
@@ -140,6 +160,10 @@ class Example(Base):
     updated_at: Mapped[datetime]  # incremental readers (reindex) follow this
     model_version: Mapped[str | None] = mapped_column(String(200))
     provenance: Mapped[dict[str, Any]]
+    # how it was decided: reviewers who answered, single | unanimous | adjudicated, their agreement 0..1
+    reviewer_count: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[str | None] = mapped_column(String(16))
+    agreement: Mapped[float | None] = mapped_column(Float)
     withdrawn_at: Mapped[datetime | None]
     # SUPERSEDED (the response changed) may be undone by a later response; a curator's reason is final
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
@@ -161,6 +185,8 @@ class PreferencePair(Base):
     rejected: Mapped[str] = mapped_column(Text)
     annotator: Mapped[str | None] = mapped_column(String(200))
     agreement: Mapped[float | None] = mapped_column(Float)
+    reviewer_count: Mapped[int | None] = mapped_column(Integer)
+    decided_by: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     provenance: Mapped[dict[str, Any]]

@@ -56,6 +56,22 @@ class TicketRecord:
     decided_at: datetime | None
     created_at: datetime
     model_version: str | None
+    review: dict[str, Any] | None = None  # quorum state: awaiting_reviewers | in_adjudication | decided
+    amendments: list[dict[str, Any]] = field(default_factory=list)  # changes after the decision
+
+
+DecidedBy = Literal["single", "unanimous", "adjudicated"]
+DECIDED_BY: tuple[str, ...] = get_args(DecidedBy)
+
+
+def _check_basis(owner: str, reviewer_count: object, decided_by: object, agreement: object) -> None:
+    """How a derived row was decided: reviewer_count >= 1, decided_by one of DECIDED_BY, agreement 0..1."""
+    if reviewer_count is not None and (not isinstance(reviewer_count, int) or reviewer_count < 1):
+        raise ValueError(f"{owner}.reviewer_count must be an integer >= 1, got {reviewer_count!r}")
+    if decided_by is not None:
+        require_choice(owner, "decided_by", decided_by, DECIDED_BY)
+    if agreement is not None and not (isinstance(agreement, int | float) and 0.0 <= agreement <= 1.0):
+        raise ValueError(f"{owner}.agreement must be between 0 and 1, got {agreement!r}")
 
 
 @dataclass(frozen=True)
@@ -117,6 +133,9 @@ class ExampleRecord:
     quality: float | None = None
     model_version: str | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    reviewer_count: int | None = None
+    decided_by: DecidedBy | None = None
+    agreement: float | None = None
     id: str = ""
     created_at: datetime | None = None  # set by the ledger
     updated_at: datetime | None = None  # set by the ledger
@@ -124,6 +143,7 @@ class ExampleRecord:
     withdrawn_reason: str | None = None  # set by the ledger
 
     def __post_init__(self) -> None:
+        _check_basis("ExampleRecord", self.reviewer_count, self.decided_by, self.agreement)
         require_text("ExampleRecord", "task", self.task)
         require_choice("ExampleRecord", "kind", self.kind, EXAMPLE_KINDS)
         require_text("ExampleRecord", "input", self.input)
@@ -148,6 +168,8 @@ class PairRecord:
     annotator: str | None = None
     agreement: float | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    reviewer_count: int | None = None
+    decided_by: DecidedBy | None = None
     id: str = ""
     created_at: datetime | None = None  # set by the ledger
     updated_at: datetime | None = None  # set by the ledger
@@ -163,6 +185,7 @@ class PairRecord:
             )
         if self.agreement is not None and not 0.0 <= self.agreement <= 1.0:
             raise ValueError(f"PairRecord.agreement must be between 0 and 1, got {self.agreement!r}")
+        _check_basis("PairRecord", self.reviewer_count, self.decided_by, None)
         if not self.id:
             key = (
                 (self.feedback_id,)

@@ -33,8 +33,22 @@ EXAMPLE_FIELDS = (
     "quality",
     "model_version",
     "provenance",
+    "reviewer_count",
+    "decided_by",
+    "agreement",
 )
-PAIR_FIELDS = ("feedback_id", "task", "prompt", "chosen", "rejected", "annotator", "agreement", "provenance")
+PAIR_FIELDS = (
+    "feedback_id",
+    "task",
+    "prompt",
+    "chosen",
+    "rejected",
+    "annotator",
+    "agreement",
+    "provenance",
+    "reviewer_count",
+    "decided_by",
+)
 JSON_FIELDS = frozenset({"values", "provenance"})
 
 
@@ -64,6 +78,8 @@ def ticket_record(row: Ticket) -> TicketRecord:
         decided_at=row.decided_at,
         created_at=row.created_at,
         model_version=row.model_version,
+        review=row.review,
+        amendments=list(row.amendments or []),
     )
 
 

@@ -2,7 +2,12 @@
 
 Idempotent end to end: ids are derived from (dataset, record, user) and (feedback, kind), so a
 webhook delivered twice, a replayed sync, or a crash between the two write nothing twice. Order-safe:
-a response older than the one the ledger holds for the same record and user changes nothing.
+a response older than the one the ledger holds for the same record and user changes nothing. A decided
+ticket whose decision changes later keeps the change as an amendment (`Ledger.decide_ticket`).
+
+Quorum records (`<dataset>-quorum-N`, see quorum.py) teach nothing per reviewer: once the quorum agrees, or
+an adjudicator settles it, the deciding answer's examples and pairs are written, stamped with how they
+were decided (`reviewer_count`, `decided_by`, `agreement`); a disagreement queues the adjudication record.
 
 The examples this writes reach the example store through the ledger's queue of store writes
 (`example_store.write_pending_examples`), which the caller runs right after: see the webhook router
@@ -11,11 +16,30 @@ and `sync`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
+from annotation.agreement import QuestionAgreement
 from annotation.feedback import SubmittedResponse, judge
-from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, NotFoundError, PairRecord
+from annotation.specs import REVIEWS_FIELD, base_dataset
+from pipelines.ledger import (
+    ExampleRecord,
+    FeedbackRecord,
+    Ledger,
+    NotFoundError,
+    PairRecord,
+    TicketRecord,
+)
+from pipelines.loop.quorum import (
+    Answer,
+    ReviewState,
+    adjudication_payload,
+    is_adjudication,
+    quorum_of,
+    review_state,
+)
+from pipelines.loop.review_settings import ReviewSettings
 
 
 @dataclass(frozen=True)
@@ -25,6 +49,19 @@ class IngestResult:
     ticket_id: str | None
     examples_added: list[str]
     stale: bool = False  # older than what the ledger holds: ignored
+    review: dict[str, Any] | None = None  # the quorum state after this answer (quorum records)
+
+
+@dataclass(frozen=True)
+class Basis:
+    """How a decision was reached, stamped on every example and pair it teaches."""
+
+    reviewer_count: int
+    decided_by: str
+    agreement: float | None
+
+
+SINGLE = Basis(1, "single", None)
 
 
 def _provenance(response: SubmittedResponse) -> dict[str, Any]:
@@ -37,17 +74,18 @@ def _provenance(response: SubmittedResponse) -> dict[str, Any]:
     }
 
 
-def ingest_response(ledger: Ledger, response: SubmittedResponse) -> IngestResult:
-    ticket = None
-    if response.external_id:
-        try:
-            ticket = ledger.get_ticket(response.external_id)
-        except NotFoundError:
-            ticket = None  # a record created outside tacit: still learn from it
+def _ticket(ledger: Ledger, response: SubmittedResponse) -> TicketRecord | None:
+    if not response.external_id:
+        return None
+    try:
+        return ledger.get_ticket(response.external_id)
+    except NotFoundError:
+        return None  # a record created outside tacit: still learn from it
+
+
+def _feedback_item(response: SubmittedResponse, ticket: TicketRecord | None) -> FeedbackRecord:
     metadata = response.metadata or {}
-    task = metadata.get("task") or (ticket.task if ticket else response.dataset)
-    model_version = metadata.get("model_version") or (ticket.model_version if ticket else None)
-    item = FeedbackRecord(
+    return FeedbackRecord(
         argilla_dataset=response.dataset,
         record_id=response.record_id,
         user_id=response.user_id,
@@ -57,23 +95,37 @@ def ingest_response(ledger: Ledger, response: SubmittedResponse) -> IngestResult
         username=response.username,
         ticket_id=ticket.id if ticket else None,
         submitted_at=response.updated_at,
-        model_version=model_version,
+        model_version=metadata.get("model_version") or (ticket.model_version if ticket else None),
     )
+
+
+def _learned(
+    response: SubmittedResponse, ticket: TicketRecord | None, feedback_id: str, basis: Basis, extra: dict[str, Any]
+) -> tuple[list[ExampleRecord], list[PairRecord], dict[str, Any] | None]:
+    """The examples, pairs and decision `response` teaches, stamped with `basis`."""
     judgment = judge(response)
-    provenance = _provenance(response)
+    if judgment is None:
+        return [], [], None
+    metadata = response.metadata or {}
+    task = metadata.get("task") or (ticket.task if ticket else base_dataset(response.dataset))
+    model_version = metadata.get("model_version") or (ticket.model_version if ticket else None)
+    provenance = {**_provenance(response), **extra}
+    stamp = {"reviewer_count": basis.reviewer_count, "decided_by": basis.decided_by}
     examples = [
         ExampleRecord(
             task=task,
             kind=learned.kind,
             input=learned.input,
             output=learned.output,
-            feedback_id=item.id,
+            feedback_id=feedback_id,
             domain=metadata.get("domain"),
             reason=learned.reason,
             model_version=model_version,
             provenance=provenance,
+            agreement=basis.agreement,
+            **stamp,
         )
-        for learned in (judgment.examples if judgment else [])
+        for learned in judgment.examples
         if learned.input.strip() and learned.output.strip()
     ]
     pairs = [
@@ -82,21 +134,153 @@ def ingest_response(ledger: Ledger, response: SubmittedResponse) -> IngestResult
             prompt=learned.prompt,
             chosen=learned.chosen,
             rejected=learned.rejected,
-            feedback_id=item.id,
+            feedback_id=feedback_id,
             annotator=response.username or response.user_id,
+            agreement=basis.agreement,
             provenance=provenance,
+            **stamp,
         )
-        for learned in (judgment.pairs if judgment else [])
+        for learned in judgment.pairs
         if learned.prompt.strip() and learned.chosen.strip() != learned.rejected.strip()
     ]
+    return examples, pairs, judgment.decision
+
+
+def ingest_response(
+    ledger: Ledger, response: SubmittedResponse, review: ReviewSettings | None = None
+) -> IngestResult:
+    """Record one response (submitted, draft, discarded or deleted) and what follows from it."""
+    review = review or ReviewSettings()
+    ticket = _ticket(ledger, response)
+    if is_adjudication(response.dataset) or quorum_of(response.dataset) > 1:
+        return _ingest_quorum_answer(ledger, response, ticket, review)
+    item = _feedback_item(response, ticket)
+    examples, pairs, decision = _learned(response, ticket, item.id, SINGLE, {})
     outcome = ledger.record_feedback(item, examples, pairs)
     if outcome.stale:
         return IngestResult(item.id, False, ticket.id if ticket else None, [], stale=True)
     decided_by = response.username or response.user_id
-    # The first annotator to submit decides the ticket; only they can change the decision later.
+    # A quorum of 1: the first annotator to submit decides; only they can change the decision later.
     first_or_same = ticket is not None and (ticket.status != "decided" or ticket.decided_by == decided_by)
-    if judgment is not None and first_or_same:
-        ledger.decide_ticket(
-            ticket.id, {**judgment.decision, "annotator": decided_by}, by=decided_by, at=response.updated_at
+    if decision is not None and ticket is not None and first_or_same:
+        ledger.decide_ticket(ticket.id, {**decision, "annotator": decided_by}, by=decided_by, at=response.updated_at)
+        ledger.set_ticket_review(
+            ticket.id,
+            {"state": "decided", "quorum": 1, "answered": [decided_by], "decided_by": "single", "agreement": None},
+            actor=decided_by,
         )
     return IngestResult(item.id, outcome.changed, ticket.id if ticket else None, outcome.examples_added)
+
+
+def _answers(
+    ledger: Ledger, dataset: str, record_id: str | None, ticket_id: str | None, only: set[str] | None = None
+) -> list[tuple[FeedbackRecord, Answer]]:
+    """The submitted answers the ledger holds for one record (or, by ticket, in one dataset)."""
+    if record_id is None and ticket_id is None:
+        return []
+    held = ledger.list_feedback(dataset, record_id=record_id, ticket_id=ticket_id)
+    found = []
+    for item in held:
+        user = item.username or item.user_id
+        if item.status == "submitted" and (only is None or user in only):
+            found.append((item, Answer(user, item.values, item.submitted_at, item.id)))
+    return found
+
+
+def _ingest_quorum_answer(
+    ledger: Ledger, response: SubmittedResponse, ticket: TicketRecord | None, review: ReviewSettings
+) -> IngestResult:
+    """A reviewer's answer to a quorum record, or an adjudicator's answer: record it (teaching nothing on
+    its own), then settle the ticket's review from every answer held."""
+    item = _feedback_item(response, ticket)
+    outcome = ledger.record_feedback(item, [], [])
+    ticket_id = ticket.id if ticket else None
+    if outcome.stale:
+        return IngestResult(item.id, False, ticket_id, [], stale=True)
+    adjudicating = is_adjudication(response.dataset)
+    if adjudicating and ticket is None:
+        return IngestResult(item.id, outcome.changed, None, [])  # an adjudication record tacit did not make
+    # the reviewers' record: the ticket's own (an adjudicator's answer arrives on the adjudication record)
+    reviewed_dataset = ticket.argilla_dataset if adjudicating and ticket else response.dataset
+    reviewed_record = ticket.argilla_record_id if adjudicating and ticket else response.record_id
+    reviewers = _answers(ledger, reviewed_dataset, reviewed_record, None)
+    adjudications = (
+        _answers(ledger, f"{base_dataset(reviewed_dataset)}-adjudication", None, ticket.id, set(review.adjudicators))
+        if ticket is not None
+        else []
+    )
+    # the latest adjudicator's answer counts
+    adjudication = max(adjudications, key=lambda pair: (pair[1].at is not None, pair[1].at), default=None)
+    state = review_state(
+        reviewed_dataset,
+        quorum_of(reviewed_dataset),
+        [answer for _, answer in reviewers],
+        adjudication[1] if adjudication else None,
+        review.agreement,
+    )
+    fields = {name: value for name, value in response.fields.items() if name != REVIEWS_FIELD}
+    added = _settle(ledger, response, ticket, state, fields, reviewers, adjudications, review.agreement)
+    return IngestResult(item.id, outcome.changed or bool(added), ticket_id, added, review=state.as_dict())
+
+
+def _settle(
+    ledger: Ledger,
+    response: SubmittedResponse,
+    ticket: TicketRecord | None,
+    state: ReviewState,
+    fields: dict[str, str],
+    reviewers: list[tuple[FeedbackRecord, Answer]],
+    adjudications: list[tuple[FeedbackRecord, Answer]],
+    rules: Mapping[str, QuestionAgreement],
+) -> list[str]:
+    """Write what the review state implies: the deciding answer's examples and pairs (and nobody else's),
+    the ticket's decision and review state, and the adjudication record when the reviewers disagree."""
+    actor = response.username or response.user_id
+    added: list[str] = []
+    deciding_id = state.deciding.feedback_id if state.deciding else None
+    for item, _ in [*reviewers, *adjudications]:
+        if item.id != deciding_id:
+            ledger.record_feedback(item, [], [])  # withdraws what an earlier state had it teach
+    if state.deciding is not None:
+        deciding_item = next(item for item, answer in [*reviewers, *adjudications] if item.id == deciding_id)
+        basis = Basis(max(len(state.answered), 1), state.decided_by or "single", state.agreement)
+        as_answered = replace(
+            response,
+            dataset=deciding_item.argilla_dataset,
+            record_id=deciding_item.record_id,
+            fields=fields,
+            response_id=deciding_item.response_id,
+            user_id=deciding_item.user_id,
+            username=deciding_item.username,
+            status="submitted",
+            values=deciding_item.values,
+            updated_at=deciding_item.submitted_at,
+        )
+        extra = {"reviewers": state.answered, "adjudicator": state.adjudicator}
+        examples, pairs, decision = _learned(as_answered, ticket, deciding_item.id, basis, extra)
+        added = ledger.record_feedback(deciding_item, examples, pairs).examples_added
+        if ticket is not None and decision is not None:
+            decider = state.deciding.user
+            ledger.decide_ticket(
+                ticket.id,
+                {
+                    **decision,
+                    "annotator": decider,
+                    "reviewers": state.answered,
+                    "decided_by": state.decided_by,
+                    "agreement": state.agreement,
+                },
+                by=decider,
+                at=state.deciding.at,
+            )
+    if ticket is None:
+        return added
+    ledger.set_ticket_review(ticket.id, state.as_dict(), actor=actor)
+    if state.state == "in_adjudication" and ticket.argilla_record_id is not None:
+        payload = adjudication_payload(
+            ticket.argilla_dataset, ticket.id, fields, response.metadata or {}, [a for _, a in reviewers]
+        )
+        ledger.queue_delivery(
+            ticket.id, payload.model_dump(mode="json"), actor=actor, action="ticket.adjudication_requested"
+        )
+    return added

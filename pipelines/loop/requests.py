@@ -133,3 +133,12 @@ class TicketView(BaseModel):
     details: dict[str, Any] = Field(
         default_factory=dict, description="what tacit added: rules fired, summary, drafting"
     )
+    review: dict[str, Any] | None = Field(
+        None,
+        description="where a quorum review stands: state (awaiting_reviewers | in_adjudication | decided), "
+        "quorum, answered (who has answered), agreement, decided_by (single | unanimous | adjudicated)",
+    )
+    amendments: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="changes to the decision after it was first given (at, by, previous, decision): poll it",
+    )

@@ -62,7 +62,11 @@ class Runtime:
     def argilla(self) -> ArgillaGateway:
         api_key = self.settings.argilla.api_key or self.secrets.argilla.owner.api_key
         return ArgillaGateway(
-            self.settings.argilla_url, api_key, self.settings.argilla.workspace, self.embedder.dimension
+            self.settings.argilla_url,
+            api_key,
+            self.settings.argilla.workspace,
+            self.embedder.dimension,
+            quorum_levels=self.settings.review.levels(),
         )
 
     @cached_property

@@ -1,16 +1,19 @@
-"""Reconciliation with Argilla: whatever a lost webhook missed, `sync` ingests (idempotently); then the
-example store catches up with everything the ledger queued for it (a write a crash or an outage left)."""
+"""Reconciliation with Argilla: whatever a lost webhook missed, `sync` ingests (idempotently); responses
+deleted in Argilla are withdrawn (their examples and pairs, Chroma included); then the example store
+catches up with everything the ledger queued for it (a write a crash or an outage left)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from annotation.specs import DATASETS
+from annotation.feedback import SubmittedResponse
+from pipelines.ledger.timeutil import utcnow
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
 
 CURSOR = "argilla.responses.updated_at"
+LIVE = ("submitted", "draft", "discarded")
 
 
 @dataclass(frozen=True)
@@ -19,27 +22,67 @@ class SyncReport:
     ingested: int  # responses that changed the ledger
     cursor: str | None
     store_pending: int  # example writes the store still lacks (Chroma down): retried next pass
+    withdrawn: int = 0  # responses the ledger held that Argilla no longer has (deleted, event lost)
 
 
 def sync_responses(runtime: Runtime) -> SyncReport:
-    """Ingest every response updated since the cursor, then move the cursor to the newest seen.
+    """Ingest every response updated since the cursor, then move the cursor to the newest seen; withdraw
+    what Argilla no longer holds.
 
     Responses exactly at the cursor are read again: ingest is idempotent, and equal timestamps
-    written after the last sync are not skipped.
+    written after the last sync are not skipped. Argilla's API cannot filter responses by update time
+    (a record's own `updated_at` does not move when it is answered), so each pass reads each dataset's
+    records with their responses; that full read is also what shows a deletion whose event was lost.
     """
-    ledger = runtime.ledger
+    ledger, review = runtime.ledger, runtime.settings.review
     cursor = ledger.get_cursor(CURSOR)
     newest = cursor
-    seen = ingested = 0
-    for dataset in DATASETS:
+    seen = ingested = withdrawn = 0
+    for dataset in runtime.argilla.ensure_datasets():
+        present: set[tuple[str, str]] = set()
+        records: dict[str, SubmittedResponse] = {}
         for response, updated_at in runtime.argilla.responses(dataset):
+            present.add((response.record_id, response.user_id))
+            records.setdefault(response.record_id, response)
             if cursor is not None and updated_at < cursor:
                 continue
             seen += 1
-            if ingest_response(ledger, response).changed:
+            if ingest_response(ledger, response, review).changed:
                 ingested += 1
             newest = max(newest or updated_at, updated_at)
+        # only after the whole dataset was read: a pass cut short must not withdraw what it did not reach
+        withdrawn += _withdraw_deleted(runtime, dataset, present, records)
     if newest is not None and newest != cursor:
         ledger.set_cursor(CURSOR, newest)
     stored = write_pending_examples(ledger, runtime.store)
-    return SyncReport(seen, ingested, newest, stored.pending)
+    return SyncReport(seen, ingested, newest, stored.pending, withdrawn)
+
+
+def _withdraw_deleted(
+    runtime: Runtime, dataset: str, present: set[tuple[str, str]], records: dict[str, SubmittedResponse]
+) -> int:
+    """Ingest a `deleted` response for every live response the ledger holds in `dataset` that Argilla no
+    longer has: its examples and pairs are withdrawn, and a quorum review is settled again."""
+    withdrawn = 0
+    for item in runtime.ledger.list_feedback(dataset):
+        if item.status not in LIVE or (item.record_id, item.user_id) in present:
+            continue
+        sibling = records.get(item.record_id)  # another answer to the same record: its fields and metadata
+        deleted = SubmittedResponse(
+            dataset=dataset,
+            record_id=item.record_id,
+            external_id=item.ticket_id,
+            fields=sibling.fields if sibling else {},
+            metadata=sibling.metadata if sibling else {},
+            response_id=item.response_id,
+            user_id=item.user_id,
+            username=item.username,
+            status="deleted",
+            values={},
+            updated_at=utcnow(),  # newer than what is held, so it is not taken for a stale replay
+        )
+        if sibling is not None:
+            deleted = replace(deleted, external_id=sibling.external_id or item.ticket_id)
+        if ingest_response(runtime.ledger, deleted, runtime.settings.review).changed:
+            withdrawn += 1
+    return withdrawn

@@ -2,7 +2,8 @@
 
 The ticket and its outbox row are written in one transaction before Argilla is called, so an
 accepted ticket is never lost: when Argilla is down the record waits and `deliver_outbox` (run
-right away and periodically by the service) delivers it later.
+right away and periodically by the service) delivers it later. With an idempotency key (the client's
+`Idempotency-Key`), a request already seen answers with the ticket it created and nothing new is written.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from annotation.records import (
     preference_payload,
     review_payload,
 )
-from pipelines.ledger import OutboxItem, TicketRecord
+from pipelines.ledger import IdempotencyKey, OutboxItem, TicketRecord
 from pipelines.loop.argilla_gateway import ArgillaUnavailable
+from pipelines.loop.quorum import is_adjudication, route_by_quorum
 from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 from pipelines.loop.runtime import Runtime
 
@@ -64,7 +66,10 @@ def _open(
     payload: RecordPayload,
     model_version: str | None,
     actor: str,
+    idempotency: IdempotencyKey | None,
 ) -> TicketRecord:
+    # a ticket that needs several reviewers goes to its quorum dataset (review.quorum, loop/quorum.py)
+    payload = route_by_quorum(runtime.settings.review, kind, task, request, payload)
     ticket = runtime.ledger.create_ticket(
         kind,
         task,
@@ -74,7 +79,10 @@ def _open(
         outbox_payload=payload.model_dump(mode="json"),
         actor=actor,
         ticket_id=payload.external_id,
+        idempotency=idempotency,
     )
+    if ticket.id != payload.external_id:  # the key's earlier ticket: the first request delivers it
+        return ticket
     deliver_outbox(runtime, only_ticket=ticket.id)
     return runtime.ledger.get_ticket(ticket.id)
 
@@ -92,6 +100,7 @@ def open_review(
     score: float | None = None,
     *,
     actor: str = "api",
+    idempotency: IdempotencyKey | None = None,
 ) -> TicketRecord:
     ticket_id = new_ticket_id()
     model_version = request.metadata.model_version or (draft_agent if request.draft is None else None)
@@ -106,10 +115,16 @@ def open_review(
         score,
     )
     body = {**request.model_dump(mode="json"), "draft": draft, "details": details}
-    return _open(runtime, "review", request.task, body, payload, model_version, actor)
+    return _open(runtime, "review", request.task, body, payload, model_version, actor, idempotency)
 
 
-def open_approval(runtime: Runtime, request: ApprovalCreate, *, actor: str = "api") -> TicketRecord:
+def open_approval(
+    runtime: Runtime,
+    request: ApprovalCreate,
+    *,
+    actor: str = "api",
+    idempotency: IdempotencyKey | None = None,
+) -> TicketRecord:
     ticket_id = new_ticket_id()
     action = request.action.model_dump(exclude_none=True)
     payload = approval_payload(
@@ -127,11 +142,17 @@ def open_approval(runtime: Runtime, request: ApprovalCreate, *, actor: str = "ap
         payload,
         request.metadata.model_version,
         actor,
+        idempotency,
     )
 
 
 def open_escalation(
-    runtime: Runtime, request: EscalationCreate, rules_fired: list[str], *, actor: str = "api"
+    runtime: Runtime,
+    request: EscalationCreate,
+    rules_fired: list[str],
+    *,
+    actor: str = "api",
+    idempotency: IdempotencyKey | None = None,
 ) -> TicketRecord:
     ticket_id = new_ticket_id()
     summary = context_summary(request, rules_fired)
@@ -145,10 +166,18 @@ def open_escalation(
         runtime.embed_one(" ".join(turn.content for turn in request.conversation if turn.role == "user")),
     )
     body = {**request.model_dump(mode="json"), "rules_fired": rules_fired, "summary": summary}
-    return _open(runtime, "escalation", request.task, body, payload, request.metadata.model_version, actor)
+    return _open(
+        runtime, "escalation", request.task, body, payload, request.metadata.model_version, actor, idempotency
+    )
 
 
-def open_preference(runtime: Runtime, request: PreferenceCreate, *, actor: str = "api") -> TicketRecord:
+def open_preference(
+    runtime: Runtime,
+    request: PreferenceCreate,
+    *,
+    actor: str = "api",
+    idempotency: IdempotencyKey | None = None,
+) -> TicketRecord:
     ticket_id = new_ticket_id()
     payload = preference_payload(
         ticket_id,
@@ -166,6 +195,7 @@ def open_preference(runtime: Runtime, request: PreferenceCreate, *, actor: str =
         payload,
         request.metadata.model_version,
         actor,
+        idempotency,
     )
 
 
@@ -207,7 +237,9 @@ def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
                 _refused(runtime, item, refusal)
     for item, payload in zip(due, payloads, strict=True):
         record_id = delivered.get(payload.external_id)
-        if record_id:
+        if record_id and is_adjudication(payload.dataset):  # a second record: the ticket's own stays
+            ledger.mark_outbox_delivered(item.id)
+        elif record_id:
             ledger.set_ticket_delivered(item.ticket_id, payload.dataset, record_id)
     return len(delivered)
 
