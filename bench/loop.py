@@ -13,9 +13,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tacit_client import TacitClient
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop.py`
 
-from pipelines.api.client import TacitClient  # noqa: E402
 from pipelines.config import TacitSettings, load_settings  # noqa: E402
 from pipelines.demo.simulated_annotators import SimulatedAnnotators  # noqa: E402
 from pipelines.errors import MissingPrerequisite  # noqa: E402
@@ -84,7 +85,7 @@ def _api_path(settings: TacitSettings, secrets: StackSecrets, n: int, timeout_s:
             corrected = f"Stable at discharge; GP follow-up in 2 weeks ({run_id}-{i})."
             started = time.perf_counter()
             annotators.answer(
-                annotator.username, ticket["argilla_record_id"], {"verdict": "edit", "corrected": corrected}
+                annotator.username, ticket.argilla_record_id, {"verdict": "edit", "corrected": corrected}
             )
             while time.perf_counter() - started < timeout_s:
                 if any(e.output == corrected for e in ledger.list_examples(task=f"bench-loop-{run_id}")):

@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from tacit_client import TacitClient, Ticket
 
-from pipelines.api.client import TacitClient
 from pipelines.config import PROJECT_ROOT, TacitSettings
 from pipelines.demo import data as demo_data
 from pipelines.demo.simulated_annotators import SimulatedAnnotators
@@ -123,7 +123,7 @@ def _in_parallel(
             yield futures[future], future.result()
 
 
-def _open_ticket(tacit: TacitClient, scenario: demo_data.Scenario) -> dict[str, Any]:
+def _open_ticket(tacit: TacitClient, scenario: demo_data.Scenario) -> Ticket:
     call = {
         "review": tacit.review,
         "approval": tacit.approval,
@@ -157,7 +157,7 @@ def send_scenarios(
     for scenario, ticket in _in_parallel(
         missing, lambda s: _open_ticket(tacit, s), "Sending scenarios through the tacit API", console
     ):
-        state.tickets[scenario.id] = ticket["id"]
+        state.tickets[scenario.id] = ticket.id
         state.save()
     return len(missing)
 
@@ -220,7 +220,7 @@ def show_one_correction_retrievable(
     state.save()
     while time.perf_counter() - started < RETRIEVABLE_WITHIN_S:
         found = tacit.search_examples(scenario.request["prompt"], k=3)
-        if any(hit["example"]["output"] == corrected for hit in found["examples"]):
+        if any(hit.example.output == corrected for hit in found.examples):
             seconds = time.perf_counter() - started
             console.print(
                 f"{SIMULATED_MARKUP} {username} corrected a clinical note; the correction was a retrievable "
@@ -287,10 +287,10 @@ def run_demo(
         report.examples = len(runtime.ledger.list_examples())
         report.pairs = runtime.ledger.count_pairs()
         found = tacit.search_examples(SHOWCASE_QUERY, k=3, filters={"task": "clinical_note"})
-        report.retrieved = [hit["example"]["output"] for hit in found["examples"]]
-        report.prompt_block = found["prompt_block"]
+        report.retrieved = [hit.example.output for hit in found.examples]
+        report.prompt_block = found.prompt_block
         console.print(f"Few-shot block an application gets for: [italic]{SHOWCASE_QUERY}[/italic]")
-        console.print(found["prompt_block"])
+        console.print(found.prompt_block)
 
     for scenario in scenarios:
         report.tickets[scenario.kind] += 1

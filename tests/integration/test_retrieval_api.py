@@ -1,4 +1,5 @@
-"""POST /v1/examples/search through FastAPI with the real model and Chroma; the LangChain adapter; the bench."""
+"""POST /v1/examples/search through FastAPI with the real model and Chroma; the bench. (The LangChain
+selector asks the API from tacit-client: tests/integration/test_client_stack.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from fastapi.testclient import TestClient
 from retrieval.api_models import SEARCH_PATH, SearchResponse, build_search_router
 from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
-from retrieval.langchain_selector import TacitExampleSelector
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore
 from retrieval.types import Example, Provenance
@@ -128,22 +128,6 @@ def test_chroma_server_over_http_then_503_when_it_stops(embedder: Embedder, tmp_
     gone = client.post(SEARCH_PATH, json={"query": "roll back the deploy", "k": 1})
     assert gone.status_code == 503
     assert "unreachable" in gone.json()["detail"]
-
-
-def test_langchain_selector_feeds_a_few_shot_prompt(retriever: Retriever) -> None:
-    from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
-
-    selector = TacitExampleSelector(retriever, k=1, filters={"task": "infra-change"}, input_key="input")
-    prompt = FewShotPromptTemplate(
-        example_selector=selector,
-        example_prompt=PromptTemplate.from_template("Situation: {input}\nDecision: {output}"),
-        suffix="Situation: {input}\nDecision:",
-        input_variables=["input"],
-    )
-    text = prompt.format(input="CPU maxed out since the last release, should we revert?")
-    assert "Decision: Approved: roll back to the previous release." in text
-    with pytest.raises(NotImplementedError, match="POST /v1/reviews"):
-        selector.add_example({"input": "x", "output": "y"})
 
 
 def test_bench_reports_every_figure_on_a_tiny_corpus(embedder: Embedder, tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import argilla as rg
 import pytest
+from tacit_client import TacitClient
 
-from pipelines.api.client import TacitClient
 from pipelines.config import load_settings
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.drafting import Drafter, FewShot, sample_replies
@@ -198,19 +198,19 @@ def test_review_without_draft_is_drafted_by_the_service(stack: StackInfo) -> Non
             task=f"{TASK}-endpoint", prompt=NOVEL, metadata={"domain": "clinical", "app": "note-assistant"}
         )
         for _ in range(60):  # 202 = waiting in the outbox; the record id comes with delivery
-            if ticket["argilla_record_id"]:
+            if ticket.argilla_record_id:
                 break
             time.sleep(1)
-            ticket = tacit.ticket(ticket["id"])
-    model_version = ticket["model_version"]
+            ticket = tacit.ticket(ticket.id)
+    model_version = ticket.model_version
     assert re.fullmatch(r"base:.+|.+/v\d+", model_version), model_version  # base model or a champion
-    assert ticket["details"]["model_version"] == model_version
-    assert ticket["details"]["example_ids"] == []  # nothing is stored for this task yet
-    assert ticket["argilla_record_id"], f"ticket never reached Argilla: {ticket}"
+    assert ticket.details["model_version"] == model_version
+    assert ticket.details["example_ids"] == []  # nothing is stored for this task yet
+    assert ticket.argilla_record_id, f"ticket never reached Argilla: {ticket}"
 
     client = rg.Argilla(api_url=stack.argilla_url, api_key=stack.owner.api_key)
     dataset = client.datasets(name="corrections", workspace="tacit")
-    records = [r for r in dataset.records(with_suggestions=True) if r.id == ticket["id"]]  # id = external id
+    records = [r for r in dataset.records(with_suggestions=True) if r.id == ticket.id]  # id = external id
     assert len(records) == 1
     suggestion = records[0].suggestions["corrected"]
     assert suggestion.agent == model_version

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
+from tacit_client import TacitClient, UnprocessableEntityError
 
-from pipelines.api.client import TacitClient, TacitError
 from pipelines.ledger import Ledger
 from tests.conftest import StackInfo
 from tests.support import answer
@@ -40,21 +40,21 @@ def test_review_edit_becomes_example_and_pair(stack: StackInfo, tacit: TacitClie
         draft="Patient is having a myocardial infarction.",
         metadata={"domain": "cardiology", "model_version": "smollm2-base"},
     )
-    assert ticket["status"] == "open" and ticket["argilla_dataset"] == "corrections"
+    assert ticket.status == "open" and ticket.argilla_dataset == "corrections"
     alice = stack.annotators[0]
     corrected = "High suspicion of acute coronary syndrome, pending troponin confirmation."
     answer(
         stack.argilla_url,
         alice.api_key,
-        ticket["argilla_record_id"],
+        ticket.argilla_record_id,
         {"verdict": "edit", "corrected": corrected, "note": "do not state MI before troponin is back"},
     )
 
-    decided = tacit.ticket(ticket["id"], wait=30)
-    assert decided["status"] == "decided"
-    assert decided["decision"]["verdict"] == "edit"
-    assert decided["decision"]["output"] == corrected
-    assert decided["decided_by"] == alice.username
+    decided = tacit.ticket(ticket.id, wait_s=30)
+    assert decided.status == "decided"
+    assert decided.decision["verdict"] == "edit"
+    assert decided.decision["output"] == corrected
+    assert decided.decided_by == alice.username
 
     examples = [e for e in ledger.list_examples(task="clinical-notes") if e.output == corrected]
     assert len(examples) == 1
@@ -63,7 +63,7 @@ def test_review_edit_becomes_example_and_pair(stack: StackInfo, tacit: TacitClie
     assert example.reason == "do not state MI before troponin is back"
     assert example.model_version == "smollm2-base"
     assert example.provenance["dataset"] == "corrections"
-    assert example.provenance["record_id"] == ticket["argilla_record_id"]
+    assert example.provenance["record_id"] == ticket.argilla_record_id
     assert example.provenance["user"] == alice.username
     pairs = [p for p in ledger.list_pairs(task="clinical-notes") if p.chosen == corrected]
     assert len(pairs) == 1
@@ -87,11 +87,11 @@ def test_approval_rejection_with_reason_becomes_lesson(
     bob = stack.annotators[1]
     reason = "Archives are the only PITR source until Friday's base backup; expand the volume instead."
     answer(
-        stack.argilla_url, bob.api_key, ticket["argilla_record_id"], {"decision": "reject", "reason": reason}
+        stack.argilla_url, bob.api_key, ticket.argilla_record_id, {"decision": "reject", "reason": reason}
     )
-    decided = tacit.ticket(ticket["id"], wait=30)
-    assert decided["decision"]["decision"] == "reject"
-    assert decided["decision"]["reason"] == reason
+    decided = tacit.ticket(ticket.id, wait_s=30)
+    assert decided.decision["decision"] == "reject"
+    assert decided.decision["reason"] == reason
     lessons = [e for e in ledger.list_examples(task="infra-change", kind="lesson") if e.reason == reason]
     assert len(lessons) == 1
     assert "Delete WAL archives" in lessons[0].input
@@ -110,19 +110,19 @@ def test_escalation_carries_rules_and_summary_and_learns_resolution(
         ],
         signals={"amount": 2847.50},
     )
-    assert ticket["argilla_dataset"] == "escalations"
-    assert "2,847.50" in ticket["details"]["summary"]
-    assert "amount=2847.5" in ticket["details"]["summary"]
+    assert ticket.argilla_dataset == "escalations"
+    assert "2,847.50" in ticket.details["summary"]
+    assert "amount=2847.5" in ticket.details["summary"]
     alice = stack.annotators[0]
     resolution = "Provisional credit now; card re-issued; dispute filed with the merchant's acquirer."
     answer(
         stack.argilla_url,
         alice.api_key,
-        ticket["argilla_record_id"],
+        ticket.argilla_record_id,
         {"resolution": resolution, "category": "refund"},
     )
-    decided = tacit.ticket(ticket["id"], wait=30)
-    assert decided["decision"] == {
+    decided = tacit.ticket(ticket.id, wait_s=30)
+    assert decided.decision == {
         "resolution": resolution,
         "category": "refund",
         "annotator": alice.username,
@@ -147,12 +147,12 @@ def test_preference_pair_and_tie(stack: StackInfo, tacit: TacitClient, ledger: L
     answer(
         stack.argilla_url,
         alice.api_key,
-        first["argilla_record_id"],
+        first.argilla_record_id,
         {"preference": "b", "rationale": "specific"},
     )
-    answer(stack.argilla_url, alice.api_key, tie["argilla_record_id"], {"preference": "tie"})
-    assert tacit.ticket(first["id"], wait=30)["decision"]["preferred"] == "b"
-    assert tacit.ticket(tie["id"], wait=30)["decision"]["preferred"] == "tie"
+    answer(stack.argilla_url, alice.api_key, tie.argilla_record_id, {"preference": "tie"})
+    assert tacit.ticket(first.id, wait_s=30).decision["preferred"] == "b"
+    assert tacit.ticket(tie.id, wait_s=30).decision["preferred"] == "tie"
     pairs = [p for p in ledger.list_pairs(task="root-cause")]
     assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == [(prompt, better, worse)]
 
@@ -214,9 +214,9 @@ def _response_event(stack: StackInfo, ticket: dict, values: dict) -> dict:
                 "updated_at": now,
             },
             "record": {
-                "id": ticket["argilla_record_id"],
+                "id": ticket.argilla_record_id,
                 "status": "pending",
-                "external_id": ticket["id"],
+                "external_id": ticket.id,
                 "fields": {"prompt": "Replay me", "context": "", "draft": "draft text"},
                 "metadata": {"task": "replay"},
                 "dataset": {"name": "corrections"},
@@ -278,7 +278,7 @@ def test_missed_webhooks_are_recovered_by_sync_exactly_once(
         answer(
             stack.argilla_url,
             bob.api_key,
-            ticket["argilla_record_id"],
+            ticket.argilla_record_id,
             {"verdict": "edit", "corrected": f"Tension-type headache likely ({i}); no red flags."},
         )
     assert stack.tacit("up").returncode == 0  # restarts only the API
@@ -293,7 +293,7 @@ def test_missed_webhooks_are_recovered_by_sync_exactly_once(
     assert len(ledger.list_examples(task="sync-check")) == 20
     assert len(ledger.list_pairs(task="sync-check")) == 20
     for ticket in tickets:
-        assert tacit.ticket(ticket["id"])["status"] == "decided"
+        assert tacit.ticket(ticket.id).status == "decided"
 
 
 def test_tickets_wait_in_the_outbox_while_argilla_is_down(stack: StackInfo, tacit: TacitClient) -> None:
@@ -307,15 +307,15 @@ def test_tickets_wait_in_the_outbox_while_argilla_is_down(stack: StackInfo, taci
         ticket = tacit.review(
             task="outbox", prompt="Summarize: ankle sprain, X-ray negative.", draft="Fracture."
         )
-        assert ticket["status"] == "queued" and ticket["argilla_record_id"] is None
+        assert ticket.status == "queued" and ticket.argilla_record_id is None
     finally:
         assert stack.tacit("up").returncode == 0
     deadline = time.time() + 90
-    current = tacit.ticket(ticket["id"])
-    while current["status"] == "queued" and time.time() < deadline:
+    current = tacit.ticket(ticket.id)
+    while current.status == "queued" and time.time() < deadline:
         time.sleep(1)
-        current = tacit.ticket(ticket["id"])
-    assert current["status"] == "open" and current["argilla_record_id"]
+        current = tacit.ticket(ticket.id)
+    assert current.status == "open" and current.argilla_record_id
 
 
 def test_audit_trail_verifies_and_detects_an_edited_row(stack: StackInfo, tmp_path) -> None:
@@ -341,6 +341,6 @@ def test_audit_trail_verifies_and_detects_an_edited_row(stack: StackInfo, tmp_pa
 
 
 def test_client_raises_with_the_api_message(tacit: TacitClient) -> None:
-    with pytest.raises(TacitError) as info:
+    with pytest.raises(UnprocessableEntityError) as info:
         tacit.review(task="", prompt="p", draft="d")
     assert info.value.status_code == 422
