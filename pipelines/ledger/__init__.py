@@ -4,6 +4,7 @@ cursors) and its hash-chained, append-only audit trail."""
 from .audit import GENESIS_HASH, canonical_json, event_hash, verify_chain
 from .config import LedgerConfig
 from .errors import LedgerError, NotFoundError
+from .idempotency import IdempotencyConflict, IdempotencyKey
 from .ids import stable_id
 from .ledger import Ledger
 from .models import SCHEMA_VERSION
@@ -36,6 +37,8 @@ __all__ = [
     "ExampleRecord",
     "FeedbackOutcome",
     "FeedbackRecord",
+    "IdempotencyConflict",
+    "IdempotencyKey",
     "Ledger",
     "LedgerConfig",
     "LedgerError",
