@@ -88,24 +88,27 @@ class DatasetSpec:
         )
 
     def for_adjudication(self) -> DatasetSpec:
-        """The adjudicator's queue: the record as the reviewers saw it, plus every reviewer's answer."""
-        fields = self.fields
+        """The adjudicator's queue (one per base dataset, whatever the quorum): the record as the
+        reviewers saw it, plus every reviewer's answer."""
+        base = DATASETS.get(self.kind, self)
+        fields = base.fields
 
         def with_reviews() -> list[rg.TextField]:
             shown = rg.TextField(name=REVIEWS_FIELD, title="What each reviewer answered", use_markdown=True)
             return [shown, *fields()]
 
         return replace(
-            self,
-            name=f"{self.name}{ADJUDICATION_SUFFIX}",
-            base=self.name,
+            base,
+            name=f"{base.name}{ADJUDICATION_SUFFIX}",
+            base=base.name,
             fields=with_reviews,
+            min_submitted=1,
             adjudication=True,
             guidelines=(
                 "## Adjudication\n"
                 "The reviewers of this record disagreed. Their answers are shown at the top. Answer the "
                 "questions as the final word: your answer decides the ticket and is what tacit learns.\n\n"
-                f"{self.guidelines}"
+                f"{base.guidelines}"
             ),
         )
 

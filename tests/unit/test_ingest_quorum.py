@@ -1,0 +1,143 @@
+"""`ingest_response` for quorum records on a temporary ledger: four-eyes approval, a disagreement sent to
+adjudication and settled there, an amendment after a decision, and a deleted response withdrawn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from annotation.feedback import SubmittedResponse
+from pipelines.ledger import Ledger, TicketRecord
+from pipelines.loop.ingest import ingest_response
+from pipelines.loop.review_settings import ReviewSettings
+
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+DATASET, RECORD = "approvals-quorum-2", "rec-q-1"
+FIELDS = {"context": "Friday 17:40", "action": "kubectl drain node-7", "risk": "critical"}
+REVIEW = ReviewSettings()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+        yield opened
+
+
+@pytest.fixture
+def ticket(ledger: Ledger) -> TicketRecord:
+    created = ledger.create_ticket("approval", "infra", {"action": {"risk": "critical"}}, DATASET)
+    return ledger.set_ticket_delivered(created.id, DATASET, RECORD)
+
+
+def answer(
+    ticket: TicketRecord, user: str, minutes: int, status: str = "submitted", dataset: str = DATASET, **values
+) -> SubmittedResponse:
+    record = RECORD if dataset == DATASET else "rec-adjudication-1"
+    fields = FIELDS if dataset == DATASET else {"reviews": "### alice ...", **FIELDS}
+    return SubmittedResponse(
+        dataset=dataset,
+        record_id=record,
+        external_id=ticket.id,
+        fields=fields,
+        metadata={"task": "infra"},
+        response_id=f"resp-{user}-{dataset}",
+        user_id=f"user-{user}",
+        username=user,
+        status=status,
+        values=values,
+        updated_at=T0 + timedelta(minutes=minutes),
+    )
+
+
+def live(ledger: Ledger) -> list:
+    return ledger.list_examples()
+
+
+def test_a_critical_approval_is_undecided_after_one_approval_and_decided_after_the_second(ledger, ticket):
+    first = ingest_response(ledger, answer(ticket, "alice", 0, decision="approve"), REVIEW)
+    current = ledger.get_ticket(ticket.id)
+    assert current.status == "open" and first.review["state"] == "awaiting_reviewers"
+    assert current.review["answered"] == ["alice"] and current.review["waiting_for"] == 1
+    second = ingest_response(ledger, answer(ticket, "bob", 3, decision="approve"), REVIEW)
+    current = ledger.get_ticket(ticket.id)
+    assert current.status == "decided" and second.review["state"] == "decided"
+    assert current.decision["decision"] == "approve" and current.decision["decided_by"] == "unanimous"
+    assert current.review == {**current.review, "answered": ["alice", "bob"], "agreement": 1.0}
+    assert "ticket.review" in [event.action for event in ledger.list_audit(subject_id=ticket.id)]
+
+
+def test_a_disagreement_goes_to_the_adjudicator_whose_answer_decides(ledger, ticket):
+    ingest_response(ledger, answer(ticket, "alice", 0, decision="approve"), REVIEW)
+    contested = ingest_response(
+        ledger, answer(ticket, "bob", 3, decision="reject", reason="the node runs the only replica"), REVIEW
+    )
+    current = ledger.get_ticket(ticket.id)
+    assert contested.review["state"] == "in_adjudication" and current.status == "open"
+    assert live(ledger) == [], "nothing is learned from a contested record"
+    (queued,) = [item for item in ledger.pending_outbox() if item.ticket_id == ticket.id]
+    assert queued.payload["dataset"] == "approvals-adjudication"
+    assert "alice" in queued.payload["fields"]["reviews"] and "bob" in queued.payload["fields"]["reviews"]
+    assert "ticket.adjudication_requested" in [e.action for e in ledger.list_audit(subject_id=ticket.id)]
+
+    # somebody who is not an adjudicator answering the adjudication record decides nothing
+    ingest_response(ledger, answer(ticket, "alice", 6, dataset="approvals-adjudication", decision="approve"), REVIEW)
+    assert ledger.get_ticket(ticket.id).status == "open"
+
+    reason = "the node runs the only replica; drain after the failover test"
+    ingest_response(
+        ledger, answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason=reason), REVIEW
+    )
+    current = ledger.get_ticket(ticket.id)
+    assert current.status == "decided" and current.decided_by == "lead"
+    assert current.decision["decision"] == "reject" and current.decision["decided_by"] == "adjudicated"
+    (lesson,) = live(ledger)
+    assert (lesson.kind, lesson.reason, lesson.decided_by) == ("lesson", reason, "adjudicated")
+    assert (lesson.reviewer_count, lesson.agreement) == (2, 0.0)
+    assert lesson.provenance["adjudicator"] == "lead" and lesson.provenance["reviewers"] == ["alice", "bob"]
+
+
+def test_a_change_after_the_decision_is_an_amendment(ledger, ticket):
+    ingest_response(ledger, answer(ticket, "alice", 0, decision="approve"), REVIEW)
+    ingest_response(ledger, answer(ticket, "bob", 3, decision="approve"), REVIEW)
+    ingest_response(
+        ledger, answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason="freeze"), REVIEW
+    )
+    current = ledger.get_ticket(ticket.id)
+    assert current.decision["decision"] == "reject"
+    (amendment,) = current.amendments
+    assert amendment["previous"]["decision"] == "approve" and amendment["decision"]["decision"] == "reject"
+    redecided = [e for e in ledger.list_audit(subject_id=ticket.id) if e.action == "ticket.redecided"]
+    assert redecided and redecided[-1].payload["amendment"]["by"] == "lead"
+    assert ledger.verify_audit().ok
+
+
+@pytest.mark.parametrize(
+    ("dataset", "values", "kind"),
+    [
+        ("corrections", {"verdict": "edit", "corrected": "Sinus rhythm, no ST changes."}, "correction"),
+        ("approvals", {"decision": "reject", "reason": "freeze window"}, "lesson"),
+        ("escalations", {"resolution": "Refund the duplicate charge.", "category": "refund"}, "resolution"),
+    ],
+)
+def test_a_deleted_response_withdraws_its_examples_and_pairs(ledger, dataset, values, kind):
+    fields = {
+        "corrections": {"prompt": "Summarise the ECG", "draft": "Normal ECG."},
+        "approvals": {"context": "Friday", "action": "restart db"},
+        "escalations": {"summary": "double charge", "conversation": "user: charged twice"},
+    }[dataset]
+    response = SubmittedResponse(
+        dataset=dataset, record_id="r1", external_id=None, fields=fields, metadata={"task": "t"},
+        response_id="resp", user_id="u1", username="alice", status="submitted", values=values, updated_at=T0,
+    )
+    ingest_response(ledger, response, REVIEW)
+    assert [example.kind for example in ledger.list_examples()] == [kind]
+    assert ledger.list_examples()[0].decided_by == "single" and ledger.list_examples()[0].reviewer_count == 1
+    deleted = SubmittedResponse(**{**vars(response), "status": "deleted", "values": {}})
+    assert ingest_response(ledger, deleted, REVIEW).changed
+    assert ledger.list_examples() == [] and ledger.list_pairs() == []
+    (withdrawn,) = ledger.list_examples(include_withdrawn=True)
+    assert withdrawn.withdrawn_at is not None
+    assert [write.withdrawn for write in ledger.pending_store_writes()] == [True], "Chroma follows"
