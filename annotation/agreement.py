@@ -60,7 +60,35 @@ def normalized_similarity(a: str, b: str) -> float:
     return float(Levenshtein.normalized_similarity(" ".join(a.split()), " ".join(b.split())))
 
 
-def _plain(value: Any) -> Any:
+class AgreementRules:
+    """The configured rules, compiled per dataset (the questions it asks, in order): the form hot loops use
+    (`tacit stats` compares every answer with its decision)."""
+
+    def __init__(self, rules: Mapping[str, QuestionAgreement]) -> None:
+        self._checks = {
+            name: [
+                (question, rule.rule == "same_label", rule.threshold, TEXT_NEEDS_LABEL.get(question))
+                for question, rule in rules.items()
+                if question in spec.question_names
+            ]
+            for name, spec in DATASETS.items()
+        }
+
+    def agree(self, dataset: str, first: Mapping[str, Any], second: Mapping[str, Any]) -> bool:
+        """Do two answers to a record of `dataset` (a base dataset name) agree on every configured question?"""
+        for name, same_label, threshold, needs in self._checks.get(dataset, ()):
+            if needs is not None and not (first.get(needs[0]) == needs[1] == second.get(needs[0])):
+                continue
+            a, b = first.get(name), second.get(name)
+            if same_label:
+                if a != b and _stripped(a) != _stripped(b):
+                    return False
+            elif a != b and normalized_similarity(str(a or ""), str(b or "")) < threshold:
+                return False
+        return True
+
+
+def _stripped(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
@@ -72,20 +100,7 @@ def answers_agree(
 ) -> bool:
     """Do two reviewers' answers (question -> value) to a record of `dataset` agree on every configured
     question that dataset asks?"""
-    asked = DATASETS[base_dataset(dataset)].question_names
-    for name, rule in rules.items():
-        if name not in asked:
-            continue
-        needs = TEXT_NEEDS_LABEL.get(name)
-        if needs is not None and not (first.get(needs[0]) == needs[1] == second.get(needs[0])):
-            continue
-        a, b = _plain(first.get(name)), _plain(second.get(name))
-        if rule.rule == "same_label":
-            if a != b:
-                return False
-        elif normalized_similarity(str(a or ""), str(b or "")) < rule.threshold:
-            return False
-    return True
+    return AgreementRules(rules).agree(base_dataset(dataset), first, second)
 
 
 def pairwise_agreement(

@@ -450,6 +450,25 @@ def train_dpo(
         )
 
 
+def _mount_export() -> None:
+    # typer only at import: the export's own imports (datasets, the ledger) wait for the command
+    from pipelines.export.cli import export_command
+
+    app.command(name="export")(export_command)  # `tacit export`: datasets with a card (pipelines/export/)
+
+
+_mount_export()
+
+
+def _mount_stats() -> None:
+    from pipelines.stats_command import stats
+
+    app.command(name="stats")(stats)  # `tacit stats [--json]`: reviewer agreement (pipelines/loop/stats.py)
+
+
+_mount_stats()
+
+
 def _mount_benchmarks() -> None:
     """`tacit bench NAME`: defined in bench/cli.py of the checkout tacit runs from (bench/ is not installed)."""
     from pipelines.config import PROJECT_ROOT

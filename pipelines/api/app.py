@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
-from pipelines.api import route, tickets, webhooks
+from pipelines.api import route, stats, tickets, webhooks
 from pipelines.api.auth import Caller, api_keys, require_admin_key, require_app_key
 from pipelines.api.body_limit import BodySizeLimit
 from pipelines.api.errors import (
@@ -167,6 +167,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app_key = {"dependencies": [Depends(require_app_key)], "responses": APP_KEY}
     app.include_router(tickets.router, **app_key)
     app.include_router(route.router, **app_key)
+    app.include_router(stats.router, **app_key)  # GET /v1/stats: reviewer agreement
     app.include_router(
         build_search_router(lambda: runtime.retriever, settings.retrieval.prompt),
         dependencies=[Depends(require_app_key)],

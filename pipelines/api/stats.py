@@ -1,0 +1,26 @@
+"""`GET /v1/stats`: reviewer agreement (Krippendorff's alpha per dataset and question), each annotator's
+agreement with the final decisions, contested and adjudicated counts (pipelines/loop/stats.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from pipelines.loop.runtime import Runtime
+from pipelines.loop.stats import ledger_stats
+
+router = APIRouter(prefix="/v1", tags=["stats"])
+
+
+@router.get("/stats")
+async def stats(
+    request: Request,
+    task: str | None = Query(None, max_length=200, description="only the tickets of this task"),
+) -> dict[str, Any]:
+    """`{responses, items, items_with_several_reviewers, alpha: {dataset: {question: alpha|null}},
+    annotators: {user: {answers, compared_with_decision, agreement_with_decision}}, contested, adjudicated,
+    in_adjudication, awaiting_reviewers, task}`, as `tacit stats --json` prints it."""
+    runtime: Runtime = request.app.state.runtime
+    return await run_in_threadpool(ledger_stats, runtime.ledger, runtime.settings.review.agreement, task)
