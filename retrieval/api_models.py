@@ -57,6 +57,9 @@ class SearchRequest(BaseModel):
     mmr_lambda: float | None = Field(None, ge=0, le=1, description="1 = relevance only, 0 = diversity only")
     dedupe: bool = Field(True, description="drop near-duplicate examples")
     min_score: float | None = Field(None, ge=-1, le=1, description="minimum cosine similarity")
+    min_agreement: float | None = Field(
+        None, ge=0, le=1, description="only examples whose reviewers agreed at least this much (0..1)"
+    )
     max_prompt_chars: int | None = Field(None, ge=200, le=100_000, description="budget of the prompt block")
 
     @model_validator(mode="before")
@@ -105,6 +108,7 @@ def search_examples(
         mmr_lambda=request.mmr_lambda,
         dedupe=request.dedupe,
         min_score=request.min_score,
+        min_agreement=request.min_agreement,
     )
     block = build_prompt_block(
         found, max_chars=request.max_prompt_chars or prompt.max_chars, max_field_chars=prompt.max_field_chars

@@ -33,8 +33,12 @@ FIELD_KEYS: dict[str, str] = {
     "record_id": PROVENANCE_PREFIX + "record_id",
     "response_id": PROVENANCE_PREFIX + "response_id",
     "user": PROVENANCE_PREFIX + "user",
+    # how the reviewers decided it (issue 13): single | unanimous | adjudicated, reviewers, agreement 0..1
+    "decided_by": "decided_by",
+    "reviewer_count": "reviewer_count",
+    "agreement": "agreement",
 }
-RANGE_FIELDS = frozenset({"quality", "created_at"})
+RANGE_FIELDS = frozenset({"quality", "created_at", "agreement"})
 SET_OPERATORS = frozenset({"$in", "$nin"})
 EQUALITY_OPERATORS = frozenset({"$eq", "$ne"})
 RANGE_OPERATORS = frozenset({"$gt", "$gte", "$lt", "$lte"})

@@ -30,6 +30,9 @@ def example_to_metadata(example: Example) -> dict[str, MetadataValue]:
         "created_at": to_epoch(example.created_at),
         "created_at_iso": example.created_at.isoformat(),
         "model_version": example.model_version,
+        "reviewer_count": example.reviewer_count,
+        "decided_by": example.decided_by,
+        "agreement": None if example.agreement is None else float(example.agreement),
     }
     for name in PROVENANCE_FIELDS:
         fields[PROVENANCE_PREFIX + name] = getattr(example.provenance, name)
@@ -58,6 +61,9 @@ def example_from_record(record_id: str, document: str, metadata: Mapping[str, An
         quality=metadata.get("quality", 1.0),
         created_at=metadata["created_at_iso"],
         model_version=metadata.get("model_version"),
+        reviewer_count=metadata.get("reviewer_count"),
+        decided_by=metadata.get("decided_by"),
+        agreement=metadata.get("agreement"),
         provenance=provenance,
         meta=meta,
     )

@@ -24,6 +24,16 @@ def weighted_scores(
     return similarity * quality_factor * recency_factor
 
 
+# At equal score, examples several reviewers agreed on come first, then adjudicated ones, then the rest.
+CONSENSUS_RANK = {"unanimous": 2, "adjudicated": 1, "single": 0}
+
+
+def consensus_order(scores: np.ndarray, decided_by: list[str | None]) -> np.ndarray:
+    """Indices by descending score; ties broken by how the example was decided (CONSENSUS_RANK)."""
+    consensus = np.array([CONSENSUS_RANK.get(basis or "", 0) for basis in decided_by])
+    return np.lexsort((-consensus, -scores))  # the last key is the primary one
+
+
 def suppress_near_duplicates(vectors: np.ndarray, order: np.ndarray, threshold: float) -> np.ndarray:
     """Walk `order` (best first) and drop every item whose cosine to an already kept one is >= threshold."""
     kept: list[int] = []

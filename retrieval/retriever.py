@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,9 +11,9 @@ import numpy as np
 
 from retrieval.config import RankingConfig
 from retrieval.embedder import Embedder
-from retrieval.filters import SearchInputError, compile_filters
+from retrieval.filters import CompiledFilter, SearchInputError, compile_filters
 from retrieval.metadata import to_epoch
-from retrieval.ranking import mmr_select, suppress_near_duplicates, weighted_scores
+from retrieval.ranking import consensus_order, mmr_select, suppress_near_duplicates, weighted_scores
 from retrieval.store import ExampleStore
 from retrieval.types import RetrievedExample
 
@@ -49,10 +50,13 @@ class Retriever:
         quality_weight: float | None = None,
         recency_weight: float | None = None,
         now: datetime | None = None,
+        min_agreement: float | None = None,
     ) -> list[RetrievedExample]:
         """The best `k` examples for `query`; None arguments take the `retrieval.ranking` defaults.
 
-        `min_score` applies to the cosine similarity; weighting by quality and recency then ranks.
+        `min_score` applies to the cosine similarity; weighting by quality and recency then ranks; at equal
+        score, unanimous examples come before adjudicated and single-reviewer ones. `min_agreement` keeps
+        only examples whose reviewers' agreement is at least that (a single reviewer's has none).
         Raises SearchInputError (a ValueError naming the field) for bad arguments and
         StoreUnavailable when a Chroma server cannot be reached.
         """
@@ -60,6 +64,8 @@ class Retriever:
         k = ranking.default_k if k is None else k
         self._validate(query, k)
         where = compile_filters(filters)
+        if min_agreement is not None:
+            where = _with_min_agreement(where, min_agreement)
         mmr_lambda = ranking.mmr_lambda if mmr_lambda is None else mmr_lambda
         if not 0.0 <= mmr_lambda <= 1.0:
             raise SearchInputError("mmr_lambda", f"must be between 0 and 1, got {mmr_lambda}")
@@ -87,7 +93,7 @@ class Retriever:
             half_life_days=ranking.recency_half_life_days,
         )
         vectors = np.stack([candidate.embedding for candidate in candidates])
-        order = np.argsort(-scores, kind="stable")
+        order = consensus_order(scores, [candidate.example.decided_by for candidate in candidates])
         if dedupe_threshold is not None:
             order = suppress_near_duplicates(vectors, order, dedupe_threshold)
         if mmr:
@@ -98,3 +104,11 @@ class Retriever:
             )
             for i in order[:k]
         ]
+
+
+def _with_min_agreement(compiled: CompiledFilter, min_agreement: float) -> CompiledFilter:
+    if isinstance(min_agreement, bool) or not isinstance(min_agreement, int | float) or not 0 <= min_agreement <= 1:
+        raise SearchInputError("min_agreement", f"must be a number from 0 to 1, got {min_agreement!r}")
+    condition = {"agreement": {"$gte": float(min_agreement)}}
+    where = condition if compiled.where is None else {"$and": [compiled.where, condition]}
+    return replace(compiled, where=where)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -50,6 +51,10 @@ class Example(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     model_version: str | None = None
     provenance: Provenance = Field(default_factory=Provenance)
+    # how the reviewers decided it: how many answered, single | unanimous | adjudicated, their agreement 0..1
+    reviewer_count: int | None = Field(None, ge=1)
+    decided_by: Literal["single", "unanimous", "adjudicated"] | None = None
+    agreement: float | None = Field(None, ge=0, le=1)
     # Free application metadata (product, region, ...), filterable as `meta.<key>`.
     meta: dict[str, MetadataValue] = Field(default_factory=dict)
 

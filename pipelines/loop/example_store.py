@@ -51,6 +51,9 @@ def to_retrieval_example(record: ExampleRecord) -> Example:
         quality=record.quality if record.quality is not None else 1.0,
         created_at=record.created_at,
         model_version=record.model_version,
+        reviewer_count=record.reviewer_count,
+        decided_by=record.decided_by,
+        agreement=record.agreement,
         provenance=Provenance(**{key: provenance.get(key) for key in Provenance.model_fields}),
     )
 
