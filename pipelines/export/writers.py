@@ -1,0 +1,83 @@
+"""Writing an export folder: `jsonl` (one JSON object a line), `parquet`, or `hf` (a `datasets` folder
+written by `save_to_disk`, split `train`), each with its README.md dataset card.
+
+The folder is built beside the target and moved into place at the end, so a failed export leaves no
+half-written folder. A non-empty target is replaced only with `--force`, and never when it is (or holds)
+the working directory, the home folder or tacit's home.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal, get_args
+
+from datasets import Dataset, DatasetDict
+
+from pipelines.export.rows import ExportError, Selected
+
+Format = Literal["jsonl", "parquet", "hf"]
+FORMATS: tuple[str, ...] = get_args(Format)
+CARD = "README.md"
+
+
+def data_files(what: str, format: str) -> list[str]:
+    """The data files of a folder, relative to it (none for `hf`: `save_to_disk` names its own)."""
+    return {"jsonl": [f"{what}.jsonl"], "parquet": [f"{what}.parquet"], "hf": []}[format]
+
+
+def check_target(out: Path, force: bool, protected: list[Path]) -> None:
+    """ExportError when `out` cannot take the export: a file, or a non-empty folder without --force, or
+    (even with --force) a folder whose removal would take `protected` folders with it."""
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"--out {out} is a file: give a folder (it is created if missing)")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not force:
+        raise ExportError(f"--out {out} is not empty: choose a new folder, or add --force to replace its contents")
+    resolved = out.resolve()
+    for keep in protected:
+        keep = keep.resolve()
+        if resolved == keep or resolved in keep.parents:
+            raise ExportError(
+                f"--out {out} holds {keep}: --force would delete it; export into a folder of its own"
+            )
+
+
+def _write_jsonl(selected: Selected, folder: Path, name: str) -> None:
+    with (folder / name).open("w", encoding="utf-8") as handle:
+        for row in selected.rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _dataset(selected: Selected) -> Dataset:
+    return Dataset.from_list(selected.rows, features=selected.features)
+
+
+def write_folder(selected: Selected, format: str, out: Path, card: Callable[[list[str]], str], force: bool) -> Path:
+    """Write the rows and the card (`card(data_files)` renders it); return the folder."""
+    if format not in FORMATS:
+        raise ExportError(f"unknown --format {format!r}: choose one of {', '.join(FORMATS)}")
+    files = data_files(selected.what, format)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        if format == "hf":
+            DatasetDict({"train": _dataset(selected)}).save_to_disk(str(staging))
+        else:
+            staging.mkdir()
+            if format == "jsonl":
+                _write_jsonl(selected, staging, files[0])
+            else:
+                _dataset(selected).to_parquet(str(staging / files[0]))
+        (staging / CARD).write_text(card(files), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)  # check_target allowed it: empty, or --force
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
