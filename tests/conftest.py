@@ -28,7 +28,8 @@ import pytest
 # pytester: tests/unit/test_marker_rules.py runs these rules on throwaway files;
 # tests.postgres_server: the session's throwaway PostgreSQL (`postgres_server`, marker `postgres`)
 # tests.xdist_groups: one worker for the stack tests, one for PostgreSQL (`make test` runs two workers)
-pytest_plugins = ["pytester", "tests.postgres_server", "tests.xdist_groups"]
+# tests.ledger_backends: `ledger_db`, the ledger tests' database on SQLite and on PostgreSQL
+pytest_plugins = ["pytester", "tests.postgres_server", "tests.ledger_backends", "tests.xdist_groups"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 STACK_FIXTURE = "stack"

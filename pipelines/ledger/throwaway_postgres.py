@@ -119,17 +119,19 @@ class ThrowawayPostgres:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str) -> str:
-        """A new, empty database; returns its SQLAlchemy URL (`postgresql+psycopg://...`)."""
-        if not _DB_NAME.match(name):
-            raise ValueError(f"database name {name!r}: use lowercase letters, digits and _ (max 63)")
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """A new database, empty or a copy of `template` (a database nobody is connected to); returns its
+        SQLAlchemy URL (`postgresql+psycopg://...`)."""
+        for database in (name, template or "template1"):
+            if not _DB_NAME.match(database):
+                raise ValueError(f"database name {database!r}: use lowercase letters, digits and _ (max 63)")
         import psycopg  # the `postgres` extra
 
         with psycopg.connect(
             host="127.0.0.1", port=self.port, user=SUPERUSER, password=self.password, dbname="postgres",
             autocommit=True,
         ) as connection:
-            connection.execute(f'CREATE DATABASE "{name}"')
+            connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template or "template1"}"')
         return self.url(name)
 
     # ------------------------------------------------------------------ plumbing

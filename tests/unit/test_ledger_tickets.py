@@ -43,7 +43,7 @@ def test_sqlite_ledger_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(ledge
     raw = sqlite3.connect(ledger_path)
     try:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert raw.execute("SELECT value FROM ledger_meta WHERE key='schema_version'").fetchone()[0] == "1"
+        assert raw.execute("SELECT value FROM ledger_meta WHERE key='schema_version'").fetchone()[0] == "2"
     finally:
         raw.close()
 
