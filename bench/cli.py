@@ -30,6 +30,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "argilla-search": ("bench.argilla_search", "The Argilla search calls an annotation team makes."),
     "stats": ("bench.stats", "Agreement statistics (alpha, per-annotator, contested) over 100,000 responses."),
     "chaos": ("bench.chaos", "The loop under kill -9 of each component, on a throwaway stack: nothing lost."),
+    "replicas": ("bench.replicas", "1 vs 2 API replicas on one PostgreSQL and Chroma server; cross-replica wake-ups."),
 }
 # What a run() may ask for that only a running stack (`tacit up`) can give.
 STACK_ARGUMENTS = ("argilla_url", "api_url", "api_key", "tacit_api_key", "annotator_api_keys", "login")

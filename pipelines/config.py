@@ -72,6 +72,9 @@ class ApiSettings(Section):
     # API processes `tacit up` starts (`--api-replicas N`); more than one needs coordination.backend redis
     # and a Chroma server (retrieval.chroma.mode http). See docs/scale-out.md.
     replicas: int = Field(1, ge=1, le=16)
+    # Where Argilla's webhook reaches the API: your load balancer in front of the replicas. null = replica 1
+    # (http://host:ports.api); with several replicas that one's outage leaves the answers to the sync pass.
+    public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
 
 
 class TacitSettings(BaseSettings):

@@ -38,7 +38,8 @@ def ensure_workspace(client, name: str, usernames: list[str]) -> None:  # client
 
 
 def webhook_url(settings: TacitSettings) -> str:
-    return f"{settings.api_url}/v1/webhooks/argilla"
+    """The API as Argilla reaches it: api.public_url (a load balancer in front of the replicas), else replica 1."""
+    return f"{(settings.api.public_url or settings.api_url).rstrip('/')}/v1/webhooks/argilla"
 
 
 def ensure_webhook(client, settings: TacitSettings, secrets: StackSecrets) -> None:  # client: rg.Argilla
