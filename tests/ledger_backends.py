@@ -9,6 +9,7 @@ the database behind the ledger's back (as an attacker or a crash would), with `?
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,22 +34,19 @@ class LedgerDatabase:
     _more: Any = field(default=None, repr=False)  # makes another database of the same backend
 
     def execute(self, *statements: str, params: tuple[Any, ...] = ()) -> None:
-        """Each statement in one transaction, outside the ledger; `?` placeholders."""
-        self._run(statements, params, fetch=False)
+        """The statements in one transaction, outside the ledger; `?` placeholders (`params` for each)."""
+        self.run([(statement, params) for statement in statements])
 
     def fetch(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        return self._run((statement,), params, fetch=True)
+        return self.run([(statement, params)], fetch=True)
 
-    def another(self) -> LedgerDatabase:
-        """A second fresh database on the same backend (a test that compares two ledgers)."""
-        return self._more()
-
-    def _run(self, statements: tuple[str, ...], params: tuple[Any, ...], fetch: bool) -> list:
+    def run(self, steps: list[tuple[str, tuple[Any, ...]]], fetch: bool = False) -> list[tuple[Any, ...]]:
+        """(statement, params) pairs in one transaction; the last statement's rows when `fetch`."""
         rows: list = []
         if self.backend == "sqlite":
             connection = sqlite3.connect(self.path)
             try:
-                for statement in statements:
+                for statement, params in steps:
                     rows = connection.execute(statement, params).fetchall()
                 connection.commit()
             finally:
@@ -61,10 +59,14 @@ class LedgerDatabase:
             host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
             dbname=parsed.database,
         ) as connection:
-            for statement in statements:
+            for statement, params in steps:
                 cursor = connection.execute(statement.replace("?", "%s"), params or None)
-                rows = cursor.fetchall() if fetch else []
+                rows = cursor.fetchall() if fetch and cursor.description else []
         return rows
+
+    def another(self) -> LedgerDatabase:
+        """A second fresh database on the same backend (a test that compares two ledgers)."""
+        return self._more()
 
 
 @pytest.fixture(scope="session")
@@ -108,3 +110,11 @@ def _database(request: pytest.FixtureRequest, tmp_path: Path, migrated: bool) ->
         return LedgerDatabase("postgresql", url, None, postgres_database)
 
     return postgres_database()
+
+
+def json_set(database: LedgerDatabase, column: str, path: tuple[str, ...], value: Any) -> str:
+    """SQL for `column` (a JSON column) with the value at `path` replaced, in the database's dialect."""
+    literal = json.dumps(value).replace("'", "''")
+    if database.backend == "sqlite":
+        return f"""json_set("{column}", '$.{".".join(path)}', json('{literal}'))"""
+    return f"""jsonb_set("{column}"::jsonb, '{{{",".join(path)}}}', '{literal}'::jsonb)::json"""

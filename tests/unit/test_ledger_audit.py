@@ -5,25 +5,19 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from pipelines.ledger import GENESIS_HASH, AuditEvent, Ledger, event_hash
+from tests.ledger_backends import LedgerDatabase, json_set
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
-
-
-@pytest.fixture
-def ledger(db_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{db_path}") as opened:
+def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on PostgreSQL
+    with Ledger(ledger_db.url) as opened:
         yield opened
 
 
@@ -57,15 +51,6 @@ def escalation_trail(ledger: Ledger) -> str:
     return ticket.id
 
 
-def raw_sql(db_path: Path, statement: str) -> None:
-    connection = sqlite3.connect(db_path)
-    try:
-        connection.execute(statement)
-        connection.commit()
-    finally:
-        connection.close()
-
-
 def test_an_untouched_chain_verifies_and_links_row_to_row(ledger: Ledger):
     assert ledger.verify_audit().ok, "an empty trail is intact"
     escalation_trail(ledger)
@@ -91,22 +76,19 @@ def test_an_untouched_chain_verifies_and_links_row_to_row(ledger: Ledger):
     assert events[-1].payload == {"at": "2025-03-04T00:00:00+00:00", "n": [1, 2]}
 
 
-def test_editing_one_row_by_hand_fails_verify_naming_that_seq(ledger: Ledger, db_path: Path):
+def test_editing_one_row_by_hand_fails_verify_naming_that_seq(ledger: Ledger, ledger_db: LedgerDatabase):
     escalation_trail(ledger)
-    raw_sql(
-        db_path,
-        "UPDATE audit_events SET payload = json_set(payload, '$.decision.resolution', 'deny the refund') "
-        "WHERE seq = 3",
-    )
+    edited = json_set(ledger_db, "payload", ("decision", "resolution"), "deny the refund")
+    ledger_db.execute(f"UPDATE audit_events SET payload = {edited} WHERE seq = 3")
     result = ledger.verify_audit()
     assert not result.ok
     assert result.first_bad_seq == 3
     assert "seq 3" in result.reason and "edited" in result.reason
 
 
-def test_editing_a_row_and_its_hash_is_caught_at_the_next_link(ledger: Ledger, db_path: Path):
+def test_editing_a_row_and_its_hash_is_caught_at_the_next_link(ledger: Ledger, ledger_db: LedgerDatabase):
     escalation_trail(ledger)
-    raw_sql(db_path, "UPDATE audit_events SET actor = 'mallory', hash = 'f' || substr(hash, 2) WHERE seq = 2")
+    ledger_db.execute("UPDATE audit_events SET actor = 'mallory', hash = 'f' || substr(hash, 2) WHERE seq = 2")
     result = ledger.verify_audit()
     assert not result.ok and result.first_bad_seq == 2  # its own hash no longer matches its content
     # recomputing the forged row's hash properly still breaks seq 3's prev_hash link
@@ -122,23 +104,23 @@ def test_editing_a_row_and_its_hash_is_caught_at_the_next_link(ledger: Ledger, d
         payload=forged.payload,
         prev_hash=forged.prev_hash,
     )
-    raw_sql(db_path, f"UPDATE audit_events SET hash = '{good_hash}' WHERE seq = 2")
+    ledger_db.execute(f"UPDATE audit_events SET hash = '{good_hash}' WHERE seq = 2")
     result = ledger.verify_audit()
     assert (result.ok, result.first_bad_seq) == (False, 3)
     assert "prev_hash" in result.reason
 
 
-def test_deleting_a_row_fails_verify_naming_the_gap(ledger: Ledger, db_path: Path):
+def test_deleting_a_row_fails_verify_naming_the_gap(ledger: Ledger, ledger_db: LedgerDatabase):
     escalation_trail(ledger)
-    raw_sql(db_path, "DELETE FROM audit_events WHERE seq = 2")
+    ledger_db.execute("DELETE FROM audit_events WHERE seq = 2")
     result = ledger.verify_audit()
     assert (result.ok, result.first_bad_seq) == (False, 2)
     assert "seq 2 missing" in result.reason and result.checked == 1
 
 
-def test_truncating_the_tail_is_detected_from_the_head(ledger: Ledger, db_path: Path):
+def test_truncating_the_tail_is_detected_from_the_head(ledger: Ledger, ledger_db: LedgerDatabase):
     escalation_trail(ledger)
-    raw_sql(db_path, "DELETE FROM audit_events WHERE seq >= 4")
+    ledger_db.execute("DELETE FROM audit_events WHERE seq >= 4")
     result = ledger.verify_audit()
     assert (result.ok, result.first_bad_seq) == (False, 4)
     assert "removed from the end" in result.reason
@@ -164,9 +146,10 @@ def test_export_writes_one_parseable_line_per_event_for_the_auditor(ledger: Ledg
         ledger.export_audit(io.StringIO(), format="csv")
 
 
-def test_concurrent_appends_from_threads_and_ledgers_keep_one_valid_chain(db_path: Path):
-    # two Ledger objects on one file, four threads each: the process lock and BEGIN IMMEDIATE serialize
-    ledgers = [Ledger(f"sqlite:///{db_path}"), Ledger(f"sqlite:///{db_path}")]
+def test_concurrent_appends_from_threads_and_ledgers_keep_one_valid_chain(ledger_db: LedgerDatabase):
+    # two Ledger objects on one database, four threads each: the process lock and the database's write
+    # lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the audit head row, SELECT ... FOR UPDATE) serialize
+    ledgers = [Ledger(ledger_db.url), Ledger(ledger_db.url)]
     errors: list[BaseException] = []
 
     def writer(ledger: Ledger, name: str) -> None:
@@ -192,10 +175,11 @@ def test_concurrent_appends_from_threads_and_ledgers_keep_one_valid_chain(db_pat
         ledger.close()
 
 
-def test_writers_that_do_not_share_a_process_lock_still_keep_one_chain(db_path: Path):
+def test_writers_that_do_not_share_a_process_lock_still_keep_one_chain(ledger_db: LedgerDatabase):
     # each Ledger gets its own lock, as in separate processes: only SQLite's BEGIN IMMEDIATE (plus
-    # busy_timeout) serializes them; with a deferred BEGIN both would read the same head and fork
-    ledgers = [Ledger(f"sqlite:///{db_path}") for _ in range(3)]
+    # busy_timeout), or PostgreSQL's row lock on the audit head, serializes them; without either both
+    # would read the same head and fork
+    ledgers = [Ledger(ledger_db.url) for _ in range(3)]
     for ledger in ledgers:
         ledger._lock = threading.RLock()
     errors: list[BaseException] = []

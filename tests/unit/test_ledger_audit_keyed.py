@@ -1,11 +1,11 @@
 """The audit trail under abuse by someone who can write the database but does not hold the audit key:
 a rewrite of the whole chain, a truncated tail with the head row moved back, a forged checkpoint, a
-deleted head row. Tampering is done with raw sqlite3, as an attacker would; the ledger is real."""
+deleted head row. Tampering is done with raw SQL, as an attacker would; the ledger is real, on SQLite and
+on PostgreSQL (tests/ledger_backends.py)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -25,21 +25,18 @@ from pipelines.ledger.checkpoints import (
     read_checkpoints,
     sign_checkpoint,
 )
+from pipelines.ledger.timeutil import as_utc
 from pipelines.loop.runtime import Runtime
 from pipelines.stack.secrets_store import ensure_secrets, read_secrets, write_secrets
+from tests.ledger_backends import LedgerDatabase, json_set
 
 KEY = "k7pQ2-audit-key-from-the-secrets-file-0123456"
 OTHER_KEY = "another-stack-s-audit-key-9876543210-abcdefg"
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
-
-
-@pytest.fixture
-def keyed(db_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{db_path}", audit_key=KEY) as opened:
+def keyed(ledger_db: LedgerDatabase) -> Iterator[Ledger]:
+    with Ledger(ledger_db.url, audit_key=KEY) as opened:
         yield opened
 
 
@@ -64,46 +61,35 @@ def dispute_trail(ledger: Ledger) -> str:
     return ticket.id
 
 
-def raw_sql(db_path: Path, *statements: str, params: tuple[Any, ...] = ()) -> None:
-    connection = sqlite3.connect(db_path)
-    try:
-        for statement in statements:
-            connection.execute(statement, params if statement == statements[-1] else ())
-        connection.commit()
-    finally:
-        connection.close()
-
-
-def rewrite_chain(db_path: Path, edit: Callable[[int, dict[str, Any]], dict[str, Any]]) -> None:
+def rewrite_chain(database: LedgerDatabase, edit: Callable[[int, dict[str, Any]], dict[str, Any]]) -> None:
     """What an attacker with write access does: change payloads, recompute every SHA-256 hash in order so
     each row links to the one before, and move the head to the new last hash."""
-    connection = sqlite3.connect(db_path)
-    try:
-        rows = connection.execute(
-            "SELECT seq, at, actor, action, subject_type, subject_id, payload FROM audit_events ORDER BY seq"
-        ).fetchall()
-        prev = "0" * 64
-        for seq, at, actor, action, subject_type, subject_id, payload in rows:
-            new_payload = edit(seq, json.loads(payload))
-            digest = event_hash(
-                seq=seq,
-                at=datetime.fromisoformat(at).replace(tzinfo=UTC),
-                actor=actor,
-                action=action,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                payload=new_payload,
-                prev_hash=prev,
-            )
-            connection.execute(
+    rows = database.fetch(
+        "SELECT seq, at, actor, action, subject_type, subject_id, payload FROM audit_events ORDER BY seq"
+    )
+    prev = "0" * 64
+    updates = []
+    for seq, at, actor, action, subject_type, subject_id, payload in rows:
+        # SQLite hands back text (a naive UTC time, JSON); PostgreSQL a datetime and a dict
+        new_payload = edit(seq, json.loads(payload) if isinstance(payload, str) else payload)
+        digest = event_hash(
+            seq=seq,
+            at=as_utc(datetime.fromisoformat(at) if isinstance(at, str) else at),
+            actor=actor,
+            action=action,
+            subject_type=subject_type,
+            subject_id=subject_id,
+            payload=new_payload,
+            prev_hash=prev,
+        )
+        updates.append(
+            (
                 "UPDATE audit_events SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
                 (json.dumps(new_payload), prev, digest, seq),
             )
-            prev = digest
-        connection.execute("UPDATE audit_head SET seq = ?, hash = ?", (rows[-1][0], prev))
-        connection.commit()
-    finally:
-        connection.close()
+        )
+        prev = digest
+    database.run([*updates, ("UPDATE audit_head SET seq = ?, hash = ?", (rows[-1][0], prev))])
 
 
 def deny_the_refund(seq: int, payload: dict[str, Any]) -> dict[str, Any]:
@@ -112,23 +98,19 @@ def deny_the_refund(seq: int, payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def meta(db_path: Path) -> dict[str, str]:
-    connection = sqlite3.connect(db_path)
-    try:
-        return dict(connection.execute("SELECT key, value FROM ledger_meta").fetchall())
-    finally:
-        connection.close()
+def meta(database: LedgerDatabase) -> dict[str, str]:
+    return dict(database.fetch("SELECT key, value FROM ledger_meta"))
 
 
 # ---------------------------------------------------------------- 1. the keyed chain
 
 
-def test_a_keyed_chain_hashes_with_hmac_and_verifies(keyed: Ledger, db_path: Path):
+def test_a_keyed_chain_hashes_with_hmac_and_verifies(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
     result = keyed.verify_audit()
     assert (result.ok, result.checked) == (True, 5), result.reason
     assert "keyed from seq 1" in result.reason
-    assert meta(db_path)["audit_keyed_from"] == "1"
+    assert meta(ledger_db)["audit_keyed_from"] == "1"
     first = keyed.list_audit()[0]
     fields = dict(
         seq=first.seq,
@@ -144,33 +126,31 @@ def test_a_keyed_chain_hashes_with_hmac_and_verifies(keyed: Ledger, db_path: Pat
     assert first.hash != event_hash(**fields), "not the plain SHA-256 anyone can recompute"
 
 
-def test_a_whole_chain_rewritten_with_sha256_passes_unkeyed_but_is_caught_when_keyed(tmp_path: Path):
-    unkeyed_path, keyed_path = tmp_path / "unkeyed.db", tmp_path / "keyed.db"
-    for path, key in ((unkeyed_path, None), (keyed_path, KEY)):
-        with Ledger(f"sqlite:///{path}", audit_key=key) as ledger:
+def test_a_whole_chain_rewritten_with_sha256_passes_unkeyed_but_is_caught_when_keyed(
+    ledger_db: LedgerDatabase,
+):
+    unkeyed, keyed = ledger_db, ledger_db.another()
+    for database, key in ((unkeyed, None), (keyed, KEY)):
+        with Ledger(database.url, audit_key=key) as ledger:
             ticket_id = dispute_trail(ledger)
-        rewrite_chain(path, deny_the_refund)
-        raw_sql(
-            path,
-            "UPDATE tickets SET decision = json_set(decision, '$.resolution', 'deny the refund') "
-            "WHERE id = ?",
-            params=(ticket_id,),
-        )
-    with Ledger(f"sqlite:///{unkeyed_path}") as ledger:
+        rewrite_chain(database, deny_the_refund)
+        denied = json_set(database, "decision", ("resolution",), "deny the refund")
+        database.execute(f"UPDATE tickets SET decision = {denied} WHERE id = ?", params=(ticket_id,))
+    with Ledger(unkeyed.url) as ledger:
         # the limit the key removes: with SHA-256 alone a consistent rewrite is indistinguishable
         assert ledger.verify_audit().ok
-    with Ledger(f"sqlite:///{keyed_path}", audit_key=KEY) as ledger:
+    with Ledger(keyed.url, audit_key=KEY) as ledger:
         result = ledger.verify_audit()
         assert (result.ok, result.first_bad_seq) == (False, 1)
         assert "seq 1: content does not match its hash" in result.reason
 
 
-def test_an_old_unkeyed_ledger_upgraded_to_keyed_still_verifies(db_path: Path):
-    url = f"sqlite:///{db_path}"
+def test_an_old_unkeyed_ledger_upgraded_to_keyed_still_verifies(ledger_db: LedgerDatabase):
+    url = ledger_db.url
     with Ledger(url) as old:
         dispute_trail(old)
     with Ledger(url, audit_key=KEY) as upgraded:
-        assert meta(db_path)["audit_keyed_from"] == "6", "keyed from the next event on"
+        assert meta(ledger_db)["audit_keyed_from"] == "6", "keyed from the next event on"
         upgraded.append_audit("ops", "note", "ledger", "upgrade", {"keyed": True})
         result = upgraded.verify_audit()
         assert (result.ok, result.checked) == (True, 6), result.reason
@@ -182,9 +162,11 @@ def test_an_old_unkeyed_ledger_upgraded_to_keyed_still_verifies(db_path: Path):
     assert new_event.prev_hash == old_event.hash, "the keyed event pins the unkeyed ones before it"
 
 
-def test_a_keyed_chain_verified_without_the_key_is_not_ok_and_says_so(keyed: Ledger, db_path: Path):
+def test_a_keyed_chain_verified_without_the_key_is_not_ok_and_says_so(
+    keyed: Ledger, ledger_db: LedgerDatabase
+):
     dispute_trail(keyed)
-    with Ledger(f"sqlite:///{db_path}") as without_key:
+    with Ledger(ledger_db.url) as without_key:
         result = without_key.verify_audit()
         assert not result.ok
         assert result.first_bad_seq is None, "no row is bad: it cannot be checked"
@@ -196,9 +178,9 @@ def test_a_keyed_chain_verified_without_the_key_is_not_ok_and_says_so(keyed: Led
     assert keyed.verify_audit().ok, "the refused append wrote nothing"
 
 
-def test_another_key_is_named_as_such_and_cannot_append(keyed: Ledger, db_path: Path):
+def test_another_key_is_named_as_such_and_cannot_append(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
-    with Ledger(f"sqlite:///{db_path}", audit_key=OTHER_KEY) as wrong:
+    with Ledger(ledger_db.url, audit_key=OTHER_KEY) as wrong:
         result = wrong.verify_audit()
         assert not result.ok and "keyed with another key" in result.reason
         assert key_id(KEY.encode()) in result.reason
@@ -224,7 +206,7 @@ def test_the_runtime_keys_the_ledger_from_the_secrets_and_works_unkeyed_without(
     bare = Runtime(load_settings(home=tmp_path / "bare"))
     bare.ledger.append_audit("ops", "note", "ledger", "x", {})
     assert bare.ledger.verify_audit().ok
-    assert "audit_keyed_from" not in meta(tmp_path / "bare" / "ledger.db")
+    assert "audit_keyed_from" not in meta(_home_ledger(tmp_path / "bare"))
     bare.ledger.close()
 
     settings = load_settings(home=tmp_path / "stack")
@@ -232,7 +214,7 @@ def test_the_runtime_keys_the_ledger_from_the_secrets_and_works_unkeyed_without(
     runtime = Runtime(settings)
     runtime.ledger.append_audit("ops", "note", "ledger", "x", {})
     assert runtime.ledger.verify_audit().ok
-    stored = meta(tmp_path / "stack" / "ledger.db")
+    stored = meta(_home_ledger(tmp_path / "stack"))
     assert stored["audit_keyed_from"] == "1"
     assert stored["audit_key_id"] == key_id(secrets.audit_key.encode())
     assert secrets.audit_key not in json.dumps(stored), "the key itself never enters the database"
@@ -255,12 +237,11 @@ def test_a_checkpoint_is_the_signed_head_and_verify_holds_against_it(keyed: Ledg
 
 
 def test_a_tail_truncated_with_the_head_moved_back_is_caught_against_a_checkpoint(
-    keyed: Ledger, db_path: Path
+    keyed: Ledger, ledger_db: LedgerDatabase
 ):
     dispute_trail(keyed)
     checkpoint = keyed.audit_checkpoint()
-    raw_sql(
-        db_path,
+    ledger_db.execute(
         "DELETE FROM audit_events WHERE seq >= 4",
         "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
     )
@@ -270,25 +251,26 @@ def test_a_tail_truncated_with_the_head_moved_back_is_caught_against_a_checkpoin
     assert "a checkpoint saw seq 5" in result.reason and "removed from the end" in result.reason
 
 
-def test_a_rewrite_that_also_removes_the_key_marker_is_caught_against_a_checkpoint(db_path: Path):
-    url = f"sqlite:///{db_path}"
+def test_a_rewrite_that_also_removes_the_key_marker_is_caught_against_a_checkpoint(
+    ledger_db: LedgerDatabase,
+):
+    url = ledger_db.url
     with Ledger(url, audit_key=KEY) as ledger:
         dispute_trail(ledger)
         checkpoint = ledger.audit_checkpoint()
     # downgrade: drop the marker so every event "was written before the key", then rewrite with SHA-256
-    raw_sql(db_path, "DELETE FROM ledger_meta WHERE key IN ('audit_keyed_from', 'audit_key_id')")
-    rewrite_chain(db_path, lambda _seq, payload: payload)
+    ledger_db.execute("DELETE FROM ledger_meta WHERE key IN ('audit_keyed_from', 'audit_key_id')")
+    rewrite_chain(ledger_db, lambda _seq, payload: payload)
     with Ledger(url, audit_key=KEY) as ledger:
         result = ledger.verify_audit(against=checkpoint)
         assert not result.ok
         assert "the checkpoint of seq 5" in result.reason and "recorded 1" in result.reason
 
 
-def test_a_forged_or_edited_checkpoint_is_an_error(keyed: Ledger, db_path: Path):
+def test_a_forged_or_edited_checkpoint_is_an_error(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
     checkpoint = keyed.audit_checkpoint()
-    raw_sql(
-        db_path,
+    ledger_db.execute(
         "DELETE FROM audit_events WHERE seq >= 4",
         "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
     )
@@ -306,9 +288,9 @@ def test_a_forged_or_edited_checkpoint_is_an_error(keyed: Ledger, db_path: Path)
     assert "not a JSON object" in keyed.verify_audit(against=not_a_dict).reason
 
 
-def test_a_broken_trail_is_never_checkpointed(keyed: Ledger, db_path: Path):
+def test_a_broken_trail_is_never_checkpointed(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
-    raw_sql(db_path, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    ledger_db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
     with pytest.raises(LedgerError, match="not checkpointed: seq 2"):
         keyed.audit_checkpoint()
 
@@ -355,32 +337,32 @@ def test_a_missing_or_garbled_checkpoint_file_is_a_clear_error(tmp_path: Path):
 
 
 def test_a_deleted_head_is_an_error_on_append_and_on_verify_never_a_silent_restart(
-    keyed: Ledger, db_path: Path
+    keyed: Ledger, ledger_db: LedgerDatabase
 ):
     dispute_trail(keyed)
-    raw_sql(db_path, "DELETE FROM audit_head")
+    ledger_db.execute("DELETE FROM audit_head")
     with pytest.raises(LedgerError, match=r"audit head row \(audit_head\) is missing .* up to seq 5"):
         keyed.append_audit("ops", "note", "ledger", "x", {})
     with pytest.raises(LedgerError, match="rebuild_audit_head"):
         keyed.create_ticket("review", "t", {"prompt": "p"}, "corrections")
     assert keyed.list_tickets(status="queued") == [], "the refused write left nothing behind"
     # reopening does not put a fresh head at seq 0
-    with Ledger(f"sqlite:///{db_path}", audit_key=KEY) as reopened:
-        connection = sqlite3.connect(db_path)
-        assert connection.execute("SELECT count(*) FROM audit_head").fetchone() == (0,)
-        connection.close()
+    with Ledger(ledger_db.url, audit_key=KEY) as reopened:
+        assert ledger_db.fetch("SELECT count(*) FROM audit_head") == [(0,)]
         result = reopened.verify_audit()
         assert (result.ok, result.first_bad_seq, result.checked) == (False, None, 5)
         assert "audit_head) is missing" in result.reason and "intact up to seq 5" in result.reason
         assert "restore the ledger" in result.reason.lower()
 
 
-def test_an_operator_rebuilds_the_head_after_verify_and_the_repair_is_audited(keyed: Ledger, db_path: Path):
+def test_an_operator_rebuilds_the_head_after_verify_and_the_repair_is_audited(
+    keyed: Ledger, ledger_db: LedgerDatabase
+):
     dispute_trail(keyed)
     checkpoint = keyed.audit_checkpoint()
     with pytest.raises(LedgerError, match="nothing to rebuild"):
         keyed.rebuild_audit_head()
-    raw_sql(db_path, "DELETE FROM audit_head")
+    ledger_db.execute("DELETE FROM audit_head")
     event = keyed.rebuild_audit_head(actor="oncall-ana", against=checkpoint)
     assert (event.seq, event.action, event.actor) == (6, "audit.head_rebuilt", "oncall-ana")
     assert event.payload["seq"] == 5 and event.payload["checkpoint_seq"] == 5
@@ -388,15 +370,20 @@ def test_an_operator_rebuilds_the_head_after_verify_and_the_repair_is_audited(ke
     assert keyed.append_audit("ops", "note", "ledger", "x", {}).seq == 7
 
 
-def test_the_head_is_not_rebuilt_over_a_broken_or_truncated_trail(keyed: Ledger, db_path: Path):
+def test_the_head_is_not_rebuilt_over_a_broken_or_truncated_trail(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
     checkpoint = keyed.audit_checkpoint()
-    raw_sql(db_path, "DELETE FROM audit_head", "DELETE FROM audit_events WHERE seq = 5")
+    ledger_db.execute("DELETE FROM audit_head", "DELETE FROM audit_events WHERE seq = 5")
     with pytest.raises(LedgerError, match="do not verify.*checkpoint saw seq 5"):
         keyed.rebuild_audit_head(against=checkpoint)
-    raw_sql(db_path, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    ledger_db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
     with pytest.raises(LedgerError, match="do not verify.*seq 2"):
         keyed.rebuild_audit_head()
+
+
+def _home_ledger(home: Path) -> LedgerDatabase:
+    """The SQLite ledger a stack home holds (the Runtime opens it there)."""
+    return LedgerDatabase("sqlite", f"sqlite:///{home / 'ledger.db'}", home / "ledger.db")
 
 
 def _hashed_fields(event: Any) -> dict[str, Any]:
