@@ -551,9 +551,24 @@ def stop(settings: TacitSettings, timeout_s: float = 15.0) -> list[str]:
     return stopped
 
 
+def _with_started_replicas(settings: TacitSettings) -> TacitSettings:
+    """The settings with api.replicas raised to the replicas that have pid files (`tacit up --api-replicas N`
+    started them without the config saying so)."""
+    numbers = [settings.api.replicas]
+    if settings.run_dir.exists():
+        for pid_file in settings.run_dir.glob("api-*.json"):
+            suffix = pid_file.stem.removeprefix("api-")
+            if suffix.isdigit():
+                numbers.append(int(suffix))
+    replicas = min(max(numbers), 16)
+    if replicas == settings.api.replicas:
+        return settings
+    return settings.model_copy(update={"api": settings.api.model_copy(update={"replicas": replicas})})
+
+
 def status(settings: TacitSettings) -> list[ComponentStatus]:
     result = []
-    for component in components(settings):
+    for component in components(_with_started_replicas(settings)):
         process = running_process(settings, component.name)
         healthy = process is not None and component.is_healthy()
         result.append(

@@ -131,3 +131,26 @@ def test_the_replay_guard_is_shared_and_expires_with_the_window(redis_url: str) 
     assert replica_2.first_time("msg_2")
     ttls = [client.ttl(key) for key in client.scan_iter(f"{prefix}:*")]
     assert len(ttls) == 2 and all(590 <= ttl <= 600 for ttl in ttls)
+
+
+def test_tacit_up_places_replicas_and_refuses_them_without_what_they_share(tmp_path: Path) -> None:
+    from pipelines.stack import supervisor
+
+    alone = TacitSettings(home=tmp_path, api={"replicas": 3})
+    with pytest.raises(supervisor.StackError, match="coordination.backend redis.*retrieval.chroma.mode http"):
+        supervisor.check_replicas(alone)
+    shared = TacitSettings(
+        home=tmp_path,
+        api={"replicas": 3},
+        ports={"api": 7000, "api_replicas_from": 7100},
+        coordination={"backend": "redis"},
+        retrieval={"chroma": {"mode": "http", "serve": True, "port": 7200}},
+    )
+    supervisor.check_replicas(shared)
+    started = {c.name: c.port for c in supervisor.components(shared) if c.name.startswith(("api", "chroma"))}
+    assert started == {"chroma": 7200, "api": 7000, "api-2": 7100, "api-3": 7101}
+    # `tacit status` lists the replicas `tacit up --api-replicas N` started even when the config says 1
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "api-2.json").write_text("{}")
+    listed = [s.name for s in supervisor.status(TacitSettings(home=tmp_path))]
+    assert "api-2" in listed
