@@ -42,8 +42,8 @@ from training.snapshot import (
     TRL_COLUMNS,
     Snapshot,
     build_snapshot,
-    filter_pairs,
     open_snapshot,
+    select_pairs,
     snapshot_pair_ids,
 )
 from training.tracking import MlflowMetricsCallback, connect, experiment_id, last_training_run, lineage_tags
@@ -191,7 +191,7 @@ def _plan_on_main(
     if_new: int | None,
 ) -> tuple[_Plan, Snapshot | None, int]:
     """Filters, `--if-new`, the minimum, then the snapshot: (plan, snapshot, new pairs)."""
-    kept = filter_pairs(pairs, recipe.data)
+    kept, left_out = select_pairs(pairs, recipe.data)
     new_pairs, last_run = _pairs_since_last_run(client, experiment, {pair.id for pair in kept})
     if if_new is not None and new_pairs < if_new:
         since = f"run {last_run}" if last_run else "the start (no run yet)"
@@ -203,6 +203,7 @@ def _plan_on_main(
         )
     _check_counts(recipe, len(pairs), len(kept))
     snapshot = build_snapshot(kept, recipe.data, home, system_prompt=recipe.model.system_prompt)
+    snapshot.lineage["pairs_left_out"] = left_out  # reason -> count, for the run's tags
     return _Plan(snapshot_path=snapshot.path), snapshot, new_pairs
 
 
@@ -253,12 +254,15 @@ def train_dpo(
     experiment: str = "tacit-dpo",
     champion_alias: str = "champion",
     callbacks: Sequence = (),
+    review_quality: dict[str, float] | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter with DPO on the ledger's preference pairs and let the gate decide promotion.
 
     Raises `RecipeError`, `TrackingUnavailableError`, `NotEnoughPairsError` (nothing logged) for bad input.
     With `if_new=N`, returns a `skipped` result unless at least N pairs arrived since the last run.
     `callbacks` are extra `transformers.TrainerCallback`s for the trainer (e.g. early stopping).
+    `review_quality` (name -> number, e.g. `alpha.approvals.decision`, `contested`) is logged as the run's
+    `review.*` metrics: how much the reviewers behind the data agreed.
     Under `accelerate launch` every process trains; the main process alone reads MLflow, snapshots, logs,
     evaluates, registers and decides; the others return a `worker` result once training is done.
     """
@@ -315,6 +319,9 @@ def train_dpo(
         pairs_train=len(snapshot.splits[TRAIN]),
         pairs_eval=len(snapshot.splits[EVAL]),
         new_pairs=new_pairs,
+        # how many pairs the recipe's filters left out, and why (JSON: reason -> count)
+        pairs_left_out=json.dumps(snapshot.lineage.get("pairs_left_out", {}), sort_keys=True),
+        pairs_left_out_total=sum(snapshot.lineage.get("pairs_left_out", {}).values()),
         # what the launch made of the recipe: an accelerate config can turn on bf16 and adds processes
         num_processes=state.num_processes,
         mixed_precision=args.mixed_precision,
@@ -323,6 +330,10 @@ def train_dpo(
         * state.num_processes,
     )
     run_id = _open_run(client, recipe, snapshot, tags, experiment, home, tracking_uri) if main else None
+    if run_id is not None and review_quality:
+        now_ms = int(time.time() * 1000)
+        quality = [Metric(f"review.{key}", float(value), now_ms, 0) for key, value in review_quality.items()]
+        client.log_batch(run_id, metrics=quality)
     trainer_callbacks = [*callbacks, *([MlflowMetricsCallback(client, run_id)] if main else [])]
     try:
         # --- 5. train (every process) ---------------------------------------------------------------

@@ -50,6 +50,9 @@ class DataArgs(_Section):
     since: datetime | None = None  # keep pairs created at or after this time
     until: datetime | None = None  # keep pairs created before this time
     min_agreement: float | None = Field(None, ge=0, le=1)  # drop pairs whose annotator agreement is lower
+    # true: only pairs the reviewers stood behind: decided by their quorum (one reviewer, or all agreeing) or
+    # settled by an adjudicator, and not contradicted by another reviewer's pair on the same prompt
+    agreed_only: bool = True
 
     @field_validator("since", "until")
     @classmethod

@@ -41,24 +41,60 @@ def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def filter_pairs(pairs: Iterable[PreferencePair], data: DataArgs) -> list[PreferencePair]:
-    """Keep the pairs the recipe asks for (task, time window, minimum agreement), sorted by id."""
-    kept = []
+SETTLED = frozenset({"single", "unanimous", "adjudicated", None})  # None: a pair from before quorum reviews
+
+
+def _contradicted(pairs: Sequence[PreferencePair]) -> set[str]:
+    """Ids of pairs another pair on the same prompt reverses (two reviewers, opposite preferences)."""
+    seen: dict[tuple[str, str, str], list[str]] = {}
     for pair in pairs:
+        seen.setdefault((pair.prompt, pair.chosen.strip(), pair.rejected.strip()), []).append(pair.id)
+    return {
+        pair_id
+        for (prompt, chosen, rejected), ids in seen.items()
+        if (prompt, rejected, chosen) in seen
+        for pair_id in ids
+    }
+
+
+def select_pairs(pairs: Iterable[PreferencePair], data: DataArgs) -> tuple[list[PreferencePair], dict[str, int]]:
+    """The pairs the recipe asks for, sorted by id, and how many were left out, by reason: `task`,
+    `time_window`, `min_agreement`, and with `agreed_only` (the default) `not_settled` (decided by nobody's
+    quorum) and `contradicted` (another reviewer preferred the other answer). A tie or "both bad" never
+    became a pair, and one whose two sides are the same text is left out as `no_preference`."""
+    pairs = list(pairs)
+    contradicted = _contradicted(pairs) if data.agreed_only else set()
+    kept, left_out = [], Counter()
+    for pair in pairs:
+        reason = None
         if data.tasks and pair.task not in data.tasks:
-            continue
-        if data.since and _utc(pair.created_at) < _utc(data.since):
-            continue
-        if data.until and _utc(pair.created_at) >= _utc(data.until):
-            continue
-        if data.min_agreement is not None and (pair.agreement is None or pair.agreement < data.min_agreement):
-            continue
-        kept.append(pair)
+            reason = "task"
+        elif (data.since and _utc(pair.created_at) < _utc(data.since)) or (
+            data.until and _utc(pair.created_at) >= _utc(data.until)
+        ):
+            reason = "time_window"
+        elif pair.chosen.strip() == pair.rejected.strip():
+            reason = "no_preference"
+        elif data.min_agreement is not None and (pair.agreement is None or pair.agreement < data.min_agreement):
+            reason = "min_agreement"
+        elif data.agreed_only and pair.decided_by not in SETTLED:
+            reason = "not_settled"
+        elif pair.id in contradicted:
+            reason = "contradicted"
+        if reason is None:
+            kept.append(pair)
+        else:
+            left_out[reason] += 1
     ids = [pair.id for pair in kept]
     duplicates = sorted(pair_id for pair_id, count in Counter(ids).items() if count > 1)
     if duplicates:
         raise ValueError(f"duplicate preference pair ids {duplicates[:5]}: pass each ledger pair once")
-    return sorted(kept, key=lambda pair: pair.id)
+    return sorted(kept, key=lambda pair: pair.id), dict(sorted(left_out.items()))
+
+
+def filter_pairs(pairs: Iterable[PreferencePair], data: DataArgs) -> list[PreferencePair]:
+    """Keep the pairs the recipe asks for (see `select_pairs`), sorted by id."""
+    return select_pairs(pairs, data)[0]
 
 
 def is_eval_pair(pair_id: str, eval_fraction: float) -> bool:
@@ -81,6 +117,8 @@ def to_row(pair: PreferencePair, system_prompt: str | None) -> dict[str, Any]:
         "annotator": pair.annotator,
         "created_at": _utc(pair.created_at).isoformat(),
         "agreement": pair.agreement,
+        "decided_by": pair.decided_by,
+        "reviewer_count": pair.reviewer_count,
         "source_dataset": pair.source_dataset,
         "record_id": pair.record_id,
     }

@@ -23,6 +23,8 @@ class PreferencePair:
     source_dataset: str  # the Argilla dataset the judgement came from
     record_id: str  # the Argilla record id
     agreement: float | None = None  # share of annotators who agreed, when several answered
+    decided_by: str | None = None  # single | unanimous | adjudicated (None: added by hand, before quorums)
+    reviewer_count: int | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,24 @@ def to_preference_pair(record: PairRecord) -> PreferencePair:
         source_dataset=provenance.get("dataset") or "unknown",
         record_id=provenance.get("record_id") or "",
         agreement=record.agreement,
+        decided_by=record.decided_by,
+        reviewer_count=record.reviewer_count,
     )
+
+
+def review_quality(runtime: Runtime) -> dict[str, float]:
+    """The agreement behind the training data (pipelines/loop/stats.py), flat for MLflow metrics:
+    `alpha.<dataset>.<question>`, `contested`, `adjudicated`, `annotator.<user>.agreement_with_decision`."""
+    from pipelines.loop.stats import ledger_stats
+
+    report = ledger_stats(runtime.ledger, runtime.settings.review.agreement)
+    flat: dict[str, float] = {"contested": report["contested"], "adjudicated": report["adjudicated"]}
+    for dataset, questions in report["alpha"].items():
+        flat.update({f"alpha.{dataset}.{q}": v for q, v in questions.items() if v is not None})
+    for user, figures in report["annotators"].items():
+        if figures["agreement_with_decision"] is not None:
+            flat[f"annotator.{user}.agreement_with_decision"] = figures["agreement_with_decision"]
+    return flat
 
 
 def training_log(runtime: Runtime) -> Path:
@@ -64,6 +81,7 @@ def run_dpo(
             experiment=settings.training.experiment,
             champion_alias=settings.training.champion_alias,
             callbacks=callbacks,
+            review_quality=review_quality(runtime),
         )
     if result.status == "trained":
         decision = result.decision
