@@ -4,16 +4,15 @@ row slipped in or removed) by table, id and field. A ledger used only through it
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, LedgerConfig, PairRecord
 from pipelines.ledger.state_check import StateReplay, fingerprint
+from tests.ledger_backends import LedgerDatabase, json_set
 
 KEY = "state-check-audit-key-0123456789-abcdefghijk"
 PROMPT = "Structure the dictation: 'chest x-ray shows a shadow in the left lower lobe, likely pneumonia'"
@@ -22,23 +21,13 @@ CORRECTED = "Assessment: high suspicion of left lower lobe pneumonia, pending sp
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
-
-
-@pytest.fixture
-def ledger(db_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{db_path}", LedgerConfig(outbox_max_attempts=1), audit_key=KEY) as opened:
+def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on PostgreSQL
+    with Ledger(ledger_db.url, LedgerConfig(outbox_max_attempts=1), audit_key=KEY) as opened:
         yield opened
 
 
-def raw_sql(db_path: Path, statement: str, params: tuple[Any, ...] = ()) -> None:
-    connection = sqlite3.connect(db_path)
-    try:
-        connection.execute(statement, params)
-        connection.commit()
-    finally:
-        connection.close()
+def raw_sql(database: LedgerDatabase, statement: str, params: tuple[Any, ...] = ()) -> None:
+    database.execute(statement, params=params)
 
 
 def response(verdict: str = "edit", corrected: str = CORRECTED, hour: int = 9) -> FeedbackRecord:
@@ -126,42 +115,39 @@ def test_a_ledger_used_through_its_verbs_matches_its_events(ledger: Ledger):
     assert "state tables match" in result.reason
 
 
-def test_an_edited_ticket_decision_is_named_by_table_id_and_field(ledger: Ledger, db_path: Path):
+def test_an_edited_ticket_decision_is_named_by_table_id_and_field(ledger: Ledger, ledger_db: LedgerDatabase):
     ids = busy_ledger(ledger)
-    raw_sql(
-        db_path,
-        "UPDATE tickets SET decision = json_set(decision, '$.corrected', 'no change needed') WHERE id = ?",
-        (ids["decided"],),
-    )
+    edited = json_set(ledger_db, "decision", ("corrected",), "no change needed")
+    raw_sql(ledger_db, f"UPDATE tickets SET decision = {edited} WHERE id = ?", (ids["decided"],))
     result = ledger.verify_audit()
     assert not result.ok and result.first_bad_seq is None
     assert f"tickets {ids['decided']!r} decision differs from the audit trail" in result.reason
     assert "1 place(s)" in result.reason
 
 
-def test_an_edited_ticket_status_or_decider_is_caught(ledger: Ledger, db_path: Path):
+def test_an_edited_ticket_status_or_decider_is_caught(ledger: Ledger, ledger_db: LedgerDatabase):
     ids = busy_ledger(ledger)
-    raw_sql(db_path, "UPDATE tickets SET status = 'open' WHERE id = ?", (ids["failed"],))
-    raw_sql(db_path, "UPDATE tickets SET decided_by = 'mallory' WHERE id = ?", (ids["decided"],))
+    raw_sql(ledger_db, "UPDATE tickets SET status = 'open' WHERE id = ?", (ids["failed"],))
+    raw_sql(ledger_db, "UPDATE tickets SET decided_by = 'mallory' WHERE id = ?", (ids["decided"],))
     result = ledger.verify_audit()
     assert f"tickets {ids['failed']!r} status differs" in result.reason
     assert f"tickets {ids['decided']!r} decided_by differs" in result.reason
 
 
-def test_an_edited_example_output_is_caught(ledger: Ledger, db_path: Path):
+def test_an_edited_example_output_is_caught(ledger: Ledger, ledger_db: LedgerDatabase):
     ids = busy_ledger(ledger)
     raw_sql(
-        db_path, "UPDATE examples SET output = 'just say possible pneumonia' WHERE id = ?", (ids["kept"],)
+        ledger_db, "UPDATE examples SET output = 'just say possible pneumonia' WHERE id = ?", (ids["kept"],)
     )
     result = ledger.verify_audit()
     assert not result.ok
     assert f"examples {ids['kept']!r} output differs from the audit trail" in result.reason
 
 
-def test_a_withdrawn_example_brought_back_by_sql_is_caught(ledger: Ledger, db_path: Path):
+def test_a_withdrawn_example_brought_back_by_sql_is_caught(ledger: Ledger, ledger_db: LedgerDatabase):
     ids = busy_ledger(ledger)
     raw_sql(
-        db_path,
+        ledger_db,
         "UPDATE examples SET withdrawn_at = NULL, withdrawn_reason = NULL WHERE id = ?",
         (ids["curated"],),
     )
@@ -170,34 +156,34 @@ def test_a_withdrawn_example_brought_back_by_sql_is_caught(ledger: Ledger, db_pa
     assert f"examples {ids['curated']!r} withdrawn_reason differs" in result.reason
 
 
-def test_edited_pairs_and_feedback_are_caught(ledger: Ledger, db_path: Path):
+def test_edited_pairs_and_feedback_are_caught(ledger: Ledger, ledger_db: LedgerDatabase):
     ids = busy_ledger(ledger)
-    raw_sql(db_path, "UPDATE preference_pairs SET chosen = rejected WHERE id = ?", (ids["pair"],))
-    raw_sql(db_path, "UPDATE feedback_items SET \"values\" = json_set(\"values\", '$.verdict', 'reject')")
+    raw_sql(ledger_db, "UPDATE preference_pairs SET chosen = rejected WHERE id = ?", (ids["pair"],))
+    raw_sql(ledger_db, f'UPDATE feedback_items SET "values" = {json_set(ledger_db, "values", ("verdict",), "reject")}')
     result = ledger.verify_audit()
     assert f"preference_pairs {ids['pair']!r} chosen differs" in result.reason
     assert "feedback_items" in result.reason and "values differs" in result.reason
 
 
-def test_rows_slipped_in_or_deleted_outside_the_ledger_are_caught(ledger: Ledger, db_path: Path):
+def test_rows_slipped_in_or_deleted_outside_the_ledger_are_caught(ledger: Ledger, ledger_db: LedgerDatabase):
     ids = busy_ledger(ledger)
     raw_sql(
-        db_path,
+        ledger_db,
         "INSERT INTO tickets (id, kind, task, request, status, argilla_dataset, decision, created_at) "
         "VALUES ('forged', 'review', 't', '{}', 'decided', 'corrections', '{\"verdict\": \"accept\"}', "
         "'2025-03-04 00:00:00')",
     )
-    raw_sql(db_path, "DELETE FROM example_store_writes")
-    raw_sql(db_path, "DELETE FROM examples WHERE id = ?", (ids["curated"],))
+    raw_sql(ledger_db, "DELETE FROM example_store_writes")
+    raw_sql(ledger_db, "DELETE FROM examples WHERE id = ?", (ids["curated"],))
     result = ledger.verify_audit()
     assert "tickets 'forged': has no event in the audit trail" in result.reason
     assert f"examples {ids['curated']!r}: is gone (deleted outside the ledger" in result.reason
 
 
-def test_many_differences_are_counted_and_the_first_ones_named(ledger: Ledger, db_path: Path):
+def test_many_differences_are_counted_and_the_first_ones_named(ledger: Ledger, ledger_db: LedgerDatabase):
     for n in range(15):
         ledger.add_example(ExampleRecord(task="t", kind="knowledge", input=f"q{n}", output=f"a{n}"))
-    raw_sql(db_path, "UPDATE examples SET output = 'same for all'")
+    raw_sql(ledger_db, "UPDATE examples SET output = 'same for all'")
     result = ledger.verify_audit()
     assert "in 15 place(s)" in result.reason and "and 5 more" in result.reason
 

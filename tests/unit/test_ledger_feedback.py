@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, NotFoundError, PairRecord, stable_id
+from tests.ledger_backends import LedgerDatabase
 
 PROMPT = "Structure the dictation: 'chest x-ray shows a shadow in the left lower lobe, likely pneumonia'"
 DRAFT = "Assessment: possible pneumonia, left lower lobe."
@@ -20,8 +21,8 @@ CORRECTED = "Assessment: high suspicion of left lower lobe pneumonia, pending sp
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on PostgreSQL
+    with Ledger(ledger_db.url) as opened:
         yield opened
 
 
@@ -268,8 +269,8 @@ CRASH_SCRIPT = textwrap.dedent(
 )
 
 
-def test_a_crash_mid_way_loses_nothing_when_the_feedback_is_replayed(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+def test_a_crash_mid_way_loses_nothing_when_the_feedback_is_replayed(ledger_db: LedgerDatabase):
+    url = ledger_db.url
     project_root = Path(__file__).resolve().parents[2]
     crashed = subprocess.run(
         [sys.executable, "-c", CRASH_SCRIPT, url, str(project_root)],

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger, TicketRecord
 from pipelines.loop.ingest import ingest_response
+from tests.ledger_backends import LedgerDatabase
 
 T1 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 T2 = T1 + timedelta(minutes=3)
@@ -19,8 +19,8 @@ ACTION = "kubectl drain node-7 --ignore-daemonsets"
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on PostgreSQL
+    with Ledger(ledger_db.url) as opened:
         yield opened
 
 

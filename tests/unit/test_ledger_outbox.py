@@ -1,30 +1,24 @@
-"""The outbox under abuse, on a real SQLite ledger: a long outage never overflows the backoff nor gives up
+"""The outbox under abuse, on a real ledger (SQLite and PostgreSQL): a long outage never overflows the backoff nor gives up
 a ticket; a record Argilla keeps refusing is dead-lettered (ticket `failed`, audited, out of the delivery
 queue) and `retry_failed` sends it again."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from pipelines.ledger import Ledger, LedgerConfig
 from pipelines.ledger.timeutil import utcnow
+from tests.ledger_backends import LedgerDatabase
 
 CONFIG = LedgerConfig(outbox_backoff_base_s=1.0, outbox_backoff_max_s=60.0, outbox_max_attempts=3)
 
 
 @pytest.fixture
-def ledger_path(tmp_path: Path) -> Path:
-    return tmp_path / "ledger.db"
-
-
-@pytest.fixture
-def ledger(ledger_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{ledger_path}", CONFIG) as opened:
+def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:
+    with Ledger(ledger_db.url, CONFIG) as opened:
         yield opened
 
 
@@ -40,11 +34,10 @@ def due_everything(ledger: Ledger) -> list[str]:
     return [item.ticket_id for item in ledger.pending_outbox(now=utcnow() + timedelta(days=1))]
 
 
-def test_a_days_long_outage_neither_overflows_nor_gives_up(ledger: Ledger, ledger_path: Path) -> None:
+def test_a_days_long_outage_neither_overflows_nor_gives_up(ledger: Ledger, ledger_db: LedgerDatabase) -> None:
     ticket_id, outbox_id = queued(ledger)
     # the state after ~17 h of retries at the cap: 2 ** attempts no longer fits a float
-    with sqlite3.connect(ledger_path) as raw:
-        raw.execute("UPDATE outbox SET attempts = 5000 WHERE id = ?", (outbox_id,))
+    ledger_db.execute("UPDATE outbox SET attempts = 5000 WHERE id = ?", params=(outbox_id,))
     before = utcnow()
     item = ledger.mark_outbox_attempt(outbox_id, "Argilla at http://127.0.0.1:6900 is unreachable")
     assert item.attempts == 5001

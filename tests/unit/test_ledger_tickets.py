@@ -1,4 +1,5 @@
-"""Ledger on a real SQLite file: connection settings, the ticket lifecycle, the outbox, sync cursors."""
+"""Ledger on a real SQLite file and on PostgreSQL: SQLite's connection settings, the ticket lifecycle, the
+outbox, sync cursors."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.ledger import Ledger, LedgerConfig, LedgerError, NotFoundError
+from tests.ledger_backends import LedgerDatabase
 
 APPROVAL_REQUEST = {
     "context": "nightly backup job on the billing cluster keeps failing with disk-full errors",
@@ -28,14 +30,14 @@ def ledger_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ledger(ledger_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{ledger_path}") as opened:
+def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on PostgreSQL
+    with Ledger(ledger_db.url) as opened:
         yield opened
 
 
-def test_sqlite_ledger_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(ledger: Ledger, ledger_path: Path):
-    assert ledger_path.exists(), "the parent folder is created and the database file written"
-    with ledger._engine.connect() as connection:
+def test_sqlite_ledger_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(ledger_path: Path):
+    with Ledger(f"sqlite:///{ledger_path}") as ledger, ledger._engine.connect() as connection:
+        assert ledger_path.exists(), "the parent folder is created and the database file written"
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
@@ -48,17 +50,14 @@ def test_sqlite_ledger_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(ledge
         raw.close()
 
 
-def test_reopening_keeps_data_and_a_newer_schema_is_refused(ledger_path: Path):
-    with Ledger(f"sqlite:///{ledger_path}") as first:
+def test_reopening_keeps_data_and_a_newer_schema_is_refused(ledger_db: LedgerDatabase):
+    with Ledger(ledger_db.url) as first:
         ticket = first.create_ticket("approval", "infra-change", APPROVAL_REQUEST, "approvals")
-    with Ledger(f"sqlite:///{ledger_path}") as second:
+    with Ledger(ledger_db.url) as second:
         assert second.get_ticket(ticket.id).request == APPROVAL_REQUEST
-    raw = sqlite3.connect(ledger_path)
-    raw.execute("UPDATE ledger_meta SET value='99' WHERE key='schema_version'")
-    raw.commit()
-    raw.close()
+    ledger_db.execute("UPDATE ledger_meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(LedgerError, match="schema version 99.*upgrade tacit"):
-        Ledger(f"sqlite:///{ledger_path}")
+        Ledger(ledger_db.url)
 
 
 def test_bad_urls_say_what_to_use():
@@ -132,9 +131,9 @@ def test_failed_ticket_and_wrong_input_are_refused_clearly(ledger: Ledger):
         ledger.create_ticket("review", "t", {}, "corrections", ticket_id=ticket.id)
 
 
-def test_outbox_retries_with_backoff_until_delivered(ledger_path: Path):
+def test_outbox_retries_with_backoff_until_delivered(ledger_db: LedgerDatabase):
     config = LedgerConfig(outbox_backoff_base_s=2.0, outbox_backoff_max_s=5.0)
-    with Ledger(f"sqlite:///{ledger_path}", config) as ledger:
+    with Ledger(ledger_db.url, config) as ledger:
         first = ledger.create_ticket(
             "review", "clinical-note", {"draft": "a"}, "corrections", outbox_payload={"n": 1}
         )
