@@ -91,6 +91,8 @@ class DemoReport:
     run_url: str | None = None
     retrieved: list[str] = field(default_factory=list)
     prompt_block: str = ""
+    four_eyes: Any = None  # pipelines/demo/four_eyes.FourEyesReport
+    agreement: dict[str, Any] = field(default_factory=dict)  # `tacit stats` after the run
 
 
 def answered_share(scenarios: list[demo_data.Scenario], share: float) -> list[demo_data.Scenario]:
@@ -248,7 +250,8 @@ def run_demo(
     runtime = Runtime(settings)
     scenarios = scenarios if scenarios is not None else demo_data.load_all()
     state = DemoState.load(settings.home_dir / STATE_FILE)
-    usernames = [login.username for login in secrets.argilla.annotators]
+    adjudicators = settings.review.adjudicators  # they settle disagreements; they do not review
+    usernames = [login.username for login in secrets.argilla.annotators if login.username not in adjudicators]
     simulated = SimulatedAnnotators(settings.argilla_url, secrets.argilla.annotators)
     chosen = answered_share(scenarios, share)
 
@@ -278,6 +281,15 @@ def run_demo(
         report.answered_now += answered_now
         report.timings["answer_s"] = time.perf_counter() - started
 
+        console.rule(f"3b. Four eyes: critical approvals, two reviewers each; disagreements adjudicated {SIMULATED_MARKUP}")
+        from pipelines.demo.four_eyes import run_four_eyes
+
+        lead = next((name for name in adjudicators if name in simulated.usernames), None)
+        report.four_eyes = run_four_eyes(
+            tacit, runtime, simulated, usernames, lead, secrets.argilla.owner.api_key,
+            state.tickets, state.answered, state.save, console,
+        )
+
         # Webhooks ingest within seconds; a sync pass (in the service) makes sure nothing was missed.
         console.rule("4. Every judgment is in the ledger; examples are retrievable")
         started = time.perf_counter()
@@ -286,6 +298,9 @@ def run_demo(
         report.timings["sync_s"] = time.perf_counter() - started
         report.examples = len(runtime.ledger.list_examples())
         report.pairs = runtime.ledger.count_pairs()
+        from pipelines.loop.stats import ledger_stats
+
+        report.agreement = ledger_stats(runtime.ledger, settings.review.agreement)
         found = tacit.search_examples(SHOWCASE_QUERY, k=3, filters={"task": "clinical_note"})
         report.retrieved = [hit.example.output for hit in found.examples]
         report.prompt_block = found.prompt_block
@@ -356,6 +371,19 @@ def print_report(
     if report.retrievable_after_s is not None:
         table.add_row("submit -> retrievable", f"{report.retrievable_after_s:.2f} s (one correction, timed)")
     table.add_row("ledger", f"{report.examples} examples, {report.pairs} preference pairs")
+    if report.agreement:
+        alpha = ", ".join(
+            f"{dataset}.{question} {value:.2f}"
+            for dataset, questions in report.agreement["alpha"].items()
+            for question, value in questions.items()
+            if value is not None
+        )
+        table.add_row("reviewer agreement (Krippendorff's alpha)", alpha or "n/a (no item answered twice)")
+        table.add_row(
+            "contested / adjudicated",
+            f"{report.agreement['contested']} contested, {report.agreement['adjudicated']} adjudicated, "
+            f"{report.agreement['in_adjudication']} waiting for the adjudicator (`tacit stats`)",
+        )
     table.add_row("retrieved for a new clinical note", report.retrieved[0] if report.retrieved else "-")
     for name, seconds in report.timings.items():
         table.add_row(f"time: {name.removesuffix('_s')}", f"{seconds:.1f} s")

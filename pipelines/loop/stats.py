@@ -116,6 +116,10 @@ def compute_stats(
         dataset: {questions[dataset]: krippendorff_alpha(by_unit)} for dataset, by_unit in coded.items() if by_unit
     }
     states = [outcomes[unit] for unit in units if unit in outcomes]
+    # contested: the review said so (quorum records), or its reviewers gave different labels (any record)
+    contested = {unit for unit in units if unit in outcomes and outcomes[unit].contested}
+    for by_unit in coded.values():
+        contested.update(unit for unit, answers in by_unit.items() if len(set(map(str, answers.values()))) > 1)
     return {
         "responses": responses,
         "items": len(units),
@@ -131,7 +135,7 @@ def compute_stats(
             }
             for user, (answers, compared, agreed) in sorted(per_annotator.items())
         },
-        "contested": sum(outcome.contested for outcome in states),
+        "contested": len(contested),
         "adjudicated": sum(outcome.decided_by == "adjudicated" for outcome in states),
         "in_adjudication": sum(outcome.state == "in_adjudication" for outcome in states),
         "awaiting_reviewers": sum(outcome.state == "awaiting_reviewers" for outcome in states),
