@@ -7,21 +7,21 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from pipelines.ledger import IdempotencyConflict, IdempotencyKey, Ledger
 from pipelines.ledger.models import IdempotencyKeyRow, Outbox, Ticket
+from tests.ledger_backends import LedgerDatabase
 
 REQUEST = {"context": "disk full on billing-data", "action": {"summary": "prune snapshots", "risk": "high"}}
 OTHER = {"context": "disk full on billing-data", "action": {"summary": "grow the volume", "risk": "low"}}
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'ledger.db'}"
+def url(ledger_db: LedgerDatabase) -> str:  # on SQLite and on PostgreSQL
+    return ledger_db.url
 
 
 @pytest.fixture
