@@ -469,6 +469,15 @@ def _mount_stats() -> None:
 _mount_stats()
 
 
+def _mount_eval() -> None:
+    from pipelines.evaluation.cli import eval_command
+
+    app.command(name="eval")(eval_command)  # `tacit eval [--json]`: arms, learning curve (pipelines/evaluation/)
+
+
+_mount_eval()
+
+
 def _mount_benchmarks() -> None:
     """`tacit bench NAME`: defined in bench/cli.py of the checkout tacit runs from (bench/ is not installed)."""
     from pipelines.config import PROJECT_ROOT

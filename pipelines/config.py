@@ -18,6 +18,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from pipelines.evaluation.settings import EvaluationSettings
 from pipelines.ledger.config import LedgerConfig
 from pipelines.loop.review_settings import ReviewSettings, check_review_team
 from pipelines.loop.settings import DraftingSettings, SelectionSettings
@@ -97,6 +98,7 @@ class TacitSettings(BaseSettings):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     selection: SelectionSettings = Field(default_factory=SelectionSettings)
     drafting: DraftingSettings = Field(default_factory=DraftingSettings)
+    evaluation: EvaluationSettings = Field(default_factory=EvaluationSettings)
     coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     startup_timeout_s: float = Field(300, gt=0)
     review: ReviewSettings = Field(default_factory=ReviewSettings)

@@ -1,0 +1,247 @@
+"""`tacit eval` end to end: cases -> the three arms at each store size -> generations -> scores -> lifts with
+intervals -> MLflow. `run_eval(runtime, ...)` is the Python entry point (the CLI, the demo and the training
+gate call it)."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PROJECT_ROOT
+from pipelines.evaluation.arms import ALL, ARMS, ArmBuilder, store_views
+from pipelines.evaluation.bootstrap import mean_interval, paired_difference
+from pipelines.evaluation.cases import EvalCase, load_cases
+from pipelines.evaluation.generate import Job, generate_all
+from pipelines.evaluation.metrics import CaseScore, score_output
+from pipelines.evaluation.models import EvalModel, load_eval_model
+from pipelines.evaluation.preferences import evaluate_preferences
+from pipelines.evaluation.settings import EvaluationSettings
+from pipelines.loop.runtime import Runtime
+
+Progress = Callable[[int, int], None]  # (done, total) generations
+
+
+@dataclass
+class Outcome:
+    case: EvalCase
+    arm: str
+    n: str
+    output: str
+    score: CaseScore
+    shown: list[str]
+
+
+@dataclass
+class EvalReport:
+    summary: dict[str, Any]
+    outcomes: list[Outcome] = field(default_factory=list)
+    preferences: dict[str, Any] = field(default_factory=dict)
+
+
+def known_tasks(runtime: Runtime) -> set[str]:
+    """Tasks the config defines (evaluation and routing rules) and tasks the ledger holds examples of."""
+    tasks = set(runtime.settings.evaluation.tasks)
+    try:
+        for rule in runtime.router.rules:
+            tasks |= set(getattr(rule, "tasks", None) or [])
+    except Exception:  # noqa: BLE001 - a routing problem is reported by the service, not by the eval
+        pass
+    tasks |= {example.task for example in runtime.ledger.list_examples()}
+    return tasks
+
+
+def resolve_cases_file(settings: EvaluationSettings, cases_file: Path | None) -> Path:
+    path = Path(cases_file) if cases_file is not None else Path(settings.cases_file)
+    return path if path.is_absolute() else (Path.cwd() / path if cases_file else PROJECT_ROOT / path)
+
+
+def per_task(cases: Sequence[EvalCase], limit: int | None) -> list[EvalCase]:
+    """The first `limit` cases of each task, in file order (None: all)."""
+    kept, count = [], defaultdict(int)
+    for case in cases:
+        if limit is None or count[case.task] < limit:
+            kept.append(case)
+            count[case.task] += 1
+    return kept
+
+
+def _arm_stats(scores: dict[str, list[float]], samples: int, seed: int) -> dict[str, dict[str, Any]]:
+    """Per arm: score, lifts over zero-shot and random, and their 95% intervals (paired by case)."""
+    stats = {}
+    for arm in ARMS:
+        values = scores[arm]
+        over_zero = paired_difference(values, scores["zero_shot"], samples, seed)
+        over_random = paired_difference(values, scores["random"], samples, seed)
+        stats[arm] = {
+            "score": round(mean_interval(values, samples, seed).mean, 4),
+            "lift_vs_zero_shot": round(over_zero.mean, 4),
+            "lift_vs_random": round(over_random.mean, 4),
+            "ci95": {
+                "score": mean_interval(values, samples, seed).as_list(),
+                "lift_vs_zero_shot": over_zero.as_list(),
+                "lift_vs_random": over_random.as_list(),
+            },
+        }
+    return stats
+
+
+def _secondary(outcomes: Sequence[Outcome]) -> dict[str, float | None]:
+    chrf = [o.score.chrf for o in outcomes]
+    follows = [o.score.convention for o in outcomes if o.score.convention is not None]
+    correct = [o.score.decision_correct for o in outcomes if o.score.decision_correct is not None]
+    return {
+        "chrf": round(sum(chrf) / len(chrf), 2) if chrf else None,
+        "convention": round(sum(follows) / len(follows), 4) if follows else None,
+        "decision_accuracy": round(sum(correct) / len(correct), 4) if correct else None,
+    }
+
+
+def verdict(arms: dict[str, dict[str, Any]]) -> str:
+    retrieved = arms["retrieved"]
+    over_zero, over_random = retrieved["ci95"]["lift_vs_zero_shot"], retrieved["ci95"]["lift_vs_random"]
+
+    def say(lift: float, ci: list[float], other: str) -> str:
+        if ci[0] > 0:
+            return f"beats {other} by {lift:+.3f} (95% CI {ci[0]:+.3f} to {ci[1]:+.3f})"
+        if ci[1] < 0:
+            return f"is worse than {other} by {lift:+.3f} (95% CI {ci[0]:+.3f} to {ci[1]:+.3f})"
+        return f"is not distinguishable from {other}: {lift:+.3f} (95% CI {ci[0]:+.3f} to {ci[1]:+.3f})"
+
+    return (
+        f"retrieved examples {say(retrieved['lift_vs_zero_shot'], over_zero, 'no examples')} and "
+        f"{say(retrieved['lift_vs_random'], over_random, 'random examples')}"
+    )
+
+
+def run_eval(
+    runtime: Runtime,
+    *,
+    cases: Sequence[EvalCase] | None = None,
+    cases_file: Path | None = None,
+    model: str | EvalModel = "champion",
+    k: int | None = None,
+    cases_per_task: int | None = None,
+    curve: bool = True,
+    preferences: bool = True,
+    log_to_mlflow: bool = True,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Evaluate `model` (champion, base, an MLflow run id, or a loaded EvalModel) on the cases.
+
+    `cases_per_task` keeps the first N cases of each task (the demo's small set); `curve=False` measures N =
+    all only (the gate's check). Returns the summary the CLI prints as JSON, the per-case outcomes and the
+    preference rows."""
+    started = time.perf_counter()
+    settings = runtime.settings.evaluation
+    k = k or settings.k
+    if cases is None:
+        cases = load_cases(resolve_cases_file(settings, cases_file), known_tasks(runtime), settings.tasks)
+    cases = per_task(cases, cases_per_task)
+    arm_cases = [c for c in cases if not c.is_preference]
+    preference_cases = [c for c in cases if c.is_preference] if preferences else []
+    loaded = model if isinstance(model, EvalModel) else load_eval_model(runtime, model)
+
+    # --- the jobs: every case at N = all; the curve's cases at each smaller store size -------------------
+    builder = ArmBuilder(runtime, k, settings.max_prompt_chars, settings.seed)
+    tasks = sorted({c.task for c in arm_cases})
+    views, store_sizes = {}, {}
+    for task in tasks:
+        views[task], store_sizes[task] = store_views(runtime, task, settings.curve if curve else [])
+    curve_ids = {c.id for c in per_task(arm_cases, settings.curve_cases_per_task)} if curve else set()
+    planned: list[tuple[EvalCase, str, str]] = []
+    jobs: list[Job] = []
+    for case in arm_cases:
+        new_tokens = _max_new_tokens(settings, case.task)
+        planned.append((case, "zero_shot", ALL))
+        jobs.append(Job(builder.zero_shot(case), new_tokens))
+        for n, view in views[case.task].items():
+            if n != ALL and case.id not in curve_ids:
+                continue
+            for arm, build in (("random", builder.random), ("retrieved", builder.retrieved)):
+                planned.append((case, arm, n))
+                jobs.append(Job(build(case, view, n), new_tokens))
+    preference_new_tokens = settings.max_new_tokens
+    total = len(jobs) + (2 * len(preference_cases) if loaded.has_adapter else 0)
+    done = [0]
+
+    def advance(count: int) -> None:
+        done[0] += count
+        if progress:
+            progress(done[0], total)
+
+    def generate(batch_jobs: list[Job]) -> list[str]:
+        return generate_all(loaded.model, loaded.tokenizer, batch_jobs, settings.batch_size, advance)
+
+    outputs = generate(jobs)
+    outcomes = [
+        Outcome(case, arm, n, text, score_output(text, case.reference, settings.tasks.get(case.task)),
+                builder.shown.get((case.id, arm, n), []))
+        for (case, arm, n), text in zip(planned, outputs, strict=True)
+    ]
+
+    summary = _summarize(outcomes, arm_cases, curve_ids, views, store_sizes, settings)
+    summary.update(
+        model=loaded.label,
+        k=k,
+        cases=len(arm_cases),
+        generations=len(jobs),
+        store_sizes=store_sizes,
+    )
+    prefs = evaluate_preferences(
+        runtime, loaded, preference_cases, generate,
+        max_new_tokens=preference_new_tokens, samples=settings.bootstrap_samples, seed=settings.seed,
+    ) if preference_cases else {"cases": 0, "note": "no preference cases"}
+    summary["preferences"] = {key: value for key, value in prefs.items() if key != "rows"}
+    summary["wall_s"] = round(time.perf_counter() - started, 1)
+    report = EvalReport(summary, outcomes, prefs)
+    if log_to_mlflow:
+        from pipelines.evaluation.tracking import log_eval_run
+
+        log_eval_run(runtime, report)
+    return report
+
+
+def _max_new_tokens(settings: EvaluationSettings, task: str) -> int:
+    metrics = settings.tasks.get(task)
+    return (metrics.max_new_tokens if metrics and metrics.max_new_tokens else None) or settings.max_new_tokens
+
+
+def _summarize(outcomes, arm_cases, curve_ids, views, store_sizes, settings) -> dict[str, Any]:
+    samples, seed = settings.bootstrap_samples, settings.seed
+    by_key = {(o.case.id, o.arm, o.n): o for o in outcomes}
+
+    def score(case: EvalCase, arm: str, n: str) -> float:
+        if arm == "zero_shot" or n == "0":
+            return by_key[(case.id, "zero_shot", ALL)].score.score
+        if (case.id, arm, n) not in by_key:  # the store is smaller than n: the view is the whole store
+            n = ALL
+        return by_key[(case.id, arm, n)].score.score
+
+    def arm_scores(cases: Sequence[EvalCase], n: str) -> dict[str, list[float]]:
+        return {arm: [score(c, arm, n) for c in cases] for arm in ARMS}
+
+    arms = _arm_stats(arm_scores(arm_cases, ALL), samples, seed)
+    tasks: dict[str, Any] = {}
+    for task in sorted({c.task for c in arm_cases}):
+        task_cases = [c for c in arm_cases if c.task == task]
+        stats = _arm_stats(arm_scores(task_cases, ALL), samples, seed)
+        for arm in ARMS:
+            n = ALL
+            stats[arm].update(_secondary([by_key[(c.id, arm, n)] for c in task_cases]))
+        tasks[task] = {"cases": len(task_cases), "store_size": store_sizes[task], "arms": stats}
+    curve_cases = [c for c in arm_cases if c.id in curve_ids]
+    points = []
+    if curve_cases:
+        sizes = ["0", *(str(n) for n in settings.curve if any(n < size for size in store_sizes.values())), ALL]
+        for n in sizes:
+            entry = {"n": n if n == ALL else int(n), "cases": len(curve_cases)}
+            entry["arms"] = _arm_stats(arm_scores(curve_cases, n), samples, seed)
+            entry["store"] = {
+                task: (store_sizes[task] if n == ALL else min(int(n), store_sizes[task])) for task in store_sizes
+            }
+            points.append(entry)
+    return {"arms": arms, "tasks": tasks, "curve": points, "verdict": verdict(arms)}
