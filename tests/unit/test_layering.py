@@ -45,6 +45,7 @@ def offending(folder: str, forbidden: tuple[str, ...]) -> list[str]:
         ("pipelines/ledger", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
         ("pipelines/routing", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
         ("pipelines/stack", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
+        ("pipelines/export", ("pipelines.api", "pipelines.demo", "pipelines.cli", "bench")),
     ],
 )
 def test_no_import_goes_the_wrong_way(folder: str, forbidden: tuple[str, ...]) -> None:
