@@ -48,20 +48,22 @@ def build(
     checkpointer: Any,
     tacit: TacitClient | None = None,
     draft_with: Callable[[str, str], str] = write_draft,
+    task: str = TASK,
 ) -> Any:
     """The compiled graph; `checkpointer` keeps its state while a person answers (use a persistent one,
-    e.g. LangGraph's SqliteSaver, so the app may restart in between)."""
+    e.g. LangGraph's SqliteSaver, so the app may restart in between). `task` names the application's task
+    in tacit (its tickets and few-shot examples)."""
     tacit = tacit or TacitClient()  # TACIT_URL and TACIT_API_KEY
 
     def draft(state: ReviewState) -> ReviewState:
         # Made here, not in the review node: LangGraph reruns the asking node on resume, and tacit's
         # idempotent ticket needs the same draft both times.
-        examples = tacit.search_examples(state["question"], k=3, filters={"task": TASK}).prompt_block
+        examples = tacit.search_examples(state["question"], k=3, filters={"task": task}).prompt_block
         return {"examples": examples, "draft": draft_with(state["question"], examples)}
 
     def review(state: ReviewState) -> ReviewState:
         # Opens the ticket and pauses the graph; returns once a person decided (see tacit_client.langgraph).
-        ticket = ask(tacit, "review", task=TASK, prompt=state["question"], draft=state["draft"])
+        ticket = ask(tacit, "review", task=task, prompt=state["question"], draft=state["draft"])
         verdict = (ticket.decision or {}).get("verdict", ticket.status)
         return {"ticket_id": ticket.id, "verdict": verdict, "final": reviewed_text(ticket)}
 

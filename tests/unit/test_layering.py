@@ -1,6 +1,6 @@
 """The dependency direction DESIGN.md fixes, read off the source: `annotation`, `retrieval` and `training`
-never import each other; nothing below the HTTP API imports it (or the demo, or the CLI); the embedded
-Argilla engine imports only what `.venv-argilla` has."""
+never import each other; nothing below the HTTP API imports it (or the demo, or the CLI); tacit-client
+imports none of the server's packages; the embedded Argilla engine imports only what `.venv-argilla` has."""
 
 from __future__ import annotations
 
@@ -46,6 +46,8 @@ def offending(folder: str, forbidden: tuple[str, ...]) -> list[str]:
         ("pipelines/routing", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
         ("pipelines/stack", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
         ("pipelines/export", ("pipelines.api", "pipelines.demo", "pipelines.cli", "bench")),
+        # tacit-client ships alone (httpx + pydantic): it never imports the server's packages
+        ("clients/python", ("annotation", "retrieval", "training", "pipelines", "bench")),
     ],
 )
 def test_no_import_goes_the_wrong_way(folder: str, forbidden: tuple[str, ...]) -> None:

@@ -168,8 +168,9 @@ def search_examples(request: SearchRequest) -> Call[SearchResult]:
     return Call("POST", "/v1/examples/search", _reader(SearchResult), json=_body(request), idempotent=True)
 
 
-def stats() -> Call[Stats]:
-    return Call("GET", "/v1/stats", _reader(Stats), idempotent=True)
+def stats(task: str | None) -> Call[Stats]:
+    params = {} if task is None else {"task": task}
+    return Call("GET", "/v1/stats", _reader(Stats), params=params, idempotent=True)
 
 
 def whoami() -> Call[dict[str, Any]]:

@@ -213,9 +213,10 @@ class TacitClient:
 
     # --- meta and admin -----------------------------------------------------------------------------
 
-    def stats(self) -> Stats:
-        """Agreement and decision counts (`GET /v1/stats`, tacit v1.1)."""
-        return self.send(calls.stats())
+    def stats(self, task: str | None = None) -> Stats:
+        """Reviewer agreement: Krippendorff's alpha per dataset and question, each annotator's agreement with
+        the decisions, contested and adjudicated counts; `task` limits it to that task's tickets."""
+        return self.send(calls.stats(task))
 
     def whoami(self) -> dict[str, Any]:
         """Which key this client holds: `{"status": "authenticated", "key": "app" | "admin"}`."""
@@ -364,8 +365,8 @@ class AsyncTacitClient:
     ) -> SearchResult:
         return await self.send(_search(query, k, filters, mmr, options))
 
-    async def stats(self) -> Stats:
-        return await self.send(calls.stats())
+    async def stats(self, task: str | None = None) -> Stats:
+        return await self.send(calls.stats(task))
 
     async def whoami(self) -> dict[str, Any]:
         return await self.send(calls.whoami())

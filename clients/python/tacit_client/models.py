@@ -120,7 +120,7 @@ class RouteRequest(_Request):
     task: str
     input: str = Field(description="what the user sent")
     output: str = Field("", description="the model's draft or proposed action")
-    signals: dict[str, Any] = Field(default_factory=dict, description="amount, risk, jurisdiction, ...")
+    signals: dict[str, Any] = Field({}, description="amount, risk, jurisdiction, ...")
 
 
 class RouteResult(_Response):
@@ -152,6 +152,7 @@ class SearchRequest(_Request):
     dedupe: bool = True
     min_score: float | None = None
     max_prompt_chars: int | None = None
+    min_agreement: float | None = Field(None, description="only examples whose reviewers agreed this much")
 
 
 class Provenance(_Response):
@@ -176,6 +177,9 @@ class Example(_Response):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     model_version: str | None = None
     provenance: Provenance = Field(default_factory=Provenance)
+    reviewer_count: int | None = None
+    decided_by: Literal["single", "unanimous", "adjudicated"] | None = None
+    agreement: float | None = None
     meta: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
@@ -200,6 +204,24 @@ class SearchResult(_Response):
 # --- meta -----------------------------------------------------------------------------------------------
 
 
+class AnnotatorAgreement(_Response):
+    answers: int
+    compared_with_decision: int
+    agreement_with_decision: float | None
+
+
 class Stats(_Response):
-    """`GET /v1/stats` (tacit v1.1): agreement per dataset and question, each annotator's agreement with the
-    decisions, contested and adjudicated counts. Its fields are read as the server sends them."""
+    """`GET /v1/stats`: how much reviewers agree. The server documents this shape in words only (its schema
+    is a free object), so the drift test cannot check these fields: tests/integration/test_client_stack.py
+    reads a live answer into this model instead."""
+
+    responses: int
+    items: int
+    items_with_several_reviewers: int
+    alpha: dict[str, dict[str, float | None]] = Field(description="dataset -> question -> alpha")
+    annotators: dict[str, AnnotatorAgreement]
+    contested: int
+    adjudicated: int
+    in_adjudication: int
+    awaiting_reviewers: int
+    task: str | None = None
