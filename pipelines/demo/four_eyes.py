@@ -32,13 +32,14 @@ class FourEyesReport:
     adjudicated: int = 0
 
 
-def _scenarios() -> list[demo_data.Scenario]:
-    return [scenario for scenario in demo_data.load_all() if scenario.kind == "approval"][:COUNT]
+def _approvals(scenarios: list[demo_data.Scenario]) -> list[demo_data.Scenario]:
+    return [scenario for scenario in scenarios if scenario.kind == "approval"][:COUNT]
 
 
 def run_four_eyes(
     tacit: TacitClient,
     runtime: Runtime,
+    scenarios: list[demo_data.Scenario],
     simulated: SimulatedAnnotators,
     reviewers: list[str],
     adjudicator: str | None,
@@ -48,12 +49,13 @@ def run_four_eyes(
     save: object,
     console: Console,
 ) -> FourEyesReport:
-    """Send, review twice and adjudicate; `tickets`/`answered`/`save` are the demo state's."""
+    """Send the first COUNT approval `scenarios` again as critical actions, review each twice, adjudicate
+    the disagreements; `tickets`/`answered`/`save` are the demo state's."""
     report = FourEyesReport()
     if len(reviewers) < 2 or runtime.settings.review.quorum_for("approval", "", None, "critical") < 2:
         console.print("[dim]four eyes: no quorum rule for critical approvals, or fewer than 2 reviewers[/dim]")
         return report
-    chosen = _scenarios()
+    chosen = _approvals(scenarios)
     for scenario in chosen:
         key = PREFIX + scenario.id
         if key in tickets:

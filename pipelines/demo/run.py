@@ -286,7 +286,7 @@ def run_demo(
 
         lead = next((name for name in adjudicators if name in simulated.usernames), None)
         report.four_eyes = run_four_eyes(
-            tacit, runtime, simulated, usernames, lead, secrets.argilla.owner.api_key,
+            tacit, runtime, scenarios, simulated, usernames, lead, secrets.argilla.owner.api_key,
             state.tickets, state.answered, state.save, console,
         )
 
