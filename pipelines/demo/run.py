@@ -93,6 +93,7 @@ class DemoReport:
     prompt_block: str = ""
     four_eyes: Any = None  # pipelines/demo/four_eyes.FourEyesReport
     agreement: dict[str, Any] = field(default_factory=dict)  # `tacit stats` after the run
+    lift: str | None = None  # `tacit eval` on a few held-out cases: retrieved vs none and vs random
 
 
 def answered_share(scenarios: list[demo_data.Scenario], share: float) -> list[demo_data.Scenario]:
@@ -244,6 +245,7 @@ def run_demo(
     console: Console | None = None,
     train: bool = True,
     scenarios: list[demo_data.Scenario] | None = None,
+    evaluate: bool | None = None,  # measure the lift with `tacit eval` (default: when training)
 ) -> DemoReport:
     console = console or Console()
     report = DemoReport()
@@ -326,8 +328,36 @@ def run_demo(
             console.print(f"[yellow]DPO run not started: {exc}[/yellow]")
         console.print(f"[dim]training log (libraries' output): {training_log(runtime)}[/dim]")
         report.timings["train_s"] = time.perf_counter() - started
+    if train if evaluate is None else evaluate:
+        started = time.perf_counter()
+        report.lift = measure_lift(runtime, console)
+        report.timings["eval_s"] = time.perf_counter() - started
     report.champion, report.run_url = _registry_view(settings, report.train)
     return report
+
+
+def measure_lift(runtime: Runtime, console: Console) -> str | None:
+    """`tacit eval` on `evaluation.demo_cases_per_task` held-out cases per task, N = all only: the measured
+    lift of retrieved examples over none and over random ones, with its interval (None when it cannot run)."""
+    from pipelines.evaluation import run_eval
+
+    cases = runtime.settings.evaluation.demo_cases_per_task
+    console.rule(f"6. Does it help? `tacit eval` on {cases} held-out cases per task: no examples, random, retrieved")
+    try:
+        summary = run_eval(runtime, cases_per_task=cases, curve=False).summary
+    except KnownError as exc:
+        console.print(f"[yellow]eval not run: {exc}[/yellow]")
+        return None
+    retrieved = summary["arms"]["retrieved"]
+    zero, rand = retrieved["ci95"]["lift_vs_zero_shot"], retrieved["ci95"]["lift_vs_random"]
+    line = (
+        f"retrieved {retrieved['score']:.3f}: {retrieved['lift_vs_zero_shot']:+.3f} vs no examples "
+        f"(95% CI {zero[0]:+.3f} to {zero[1]:+.3f}), {retrieved['lift_vs_random']:+.3f} vs random "
+        f"(95% CI {rand[0]:+.3f} to {rand[1]:+.3f}); {summary['cases']} cases, {summary['model']}; "
+        "`make eval` for the full set and the learning curve"
+    )
+    console.print(line)
+    return line
 
 
 def _registry_view(settings: TacitSettings, result: Any) -> tuple[str | None, str | None]:
@@ -389,6 +419,8 @@ def print_report(
         table.add_row(f"time: {name.removesuffix('_s')}", f"{seconds:.1f} s")
     if report.train is not None:
         table.add_row("DPO", report.train.message)
+    if report.lift:
+        table.add_row("measured lift (tacit eval)", report.lift)
     table.add_row("champion", report.champion or "none yet: the base model drafts")
     table.add_row("MLflow run", report.run_url or f"{settings.mlflow_uri} (no DPO run yet)")
     table.add_row("Argilla UI", f"{settings.argilla_url}  (sign in as an annotator below)")

@@ -60,13 +60,18 @@ def resolve_cases_file(settings: EvaluationSettings, cases_file: Path | None) ->
 
 
 def per_task(cases: Sequence[EvalCase], limit: int | None) -> list[EvalCase]:
-    """The first `limit` cases of each task, in file order (None: all)."""
-    kept, count = [], defaultdict(int)
+    """`limit` cases of each task, evenly spread over the task's cases in file order (a file groups a
+    situation's cases together, so the first few would all be one situation); None: all."""
+    if limit is None:
+        return list(cases)
+    by_task: dict[str, list[EvalCase]] = defaultdict(list)
     for case in cases:
-        if limit is None or count[case.task] < limit:
-            kept.append(case)
-            count[case.task] += 1
-    return kept
+        by_task[case.task].append(case)
+    kept = set()
+    for group in by_task.values():
+        step = len(group) / min(limit, len(group))
+        kept |= {group[int(i * step)].id for i in range(min(limit, len(group)))}
+    return [case for case in cases if case.id in kept]
 
 
 def _arm_stats(scores: dict[str, list[float]], samples: int, seed: int) -> dict[str, dict[str, Any]]:
