@@ -8,7 +8,7 @@ UV := $(VENV)/bin/uv
 TACIT := $(VENV)/bin/tacit
 PYTEST_ARGS ?=
 
-.PHONY: setup browser postgres up down status test test-fast lint demo train-dpo bench clean
+.PHONY: setup browser postgres up down status test test-fast lint demo train-dpo eval bench clean
 
 setup: $(VENV)/.installed $(ARGILLA_VENV)/.installed
 
@@ -78,6 +78,12 @@ ACCELERATE_CONFIG ?=
 RECIPE ?=
 train-dpo: setup
 	$(if $(ACCELERATE_CONFIG),$(VENV)/bin/accelerate launch --config_file $(ACCELERATE_CONFIG) -m pipelines.cli,$(TACIT)) train dpo $(if $(RECIPE),--recipe $(RECIPE))
+
+# does the loop help? held-out cases with no / random / retrieved examples, a learning curve, champion vs base
+# (needs `make up` and answered data, e.g. `make demo`): make eval EVAL_ARGS='--model base --k 4'
+EVAL_ARGS ?=
+eval: setup
+	$(TACIT) eval $(EVAL_ARGS)
 
 # one benchmark: make bench BENCH=route (loop, argilla-search and route's selection figure need `make up`)
 BENCH ?= retriever
