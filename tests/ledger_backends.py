@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -81,35 +82,41 @@ def _migrated_postgres_template(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=BACKENDS)
-def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerDatabase:
+def ledger_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerDatabase]:
     """A database for a new ledger (on PostgreSQL: already migrated, as a first open would leave it)."""
-    return _database(request, tmp_path, migrated=True)
+    yield from _databases(request, tmp_path, migrated=True)
 
 
 @pytest.fixture(params=BACKENDS)
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> LedgerDatabase:
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LedgerDatabase]:
     """A database with no table at all (the migration tests load older schemas into it)."""
-    return _database(request, tmp_path, migrated=False)
+    yield from _databases(request, tmp_path, migrated=False)
 
 
-def _database(request: pytest.FixtureRequest, tmp_path: Path, migrated: bool) -> LedgerDatabase:
+def _databases(request: pytest.FixtureRequest, tmp_path: Path, migrated: bool) -> Iterator[LedgerDatabase]:
+    """Yields the test's database; its `another()` makes more. PostgreSQL's are dropped after the test."""
     if request.param == "sqlite":
 
         def sqlite_database() -> LedgerDatabase:
             path = tmp_path / f"ledger-{next(_numbers)}.db"
             return LedgerDatabase("sqlite", f"sqlite:///{path}", path, sqlite_database)
 
-        return sqlite_database()
+        yield sqlite_database()
+        return
     # only a parameter marked `postgres` gets here (tests/conftest.py checks the marker and this agree)
     assert request.node.get_closest_marker("postgres") is not None
     server = request.getfixturevalue("postgres_server")
     template = request.getfixturevalue("_migrated_postgres_template") if migrated else None
+    made: list[str] = []
 
     def postgres_database() -> LedgerDatabase:
-        url = server.create_database(f"ledger_{next(_numbers)}", template=template)
+        made.append(f"ledger_{next(_numbers)}")
+        url = server.create_database(made[-1], template=template)
         return LedgerDatabase("postgresql", url, None, postgres_database)
 
-    return postgres_database()
+    yield postgres_database()
+    for name in made:
+        server.drop_database(name)
 
 
 def json_set(database: LedgerDatabase, column: str, path: tuple[str, ...], value: Any) -> str:

@@ -1,5 +1,6 @@
 """Engine construction: SQLite gets WAL, a busy timeout, foreign keys and `BEGIN IMMEDIATE` for
-writes; anything else is taken as a server database (PostgreSQL) by URL."""
+writes; PostgreSQL's write transactions take a transaction advisory lock first, the same one-writer-at-a-time
+rule; anything else is taken as a server database by URL."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from .errors import LedgerError
 # execution option read by the `begin` hook: write transactions take SQLite's write lock up front,
 # so two writers queue on busy_timeout instead of failing with "database is locked" mid-transaction
 WRITE_OPTION = "tacit_ledger_write"
+# PostgreSQL: the advisory lock every ledger write transaction takes first (per database; the letters
+# "tacitw"). Without it two writers read the same state under READ COMMITTED and both act on it: the
+# same response ingested twice (a primary-key error) or one ticket decided twice (two audit events).
+WRITE_LOCK_KEY = 0x746163697477
 
 URL_HELP = "use sqlite:///path/to/ledger.db or postgresql+psycopg://user:password@host:5432/dbname"
 
@@ -39,7 +44,17 @@ def build_engine(url: str, config: LedgerConfig) -> Engine:
         ) from None
     if is_sqlite:
         _configure_sqlite(engine, config)
+    elif engine.dialect.name == "postgresql":
+        _configure_postgresql(engine)
     return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(WRITE_OPTION, False):
+            # released by the commit or rollback; a crashed writer's session ends and frees it too
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
 
 def _configure_sqlite(engine: Engine, config: LedgerConfig) -> None:

@@ -134,6 +134,18 @@ class ThrowawayPostgres:
             connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template or "template1"}"')
         return self.url(name)
 
+    def drop_database(self, name: str) -> None:
+        """Drop it, ending any session still connected to it (each one is ~8 MB on disk)."""
+        if not _DB_NAME.match(name):
+            raise ValueError(f"database name {name!r}: use lowercase letters, digits and _ (max 63)")
+        import psycopg
+
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, password=self.password, dbname="postgres",
+            autocommit=True,
+        ) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     # ------------------------------------------------------------------ plumbing
 
     def _init_cluster(self) -> None:
