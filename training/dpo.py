@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,12 +255,14 @@ def train_dpo(
     champion_alias: str = "champion",
     callbacks: Sequence = (),
     review_quality: dict[str, float] | None = None,
+    no_regression: Callable[[GateDecision, str, Path, Path | None], GateDecision] | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter with DPO on the ledger's preference pairs and let the gate decide promotion.
 
     Raises `RecipeError`, `TrackingUnavailableError`, `NotEnoughPairsError` (nothing logged) for bad input.
     With `if_new=N`, returns a `skipped` result unless at least N pairs arrived since the last run.
     `callbacks` are extra `transformers.TrainerCallback`s for the trainer (e.g. early stopping).
+    `no_regression(decision, base_model, candidate_adapter, champion_adapter)` may overrule a promotion.
     `review_quality` (name -> number, e.g. `alpha.approvals.decision`, `contested`) is logged as the run's
     `review.*` metrics: how much the reviewers behind the data agreed.
     Under `accelerate launch` every process trains; the main process alone reads MLflow, snapshots, logs,
@@ -353,6 +355,11 @@ def train_dpo(
         label = f"champion v{champion.version}" if champion_adapter else "champion"
         candidate, incumbent = _evaluate(recipe, snapshot, peft_model, tokenizer, champion_adapter, label)
         decision: GateDecision = decide_promotion(candidate, incumbent, recipe.gate)
+        if decision.promote and no_regression is not None:
+            # an extra check the caller wires (pipelines: `tacit eval` scores of candidate vs champion)
+            decision = no_regression(
+                decision, recipe.model.model_name_or_path, output_dir / ADAPTER_ARTIFACT, champion_adapter
+            )
         now_ms = int(time.time() * 1000)
         gate_metrics = {
             "eval/reward_accuracy": candidate.accuracy,

@@ -53,6 +53,17 @@ def training_log(runtime: Runtime) -> Path:
     return runtime.settings.logs_dir / "train-dpo.log"
 
 
+def _eval_no_regression(runtime: Runtime):
+    """The gate's optional check (evaluation.gate_no_regression): `tacit eval` scores candidate and champion."""
+
+    def check(decision, base_model: str, candidate: Path, champion: Path | None):
+        from pipelines.evaluation.gate_check import no_regression
+
+        return no_regression(runtime, decision, base_model, candidate, champion)
+
+    return check
+
+
 def run_dpo(
     runtime: Runtime,
     recipe: Path | None = None,
@@ -81,6 +92,7 @@ def run_dpo(
             experiment=settings.training.experiment,
             champion_alias=settings.training.champion_alias,
             callbacks=callbacks,
+            no_regression=_eval_no_regression(runtime) if settings.evaluation.gate_no_regression else None,
             review_quality=review_quality(runtime),
         )
     if result.status == "trained":
