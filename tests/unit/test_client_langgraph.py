@@ -6,17 +6,32 @@ real service, with an annotator answering in Argilla, is tests/integration/test_
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
+import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.sqlite import SqliteSaver
-from tacit_client import TacitClient
-from tacit_client.langgraph import pending_tickets, resume_all, resume_decided, thread_ids
+from langgraph.graph import START, StateGraph
+from langgraph.types import Command
+from tacit_client import AsyncTacitClient, TacitClient
+from tacit_client.langgraph import (
+    aask,
+    human_node,
+    pending_tickets,
+    resume_all,
+    resume_decided,
+    resume_when_decided,
+    reviewed_text,
+    thread_ids,
+)
+from tacit_client.langgraph import main as resume_cli
 
 from docs.examples.langgraph_review import build
 
@@ -28,10 +43,12 @@ class TicketServer:
         self.tickets: dict[str, dict] = {}
         self.by_key: dict[str, str] = {}
         self.posts: list[str] = []
+        self.polls: dict[str, int] = {}
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/examples/search":
-            return httpx.Response(200, json={"examples": [], "prompt_block": "", "messages": [], "took_ms": 1})
+            found = {"examples": [], "prompt_block": "", "messages": [], "took_ms": 1}
+            return httpx.Response(200, json=found)
         if request.method == "POST":
             key = request.headers["Idempotency-Key"]
             self.posts.append(key)
@@ -113,3 +130,60 @@ def test_sqlite_thread_survives_the_app_restarting_between_interrupt_and_decisio
     assert kept_state["delivered"] == "Plan: RICE, weight-bearing as tolerated."
     assert rejected_state["final"] is None and rejected_state["delivered"].startswith("not sent")
     assert len(server.tickets) == 2  # each rerun found its ticket by key
+
+
+def test_human_node_async_ask_and_blocking_resume() -> None:
+    """`human_node` wraps a whole node; `aask` is the same for async nodes; `resume_when_decided` blocks
+    (long-polls) until the person answered, here on the second poll."""
+    server = TicketServer()
+
+    class Flow(TypedDict, total=False):
+        proposal: str
+        outcome: str
+
+    def decide_on_second_poll(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and server.polls.setdefault("n", 0) == 1:
+            server.decide(request.url.path.rsplit("/", 1)[-1], "accept", "Restart the pod.")
+        server.polls["n"] = server.polls.get("n", 0) + int(request.method == "GET")
+        return server(request)
+
+    tacit = TacitClient("http://tacit.test", "key", transport=httpx.MockTransport(decide_on_second_poll))
+    node = human_node(
+        tacit,
+        "review",
+        request=lambda state: {"task": "ops", "prompt": "Pod crash-looping", "draft": state["proposal"]},
+        update=lambda state, ticket: {"outcome": reviewed_text(ticket)},
+    )
+    graph = StateGraph(Flow)
+    graph.add_node("ask", node)
+    graph.add_edge(START, "ask")
+    compiled = graph.compile(checkpointer=InMemorySaver())
+    compiled.invoke({"proposal": "Restart the pod."}, thread("sync"))
+    assert resume_when_decided(compiled, tacit, "sync", timeout_s=30)["outcome"] == "Restart the pod."
+    assert server.polls["n"] == 2
+
+    async def ask_async(state: Flow) -> Flow:
+        transport = httpx.MockTransport(server)
+        async with AsyncTacitClient("http://tacit.test", "key", transport=transport) as client:
+            ticket = await aask(client, "review", task="ops", prompt="Disk full", draft=state["proposal"])
+        return {"outcome": ticket.status}
+
+    graph = StateGraph(Flow)
+    graph.add_node("ask", ask_async)
+    graph.add_edge(START, "ask")
+    compiled = graph.compile(checkpointer=InMemorySaver())
+    waiting = asyncio.run(compiled.ainvoke({"proposal": "Rotate logs."}, thread("async")))
+    ticket_id = waiting["__interrupt__"][0].value["tacit_ticket_id"]
+    server.decide(ticket_id, "accept", "Rotate logs.")
+    decided = tacit.ticket(ticket_id).model_dump(mode="json")
+    done = asyncio.run(compiled.ainvoke(Command(resume=decided), thread("async")))
+    assert done["outcome"] == "decided"
+
+
+def test_the_resume_command_names_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="module:function"):
+        resume_cli(["no_colon", "--sqlite", str(tmp_path / "x.db")])
+    with pytest.raises(SystemExit, match="cannot load the graph factory"):
+        resume_cli(["no_such_module:build", "--sqlite", str(tmp_path / "x.db")])
+    with pytest.raises(SystemExit, match="no such file"):
+        resume_cli(["docs.examples.langgraph_review:build", "--sqlite", str(tmp_path / "none.db")])

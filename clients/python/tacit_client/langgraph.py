@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -36,6 +37,7 @@ except ImportError as exc:  # an optional extra: say how to get it
 
 from tacit_client import calls
 from tacit_client.client import SETTLED, AsyncTacitClient, TacitClient
+from tacit_client.errors import TacitError
 from tacit_client.models import Ticket
 
 Kind = Literal["review", "approval", "escalation", "preference"]
@@ -210,8 +212,13 @@ def resume_all(
 def _load_factory(spec: str) -> Callable[[Any], Any]:
     module_name, _, attribute = spec.partition(":")
     if not attribute:
-        raise SystemExit(f"--graph {spec!r}: write it as module:function (e.g. myapp.graph:build)")
-    return getattr(importlib.import_module(module_name), attribute)
+        raise SystemExit(f"{spec!r}: write the graph as module:function (e.g. myapp.graph:build)")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: the app's modules where it is started
+    try:
+        return getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise SystemExit(f"cannot load the graph factory {spec!r}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,12 +234,18 @@ def main(argv: list[str] | None = None) -> int:
     from langgraph.checkpoint.sqlite import SqliteSaver
 
     build = _load_factory(args.graph)
-    with sqlite3.connect(args.sqlite, check_same_thread=False) as connection, TacitClient() as tacit:
-        checkpointer = SqliteSaver(connection)
-        graph = build(checkpointer)
-        threads = args.thread or thread_ids(checkpointer)
-        resumed = resume_all(graph, tacit, threads, timeout_s=args.timeout, log=lambda line: print(line))
-        waiting = sum(1 for thread in threads if pending_tickets(graph, thread))
+    if not os.path.exists(args.sqlite):
+        raise SystemExit(f"--sqlite {args.sqlite}: no such file (the SqliteSaver database the app writes)")
+    try:
+        with sqlite3.connect(args.sqlite, check_same_thread=False) as connection, TacitClient() as tacit:
+            checkpointer = SqliteSaver(connection)
+            graph = build(checkpointer)
+            threads = args.thread or thread_ids(checkpointer)
+            resumed = resume_all(graph, tacit, threads, timeout_s=args.timeout, log=print)
+            waiting = sum(1 for thread in threads if pending_tickets(graph, thread))
+    except TacitError as exc:  # unreachable, a wrong key, ...: the message says which and what to do
+        print(f"tacit-langgraph-resume: {exc}", file=sys.stderr)
+        return 1
     print(f"{resumed} resume(s); {waiting} thread(s) still waiting for a person", file=sys.stderr)
     return 0
 
