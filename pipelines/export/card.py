@@ -84,22 +84,20 @@ def _front_matter(selected: Selected, provenance: Provenance) -> str:
         "tags": TAGS[selected.what],
         "size_categories": [size],
     }
-    if provenance.data_files:  # lets the Hub (and load_dataset on the folder) find the files
-        meta["configs"] = [{"config_name": "default", "data_files": [{"split": "train", "path": provenance.data_files}]}]
+    # no `configs`: load_dataset finds the files of the folder by itself, and the card stays true on the Hub
+    # whichever way the data goes up (push_to_hub writes data/*.parquet, upload_folder the files as they are)
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
 
 
 def _loading(selected: Selected, provenance: Provenance) -> str:
     if provenance.format == "hf":
         load = 'from datasets import load_from_disk\n\ndataset = load_from_disk("THIS_FOLDER")["train"]'
-        push = 'dataset.push_to_hub("your-org/your-dataset", private=True)'
     else:
         builder = "json" if provenance.format == "jsonl" else "parquet"
         load = (
             "from datasets import load_dataset\n\n"
             f'dataset = load_dataset("{builder}", data_files="THIS_FOLDER/{provenance.data_files[0]}")["train"]'
         )
-        push = 'dataset.push_to_hub("your-org/your-dataset", private=True)'
     trl = ""
     if selected.what == "pairs":
         trl = (
@@ -111,9 +109,10 @@ def _loading(selected: Selected, provenance: Provenance) -> str:
         "## Loading\n\n```python\n" + load + "\n```\n" + trl + "\n"
         "## Publishing\n\n"
         "tacit uploads nothing. Read the texts first (they are exported as people wrote them and may hold "
-        "personal data), then, logged in with `huggingface-cli login`:\n\n"
-        "```python\n" + push + "\n"
-        "from huggingface_hub import DatasetCard\n\n"
+        "personal data), then, logged in with `huggingface-cli login`, with `dataset` loaded as above:\n\n"
+        "```python\nfrom huggingface_hub import DatasetCard\n\n"
+        'dataset.push_to_hub("your-org/your-dataset", private=True)\n'
+        "# this card, in place of the one push_to_hub generates\n"
         'DatasetCard.load("THIS_FOLDER/README.md").push_to_hub("your-org/your-dataset")\n```\n'
     )
 

@@ -3,28 +3,20 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-
-class What(StrEnum):
-    examples = "examples"
-    pairs = "pairs"
-    feedback = "feedback"
-
-
-class Format(StrEnum):
-    jsonl = "jsonl"
-    parquet = "parquet"
-    hf = "hf"
+# WHAT, --format and --min-agreement are checked by the export, not by click: a wrong one is then the same
+# one-line error as every other bad argument (exit 2), not click's usage box.
 
 
 def export_command(
-    what: What = typer.Argument(..., help="examples, pairs (TRL's DPO columns) or feedback (every response)"),
-    format: Format = typer.Option(
-        Format.jsonl, "--format", help="jsonl, parquet, or hf (a `datasets` folder from save_to_disk)"
+    what: str = typer.Argument(
+        ..., metavar="examples|pairs|feedback", help="examples, pairs (TRL's DPO columns) or feedback (every response)"
+    ),
+    format: str = typer.Option(
+        "jsonl", "--format", metavar="jsonl|parquet|hf", help="jsonl, parquet, or hf (a `datasets` folder from save_to_disk)"
     ),
     out: Path = typer.Option(..., "--out", help="folder to write (created; must be empty unless --force)"),
     task: str | None = typer.Option(None, "--task", help="only this task"),
@@ -34,8 +26,6 @@ def export_command(
     min_agreement: float | None = typer.Option(
         None,
         "--min-agreement",
-        min=0.0,
-        max=1.0,
         help="only items whose reviewers agreed at least this much (0..1); single-reviewer items have no figure",
     ),
     force: bool = typer.Option(False, "--force", help="replace the contents of a non-empty --out folder"),
@@ -64,8 +54,8 @@ def export_command(
     ledger = Ledger(settings.ledger_url, settings.ledger, audit_key=secrets.audit_key)
     report = export(
         ledger,
-        what.value,
-        format.value,
+        what,
+        format,
         out,
         filters,
         secrets.audit_key,

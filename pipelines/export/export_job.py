@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipelines.export.card import Provenance, render_card
 from pipelines.export.pseudonyms import Pseudonyms
-from pipelines.export.rows import ExportError, ExportFilters, select
+from pipelines.export.rows import WHATS, ExportError, ExportFilters, select
 from pipelines.export.writers import FORMATS, check_target, write_folder
 from pipelines.ledger import Ledger
 
@@ -43,6 +43,8 @@ def export(
 ) -> ExportReport:
     """Select, pseudonymize and write; ExportError (one line, the fix in it) for anything the caller asked
     that cannot be done. Nothing is written before the selection is known to be non-empty."""
+    if what not in WHATS:
+        raise ExportError(f"cannot export {what!r}: choose one of {', '.join(WHATS)}")
     if format not in FORMATS:
         raise ExportError(f"unknown --format {format!r}: choose one of {', '.join(FORMATS)}")
     check_target(out, force, protected or [])

@@ -66,7 +66,7 @@ def test_pairs_as_jsonl_in_trls_conversational_columns_with_a_card(ledger: Ledge
 
     card = (report.folder / "README.md").read_text()
     assert card.startswith("---\npretty_name: tacit preference pairs\n")
-    assert "data_files" in card and "pairs.jsonl" in card
+    assert "configs:" not in card and 'data_files="THIS_FOLDER/pairs.jsonl"' in card
     assert ledger.url in card and "exported at (UTC)" in card and "tacit version" in card
     assert "| support_reply | 2 |" in card and "| billing | 1 |" in card
     for basis in ("single", "unanimous", "adjudicated"):
@@ -125,7 +125,7 @@ def test_hf_folder_loads_with_load_from_disk(ledger: Ledger, tmp_path: Path) -> 
     assert loaded["train"][0]["prompt"][0]["role"] == "user"
     assert {"prompt", "chosen", "rejected", "decided_by", "agreement"} <= set(loaded["train"].column_names)
     card = (report.folder / "README.md").read_text()
-    assert 'load_from_disk("THIS_FOLDER")["train"]' in card and "configs:" not in card
+    assert 'load_from_disk("THIS_FOLDER")["train"]' in card
     no_real_names(report.folder)
 
 
@@ -190,10 +190,13 @@ def test_the_command_writes_the_export_and_bad_input_is_one_line(
     assert done.exit_code == 0, done.output
     assert "exported 1 pairs to ds (hf)" in done.output and load_from_disk("ds")["train"].num_rows == 1
     for args, message in (
-        (["--out", "ds"], "ds is not empty"),
-        (["--out", "y", "--since", "yesterday"], "--since 'yesterday' is not a date"),
-        (["--out", "y", "--task", "nope"], "unknown task 'nope'"),
+        (["pairs", "--out", "ds"], "ds is not empty"),
+        (["pairs", "--out", "y", "--since", "yesterday"], "--since 'yesterday' is not a date"),
+        (["pairs", "--out", "y", "--task", "nope"], "unknown task 'nope'"),
+        (["pairs", "--out", "y", "--min-agreement", "2"], "--min-agreement 2.0 is out of range"),
+        (["pairs", "--out", "y", "--format", "csv"], "unknown --format 'csv': choose one of jsonl, parquet, hf"),
+        (["things", "--out", "y"], "cannot export 'things': choose one of examples, pairs, feedback"),
     ):
-        result = runner.invoke(app, ["export", "pairs", *args], terminal_width=200)
+        result = runner.invoke(app, ["export", *args], terminal_width=200)
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert (result.exit_code, len(lines)) == (2, 1) and message in lines[0], result.output
