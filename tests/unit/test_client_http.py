@@ -106,13 +106,14 @@ def test_errors_are_typed_and_carry_the_server_message() -> None:
         with pytest.raises(UnprocessableEntityError) as bad:
             tacit.review(task="", prompt="p", draft="d")
         with pytest.raises(NotFoundError, match="no ticket with id 'nope'"):
-            tacit.ticket("nope")
+            tacit.ticket("nope/../x?")
         with pytest.raises(ServiceUnavailableError, match="Chroma"):
             tacit.search_examples("chest pain")
     assert bad.value.status_code == 422
     assert bad.value.message == "body.task: String should have at least 1 character"
     assert bad.value.errors == invalid["detail"]
     assert len(script.requests) == 2 + 4  # a 422 and a 404 are final; the 503 was tried 4 times
+    assert script.requests[1].url.raw_path == b"/v1/tickets/nope%2F..%2Fx%3F?wait=0"  # the id: one segment
 
 
 def test_a_timeout_is_retried_only_where_repeating_is_harmless() -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -144,7 +145,7 @@ def ticket(ticket_id: str, wait_s: float) -> Call[Ticket]:
     wait_s = min(max(wait_s, 0.0), MAX_WAIT_S)
     return Call(
         "GET",
-        f"/v1/tickets/{ticket_id}",
+        f"/v1/tickets/{quote(ticket_id, safe='')}",
         read_ticket,
         params={"wait": wait_s},
         idempotent=True,
