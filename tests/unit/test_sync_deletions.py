@@ -1,0 +1,91 @@
+"""`sync_responses` withdraws what Argilla no longer holds: a response deleted while its `response.deleted`
+event was lost (Redis keeps no events) takes its examples and pairs with it, store writes queued for Chroma.
+A real ledger; Argilla and the example store are stand-ins that record what they are asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from annotation.feedback import SubmittedResponse
+from pipelines.ledger import Ledger
+from pipelines.loop.review_settings import ReviewSettings
+from pipelines.loop.sync import sync_responses
+
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def _response(record: str, user: str, values: dict[str, Any]) -> SubmittedResponse:
+    return SubmittedResponse(
+        dataset="corrections", record_id=record, external_id=None,
+        fields={"prompt": f"Summarise {record}", "draft": "Normal."}, metadata={"task": "notes"},
+        response_id=f"{record}-{user}", user_id=user, username=user, status="submitted", values=values,
+        updated_at=T0,
+    )
+
+
+@dataclass
+class FakeArgilla:
+    held: list[SubmittedResponse]
+
+    def ensure_datasets(self) -> list[str]:
+        return ["corrections", "approvals"]
+
+    def responses(self, dataset: str):
+        for response in self.held:
+            if response.dataset == dataset:
+                yield response, response.updated_at.isoformat()
+
+
+@dataclass
+class FakeStore:
+    upserted: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def upsert(self, examples) -> None:
+        self.upserted += [example.id for example in examples]
+
+    def delete(self, ids) -> None:
+        self.deleted += list(ids)
+
+
+@dataclass
+class FakeSettings:
+    review: ReviewSettings = field(default_factory=ReviewSettings)
+
+
+@dataclass
+class FakeRuntime:
+    ledger: Ledger
+    argilla: FakeArgilla
+    store: FakeStore = field(default_factory=FakeStore)
+    settings: FakeSettings = field(default_factory=FakeSettings)
+
+
+@pytest.mark.parametrize(
+    ("deleted", "left"),
+    [
+        ([], {"r1", "r2"}),  # nothing deleted: nothing withdrawn
+        (["r1"], {"r2"}),
+        (["r1", "r2"], set()),  # a whole record set emptied
+    ],
+)
+def test_sync_withdraws_responses_deleted_in_argilla(tmp_path: Path, deleted: list[str], left: set[str]) -> None:
+    edit = {"verdict": "edit", "corrected": "Sinus rhythm, no ST changes."}
+    held = [_response("r1", "alice", edit), _response("r2", "bob", edit)]
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        runtime = FakeRuntime(ledger, FakeArgilla(list(held)))
+        first = sync_responses(runtime)  # type: ignore[arg-type]
+        assert (first.ingested, first.withdrawn) == (2, 0)
+        runtime.argilla.held = [response for response in held if response.record_id not in deleted]
+        again = sync_responses(runtime)  # type: ignore[arg-type]
+        assert again.withdrawn == len(deleted)
+        assert {example.provenance["record_id"] for example in ledger.list_examples()} == left
+        assert {pair.provenance["record_id"] for pair in ledger.list_pairs()} == left
+        gone = {e.id for e in ledger.list_examples(include_withdrawn=True) if e.withdrawn_at is not None}
+        assert set(runtime.store.deleted) == gone and len(gone) == len(deleted)
+        assert sync_responses(runtime).withdrawn == 0, "a deletion is withdrawn once"  # type: ignore[arg-type]
