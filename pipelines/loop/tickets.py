@@ -239,6 +239,8 @@ def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
         record_id = delivered.get(payload.external_id)
         if record_id and is_adjudication(payload.dataset):  # a second record: the ticket's own stays
             ledger.mark_outbox_delivered(item.id)
+            where = {"argilla_dataset": payload.dataset, "argilla_record_id": record_id}
+            ledger.append_audit("outbox", "ticket.adjudication_delivered", "ticket", item.ticket_id, where)
         elif record_id:
             ledger.set_ticket_delivered(item.ticket_id, payload.dataset, record_id)
     return len(delivered)
