@@ -116,3 +116,37 @@ def test_quorum_states(quorum, answers, adjudication, state, decided_by, decider
     assert result.agreement == agreement and result.waiting_for == waiting
     assert result.answered == sorted(answer.user for answer in answers)
     assert result.as_dict()["state"] == state
+
+
+def test_question_names_match_the_declared_questions() -> None:
+    """`DatasetSpec.question_names` (what the agreement config is checked against) is what Argilla is given,
+    for the quorum and adjudication variants too; the adjudication queue shows the reviews first."""
+    import uuid
+
+    import argilla as rg
+    import httpx
+
+    from annotation.specs import REVIEWS_FIELD, all_specs
+
+    def offline(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/me":
+            now = "2026-01-01T00:00:00"
+            user = {"id": str(uuid.uuid4()), "username": "offline", "role": "owner", "first_name": "offline"}
+            return httpx.Response(200, json={**user, "inserted_at": now, "updated_at": now})
+        return httpx.Response(503, json={"detail": "offline client: no server"})
+
+    previous = rg.Argilla._default_client
+    client = rg.Argilla(
+        api_url="http://argilla.invalid", api_key="offline", mounts={"all://": httpx.MockTransport(offline)}
+    )
+    rg.Argilla._set_default(client)
+    try:
+        specs = all_specs([2])
+        for spec in specs.values():
+            settings = spec.settings(dimensions=8)
+            assert [q.name for q in settings.questions][: len(spec.question_names)] == list(spec.question_names)
+            assert settings.distribution.min_submitted == spec.min_submitted
+        assert specs["approvals-quorum-2"].settings(8).distribution.min_submitted == 2
+        assert [f.name for f in specs["approvals-adjudication"].settings(8).fields][0] == REVIEWS_FIELD
+    finally:
+        rg.Argilla._default_client = previous
