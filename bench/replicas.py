@@ -307,7 +307,9 @@ def run(seconds: float = 10.0, clients: int = 8, examples: int = 500, wakeups: i
 
         annotator = secrets["argilla"]["annotators"][0]
         me = httpx.get(
-            f"{stack.settings().argilla_url}/api/v1/me", headers={"X-Argilla-Api-Key": annotator["api_key"]}, timeout=10
+            f"http://127.0.0.1:{stack.env['TACIT_PORTS__ARGILLA']}/api/v1/me",
+            headers={"X-Argilla-Api-Key": annotator["api_key"]},
+            timeout=10,
         ).json()
         user = {"id": me["id"], "username": me["username"], "role": "annotator"}
         _say(f"cross-replica wake-ups: {wakeups} long-polls at replica 2, decided by webhooks at replica 1")

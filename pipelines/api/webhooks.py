@@ -99,16 +99,14 @@ def _parse_response_event(event: dict[str, Any]) -> Any:
 
 
 def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
-    """An answer's way into what applications retrieve: parse it, record it in the ledger (feedback,
-    examples, pairs, the ticket's decision, all in one transaction), then bring the example store up
-    to date with what the ledger queued."""
+    """An answer's way into the ledger: parse it, record it (feedback, examples, pairs, the ticket's decision,
+    all in one transaction). The caller wakes the waiters, then brings the example store up to date."""
     response = _parse_response_event(event)
     if event["type"] == "response.deleted":
         response = replace(response, status="deleted")
     result = ingest_response(runtime.ledger, response, runtime.settings.review)
     if result.review is not None and result.review["state"] == "in_adjudication":
         deliver_outbox(runtime, only_ticket=result.ticket_id)  # the adjudicator's record, now
-    write_pending_examples(runtime.ledger, runtime.store)
     return int(result.changed)
 
 
@@ -171,10 +169,14 @@ async def argilla_webhook(request: Request) -> dict[str, Any]:
         return {"status": "sync scheduled", "type": kind, "changed": 0}
     if not kind.startswith("response."):
         return {"status": "ignored", "type": kind, "changed": 0}
+    runtime = request.app.state.runtime
     try:
-        changed = await run_in_threadpool(_ingest_response_event, request.app.state.runtime, event)
+        changed = await run_in_threadpool(_ingest_response_event, runtime, event)
     except WebhookPayloadError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    if changed:
-        await wakeups.wake(DECIDED)  # long-polls on every replica re-read the ledger
+    if changed:  # the decision is committed: long-polls on every replica answer now, not after Chroma
+        await wakeups.wake(DECIDED)
+    # what the ledger queued reaches the example store before Argilla hears back (a crash here delays it,
+    # the queue keeps it)
+    await run_in_threadpool(write_pending_examples, runtime.ledger, runtime.store)
     return {"status": "ingested", "type": kind, "changed": changed}
