@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
 from datasets import Features, List, Value
@@ -108,11 +108,9 @@ class ExportFilters:
 def parse_since(text: str) -> datetime:
     """`--since`: a date (midnight UTC) or an ISO 8601 time; a one-line error otherwise."""
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime.fromisoformat(text.strip())  # a bare date is its midnight
     except ValueError:
         raise ExportError(f"--since {text!r} is not a date: {SINCE_HELP}") from None
-    if len(text.strip()) == 10:  # a bare date
-        moment = datetime.combine(date.fromisoformat(text.strip()), time(), UTC)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 

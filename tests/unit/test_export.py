@@ -140,6 +140,7 @@ def test_bad_arguments_are_one_clear_error(ledger: Ledger, tmp_path: Path) -> No
     with pytest.raises(ExportError, match="--since 'last week' is not a date: use a date"):
         parse_since("last week")
     assert parse_since("2026-03-01T12:00:00+02:00") == datetime(2026, 3, 1, 10, tzinfo=UTC)
+    assert parse_since("2026-03-01") == datetime(2026, 3, 1, tzinfo=UTC)  # a date: its midnight, UTC
     with pytest.raises(ExportError, match="out of range"):
         ExportFilters(min_agreement=1.5)
     with pytest.raises(ExportError, match="unknown --format 'csv'"):
