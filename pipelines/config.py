@@ -60,6 +60,11 @@ class ArgillaSettings(Section):
 class MlflowSettings(Section):
     tracking_uri: str | None = None
     registered_model: str = Field("tacit-dpo", min_length=1)
+    # The embedded server's stores (with tracking_uri null): a database URL for runs and the registry
+    # (null = SQLite under home/mlflow; postgresql+psycopg://... runs MLflow's migrations there), and where
+    # artifacts go (null = home/mlflow/artifacts; any --artifacts-destination MLflow takes, e.g. s3://...).
+    backend_store_uri: str | None = None
+    artifacts_destination: str | None = None
 
 
 class ApiSettings(Section):

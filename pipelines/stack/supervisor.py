@@ -197,10 +197,8 @@ def components(settings: TacitSettings) -> list[Component]:
                     str(ports.mlflow),
                     "--workers",
                     "1",
-                    "--backend-store-uri",
-                    f"sqlite:///{mlflow_home / 'mlflow.db'}",
                     "--artifacts-destination",
-                    (mlflow_home / "artifacts").as_uri(),
+                    settings.mlflow.artifacts_destination or (mlflow_home / "artifacts").as_uri(),
                 ],
                 url=settings.mlflow_uri,
                 port=ports.mlflow,
@@ -208,7 +206,12 @@ def components(settings: TacitSettings) -> list[Component]:
                 is_healthy=_http_ok(f"{settings.mlflow_uri}/health"),
                 # MLflow 3's job runner (GenAI jobs, trace roll-ups) starts five polling huey consumers; tacit
                 # uses none of it, and on two cores they cost every stack idle CPU.
-                env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                env={
+                    "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+                    # by environment, not argv: a database URL's password stays out of `ps`
+                    "MLFLOW_BACKEND_STORE_URI": settings.mlflow.backend_store_uri
+                    or f"sqlite:///{mlflow_home / 'mlflow.db'}",
+                },
             )
         )
     if chroma_served(settings):
