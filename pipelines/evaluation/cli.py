@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ def eval_command(
     from pipelines.loop.runtime import Runtime
 
     runtime = Runtime(load_settings())
-    with Progress(
+    # MLflow prints run links on stdout: keep stdout for the JSON (or the table) alone
+    with contextlib.redirect_stdout(sys.stderr), Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
         bar = progress.add_task("Generating (greedy, batched)", total=None)
