@@ -163,12 +163,13 @@ def ingest_response(
     # A quorum of 1: the first annotator to submit decides; only they can change the decision later.
     first_or_same = ticket is not None and (ticket.status != "decided" or ticket.decided_by == decided_by)
     if decision is not None and ticket is not None and first_or_same:
-        ledger.decide_ticket(ticket.id, {**decision, "annotator": decided_by}, by=decided_by, at=response.updated_at)
+        # the review state first: a waiting application wakes at the decision and must read both
         ledger.set_ticket_review(
             ticket.id,
             {"state": "decided", "quorum": 1, "answered": [decided_by], "decided_by": "single", "agreement": None},
             actor=decided_by,
         )
+        ledger.decide_ticket(ticket.id, {**decision, "annotator": decided_by}, by=decided_by, at=response.updated_at)
     return IngestResult(item.id, outcome.changed, ticket.id if ticket else None, outcome.examples_added)
 
 
@@ -237,6 +238,8 @@ def _settle(
     the ticket's decision and review state, and the adjudication record when the reviewers disagree."""
     actor = response.username or response.user_id
     added: list[str] = []
+    if ticket is not None:  # before the decision: a waiting application wakes at it and must read both
+        ledger.set_ticket_review(ticket.id, state.as_dict(), actor=actor)
     deciding_id = state.deciding.feedback_id if state.deciding else None
     for item, _ in [*reviewers, *adjudications]:
         if item.id != deciding_id:
@@ -275,7 +278,6 @@ def _settle(
             )
     if ticket is None:
         return added
-    ledger.set_ticket_review(ticket.id, state.as_dict(), actor=actor)
     if state.state == "in_adjudication" and ticket.argilla_record_id is not None:
         payload = adjudication_payload(
             ticket.argilla_dataset, ticket.id, fields, response.metadata or {}, [a for _, a in reviewers]
