@@ -16,6 +16,7 @@ and `sync`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -62,6 +63,9 @@ class Basis:
 
 
 SINGLE = Basis(1, "single", None)
+# Two reviewers' webhooks ingested at once must not settle from two different reads (the later write of an
+# earlier read would set the review back): quorum answers are settled one at a time in this process.
+_SETTLING = threading.Lock()
 
 
 def _provenance(response: SubmittedResponse) -> dict[str, Any]:
@@ -153,7 +157,8 @@ def ingest_response(
     review = review or ReviewSettings()
     ticket = _ticket(ledger, response)
     if is_adjudication(response.dataset) or quorum_of(response.dataset) > 1:
-        return _ingest_quorum_answer(ledger, response, ticket, review)
+        with _SETTLING:
+            return _ingest_quorum_answer(ledger, response, ticket, review)
     item = _feedback_item(response, ticket)
     examples, pairs, decision = _learned(response, ticket, item.id, SINGLE, {})
     outcome = ledger.record_feedback(item, examples, pairs)
