@@ -26,10 +26,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.runtime.environment import EnvironmentContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, TypeDecorator, inspect, select
@@ -155,11 +155,12 @@ def _upgrade_locked(connection: Connection, engine: Engine, head: str) -> str | 
     was = current_revision(connection)  # again: another process may have migrated while we waited
     if was == head:
         return was
+    script = script_directory()
     if was is None:
         present = set(inspect(connection).get_table_names()) & set(baseline_metadata().tables)
         if present:
             _check_baseline(connection, where)
-            command.stamp(alembic_config(connection), BASELINE_REVISION)
+            _run(connection, lambda revision, _context: script._stamp_revs(BASELINE_REVISION, revision))
     else:
         try:
             script_directory().get_revision(was)
@@ -168,8 +169,16 @@ def _upgrade_locked(connection: Connection, engine: Engine, head: str) -> str | 
                 f"ledger at {where} is at schema revision {was!r}, which this tacit does not know "
                 f"(a newer tacit migrated it; this one's newest is {head!r}): upgrade tacit"
             ) from None
-    command.upgrade(alembic_config(connection), "head")
+    _run(connection, lambda revision, _context: script._upgrade_revs("head", revision))
     return was
+
+
+def _run(connection: Connection, step: Any) -> None:
+    """What `alembic upgrade`/`stamp` do, on our connection and the cached script directory (the commands
+    would load env.py and every revision file again on each open)."""
+    with EnvironmentContext(alembic_config(), script_directory(), fn=step) as environment:
+        configure_context(environment, connection)
+        environment.run_migrations()
 
 
 def _check_baseline(connection: Connection, where: str) -> None:
