@@ -43,6 +43,7 @@ class Leadership:
         self._ttl_s = ttl_s
         self.token = token or leader_token()
         self._leading = lock is None  # alone: always the leader
+        self._redis_failing = False
 
     @classmethod
     def for_settings(cls, settings: TacitSettings) -> Leadership:
@@ -73,7 +74,11 @@ class Leadership:
             self._leading = False
         except RedisError as exc:
             self._leading = False
-            log.warning("leader lock: Redis unreachable (%s); background passes paused here", type(exc).__name__)
+            if not self._redis_failing:  # once per outage, not at every try
+                log.warning("leader lock: Redis unreachable (%s); background passes paused here", type(exc).__name__)
+            self._redis_failing = True
+        else:
+            self._redis_failing = False
         if self._leading != was:
             log.warning("this replica %s the background passes", "now runs" if self._leading else "stopped")
         return self._leading
