@@ -5,6 +5,7 @@ catches up with everything the ledger queued for it (a write a crash or an outag
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from annotation.feedback import SubmittedResponse
 from pipelines.ledger.timeutil import utcnow
@@ -39,6 +40,7 @@ def sync_responses(runtime: Runtime) -> SyncReport:
     newest = cursor
     seen = ingested = withdrawn = 0
     for dataset in runtime.argilla.ensure_datasets():
+        read_from = utcnow()  # what the ledger got after this cannot be missing from the read below
         present: set[tuple[str, str]] = set()
         records: dict[str, SubmittedResponse] = {}
         for response, updated_at in runtime.argilla.responses(dataset):
@@ -51,7 +53,7 @@ def sync_responses(runtime: Runtime) -> SyncReport:
                 ingested += 1
             newest = max(newest or updated_at, updated_at)
         # only after the whole dataset was read: a pass cut short must not withdraw what it did not reach
-        withdrawn += _withdraw_deleted(runtime, dataset, present, records)
+        withdrawn += _withdraw_deleted(runtime, dataset, present, records, read_from)
     if newest is not None and newest != cursor:
         ledger.set_cursor(CURSOR, newest)
     stored = write_pending_examples(ledger, runtime.store)
@@ -59,13 +61,20 @@ def sync_responses(runtime: Runtime) -> SyncReport:
 
 
 def _withdraw_deleted(
-    runtime: Runtime, dataset: str, present: set[tuple[str, str]], records: dict[str, SubmittedResponse]
+    runtime: Runtime,
+    dataset: str,
+    present: set[tuple[str, str]],
+    records: dict[str, SubmittedResponse],
+    read_from: datetime,
 ) -> int:
     """Ingest a `deleted` response for every live response the ledger holds in `dataset` that Argilla no
-    longer has: its examples and pairs are withdrawn, and a quorum review is settled again."""
+    longer has: its examples and pairs are withdrawn, and a quorum review is settled again. Only rows the
+    ledger held before the read began count: a webhook ingested during the read is not a deletion."""
     withdrawn = 0
     for item in runtime.ledger.list_feedback(dataset):
         if item.status not in LIVE or (item.record_id, item.user_id) in present:
+            continue
+        if item.ingested_at is None or item.ingested_at >= read_from:
             continue
         sibling = records.get(item.record_id)  # another answer to the same record: its fields and metadata
         deleted = SubmittedResponse(

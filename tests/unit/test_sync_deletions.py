@@ -89,3 +89,22 @@ def test_sync_withdraws_responses_deleted_in_argilla(tmp_path: Path, deleted: li
         gone = {e.id for e in ledger.list_examples(include_withdrawn=True) if e.withdrawn_at is not None}
         assert set(runtime.store.deleted) == gone and len(gone) == len(deleted)
         assert sync_responses(runtime).withdrawn == 0, "a deletion is withdrawn once"  # type: ignore[arg-type]
+
+
+def test_an_answer_ingested_during_the_read_is_not_taken_for_a_deletion(tmp_path: Path) -> None:
+    """A webhook ingests a new answer while sync reads the dataset (the read did not include it yet)."""
+    from pipelines.loop.ingest import ingest_response
+
+    edit = {"verdict": "edit", "corrected": "Sinus rhythm, no ST changes."}
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+
+        class ArgillaWithAWebhookMidRead(FakeArgilla):
+            def responses(self, dataset: str):
+                if dataset == "corrections":
+                    ingest_response(ledger, _response("r9", "carol", edit))  # the webhook, meanwhile
+                yield from super().responses(dataset)
+
+        runtime = FakeRuntime(ledger, ArgillaWithAWebhookMidRead([_response("r1", "alice", edit)]))
+        report = sync_responses(runtime)  # type: ignore[arg-type]
+        assert report.withdrawn == 0
+        assert {example.provenance["record_id"] for example in ledger.list_examples()} == {"r1", "r9"}
