@@ -598,6 +598,25 @@ class ExampleStore:
 
         return [record_id for part in self._each(all_ids) for record_id in part]
 
+    def vectors_by_task(self) -> dict[str, np.ndarray]:
+        """Every stored vector, by task: shape (count, dimension) each. For whole-pool nearest-neighbour
+        math (active learning scores thousands of prompts; one query per prompt would dominate)."""
+
+        def all_vectors(collection: Collection) -> np.ndarray:
+            parts: list[np.ndarray] = []
+            offset = 0
+            while len((page := collection.get(include=["embeddings"], limit=10_000, offset=offset))["ids"]):
+                parts.append(np.asarray(page["embeddings"], dtype=np.float32))
+                offset += len(page["ids"])
+            return np.concatenate(parts) if parts else np.empty((0, self.embedder.dimension), np.float32)
+
+        found: dict[str, np.ndarray] = {}
+        for task in self.partitions():
+            vectors = self._each(all_vectors, [task])  # [] when a reindex dropped the partition meanwhile
+            if vectors:
+                found[task] = vectors[0]
+        return found
+
     def get(self, ids: Sequence[str]) -> list[Example]:
         """The stored examples for `ids`, in the order given; unknown ids are left out."""
         if not ids:

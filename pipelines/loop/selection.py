@@ -1,76 +1,115 @@
 """Active-learning selection: which unlabelled prompts are worth an expert's time, and in what order.
 
-Each candidate prompt is scored by
-  (a) uncertainty: k drafts sampled from the champion, and how far apart their embeddings are
-      (mean pairwise cosine distance: a model that knows the answer says the same thing each time);
-  (b) novelty: 1 - the highest similarity to a stored example of the same task (1.0 when there is none);
-  (c) routing risk: the routing rules' decision for the prompt as a number (auto 0 ... escalate 1).
-The weighted mean of the three ranks the pool; the top N go to Argilla's `corrections` dataset with the
-champion's greedy draft as the suggestion (agent = model version, score = the selection score) and the
-score as `priority` metadata, so annotators can sort by it.
+Two stages, both configured in the `selection:` section:
 
-selected = select(runtime, read_pool("pool.jsonl"), n=10)
+1. Every prompt of the pool, read and scored a batch at a time, nothing generated:
+   - novelty: 1 - the highest similarity to a stored example of the same task (1.0 when there is none);
+   - routing risk: the routing rules' decision as a number (auto 0 ... escalate 1);
+   - entropy: the champion's next-token entropy where its answer starts (one batched forward pass);
+   their weighted mean (`stage1.weights`) is the stage-1 score. Only the best candidates so far are kept
+   (with their embeddings), so memory does not grow with the pool.
+2. The shortlist, N x `shortlist_multiple` prompts picked from those by MMR over the prompt embeddings (so
+   it is not N near-copies), gets k sampled drafts each; how far apart they are is the uncertainty. The
+   weighted mean of uncertainty, novelty, risk and entropy (`weights`) is the final score, and MMR on it
+   picks the N.
+
+The N go to Argilla's `corrections` dataset with the champion's greedy draft as the suggestion (agent =
+model version, score = the final score) and the score as `priority` metadata, so annotators can sort by it;
+every signal is kept with the ticket (`details.selection`) and printed by `tacit select`, so anyone can see
+why a prompt was picked.
+
+selected = select(runtime, "pool.jsonl", n=10)                  # push the best 10
+ranking = select(runtime, pool, n=10, push=False, draft=False)  # `tacit select --dry-run`
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import heapq
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from pipelines.loop.drafting import Drafter, FewShot
+from pipelines.loop.drafting import Drafter, FewShot, user_message
 from pipelines.loop.requests import ReviewCreate, TicketMetadata
 from pipelines.loop.runtime import Runtime
+from pipelines.loop.selection_pool import (
+    Pool,
+    PoolEntry,
+    PoolFile,
+    PoolList,
+    SelectionError,
+    as_entries,
+    as_pool,
+    read_pool,
+)
+from pipelines.loop.selection_signals import (
+    PoolRouting,
+    dispersion,
+    nearest_similarity,
+    novelty,
+    weighted_mean,
+)
 from pipelines.loop.settings import SelectionSettings, SelectionWeights
 from pipelines.loop.tickets import open_review
-from pipelines.routing import Interaction
-from retrieval.filters import compile_filters
+from retrieval.ranking import mmr_select
 
+__all__ = [
+    "Candidate",
+    "PoolEntry",
+    "PoolFile",
+    "PoolList",
+    "Selected",
+    "SelectionError",
+    "as_entries",
+    "as_rows",
+    "read_pool",
+    "select",
+]
 
-class SelectionError(ValueError):
-    """Bad selection input: the message names the file/line or argument and how to fix it."""
-
-
-class PoolEntry(BaseModel):
-    """One candidate prompt: a line of the pool file `{task, prompt, metadata?, id?}`."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    task: str = Field(min_length=1, max_length=200)
-    prompt: str = Field(min_length=1)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    id: str | None = None
+PRESHORTLIST_FACTOR = 4  # stage 1 keeps shortlist x this candidates for MMR to choose the shortlist from
 
 
 @dataclass(frozen=True)
-class Scored:
+class Candidate:
+    """A prompt and its signals; `uncertainty` and `score` once stage 2 has measured it."""
+
+    index: int  # position in the pool (0-based)
     entry: PoolEntry
-    uncertainty: float
+    vector: np.ndarray  # the prompt's embedding (unit length)
     novelty: float
     risk: float
     decision: str
     rules_fired: list[str]
-    samples: list[str]
-    example_ids: list[str]  # examples shown to the model while sampling
+    entropy: float
+    screen_score: float  # stage 1's weighted mean
+    uncertainty: float | None = None
+    score: float | None = None  # stage 2's weighted mean
+    samples: list[str] = field(default_factory=list)
+    example_ids: list[str] = field(default_factory=list)  # examples shown to the model while sampling
 
-    def score(self, weights: SelectionWeights) -> float:
-        total = weights.uncertainty + weights.novelty + weights.risk
-        weighted = (
-            weights.uncertainty * self.uncertainty + weights.novelty * self.novelty + weights.risk * self.risk
-        )
-        return weighted / total  # in [0, 1]: usable as an Argilla suggestion score
+    def signals(self) -> dict[str, Any]:
+        return {
+            "score": None if self.score is None else round(self.score, 6),
+            "stage1_score": round(self.screen_score, 6),
+            "uncertainty": None if self.uncertainty is None else round(self.uncertainty, 6),
+            "novelty": round(self.novelty, 6),
+            "risk": self.risk,
+            "entropy": round(self.entropy, 6),
+            "routing": self.decision,
+            "rules_fired": self.rules_fired,
+        }
 
 
 @dataclass(frozen=True)
 class Selected:
     rank: int  # 1 = most worth reviewing
     score: float
-    scored: Scored
+    scored: Candidate
     model_version: str
     draft: str | None = None  # the champion's greedy draft (pushed as the suggestion)
     ticket_id: str | None = None  # the review ticket, when pushed
@@ -85,164 +124,210 @@ class Selected:
         return self.scored.entry.prompt
 
 
-# --- input -----------------------------------------------------------------------------------------
+# --- stage 1: every prompt, no generation ------------------------------------------------------------
 
 
-def read_pool(path: str | Path) -> list[PoolEntry]:
-    """Read a JSONL pool file: one `{"task": ..., "prompt": ..., "metadata": {...}}` object per line."""
-    path = Path(path)
-    if not path.is_file():
-        raise SelectionError(f"pool file {path} does not exist: pass a JSONL file of {{task, prompt}} rows")
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise SelectionError(
-                f"{path} line {number}: not valid JSON ({exc.msg} at column {exc.colno})"
-            ) from None
-        if not isinstance(row, dict):
-            raise SelectionError(f"{path} line {number}: expected a JSON object with task and prompt")
-        try:
-            entries.append(PoolEntry.model_validate(row))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in error['loc']) or 'row'}: {error['msg']}" for error in exc.errors()
-            )
-            raise SelectionError(
-                f"{path} line {number}: {problems} (each row needs task and prompt, optional metadata, id)"
-            ) from None
-    if not entries:
-        raise SelectionError(f"pool file {path} has no prompts")
-    return entries
+class _Best:
+    """The `size` candidates with the highest stage-1 score seen so far (ties: the earlier one wins)."""
+
+    def __init__(self, size: int | None) -> None:
+        self.size = size
+        self._heap: list[tuple[float, int, Candidate]] = []
+
+    def add(self, candidate: Candidate) -> None:
+        item = (candidate.screen_score, -candidate.index, candidate)
+        if self.size is None or len(self._heap) < self.size:
+            heapq.heappush(self._heap, item)
+        elif item[:2] > self._heap[0][:2]:
+            heapq.heapreplace(self._heap, item)
+
+    def best_first(self) -> list[Candidate]:
+        return [candidate for *_, candidate in sorted(self._heap, key=lambda item: item[:2], reverse=True)]
 
 
-def as_entries(pool: Sequence[Any]) -> list[PoolEntry]:
-    """Accept PoolEntry, demo PoolPrompt or plain mappings with task, prompt and optional metadata."""
-    entries = []
-    for index, item in enumerate(pool):
-        if isinstance(item, PoolEntry):
-            entries.append(item)
-            continue
-        row = (
-            item
-            if isinstance(item, Mapping)
-            else {
-                key: getattr(item, key) for key in ("task", "prompt", "metadata", "id") if hasattr(item, key)
-            }
-        )
-        try:
-            entries.append(PoolEntry.model_validate(dict(row)))
-        except ValidationError as exc:
-            raise SelectionError(
-                f"pool item {index}: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
-            ) from None
-    return entries
+def _conversation(drafter: Drafter, prompt: str, with_system: bool) -> list[dict[str, str]]:
+    if with_system:
+        return drafter.conversation(prompt, None, FewShot([], [], "disabled"))
+    return [{"role": "user", "content": user_message(prompt)}]
 
 
-# --- the three signals -----------------------------------------------------------------------------
-
-
-def dispersion(vectors: np.ndarray) -> float:
-    """Mean pairwise cosine distance of L2-normalized rows, clipped to [0, 1]; 0 for fewer than 2 rows."""
-    k = len(vectors)
-    if k < 2:
-        return 0.0
-    similarity = vectors @ vectors.T
-    upper = similarity[np.triu_indices(k, 1)]
-    return float(np.clip(np.mean(1.0 - upper), 0.0, 1.0))
-
-
-def novelty_scores(runtime: Runtime, entries: Sequence[PoolEntry]) -> list[float]:
-    """1 - max cosine similarity to a stored example of the same task; 1.0 when the task has none."""
-    if runtime.store.count() == 0:
-        return [1.0] * len(entries)
-    vectors = runtime.embedder.encode_documents([entry.prompt for entry in entries])  # one batch
-    scores = []
-    for entry, vector in zip(entries, vectors, strict=True):
-        hits = runtime.store.query(vector, 1, compile_filters({"task": entry.task}))
-        scores.append(1.0 if not hits else float(np.clip(1.0 - hits[0].similarity, 0.0, 1.0)))
-    return scores
-
-
-def routing_risk(
-    runtime: Runtime, entry: PoolEntry, risk_of: Mapping[str, float]
-) -> tuple[float, str, list[str]]:
-    decision = runtime.router.route(Interaction(entry.task, entry.prompt, "", dict(entry.metadata)))
-    return float(risk_of.get(decision.decision, 1.0)), decision.decision, list(decision.rules_fired)
-
-
-# --- scoring and selection -------------------------------------------------------------------------
-
-
-def _settings(runtime: Runtime, settings: SelectionSettings | None) -> SelectionSettings:
-    return settings or runtime.settings.selection
-
-
-def score_pool(
+def screen(
     runtime: Runtime,
-    pool: Sequence[Any],
-    *,
-    settings: SelectionSettings | None = None,
-    drafter: Drafter | None = None,
-    progress: bool = True,
-) -> list[Scored]:
-    """Uncertainty, novelty and routing risk for every prompt of `pool` (in pool order)."""
+    pool: Pool,
+    keep: int | None,
+    settings: SelectionSettings,
+    drafter: Drafter,
+    advance: Any = None,
+) -> list[Candidate]:
+    """Stage 1 over the whole pool, a batch at a time; the best `keep` candidates (all when None), best
+    first. `advance(count)` is called after each batch (the progress bar)."""
+    from training.uncertainty import answer_entropy, in_precision
+
+    stage = settings.stage1
+    stored = runtime.store.vectors_by_task()  # read once: every batch is compared with it in memory
+    everything = (
+        np.concatenate(list(stored.values())) if stored else np.empty((0, runtime.embedder.dimension))
+    )
+    routing = runtime.settings.routing
+    router = PoolRouting(
+        runtime.settings.routing_rules_file,
+        settings.risk_of_decision,
+        embed=runtime.embedder.encode_documents if routing.embedding_rules else None,
+        trusted_modules=routing.trusted_validator_modules,
+    )
+    loaded = drafter.current()
+    model = in_precision(loaded.model, stage.dtype)  # a bfloat16 copy; the drafting model stays as it is
+    weights = stage.weights.model_dump()
+    best = _Best(keep)
+    position = 0
+    for batch in pool.batches(stage.batch_prompts):
+        prompts = [entry.prompt for entry in batch]
+        vectors = runtime.embedder.encode_documents(prompts)
+        tasks = [entry.task for entry in batch]
+        novel = novelty(vectors, tasks, stored)
+        routed = router.route(
+            [(e.task, e.prompt, e.metadata) for e in batch], vectors, nearest_similarity(vectors, everything)
+        )
+        entropy = answer_entropy(
+            model,
+            loaded.tokenizer,
+            [_conversation(drafter, prompt, stage.system_prompt) for prompt in prompts],
+            answer_tokens=stage.answer_tokens,
+            max_prompt_tokens=stage.max_prompt_tokens,
+        )
+        risk = np.asarray([r.risk for r in routed])
+        scores = weighted_mean({"novelty": novel, "risk": risk, "entropy": entropy}, weights)
+        for offset, entry in enumerate(batch):
+            best.add(
+                Candidate(
+                    index=position + offset,
+                    entry=entry,
+                    vector=vectors[offset],
+                    novelty=float(novel[offset]),
+                    risk=float(risk[offset]),
+                    decision=routed[offset].decision,
+                    rules_fired=routed[offset].rules_fired,
+                    entropy=float(entropy[offset]),
+                    screen_score=float(scores[offset]),
+                )
+            )
+        position += len(batch)
+        if advance is not None:
+            advance(len(batch))
+    return best.best_first()
+
+
+def diverse(
+    candidates: Sequence[Candidate], k: int, diversity: float, *, final: bool = False
+) -> list[Candidate]:
+    """The `k` best candidates in pick order: by score when `diversity` is 0, else by MMR (each pick's
+    score minus `diversity` x its closest similarity to an earlier pick). `final` ranks by stage 2's score."""
+    if not candidates:
+        return []
+    relevance = np.asarray([c.score if final else c.screen_score for c in candidates], dtype=np.float64)
+    if diversity == 0 or k <= 1:
+        order = np.argsort(-relevance, kind="stable")[:k]
+    else:
+        vectors = np.stack([c.vector for c in candidates]).astype(np.float32)
+        order = mmr_select(relevance, vectors, k, lambda_=1.0 - diversity)
+    return [candidates[int(i)] for i in order]
+
+
+# --- stage 2: k sampled drafts for the shortlist -----------------------------------------------------
+
+
+def measure(
+    runtime: Runtime,
+    shortlist: Sequence[Candidate],
+    settings: SelectionSettings,
+    drafter: Drafter,
+    advance: Any = None,
+) -> list[Candidate]:
+    """Uncertainty (the spread of k sampled drafts) and the final score for each shortlisted candidate."""
+    k = settings.k_samples
+    weights = settings.weights.model_dump()
+    measured = []
+    for start in range(0, len(shortlist), settings.batch_prompts):
+        chunk = shortlist[start : start + settings.batch_prompts]
+        shots = [
+            drafter.few_shot(c.entry.task, c.entry.prompt)
+            if settings.few_shot_in_samples
+            else FewShot([], [], "disabled")
+            for c in chunk
+        ]
+        conversations = [
+            drafter.conversation(c.entry.prompt, None, s) for c, s in zip(chunk, shots, strict=True)
+        ]
+        seed = None if settings.seed is None else settings.seed + start
+        samples = drafter.sample_conversations(
+            conversations, k, settings.temperature, settings.max_new_tokens, seed
+        )
+        vectors = runtime.embedder.encode_documents([text for group in samples for text in group])
+        for i, (candidate, shot) in enumerate(zip(chunk, shots, strict=True)):
+            uncertainty = dispersion(vectors[i * k : (i + 1) * k])
+            signals = {
+                "uncertainty": uncertainty,
+                "novelty": candidate.novelty,
+                "risk": candidate.risk,
+                "entropy": candidate.entropy,
+            }
+            measured.append(
+                replace(
+                    candidate,
+                    uncertainty=uncertainty,
+                    score=float(weighted_mean(signals, weights)),
+                    samples=samples[i],
+                    example_ids=shot.example_ids,
+                )
+            )
+        if advance is not None:
+            advance(len(chunk))
+    return measured
+
+
+# --- both stages ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    settings = _settings(runtime, settings)
-    drafter = drafter or Drafter(runtime)
-    entries = as_entries(pool)
-    if not entries:
-        return []
-    novelty = novelty_scores(runtime, entries)
-    routed = [routing_risk(runtime, entry, settings.risk_of_decision) for entry in entries]
-
-    samples: list[list[str]] = []
-    shots: list[FewShot] = []
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=False) as bar:
-        task = bar.add_task(f"sampling {settings.k_samples} drafts per prompt", total=len(entries))
-        for start in range(0, len(entries), settings.batch_prompts):
-            chunk = entries[start : start + settings.batch_prompts]
-            chunk_shots = [
-                drafter.few_shot(e.task, e.prompt)
-                if settings.few_shot_in_samples
-                else FewShot([], [], "disabled")
-                for e in chunk
-            ]
-            conversations = [
-                drafter.conversation(e.prompt, None, s) for e, s in zip(chunk, chunk_shots, strict=True)
-            ]
-            seed = None if settings.seed is None else settings.seed + start
-            samples += drafter.sample_conversations(
-                conversations, settings.k_samples, settings.temperature, settings.max_new_tokens, seed
-            )
-            shots += chunk_shots
-            bar.advance(task, len(chunk))
+    with Progress(*columns, disable=not enabled, transient=False) as bar:
+        yield bar
 
-    k = settings.k_samples
-    vectors = runtime.embedder.encode_documents([text for group in samples for text in group])  # one batch
-    return [
-        Scored(
-            entry=entry,
-            uncertainty=dispersion(vectors[i * k : (i + 1) * k]),
-            novelty=novelty[i],
-            risk=routed[i][0],
-            decision=routed[i][1],
-            rules_fired=routed[i][2],
-            samples=samples[i],
-            example_ids=shots[i].example_ids,
+
+def rank(
+    runtime: Runtime,
+    pool: Pool | str | Path | Sequence[Any],
+    n: int,
+    *,
+    settings: SelectionSettings,
+    drafter: Drafter,
+    progress: bool = True,
+) -> list[Candidate]:
+    """The `n` prompts of `pool` most worth reviewing, best first, each with every signal."""
+    pool = as_pool(pool)
+    n = min(n, len(pool))
+    shortlist_size = (
+        len(pool) if settings.shortlist_multiple == 0 else min(len(pool), n * settings.shortlist_multiple)
+    )
+    exhaustive = shortlist_size == len(pool)
+    keep = (
+        None
+        if exhaustive
+        else (shortlist_size * PRESHORTLIST_FACTOR if settings.diversity else shortlist_size)
+    )
+    with _progress(progress) as bar:
+        first = bar.add_task(f"stage 1: scoring {len(pool)} prompts", total=len(pool))
+        screened = screen(runtime, pool, keep, settings, drafter, lambda count: bar.advance(first, count))
+        shortlist = screened if exhaustive else diverse(screened, shortlist_size, settings.diversity)
+        second = bar.add_task(
+            f"stage 2: sampling {settings.k_samples} drafts for {len(shortlist)} prompts",
+            total=len(shortlist),
         )
-        for i, entry in enumerate(entries)
-    ]
-
-
-def rank(scored: Sequence[Scored], weights: SelectionWeights) -> list[tuple[float, Scored]]:
-    """Highest score first; ties keep pool order."""
-    return sorted(((item.score(weights), item) for item in scored), key=lambda pair: -pair[0])
+        measured = measure(runtime, shortlist, settings, drafter, lambda count: bar.advance(second, count))
+    return diverse(measured, n, settings.diversity, final=True)
 
 
 def push_selected(runtime: Runtime, selected: Sequence[Selected]) -> list[Selected]:
@@ -261,26 +346,17 @@ def push_selected(runtime: Runtime, selected: Sequence[Selected]) -> list[Select
         ticket = open_review(
             runtime, request, item.draft or "", item.model_version, item.details, score=item.score
         )
-        pushed.append(Selected(**{**item.__dict__, "ticket_id": ticket.id}))
+        pushed.append(replace(item, ticket_id=ticket.id))
     return pushed
 
 
-def select(
+def effective_settings(
     runtime: Runtime,
-    pool: Sequence[Any],
-    n: int,
+    settings: SelectionSettings | None,
     weights: SelectionWeights | Mapping[str, float] | None = None,
     k_samples: int | None = None,
-    push: bool = True,
-    *,
-    settings: SelectionSettings | None = None,
-    drafter: Drafter | None = None,
-    progress: bool = True,
-) -> list[Selected]:
-    """Score `pool`, keep the best `n`, draft them with the champion and (by default) push them to Argilla."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise SelectionError(f"n must be a positive integer (how many prompts to select), got {n!r}")
-    settings = _settings(runtime, settings)
+) -> SelectionSettings:
+    settings = settings or runtime.settings.selection
     overrides: dict[str, Any] = {}
     if weights is not None:
         overrides["weights"] = (
@@ -288,55 +364,77 @@ def select(
         )
     if k_samples is not None:
         overrides["k_samples"] = k_samples
-    if overrides:
-        try:
-            settings = SelectionSettings.model_validate({**settings.model_dump(), **overrides})
-        except ValidationError as exc:
-            raise SelectionError(f"selection settings: {exc}") from None
+    if not overrides:
+        return settings
+    try:
+        return SelectionSettings.model_validate({**settings.model_dump(), **overrides})
+    except ValidationError as exc:
+        raise SelectionError(f"selection settings: {exc}") from None
+
+
+def select(
+    runtime: Runtime,
+    pool: Pool | str | Path | Sequence[Any],
+    n: int,
+    weights: SelectionWeights | Mapping[str, float] | None = None,
+    k_samples: int | None = None,
+    push: bool = True,
+    *,
+    draft: bool = True,
+    settings: SelectionSettings | None = None,
+    drafter: Drafter | None = None,
+    progress: bool = True,
+) -> list[Selected]:
+    """Rank `pool` in two stages, keep the best `n`, draft them with the champion (unless `draft` is off:
+    a dry run) and push them to Argilla (unless `push` is off)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise SelectionError(f"n must be a positive integer (how many prompts to select), got {n!r}")
+    settings = effective_settings(runtime, settings, weights, k_samples)
     drafter = drafter or Drafter(runtime)
-    scored = score_pool(runtime, pool, settings=settings, drafter=drafter, progress=progress)
-    best = rank(scored, settings.weights)[:n]
-    drafts = drafter.draft_many([(item.entry.task, item.entry.prompt, None) for _, item in best])
-    selected = [
-        Selected(
-            rank=position,
-            score=score,
-            scored=item,
-            model_version=draft.model_version,
-            draft=draft.text,
-            details={
-                **draft.details,
-                "selection": {
-                    "score": round(score, 6),
-                    "uncertainty": round(item.uncertainty, 6),
-                    "novelty": round(item.novelty, 6),
-                    "risk": item.risk,
-                    "routing": item.decision,
-                    "rules_fired": item.rules_fired,
-                    "rank": position,
-                },
-            },
+    best = rank(runtime, pool, n, settings=settings, drafter=drafter, progress=progress)
+    if draft:
+        drafts = drafter.draft_many([(c.entry.task, c.entry.prompt, None) for c in best])
+    else:
+        drafts = [None] * len(best)
+    selected = []
+    for position, (candidate, made) in enumerate(zip(best, drafts, strict=True), start=1):
+        model_version = made.model_version if made is not None else drafter.model_version
+        selection = {**candidate.signals(), "rank": position}
+        selected.append(
+            Selected(
+                rank=position,
+                score=float(candidate.score or 0.0),
+                scored=candidate,
+                model_version=model_version,
+                draft=None if made is None else made.text,
+                details={**(made.details if made is not None else {}), "selection": selection},
+            )
         )
-        for position, ((score, item), draft) in enumerate(zip(best, drafts, strict=True), start=1)
-    ]
+    if push and not draft:
+        raise SelectionError("a push needs the drafts: pass draft=True (only a dry run skips them)")
     return push_selected(runtime, selected) if push else selected
 
 
 def as_rows(selected: Sequence[Selected]) -> list[dict[str, Any]]:
     """One plain dict per selected prompt, for `tacit select` to print as a table or JSON."""
-    return [
-        {
-            "rank": item.rank,
-            "score": round(item.score, 4),
-            "uncertainty": round(item.scored.uncertainty, 4),
-            "novelty": round(item.scored.novelty, 4),
-            "risk": item.scored.risk,
-            "routing": item.scored.decision,
-            "task": item.task,
-            "prompt": item.prompt,
-            "model_version": item.model_version,
-            "ticket_id": item.ticket_id,
-        }
-        for item in selected
-    ]
-
+    rows = []
+    for item in selected:
+        signals = item.scored.signals()
+        rows.append(
+            {
+                "rank": item.rank,
+                **{
+                    key: signals[key]
+                    for key in ("score", "stage1_score", "uncertainty", "novelty", "risk", "entropy")
+                },
+                "routing": signals["routing"],
+                "rules_fired": signals["rules_fired"],
+                "task": item.task,
+                "prompt": item.prompt,
+                "id": item.scored.entry.id,
+                "position": item.scored.index + 1,  # in the pool, 1 = first prompt
+                "model_version": item.model_version,
+                "ticket_id": item.ticket_id,
+            }
+        )
+    return rows

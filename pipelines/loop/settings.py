@@ -6,6 +6,8 @@ without an import cycle.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from training.base_model import DEFAULT_BASE_MODEL
@@ -33,24 +35,70 @@ class DraftingSettings(BaseModel):
 
 
 class SelectionWeights(BaseModel):
+    """Stage 2's weights: how the final score of a shortlisted prompt mixes its signals (weighted mean)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    uncertainty: float = Field(0.4, ge=0)
-    novelty: float = Field(0.4, ge=0)
-    risk: float = Field(0.2, ge=0)
+    uncertainty: float = Field(0.4, ge=0, description="spread of k sampled drafts (stage 2)")
+    novelty: float = Field(0.4, ge=0, description="1 - similarity to the closest stored example of the task")
+    risk: float = Field(0.2, ge=0, description="the routing rules' decision as a number")
+    entropy: float = Field(0.0, ge=0, description="the model's next-token entropy where the answer starts")
 
     @model_validator(mode="after")
     def _some_weight(self) -> SelectionWeights:
-        if self.uncertainty + self.novelty + self.risk <= 0:
-            raise ValueError("selection weights are all 0: give at least one of uncertainty/novelty/risk > 0")
+        if self.uncertainty + self.novelty + self.risk + self.entropy <= 0:
+            raise ValueError(
+                "selection weights are all 0: give at least one of uncertainty/novelty/risk/entropy > 0"
+            )
         return self
 
 
-class SelectionSettings(BaseModel):
-    """The `selection:` section of configs/tacit.yaml."""
+class ScreeningWeights(BaseModel):
+    """Stage 1's weights: every prompt of the pool, signals that need no generation."""
 
     model_config = ConfigDict(extra="forbid")
 
+    novelty: float = Field(0.4, ge=0)
+    risk: float = Field(0.2, ge=0)
+    entropy: float = Field(0.4, ge=0)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ScreeningWeights:
+        if self.novelty + self.risk + self.entropy <= 0:
+            raise ValueError("selection.stage1 weights are all 0: give novelty, risk or entropy a weight > 0")
+        return self
+
+
+class ScreeningSettings(BaseModel):
+    """`selection.stage1`: the pass over the whole pool (embeddings, routing, one forward pass per batch)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    weights: ScreeningWeights = Field(default_factory=ScreeningWeights)
+    batch_prompts: int = Field(64, ge=1, le=4096, description="prompts read, embedded and scored together")
+    answer_tokens: int = Field(1, ge=1, le=16, description="answer positions whose entropy is averaged")
+    # The forward pass is the stage's cost: it reads only the last tokens of the prompt (the end of the
+    # user's text and the start of the answer); null = the whole prompt.
+    max_prompt_tokens: int | None = Field(64, ge=8, le=8192)
+    system_prompt: bool = Field(False, description="include the drafting system prompt in the forward pass")
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "bfloat16", description="precision of the forward pass (bfloat16: several times faster on AMX CPUs)"
+    )
+
+
+class SelectionSettings(BaseModel):
+    """The `selection:` section of configs/tacit.yaml: stage 1 (`stage1`) ranks every prompt without
+    generating; stage 2 (the keys at this level) samples k drafts for the stage-1 shortlist only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage1: ScreeningSettings = Field(default_factory=ScreeningSettings)
+    shortlist_multiple: int = Field(
+        4, ge=0, le=1000, description="stage 2 sees the stage-1 top N x this; 0 = every prompt (exhaustive)"
+    )
+    diversity: float = Field(
+        0.2, ge=0, lt=1, description="MMR: weight of closeness to an already picked prompt (0 = score order)"
+    )
     weights: SelectionWeights = Field(default_factory=SelectionWeights)
     k_samples: int = Field(4, ge=2, le=32, description="sampled drafts per prompt (>= 2 to measure spread)")
     temperature: float = Field(0.9, gt=0, le=5)
