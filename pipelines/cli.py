@@ -238,29 +238,33 @@ def select(
     ),
     n: int = typer.Option(..., "--n", min=1, help="how many prompts to send to annotators"),
     push: bool = typer.Option(True, help="create review tickets in Argilla for the selected prompts"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the ranking; no drafts, nothing pushed"),
     as_json: bool = typer.Option(False, "--json", help="print the ranking as JSON"),
 ) -> None:
-    """Active learning: rank a pool by uncertainty, novelty and routing risk; push the top N to Argilla."""
+    """Active learning in two stages (selection: in the config): rank a pool by novelty, routing risk and the
+    model's entropy, sample drafts for the shortlist only; push the top N to Argilla."""
     from pipelines.loop.runtime import Runtime
-    from pipelines.loop.selection import as_rows, read_pool
+    from pipelines.loop.selection import PoolFile, as_rows
     from pipelines.loop.selection import select as select_prompts
 
     settings = load_settings()
-    entries = read_pool(pool)  # a bad file is refused before the model loads
+    entries = PoolFile(pool)  # every line is checked before the model loads; then read a batch at a time
+    push = push and not dry_run
     if push and settings.argilla.api_key is None:
         require_secrets(settings)  # the tickets go to the stack's Argilla
-    selected = select_prompts(Runtime(settings), entries, n, push=push)
+    selected = select_prompts(Runtime(settings), entries, n, push=push, draft=not dry_run)
     rows = as_rows(selected)
     if as_json:
         print(json.dumps(rows))
         return
-    table = Table("rank", "score", "uncertainty", "novelty", "routing", "task", "prompt", "ticket")
+    table = Table("rank", "score", "uncertainty", "novelty", "entropy", "routing", "task", "prompt", "ticket")
     for row in rows:
         table.add_row(
             str(row["rank"]),
             f"{row['score']:.3f}",
             f"{row['uncertainty']:.3f}",
             f"{row['novelty']:.3f}",
+            f"{row['entropy']:.3f}",
             str(row["routing"]),
             row["task"],
             row["prompt"][:60],

@@ -290,10 +290,12 @@ def measure(
 
 @contextmanager
 def _progress(enabled: bool) -> Iterator[Any]:
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, disable=not enabled, transient=False) as bar:
+    # on stderr: `tacit select --json` prints the ranking alone on stdout
+    with Progress(*columns, console=Console(stderr=True), disable=not enabled, transient=False) as bar:
         yield bar
 
 
