@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import TYPE_CHECKING
 
 from pipelines.config import TacitSettings
@@ -43,6 +44,7 @@ class Wakeups:
         self.sync_soon = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.listening = asyncio.Event()  # set while subscribed (tests and the bench wait for it)
+        self._origin = uuid.uuid4().hex  # messages carry it: this process skips its own (already woken)
 
     @classmethod
     def for_settings(cls, settings: TacitSettings) -> Wakeups:
@@ -90,7 +92,7 @@ class Wakeups:
         from redis.exceptions import RedisError
 
         try:
-            self._publisher.publish(self.channel, kind)
+            self._publisher.publish(self.channel, f"{kind}:{self._origin}")
         except RedisError as exc:
             log.warning("wake-up not published (%s); other replicas notice within their poll", exc)
 
@@ -103,18 +105,24 @@ class Wakeups:
             return
         from redis.exceptions import RedisError
 
+        failing = False
         while True:
             client = coordination.async_client(self._settings)
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(self.channel)
                     self.listening.set()
+                    failing = False
                     async for message in pubsub.listen():
-                        kind = message.get("data")
-                        self._wake_here(kind.decode() if isinstance(kind, bytes) else str(kind))
+                        data = message.get("data")
+                        kind, _, origin = (data.decode() if isinstance(data, bytes) else str(data)).partition(":")
+                        if origin != self._origin:
+                            self._wake_here(kind)
             except (RedisError, OSError) as exc:
                 self.listening.clear()
-                log.warning("wake-up listener: Redis unreachable (%s); retrying in %ss", exc, RECONNECT_S)
+                if not failing:  # once per outage
+                    log.warning("wake-up listener: Redis unreachable (%s); retrying every %ss", exc, RECONNECT_S)
+                failing = True
                 await asyncio.sleep(RECONNECT_S)
             finally:
                 with contextlib.suppress(Exception):
