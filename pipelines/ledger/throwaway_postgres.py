@@ -33,6 +33,7 @@ INSTALL_HINT = "install PostgreSQL's server binaries: `make postgres` (Debian's 
 # durability is pointless for a throwaway cluster; these make initdb and every commit much cheaper
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DEBIAN_BIN_ROOT = Path("/usr/lib/postgresql")  # <version>/bin/ under it
 
 
 def find_postgres_bin(name: str) -> Path:
@@ -41,12 +42,12 @@ def find_postgres_bin(name: str) -> Path:
     if on_path:
         return Path(on_path)
     versions = sorted(
-        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        DEBIAN_BIN_ROOT.glob(f"*/bin/{name}"),
         key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0,
     )
     if versions:
         return versions[-1]
-    raise LedgerError(f"PostgreSQL's {name!r} was not found on PATH nor in /usr/lib/postgresql/*/bin: {INSTALL_HINT}")
+    raise LedgerError(f"PostgreSQL's {name!r} was not found on PATH nor in {DEBIAN_BIN_ROOT}/*/bin: {INSTALL_HINT}")
 
 
 def _free_port() -> int:
