@@ -119,6 +119,20 @@ def test_a_pre_migration_ledger_that_is_not_the_shipped_schema_is_refused_naming
         assert connection.execute("SELECT count(*) FROM sqlite_master WHERE name = 'alembic_version'").fetchone() == (0,)
 
 
+def test_a_ledger_made_by_create_all_from_todays_models_is_stamped_as_the_head(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    with Ledger(url) as ledger:
+        ledger.create_ticket("review", "clinical-note", {"prompt": "p"}, "corrections")
+        assert ledger.verify_audit().ok
+    with sqlite3.connect(tmp_path / "ledger.db") as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (migrations.head_revision(),)
+        ]
+
+
 def test_a_ledger_migrated_by_a_newer_tacit_is_refused(tmp_path: Path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     Ledger(url).close()

@@ -3,7 +3,8 @@
 - An empty database is brought to the head revision.
 - A database from before migrations (tables made by `create_all`, no `alembic_version`) is compared
   with the baseline (versions/0001: the schema as of commit 6d2a36d): the same tables and columns, and
-  it is stamped `0001`, then upgraded. Anything else is refused, saying what differs.
+  it is stamped `0001`, then upgraded. One that matches today's models exactly (`create_all` by a
+  build without migrations) is stamped as the head. Anything else is refused, saying what differs.
 - A database already at a revision this tacit does not know (a newer tacit migrated it) is refused.
 
 All of it happens in one transaction that holds the database's write lock (SQLite: BEGIN IMMEDIATE;
@@ -159,8 +160,8 @@ def _upgrade_locked(connection: Connection, engine: Engine, head: str) -> str | 
     if was is None:
         present = set(inspect(connection).get_table_names()) & set(baseline_metadata().tables)
         if present:
-            _check_baseline(connection, where)
-            _run(connection, lambda revision, _context: script._stamp_revs(BASELINE_REVISION, revision))
+            known = _known_schema(connection, where, head)
+            _run(connection, lambda revision, _context: script._stamp_revs(known, revision))
     else:
         try:
             script_directory().get_revision(was)
@@ -181,23 +182,35 @@ def _run(connection: Connection, step: Any) -> None:
         environment.run_migrations()
 
 
-def _check_baseline(connection: Connection, where: str) -> None:
+def _known_schema(connection: Connection, where: str, head: str) -> str:
+    """The revision whose schema a ledger without migration history has: the baseline (made by tacit before
+    migrations), or the head (made by `create_all` from today's models); anything else is refused."""
+    from ..models import Base
+
+    problems = _problems(connection, baseline_metadata())
+    if not problems:
+        return BASELINE_REVISION
+    if not _problems(connection, Base.metadata):
+        return head
+    raise LedgerError(
+        f"ledger at {where} has tables but no migration history, and they are not the schema tacit "
+        f"had before migrations ({'; '.join(problems[:8])}): back it up and open a copy that matches, "
+        f"or, if you know its revision, stamp it: {MANUAL_STAMP}"
+    )
+
+
+def _problems(connection: Connection, expected: MetaData) -> list[str]:
+    """How the database differs from `expected`; tables that are not the ledger's are left out."""
     from ..models import Base
 
     problems = []
-    for difference in schema_differences(connection, baseline_metadata()):
+    for difference in schema_differences(connection, expected):
         if isinstance(difference, tuple) and difference[0] == "remove_table":
-            table = difference[1].name
-            if table in Base.metadata.tables:  # a later ledger table, made by a build without migrations
-                problems.append(f"unexpected table {table}")
+            if difference[1].name in Base.metadata.tables:  # a ledger table `expected` does not have
+                problems.append(f"unexpected table {difference[1].name}")
             continue
         problems.append(_describe(difference))
-    if problems:
-        raise LedgerError(
-            f"ledger at {where} has tables but no migration history, and they are not the schema tacit "
-            f"had before migrations ({'; '.join(problems[:8])}): back it up and open a copy that matches, "
-            f"or, if you know its revision, stamp it: {MANUAL_STAMP}"
-        )
+    return problems
 
 
 _WHAT = {
