@@ -85,7 +85,8 @@ def store(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Store:
 
 @pytest.fixture(scope="module")
 def first_run(store: Store) -> TrainResult:
-    return store.train(sample_pairs(40), {"gate": PROMOTE_ANY}, ledger_cursor=40)
+    quality = {"alpha.approvals.decision": 0.4444, "contested": 1}  # what `tacit train dpo` passes in
+    return store.train(sample_pairs(40), {"gate": PROMOTE_ANY}, ledger_cursor=40, review_quality=quality)
 
 
 def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
@@ -126,6 +127,9 @@ def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
         "preferences",
     ]
     assert tags["tacit.snapshot_hash"] == first_run.snapshot_hash
+    # the agreement behind the data, and what the filters left out (nothing here) and why
+    assert run.data.metrics["review.alpha.approvals.decision"] == 0.4444 and run.data.metrics["review.contested"] == 1
+    assert json.loads(tags["tacit.pairs_left_out"]) == {} and tags["tacit.pairs_left_out_total"] == "0"
     artifacts = {item.path for item in store.client.list_artifacts(first_run.run_id, "adapter")}
     assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"} <= artifacts
     table = json.loads(
