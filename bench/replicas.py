@@ -13,8 +13,10 @@ over both replicas (what a round-robin load balancer does), on the same servers 
 Figures per load and replica count: requests/s, p50/p95 latency, errors; the ratio 2 vs 1.
 
 `wake_p95_ms`: a ticket created at replica 1 is long-polled at replica 2 while a signed decision arrives as
-a webhook at replica 1 (`wakeups` times): from sending the webhook to the long-poll's answer (the ingest
-included), and from the webhook's own answer to the long-poll's (the wake-up across replicas alone).
+a webhook at replica 1 (`wakeups` times): from sending the webhook to the long-poll's answer (verifying and
+ingesting the webhook included), and from the webhook's own answer to the long-poll's (negative: the waiter
+answered before the webhook did, whose answer waits for the example store write). The same with the long-poll
+at replica 1 is the baseline (`same_replica_baseline`): the difference is what crossing replicas costs.
 
 `cpu`: the CPU seconds each process used during each load, over the wall time (1.0 = one core busy), so
 that the ratio can be read: on a machine with two cores, two replicas plus PostgreSQL, Chroma, Argilla and
@@ -209,7 +211,8 @@ def _decision(ticket: dict, user: dict, corrected: str) -> dict:
     }
 
 
-def _wakeups(urls: list[str], api_key: str, secret: str, user: dict, n: int) -> dict[str, Any]:
+def _wakeups(urls: list[str], api_key: str, secret: str, user: dict, n: int, waiter_at: int) -> dict[str, Any]:
+    """Long-polls at replica `waiter_at` (0 or 1), woken by decisions posted as webhooks to replica 1."""
     headers = {"Authorization": f"Bearer {api_key}"}
     via_webhook, after_answer = [], []
     with httpx.Client(base_url=urls[0], headers=headers, timeout=60) as first:
@@ -220,14 +223,14 @@ def _wakeups(urls: list[str], api_key: str, secret: str, user: dict, n: int) -> 
             answered: dict[str, float] = {}
 
             def long_poll(ticket_id: str = created["id"], into: dict[str, float] = answered) -> None:
-                with httpx.Client(base_url=urls[1], headers=headers, timeout=60) as second:
+                with httpx.Client(base_url=urls[waiter_at], headers=headers, timeout=60) as second:
                     status = second.get(f"/v1/tickets/{ticket_id}", params={"wait": 30}).json()["status"]
                 into["at"] = time.monotonic()
                 into["decided"] = float(status == "decided")
 
             waiter = threading.Thread(target=long_poll)
             waiter.start()
-            time.sleep(0.3)  # the long-poll is waiting at replica 2
+            time.sleep(0.3)  # the long-poll is waiting
             body, signed = _signed(secret, _decision(created, user, f"Woken {i}"))
             sent = time.monotonic()
             first.post("/v1/webhooks/argilla", content=body, headers=signed).raise_for_status()
@@ -312,8 +315,11 @@ def run(seconds: float = 10.0, clients: int = 8, examples: int = 500, wakeups: i
             timeout=10,
         ).json()
         user = {"id": me["id"], "username": me["username"], "role": "annotator"}
-        _say(f"cross-replica wake-ups: {wakeups} long-polls at replica 2, decided by webhooks at replica 1")
-        wake = _wakeups(urls, api_key, secrets["webhook_secret"], user, wakeups)
+        _say(f"wake-ups: {wakeups} long-polls at replica 1, then at replica 2, decided by webhooks at replica 1")
+        same = _wakeups(urls, api_key, secrets["webhook_secret"], user, wakeups, waiter_at=0)
+        wake = _wakeups(urls, api_key, secrets["webhook_secret"], user, wakeups, waiter_at=1)
+        wake["same_replica_baseline"] = same
+        wake["cross_minus_same_p95_ms"] = round(wake["wake_p95_ms"] - same["wake_p95_ms"], 1)
         return {
             "cores": os.cpu_count(),
             "clients": clients,
