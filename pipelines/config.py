@@ -116,7 +116,8 @@ class TacitSettings(BaseSettings):
     @property
     def logins(self) -> list[str]:
         """Every Argilla login `tacit up` creates besides the owner: annotators, then adjudicators."""
-        return [*self.argilla.annotators, *(a for a in self.review.adjudicators if a not in self.argilla.annotators)]
+        annotators = self.argilla.annotators
+        return [*annotators, *(name for name in self.review.adjudicators if name not in annotators)]
 
     @classmethod
     def settings_customise_sources(

@@ -107,7 +107,8 @@ class Retriever:
 
 
 def _with_min_agreement(compiled: CompiledFilter, min_agreement: float) -> CompiledFilter:
-    if isinstance(min_agreement, bool) or not isinstance(min_agreement, int | float) or not 0 <= min_agreement <= 1:
+    number = isinstance(min_agreement, int | float) and not isinstance(min_agreement, bool)
+    if not number or not 0 <= min_agreement <= 1:
         raise SearchInputError("min_agreement", f"must be a number from 0 to 1, got {min_agreement!r}")
     condition = {"agreement": {"$gte": float(min_agreement)}}
     where = condition if compiled.where is None else {"$and": [compiled.where, condition]}

@@ -53,7 +53,9 @@ def run_four_eyes(
     the disagreements; `tickets`/`answered`/`save` are the demo state's."""
     report = FourEyesReport()
     if len(reviewers) < 2 or runtime.settings.review.quorum_for("approval", "", None, "critical") < 2:
-        console.print("[dim]four eyes: no quorum rule for critical approvals, or fewer than 2 reviewers[/dim]")
+        console.print(
+            "[dim]four eyes: no quorum rule for critical approvals, or fewer than 2 reviewers[/dim]"
+        )
         return report
     chosen = _approvals(scenarios)
     for scenario in chosen:
@@ -83,7 +85,9 @@ def run_four_eyes(
             contested.append((key, scenario))
     report.contested = len(contested)
     if adjudicator is not None:
-        report.adjudicated = _adjudicate(runtime, simulated, adjudicator, owner_api_key, tickets, answered, contested)
+        report.adjudicated = _adjudicate(
+            runtime, simulated, adjudicator, owner_api_key, tickets, answered, contested
+        )
         save()  # type: ignore[operator]
     return report
 
@@ -99,7 +103,9 @@ def _adjudicate(
 ) -> int:
     """The lead answers each contested ticket's adjudication record (as the first reviewer saw it)."""
     waiting = [(key, scenario) for key, scenario in contested if key + ":adjudicated" not in answered]
-    queue = next(name for name in runtime.argilla.ensure_datasets() if is_adjudication(name) and "approvals" in name)
+    queue = next(
+        name for name in runtime.argilla.ensure_datasets() if is_adjudication(name) and "approvals" in name
+    )
     deadline = time.monotonic() + ADJUDICATION_WITHIN_S
     done = 0
     while waiting and time.monotonic() < deadline:

@@ -283,13 +283,24 @@ def run_demo(
         report.answered_now += answered_now
         report.timings["answer_s"] = time.perf_counter() - started
 
-        console.rule(f"3b. Four eyes: critical approvals, two reviewers each; disagreements adjudicated {SIMULATED_MARKUP}")
+        console.rule(
+            f"3b. Four eyes: critical approvals, two reviewers each; disagreements adjudicated {SIMULATED_MARKUP}"
+        )
         from pipelines.demo.four_eyes import run_four_eyes
 
         lead = next((name for name in adjudicators if name in simulated.usernames), None)
         report.four_eyes = run_four_eyes(
-            tacit, runtime, scenarios, simulated, usernames, lead, secrets.argilla.owner.api_key,
-            state.tickets, state.answered, state.save, console,
+            tacit,
+            runtime,
+            scenarios,
+            simulated,
+            usernames,
+            lead,
+            secrets.argilla.owner.api_key,
+            state.tickets,
+            state.answered,
+            state.save,
+            console,
         )
 
         # Webhooks ingest within seconds; a sync pass (in the service) makes sure nothing was missed.

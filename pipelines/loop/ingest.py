@@ -104,7 +104,11 @@ def _feedback_item(response: SubmittedResponse, ticket: TicketRecord | None) -> 
 
 
 def _learned(
-    response: SubmittedResponse, ticket: TicketRecord | None, feedback_id: str, basis: Basis, extra: dict[str, Any]
+    response: SubmittedResponse,
+    ticket: TicketRecord | None,
+    feedback_id: str,
+    basis: Basis,
+    extra: dict[str, Any],
 ) -> tuple[list[ExampleRecord], list[PairRecord], dict[str, Any] | None]:
     """The examples, pairs and decision `response` teaches, stamped with `basis`."""
     judgment = judge(response)
@@ -171,10 +175,18 @@ def ingest_response(
         # the review state first: a waiting application wakes at the decision and must read both
         ledger.set_ticket_review(
             ticket.id,
-            {"state": "decided", "quorum": 1, "answered": [decided_by], "decided_by": "single", "agreement": None},
+            {
+                "state": "decided",
+                "quorum": 1,
+                "answered": [decided_by],
+                "decided_by": "single",
+                "agreement": None,
+            },
             actor=decided_by,
         )
-        ledger.decide_ticket(ticket.id, {**decision, "annotator": decided_by}, by=decided_by, at=response.updated_at)
+        ledger.decide_ticket(
+            ticket.id, {**decision, "annotator": decided_by}, by=decided_by, at=response.updated_at
+        )
     return IngestResult(item.id, outcome.changed, ticket.id if ticket else None, outcome.examples_added)
 
 
@@ -211,7 +223,13 @@ def _ingest_quorum_answer(
     reviewed_record = ticket.argilla_record_id if adjudicating and ticket else response.record_id
     reviewers = _answers(ledger, reviewed_dataset, reviewed_record, None)
     adjudications = (
-        _answers(ledger, f"{base_dataset(reviewed_dataset)}-adjudication", None, ticket.id, set(review.adjudicators))
+        _answers(
+            ledger,
+            f"{base_dataset(reviewed_dataset)}-adjudication",
+            None,
+            ticket.id,
+            set(review.adjudicators),
+        )
         if ticket is not None
         else []
     )

@@ -125,14 +125,20 @@ def reviews_markdown(answers: Sequence[Answer]) -> str:
     """Every reviewer's answer, as the adjudicator reads it."""
     blocks = []
     for answer in answers:
-        lines = [f"### {answer.user}" + (f" ({answer.at.isoformat(timespec='minutes')})" if answer.at else "")]
+        lines = [
+            f"### {answer.user}" + (f" ({answer.at.isoformat(timespec='minutes')})" if answer.at else "")
+        ]
         lines += [f"- **{name}**: {_shown(value)}" for name, value in answer.values.items()]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
 def adjudication_payload(
-    dataset: str, ticket_id: str, fields: Mapping[str, str], metadata: Mapping[str, Any], answers: Sequence[Answer]
+    dataset: str,
+    ticket_id: str,
+    fields: Mapping[str, str],
+    metadata: Mapping[str, Any],
+    answers: Sequence[Answer],
 ) -> RecordPayload:
     """The adjudicator's record: the record the reviewers saw, every reviewer's answer on top."""
     spec = spec_for(dataset)

@@ -30,7 +30,12 @@ class QuorumRule(BaseModel):
     def matches(self, kind: str, task: str, domain: str | None, risk: str | None) -> bool:
         return all(
             allowed is None or value in allowed
-            for allowed, value in ((self.kind, kind), (self.task, task), (self.domain, domain), (self.risk, risk))
+            for allowed, value in (
+                (self.kind, kind),
+                (self.task, task),
+                (self.domain, domain),
+                (self.risk, risk),
+            )
         )
 
 

@@ -113,13 +113,17 @@ def compute_stats(
             counts[1] += 1
             counts[2] += agree(row.dataset, values, outcome.final)
     alpha = {
-        dataset: {questions[dataset]: krippendorff_alpha(by_unit)} for dataset, by_unit in coded.items() if by_unit
+        dataset: {questions[dataset]: krippendorff_alpha(by_unit)}
+        for dataset, by_unit in coded.items()
+        if by_unit
     }
     states = [outcomes[unit] for unit in units if unit in outcomes]
     # contested: the review said so (quorum records), or its reviewers gave different labels (any record)
     contested = {unit for unit in units if unit in outcomes and outcomes[unit].contested}
     for by_unit in coded.values():
-        contested.update(unit for unit, answers in by_unit.items() if len(set(map(str, answers.values()))) > 1)
+        contested.update(
+            unit for unit, answers in by_unit.items() if len(set(map(str, answers.values()))) > 1
+        )
     return {
         "responses": responses,
         "items": len(units),
@@ -163,11 +167,19 @@ def ledger_stats(
             final_by[(item.ticket_id, user)] = item.values
         if dataset not in DATASETS or is_adjudication(item.argilla_dataset):
             continue
-        rows.append(ReviewRow(dataset, item.ticket_id or f"{item.argilla_dataset}/{item.record_id}", user, item.values))
+        rows.append(
+            ReviewRow(
+                dataset, item.ticket_id or f"{item.argilla_dataset}/{item.record_id}", user, item.values
+            )
+        )
     outcomes = {}
     for ticket in tickets.values():
         review = ticket.review or {}
-        final = final_by.get((ticket.id, ticket.decided_by)) if ticket.status == "decided" and ticket.decided_by else None
+        final = (
+            final_by.get((ticket.id, ticket.decided_by))
+            if ticket.status == "decided" and ticket.decided_by
+            else None
+        )
         outcomes[ticket.id] = Outcome(
             final=final,
             decided_by=review.get("decided_by") or ("single" if final is not None else None),

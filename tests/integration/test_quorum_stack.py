@@ -37,7 +37,11 @@ def _critical(tacit: TacitClient, n: int):
     return tacit.approval(
         task=TASK,
         context=f"Maintenance window {n}: the agent wants to fail over the database cluster.",
-        action={"summary": f"Restart db-core-{n}", "command": f"systemctl restart postgres@core-{n}", "risk": "critical"},
+        action={
+            "summary": f"Restart db-core-{n}",
+            "command": f"systemctl restart postgres@core-{n}",
+            "risk": "critical",
+        },
     )
 
 
@@ -69,14 +73,22 @@ def test_four_eyes_adjudication_and_stats(stack: StackInfo, tacit: TacitClient) 
 
     # a disagreement goes to the lead's queue, which shows both answers; the lead decides
     answer(stack.argilla_url, alice.api_key, contested.argilla_record_id, {"decision": "approve"})
-    answer(stack.argilla_url, bob.api_key, contested.argilla_record_id, {"decision": "reject", "reason": REASON})
+    answer(
+        stack.argilla_url, bob.api_key, contested.argilla_record_id, {"decision": "reject", "reason": REASON}
+    )
     for record in (rejected.argilla_record_id,):
-        answer(stack.argilla_url, alice.api_key, record, {"decision": "reject", "reason": "not in this window"})
+        answer(
+            stack.argilla_url, alice.api_key, record, {"decision": "reject", "reason": "not in this window"}
+        )
         answer(stack.argilla_url, bob.api_key, record, {"decision": "reject", "reason": "not in this window"})
-    in_adjudication = _until(lambda: (t := tacit.ticket(contested.id)).review and t.review["state"] == "in_adjudication" and t)
+    in_adjudication = _until(
+        lambda: (t := tacit.ticket(contested.id)).review and t.review["state"] == "in_adjudication" and t
+    )
     assert in_adjudication.status == "open" and in_adjudication.review["contested"]
     queue = "approvals-adjudication"
-    record_id = _until(lambda: record_ids_by_external_id(stack.argilla_url, stack.owner.api_key, queue).get(contested.id))
+    record_id = _until(
+        lambda: record_ids_by_external_id(stack.argilla_url, stack.owner.api_key, queue).get(contested.id)
+    )
     answer(stack.argilla_url, lead.api_key, record_id, {"decision": "reject", "reason": REASON})
     settled = tacit.wait(contested.id, timeout_s=30)
     assert settled.status == "decided" and settled.decided_by == "lead"
@@ -86,12 +98,18 @@ def test_four_eyes_adjudication_and_stats(stack: StackInfo, tacit: TacitClient) 
     with Ledger(f"sqlite:///{stack.home / 'ledger.db'}") as ledger:
         held = ledger.list_examples(task=TASK, include_withdrawn=True)
         lessons = [e for e in held if e.reason == REASON and e.withdrawn_at is None]
-        assert len(lessons) == 1, [(e.kind, e.reason, e.decided_by, e.withdrawn_reason, e.provenance) for e in held]
+        assert len(lessons) == 1, [
+            (e.kind, e.reason, e.decided_by, e.withdrawn_reason, e.provenance) for e in held
+        ]
         (lesson,) = lessons
     assert (lesson.decided_by, lesson.reviewer_count, lesson.agreement) == ("adjudicated", 2, 0.0)
     assert lesson.provenance["adjudicator"] == "lead"
     found = _until(
-        lambda: tacit.search_examples("restart db-core-2", k=5, filters={"task": TASK, "decided_by": "adjudicated"}).examples
+        lambda: (
+            tacit.search_examples(
+                "restart db-core-2", k=5, filters={"task": TASK, "decided_by": "adjudicated"}
+            ).examples
+        )
     )
     assert [hit.example.id for hit in found] == [lesson.id]
     assert found[0].example.agreement == 0.0

@@ -83,12 +83,16 @@ def test_a_disagreement_goes_to_the_adjudicator_whose_answer_decides(ledger, tic
     assert "ticket.adjudication_requested" in [e.action for e in ledger.list_audit(subject_id=ticket.id)]
 
     # somebody who is not an adjudicator answering the adjudication record decides nothing
-    ingest_response(ledger, answer(ticket, "alice", 6, dataset="approvals-adjudication", decision="approve"), REVIEW)
+    ingest_response(
+        ledger, answer(ticket, "alice", 6, dataset="approvals-adjudication", decision="approve"), REVIEW
+    )
     assert ledger.get_ticket(ticket.id).status == "open"
 
     reason = "the node runs the only replica; drain after the failover test"
     ingest_response(
-        ledger, answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason=reason), REVIEW
+        ledger,
+        answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason=reason),
+        REVIEW,
     )
     current = ledger.get_ticket(ticket.id)
     assert current.status == "decided" and current.decided_by == "lead"
@@ -103,7 +107,9 @@ def test_a_change_after_the_decision_is_an_amendment(ledger, ticket):
     ingest_response(ledger, answer(ticket, "alice", 0, decision="approve"), REVIEW)
     ingest_response(ledger, answer(ticket, "bob", 3, decision="approve"), REVIEW)
     ingest_response(
-        ledger, answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason="freeze"), REVIEW
+        ledger,
+        answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason="freeze"),
+        REVIEW,
     )
     current = ledger.get_ticket(ticket.id)
     assert current.decision["decision"] == "reject"
@@ -129,8 +135,17 @@ def test_a_deleted_response_withdraws_its_examples_and_pairs(ledger, dataset, va
         "escalations": {"summary": "double charge", "conversation": "user: charged twice"},
     }[dataset]
     response = SubmittedResponse(
-        dataset=dataset, record_id="r1", external_id=None, fields=fields, metadata={"task": "t"},
-        response_id="resp", user_id="u1", username="alice", status="submitted", values=values, updated_at=T0,
+        dataset=dataset,
+        record_id="r1",
+        external_id=None,
+        fields=fields,
+        metadata={"task": "t"},
+        response_id="resp",
+        user_id="u1",
+        username="alice",
+        status="submitted",
+        values=values,
+        updated_at=T0,
     )
     ingest_response(ledger, response, REVIEW)
     assert [example.kind for example in ledger.list_examples()] == [kind]

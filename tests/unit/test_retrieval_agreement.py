@@ -40,10 +40,21 @@ def test_agreement_filters_compile_to_chroma_conditions() -> None:
 
 def test_the_decision_basis_round_trips_chroma_metadata() -> None:
     example = Example(
-        id="e1", task="t", kind="correction", input="in", output="out", created_at=datetime(2026, 1, 1, tzinfo=UTC),
-        reviewer_count=2, decided_by="adjudicated", agreement=0.0,
+        id="e1",
+        task="t",
+        kind="correction",
+        input="in",
+        output="out",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        reviewer_count=2,
+        decided_by="adjudicated",
+        agreement=0.0,
     )
     metadata = example_to_metadata(example)
-    assert (metadata["reviewer_count"], metadata["decided_by"], metadata["agreement"]) == (2, "adjudicated", 0.0)
+    assert (metadata["reviewer_count"], metadata["decided_by"], metadata["agreement"]) == (
+        2,
+        "adjudicated",
+        0.0,
+    )
     back = example_from_record("e1", "in", metadata)
     assert (back.reviewer_count, back.decided_by, back.agreement) == (2, "adjudicated", 0.0)

@@ -21,7 +21,12 @@ T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
         # labels: the same label agrees, another does not
         ("approvals", {"decision": "approve"}, {"decision": "approve", "reason": "fine"}, True),
         ("approvals", {"decision": "approve"}, {"decision": "reject"}, False),
-        ("escalations", {"category": "refund", "resolution": "a"}, {"category": "refund", "resolution": "b"}, True),
+        (
+            "escalations",
+            {"category": "refund", "resolution": "a"},
+            {"category": "refund", "resolution": "b"},
+            True,
+        ),
         ("escalations", {"category": "refund"}, {"category": "technical"}, False),
         ("preferences", {"preference": "a"}, {"preference": "a"}, True),
         ("preferences", {"preference": "tie"}, {"preference": "both_bad"}, False),
@@ -39,11 +44,24 @@ T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
             False,
         ),
         # a text only counts when both gave the label that uses it
-        ("corrections", {"verdict": "reject", "corrected": "x"}, {"verdict": "reject", "corrected": "y z w"}, True),
-        ("approvals-quorum-2", {"decision": "modify", "modified_action": "drain node-7 at 02:00"},
-         {"decision": "modify", "modified_action": "drain node-7 at 02:00."}, True),
-        ("approvals-quorum-2", {"decision": "modify", "modified_action": "drain node-7 at 02:00"},
-         {"decision": "modify", "modified_action": "do nothing until Monday"}, False),
+        (
+            "corrections",
+            {"verdict": "reject", "corrected": "x"},
+            {"verdict": "reject", "corrected": "y z w"},
+            True,
+        ),
+        (
+            "approvals-quorum-2",
+            {"decision": "modify", "modified_action": "drain node-7 at 02:00"},
+            {"decision": "modify", "modified_action": "drain node-7 at 02:00."},
+            True,
+        ),
+        (
+            "approvals-quorum-2",
+            {"decision": "modify", "modified_action": "drain node-7 at 02:00"},
+            {"decision": "modify", "modified_action": "do nothing until Monday"},
+            False,
+        ),
     ],
 )
 def test_agreement_per_question_type(dataset: str, first: dict, second: dict, agree: bool) -> None:
@@ -144,7 +162,9 @@ def test_question_names_match_the_declared_questions() -> None:
         specs = all_specs([2])
         for spec in specs.values():
             settings = spec.settings(dimensions=8)
-            assert [q.name for q in settings.questions][: len(spec.question_names)] == list(spec.question_names)
+            assert [q.name for q in settings.questions][: len(spec.question_names)] == list(
+                spec.question_names
+            )
             assert settings.distribution.min_submitted == spec.min_submitted
         assert specs["approvals-quorum-2"].settings(8).distribution.min_submitted == 2
         assert [f.name for f in specs["approvals-adjudication"].settings(8).fields][0] == REVIEWS_FIELD

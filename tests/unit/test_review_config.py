@@ -20,7 +20,12 @@ from tests.conftest import PROJECT_ROOT
     [
         (
             {"TACIT_REVIEW__QUORUM": '[{"kind": ["approval"], "reviewers": 3}]'},
-            ["review.quorum[0].reviewers", "is 3", "only 2 reviewer(s)", "add annotators to argilla.annotators"],
+            [
+                "review.quorum[0].reviewers",
+                "is 3",
+                "only 2 reviewer(s)",
+                "add annotators to argilla.annotators",
+            ],
         ),
         (
             {"TACIT_ARGILLA__ANNOTATORS": '["alice"]'},
@@ -61,7 +66,12 @@ def test_the_shipped_review_config_is_valid_and_creates_the_lead_login() -> None
 def test_tacit_up_refuses_before_starting_anything(tmp_path: Path) -> None:
     env = {**os.environ, "TACIT_HOME": str(tmp_path), "TACIT_REVIEW__ADJUDICATORS": "[]"}
     result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "up"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "pipelines.cli", "up"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2, result.stderr
     assert "review.adjudicators" in result.stderr and "Traceback" not in result.stderr

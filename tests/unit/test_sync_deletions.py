@@ -21,9 +21,16 @@ T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 
 def _response(record: str, user: str, values: dict[str, Any]) -> SubmittedResponse:
     return SubmittedResponse(
-        dataset="corrections", record_id=record, external_id=None,
-        fields={"prompt": f"Summarise {record}", "draft": "Normal."}, metadata={"task": "notes"},
-        response_id=f"{record}-{user}", user_id=user, username=user, status="submitted", values=values,
+        dataset="corrections",
+        record_id=record,
+        external_id=None,
+        fields={"prompt": f"Summarise {record}", "draft": "Normal."},
+        metadata={"task": "notes"},
+        response_id=f"{record}-{user}",
+        user_id=user,
+        username=user,
+        status="submitted",
+        values=values,
         updated_at=T0,
     )
 
@@ -74,7 +81,9 @@ class FakeRuntime:
         (["r1", "r2"], set()),  # a whole record set emptied
     ],
 )
-def test_sync_withdraws_responses_deleted_in_argilla(tmp_path: Path, deleted: list[str], left: set[str]) -> None:
+def test_sync_withdraws_responses_deleted_in_argilla(
+    tmp_path: Path, deleted: list[str], left: set[str]
+) -> None:
     edit = {"verdict": "edit", "corrected": "Sinus rhythm, no ST changes."}
     held = [_response("r1", "alice", edit), _response("r2", "bob", edit)]
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:

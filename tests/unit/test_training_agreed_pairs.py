@@ -23,13 +23,19 @@ def _reversed(pair, **changes):
     [
         (DATA, 4, {"contradicted": 2}),
         (DataArgs(min_pairs=2, eval_fraction=0.25, agreed_only=False), 6, {}),
-        (DataArgs(min_pairs=2, eval_fraction=0.25, min_agreement=0.9), 2, {"contradicted": 2, "min_agreement": 2}),
+        (
+            DataArgs(min_pairs=2, eval_fraction=0.25, min_agreement=0.9),
+            2,
+            {"contradicted": 2, "min_agreement": 2},
+        ),
     ],
 )
 def test_contradicted_pairs_are_left_out_by_default(data, kept, left_out) -> None:
     pairs = [dataclasses.replace(p, decided_by="unanimous", reviewer_count=2) for p in sample_pairs(5)]
     pairs[0] = dataclasses.replace(pairs[0], agreement=0.5)
-    pairs.append(_reversed(pairs[1], decided_by="single", reviewer_count=1))  # a second reviewer's opposite view
+    pairs.append(
+        _reversed(pairs[1], decided_by="single", reviewer_count=1)
+    )  # a second reviewer's opposite view
     chosen, counts = select_pairs(pairs, data)
     assert len(chosen) == kept and counts == left_out
     assert [p.id for p in chosen] == sorted(p.id for p in chosen)
