@@ -156,3 +156,23 @@ def test_a_deleted_response_withdraws_its_examples_and_pairs(ledger, dataset, va
     (withdrawn,) = ledger.list_examples(include_withdrawn=True)
     assert withdrawn.withdrawn_at is not None
     assert [write.withdrawn for write in ledger.pending_store_writes()] == [True], "Chroma follows"
+
+
+@pytest.mark.parametrize(
+    ("kind", "dataset", "request_body", "expected"),
+    [
+        ("approval", "approvals", {"action": {"risk": "critical"}}, "approvals-quorum-2"),
+        ("approval", "approvals", {"action": {"risk": "high"}}, "approvals"),
+        ("approval", "approvals", {"action": {}}, "approvals"),
+        ("review", "corrections", {"metadata": {"domain": "cardiology"}}, "corrections"),
+    ],
+)
+def test_a_new_ticket_goes_to_the_dataset_of_its_quorum(kind, dataset, request_body, expected) -> None:
+    from annotation.records import RecordPayload
+    from pipelines.loop.quorum import route_by_quorum
+
+    payload = RecordPayload(dataset=dataset, external_id="t1", fields={"x": "y"})
+    assert route_by_quorum(REVIEW, kind, "task", request_body, payload).dataset == expected
+    cardiology = ReviewSettings(quorum=[{"kind": ["review"], "domain": ["cardiology"], "reviewers": 3}])
+    routed = route_by_quorum(cardiology, "review", "task", {"metadata": {"domain": "cardiology"}}, payload)
+    assert routed.dataset == (f"{dataset}-quorum-3" if kind == "review" else dataset)
