@@ -174,5 +174,5 @@ def test_a_new_ticket_goes_to_the_dataset_of_its_quorum(kind, dataset, request_b
     payload = RecordPayload(dataset=dataset, external_id="t1", fields={"x": "y"})
     assert route_by_quorum(REVIEW, kind, "task", request_body, payload).dataset == expected
     cardiology = ReviewSettings(quorum=[{"kind": ["review"], "domain": ["cardiology"], "reviewers": 3}])
-    routed = route_by_quorum(cardiology, "review", "task", {"metadata": {"domain": "cardiology"}}, payload)
+    routed = route_by_quorum(cardiology, kind, "task", {"metadata": {"domain": "cardiology"}}, payload)
     assert routed.dataset == (f"{dataset}-quorum-3" if kind == "review" else dataset)
