@@ -9,7 +9,7 @@ retriever will serve and the preference pairs DPO will train on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -273,3 +273,11 @@ def test_unsubmitted_answers_decide_and_teach_nothing(dataset: str, status: str)
 
 def test_an_unknown_dataset_decides_and_teaches_nothing() -> None:
     assert judge(response("feedback-from-elsewhere", {"verdict": "edit", "knowledge": KNOW_HOW})) is None
+
+
+@pytest.mark.parametrize("dataset", ["approvals-quorum-2", "approvals-adjudication"])
+def test_quorum_and_adjudication_datasets_are_judged_as_their_base_dataset(dataset: str) -> None:
+    values = {"decision": "reject", "reason": REASON}
+    base = judge(response("approvals", values))
+    variant = judge(replace(response("approvals", values), dataset=dataset))
+    assert variant == base and variant.examples[0].kind == "lesson"
