@@ -268,19 +268,35 @@ def base_dataset(dataset: str) -> str:
     return dataset if spec is None else spec.kind
 
 
+def _ensure_workspace(client: rg.Argilla, name: str) -> None:
+    # looked up in the list: `client.workspaces(name)` warns "Workspace ... not found" on a new stack
+    if not any(found.name == name for found in client.workspaces):
+        rg.Workspace(name=name, client=client).create()
+
+
 def ensure_datasets(
-    client: rg.Argilla, workspace: str, dimensions: int, quorum_levels: Iterable[int] = ()
+    client: rg.Argilla,
+    workspace: str,
+    dimensions: int,
+    quorum_levels: Iterable[int] = (),
+    adjudication_workspace: str | None = None,
 ) -> dict[str, rg.Dataset]:
     """Create the datasets if missing (see `all_specs`); on existing ones, refresh guidelines and add
-    missing metadata properties (Argilla does not allow changing questions once records exist)."""
+    missing metadata properties (Argilla does not allow changing questions once records exist). The
+    adjudication queues go to `adjudication_workspace` (created if missing), whose members are the
+    adjudicators only: reviewers never see them."""
     result = {}
-    for spec in all_specs(quorum_levels).values():
+    specs = all_specs(quorum_levels)
+    if adjudication_workspace and any(spec.adjudication for spec in specs.values()):
+        _ensure_workspace(client, adjudication_workspace)
+    for spec in specs.values():
+        home = adjudication_workspace if spec.adjudication and adjudication_workspace else workspace
         with warnings.catch_warnings():  # "not found" is the expected answer on a new stack, not news
             warnings.filterwarnings("ignore", message="Dataset with name .* not found")
-            dataset = client.datasets(name=spec.name, workspace=workspace)
+            dataset = client.datasets(name=spec.name, workspace=home)
         if dataset is None:
             dataset = rg.Dataset(
-                name=spec.name, workspace=workspace, settings=spec.settings(dimensions), client=client
+                name=spec.name, workspace=home, settings=spec.settings(dimensions), client=client
             )
             dataset.create()
         else:

@@ -32,9 +32,11 @@ class ArgillaGateway:
         dimensions: int,
         timeout_s: float = 10,
         quorum_levels: list[int] | None = None,
+        adjudication_workspace: str | None = None,
     ) -> None:
         self._api_url, self._api_key = api_url, api_key
         self._quorum_levels = quorum_levels or []  # one dataset per level above 1, and adjudication queues
+        self._adjudication_workspace = adjudication_workspace
         self._workspace, self._dimensions, self._timeout_s = workspace, dimensions, timeout_s
         self._lock = threading.Lock()
         self._client: Any = None
@@ -52,7 +54,13 @@ class ArgillaGateway:
                     client = rg.Argilla(
                         api_url=self._api_url, api_key=self._api_key, timeout=int(self._timeout_s), retries=0
                     )
-                    datasets = ensure_datasets(client, self._workspace, self._dimensions, self._quorum_levels)
+                    datasets = ensure_datasets(
+                        client,
+                        self._workspace,
+                        self._dimensions,
+                        self._quorum_levels,
+                        self._adjudication_workspace,
+                    )
                 except (httpx.TransportError, ConnectionError) as exc:
                     raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
                 self._client, self._datasets = client, datasets

@@ -53,6 +53,11 @@ class ReviewSettings(BaseModel):
         default_factory=lambda: ["lead"],
         description="logins that settle disagreements in the adjudication datasets (created by `tacit up`)",
     )
+    adjudication_workspace: str = Field(
+        "tacit-adjudication",
+        min_length=1,
+        description="the Argilla workspace of the adjudication queues: the adjudicators (and the owner) only",
+    )
     agreement: dict[str, QuestionAgreement] = Field(default_factory=default_agreement)
 
     @field_validator("agreement")
@@ -86,8 +91,8 @@ def check_review_team(review: ReviewSettings, annotators: list[str]) -> None:
     for index, rule in enumerate(review.quorum):
         if rule.reviewers > len(reviewers):
             raise ValueError(
-                f"config key 'review.quorum[{index}].reviewers' is {rule.reviewers}, but only {len(reviewers)} "
-                f"reviewer(s) can answer (argilla.annotators {annotators} less review.adjudicators): add "
+                f"config key 'review.quorum[{index}].reviewers' is {rule.reviewers}, but only "
+                f"{len(reviewers)} reviewer(s) can answer (argilla.annotators {annotators} less review.adjudicators): add "
                 "annotators to argilla.annotators or lower the quorum"
             )
     if review.levels() and not [name for name in review.adjudicators if name.strip()]:

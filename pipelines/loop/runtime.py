@@ -67,6 +67,7 @@ class Runtime:
             self.settings.argilla.workspace,
             self.embedder.dimension,
             quorum_levels=self.settings.review.levels(),
+            adjudication_workspace=self.settings.review.adjudication_workspace,
         )
 
     @cached_property

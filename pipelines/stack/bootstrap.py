@@ -71,4 +71,7 @@ def bootstrap_argilla_after_start(settings: TacitSettings, secrets: StackSecrets
     client = argilla_owner_client(settings, secrets)
     usernames = [secrets.argilla.owner.username] + [login.username for login in secrets.argilla.annotators]
     ensure_workspace(client, settings.argilla.workspace, usernames)
+    if settings.review.levels():  # the adjudication queues' workspace: the adjudicators only
+        adjudicators = [name for name in usernames if name in settings.review.adjudicators]
+        ensure_workspace(client, settings.review.adjudication_workspace, [usernames[0], *adjudicators])
     ensure_webhook(client, settings, secrets)

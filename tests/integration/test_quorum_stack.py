@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from tacit_client import TacitClient
 
@@ -43,6 +44,13 @@ def _critical(tacit: TacitClient, n: int):
             "risk": "critical",
         },
     )
+
+
+def _visible_datasets(stack: StackInfo, api_key: str) -> set[str]:
+    listed = httpx.get(
+        f"{stack.argilla_url}/api/v1/me/datasets", headers={"X-Argilla-Api-Key": api_key}, timeout=10
+    )
+    return {item["name"] for item in listed.raise_for_status().json()["items"]}
 
 
 def _until(condition, timeout_s: float = 30.0):
@@ -86,6 +94,11 @@ def test_four_eyes_adjudication_and_stats(stack: StackInfo, tacit: TacitClient) 
     )
     assert in_adjudication.status == "open" and in_adjudication.review["contested"]
     queue = "approvals-adjudication"
+    # the lead's own queue: the reviewers do not see it
+    assert queue in _visible_datasets(stack, lead.api_key) and "approvals-quorum-2" in _visible_datasets(
+        stack, alice.api_key
+    )
+    assert queue not in _visible_datasets(stack, alice.api_key)
     record_id = _until(
         lambda: record_ids_by_external_id(stack.argilla_url, stack.owner.api_key, queue).get(contested.id)
     )
