@@ -1,30 +1,34 @@
 """Active-learning selection and the model in the loop, on the real stack with the real SmolLM2 model.
 
-Examples go into the ledger (drained into the store with write_pending_examples); `select` must rank a
-rewording of a stored case below a case nothing resembles, and push its picks into Argilla with the
-champion's draft as a scored suggestion and the score as `priority`. The Drafter must say which model
-and which examples produced a draft, and switch models when the registry's champion alias moves.
+Examples go into the ledger (drained into the store with write_pending_examples); `tacit select` must rank
+a rewording of a stored case below a case nothing resembles, and push its picks into Argilla with the
+champion's draft as a scored suggestion, the score as `priority` and every signal kept with the ticket.
+The Drafter must say which model and which examples produced a draft, and switch models when the
+registry's champion alias moves.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import argilla as rg
 import pytest
 from tacit_client import TacitClient
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.config import load_settings
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.drafting import Drafter, FewShot, sample_replies
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolEntry, select
-from pipelines.loop.settings import DraftingSettings, SelectionSettings
+from pipelines.loop.settings import DraftingSettings
 from tests.conftest import StackInfo
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -90,43 +94,76 @@ def drafter(runtime: Runtime) -> Drafter:
     return Drafter(runtime, DraftingSettings(max_new_tokens=16, champion_check_s=0))
 
 
-def test_select_ranks_novel_case_above_paraphrase_and_pushes_to_argilla(
-    stack: StackInfo, runtime: Runtime, drafter: Drafter
+def test_tacit_select_pushes_its_picks_with_their_scores_to_argilla(
+    stack: StackInfo, runtime: Runtime, tmp_path: Path
 ) -> None:
+    """`tacit select` in-process: a rewording of a stored case ranks below a case nothing resembles; both go
+    to Argilla with the champion's draft as a scored suggestion and the score as `priority`; every signal
+    is kept with the ticket. `--dry-run` ranks the same and pushes nothing."""
     assert runtime.store.count() >= len(STORED)  # the drain indexed the ledger's examples
-    pool = [
-        PoolEntry(task=TASK, prompt=PARAPHRASE, metadata={"domain": "clinical", "app": "note-assistant"}),
-        PoolEntry(task=TASK, prompt=NOVEL, metadata={"domain": "clinical", "app": "note-assistant"}),
-    ]
-    settings = SelectionSettings(k_samples=3, max_new_tokens=12, batch_prompts=2, few_shot_in_samples=True)
-    selected = select(runtime, pool, n=2, settings=settings, drafter=drafter, progress=False)
+    pool = tmp_path / "pool.jsonl"
+    meta = {"domain": "clinical", "app": "note-assistant"}
+    pool.write_text(
+        "".join(json.dumps({"task": TASK, "prompt": p, "metadata": meta}) + "\n" for p in (PARAPHRASE, NOVEL))
+    )
+    fast = {  # small stage 2 and drafts: this checks the wiring, not the model
+        "TACIT_SELECTION__K_SAMPLES": "2",
+        "TACIT_SELECTION__MAX_NEW_TOKENS": "8",
+        "TACIT_SELECTION__FEW_SHOT_IN_SAMPLES": "true",
+        "TACIT_DRAFTING__MAX_NEW_TOKENS": "12",
+    }
 
-    assert [item.prompt for item in selected] == [NOVEL, PARAPHRASE]
-    novel, paraphrase = selected
-    assert novel.score > paraphrase.score
-    assert novel.scored.novelty > paraphrase.scored.novelty
-    assert paraphrase.scored.novelty < 0.4  # a rewording is close to the stored case
-    assert all(0.0 <= item.score <= 1.0 and 0.0 <= item.scored.uncertainty <= 1.0 for item in selected)
-    assert len(novel.scored.samples) == 3
-    # The paraphrase was sampled with the stored case as a few-shot example.
-    assert STORED[0].id in paraphrase.scored.example_ids
+    def tacit_select(*args: str) -> list[dict]:
+        result = CliRunner().invoke(app, ["select", "--pool", str(pool), *args, "--json"], env=fast)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    dry = tacit_select("--n", "2", "--dry-run")
+    assert [row["prompt"] for row in dry] == [NOVEL, PARAPHRASE] and all(
+        row["ticket_id"] is None for row in dry
+    )
+    rows = tacit_select("--n", "2")
+    assert [row["prompt"] for row in rows] == [NOVEL, PARAPHRASE]
+    novel, paraphrase = rows
+    assert novel["score"] > paraphrase["score"] and novel["novelty"] > paraphrase["novelty"]
+    assert paraphrase["novelty"] < 0.4  # a rewording is close to the stored case
+    for row in rows:
+        assert 0.0 <= row["score"] <= 1.0 and 0.0 <= row["uncertainty"] <= 1.0 and 0.0 < row["entropy"] <= 1.0
+        assert row["routing"] in ("auto", "review", "approve", "escalate")
 
     client = rg.Argilla(api_url=stack.argilla_url, api_key=stack.owner.api_key)
     dataset = client.datasets(name="corrections", workspace="tacit")
     assert dataset is not None
-    records = {r.id: r for r in dataset.records(with_suggestions=True) if r.metadata.get("task") == TASK}
-    for item in selected:
-        assert item.ticket_id is not None and item.ticket_id in records, "selected prompt not in Argilla"
-        record = records[item.ticket_id]
-        assert record.fields["prompt"] == item.prompt
-        assert record.metadata["priority"] == pytest.approx(item.score, abs=1e-5)
-        assert record.metadata["model_version"] == item.model_version
+    for _ in range(60):  # tickets are delivered by the outbox: wait until both are in Argilla
+        records = {r.id: r for r in dataset.records(with_suggestions=True) if r.metadata.get("task") == TASK}
+        if all(row["ticket_id"] in records for row in rows):
+            break
+        time.sleep(1)
+    assert len(records) == 2, "the dry run pushed something, or a pick is missing"
+    for row in rows:
+        record = records[row["ticket_id"]]
+        assert record.fields["prompt"] == row["prompt"]
+        assert record.metadata["priority"] == pytest.approx(row["score"], abs=1e-4)
+        assert record.metadata["model_version"] == row["model_version"]
         suggestion = record.suggestions["corrected"]
-        assert suggestion.agent == item.model_version
-        assert suggestion.score == pytest.approx(item.score, abs=1e-5)
-        assert suggestion.value == item.draft and item.draft.strip()
-    ticket = runtime.ledger.get_ticket(novel.ticket_id)
-    assert ticket.status == "open"
+        assert suggestion.agent == row["model_version"]
+        assert suggestion.score == pytest.approx(row["score"], abs=1e-4)
+        assert suggestion.value.strip()
+        # Why it was picked: every signal, kept with the ticket.
+        ticket = runtime.ledger.get_ticket(row["ticket_id"])
+        assert ticket.status == "open"
+        signals = ticket.request["details"]["selection"]
+        assert signals["score"] == pytest.approx(row["score"], abs=1e-4)
+        assert {
+            "stage1_score",
+            "uncertainty",
+            "novelty",
+            "risk",
+            "entropy",
+            "routing",
+            "rules_fired",
+            "rank",
+        } <= set(signals)
 
 
 def test_draft_lists_model_version_and_example_ids(runtime: Runtime, drafter: Drafter) -> None:
