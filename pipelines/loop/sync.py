@@ -4,6 +4,7 @@ catches up with everything the ledger queued for it (a write a crash or an outag
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -14,6 +15,9 @@ from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
 
 CURSOR = "argilla.responses.updated_at"
+# feedback ids a pass found missing in Argilla: withdrawn only when the next pass misses them too (a record
+# deleted during a paged read shifts the pages, so one pass can miss a record that is still there)
+MISSING = "argilla.responses.missing"
 LIVE = ("submitted", "draft", "discarded")
 
 
@@ -33,10 +37,13 @@ def sync_responses(runtime: Runtime) -> SyncReport:
     Responses exactly at the cursor are read again: ingest is idempotent, and equal timestamps
     written after the last sync are not skipped. Argilla's API cannot filter responses by update time
     (a record's own `updated_at` does not move when it is answered), so each pass reads each dataset's
-    records with their responses; that full read is also what shows a deletion whose event was lost.
+    records with their responses; that full read is also what shows a deletion whose event was lost. A
+    response is withdrawn when two passes in a row miss it.
     """
     ledger, review = runtime.ledger, runtime.settings.review
     cursor = ledger.get_cursor(CURSOR)
+    missing_before = set(json.loads(ledger.get_cursor(MISSING) or "[]"))
+    missing_now: set[str] = set()
     newest = cursor
     seen = ingested = withdrawn = 0
     for dataset in runtime.argilla.ensure_datasets():
@@ -53,9 +60,13 @@ def sync_responses(runtime: Runtime) -> SyncReport:
                 ingested += 1
             newest = max(newest or updated_at, updated_at)
         # only after the whole dataset was read: a pass cut short must not withdraw what it did not reach
-        withdrawn += _withdraw_deleted(runtime, dataset, present, records, read_from)
+        withdrawn += _withdraw_deleted(
+            runtime, dataset, present, records, read_from, missing_before, missing_now
+        )
     if newest is not None and newest != cursor:
         ledger.set_cursor(CURSOR, newest)
+    if missing_now != missing_before:
+        ledger.set_cursor(MISSING, json.dumps(sorted(missing_now)))
     stored = write_pending_examples(ledger, runtime.store)
     return SyncReport(seen, ingested, newest, stored.pending, withdrawn)
 
@@ -66,15 +77,21 @@ def _withdraw_deleted(
     present: set[tuple[str, str]],
     records: dict[str, SubmittedResponse],
     read_from: datetime,
+    missing_before: set[str],
+    missing_now: set[str],
 ) -> int:
     """Ingest a `deleted` response for every live response the ledger holds in `dataset` that Argilla no
-    longer has: its examples and pairs are withdrawn, and a quorum review is settled again. Only rows the
-    ledger held before the read began count: a webhook ingested during the read is not a deletion."""
+    longer has, the last pass included (`missing_before`; this pass's go to `missing_now`): its examples
+    and pairs are withdrawn, and a quorum review is settled again. Only rows the ledger held before the
+    read began count: a webhook ingested during the read is not a deletion."""
     withdrawn = 0
     for item in runtime.ledger.list_feedback(dataset):
         if item.status not in LIVE or (item.record_id, item.user_id) in present:
             continue
         if item.ingested_at is None or item.ingested_at >= read_from:
+            continue
+        if item.id not in missing_before:
+            missing_now.add(item.id)  # confirmed (and withdrawn) by the next pass, if it misses it too
             continue
         sibling = records.get(item.record_id)  # another answer to the same record: its fields and metadata
         deleted = SubmittedResponse(
