@@ -157,7 +157,7 @@ def overlap_figures(
 def run(
     settings: TacitSettings,
     pool_size: int = 10_000,
-    n: int = 25,
+    n: int = 10,
     subsample: int = 500,
     overlap_n: int = 100,
     stored_per_task: int = 20,

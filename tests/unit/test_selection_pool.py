@@ -38,3 +38,21 @@ def test_a_bad_pool_names_the_line(tmp_path: Path, text: str, message: str) -> N
 def test_a_missing_pool_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(SelectionError, match=r"missing.jsonl does not exist"):
         read_pool(tmp_path / "missing.jsonl")
+
+
+def test_a_pool_file_is_checked_whole_then_read_in_batches(tmp_path: Path) -> None:
+    from pipelines.loop.selection import PoolFile
+
+    path = tmp_path / "pool.jsonl"
+    path.write_text("".join(f'{{"task": "t", "prompt": "p{i}"}}\n' for i in range(7)) + "\n")
+    pool = PoolFile(path)
+    assert len(pool) == 7
+    assert [[entry.prompt for entry in batch] for batch in pool.batches(3)] == [
+        ["p0", "p1", "p2"],
+        ["p3", "p4", "p5"],
+        ["p6"],
+    ]
+    # A bad line near the end is refused when the pool is opened, before any prompt is scored.
+    path.write_text(path.read_text() + '{"task": "t", "prompt": ""}\n')
+    with pytest.raises(SelectionError, match=r"pool.jsonl line 9: prompt: String should have at least 1 character"):
+        PoolFile(path)
