@@ -154,3 +154,33 @@ def test_tacit_up_places_replicas_and_refuses_them_without_what_they_share(tmp_p
     (tmp_path / "run" / "api-2.json").write_text("{}")
     listed = [s.name for s in supervisor.status(TacitSettings(home=tmp_path))]
     assert "api-2" in listed
+
+
+def test_a_webhook_is_a_503_naming_no_password_while_the_shared_replay_guard_is_unreachable(
+    tmp_path: Path,
+) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from pipelines.api import webhooks
+    from pipelines.loop.runtime import Runtime
+    from pipelines.stack.secrets_store import ensure_secrets
+    from tests.unit.test_api_webhooks import closed_port, new_secret, set_webhook_secret, signed
+
+    password = secrets.token_hex(8)
+    settings = TacitSettings(
+        home=tmp_path,
+        argilla={"api_url": f"http://127.0.0.1:{closed_port()}"},
+        coordination={"backend": "redis", "redis_url": f"redis://:{password}@127.0.0.1:{closed_port()}/1"},
+    )
+    ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
+    secret = new_secret()
+    set_webhook_secret(settings, secret)
+    app = FastAPI()
+    app.include_router(webhooks.router)
+    app.state.runtime, app.state.wakeups = Runtime(settings), Wakeups()
+    app.state.webhook_verifier = app.state.webhook_secret = None
+    body, headers = signed(secret, {"type": "record.completed", "data": {}})
+    reply = TestClient(app).post("/v1/webhooks/argilla", content=body, headers=headers)
+    assert reply.status_code == 503 and "replay guard (Redis) is unreachable" in reply.json()["detail"]
+    assert password not in reply.text
