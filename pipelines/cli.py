@@ -313,7 +313,6 @@ def open_runtime():  # -> Runtime
 def running_service(settings: TacitSettings):  # -> tacit_client.TacitClient | None
     """A client for this machine's tacit API when it runs: it is the one writer of the example store."""
     import httpx
-
     from tacit_client import NO_RETRY, TacitClient
 
     from pipelines.stack.secrets_store import read_secrets
