@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -13,6 +12,7 @@ from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger, TicketRecord
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.review_settings import ReviewSettings
+from tests.ledger_backends import LedgerDatabase
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 DATASET, RECORD = "approvals-quorum-2", "rec-q-1"
@@ -21,8 +21,8 @@ REVIEW = ReviewSettings()
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as opened:
+def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on PostgreSQL
+    with Ledger(ledger_db.url) as opened:
         yield opened
 
 
