@@ -32,7 +32,8 @@ def test_up_twice_starts_nothing_twice(stack: StackInfo) -> None:
 def test_credentials_and_secret_file_mode(stack: StackInfo) -> None:
     creds = json.loads(stack.tacit("credentials", "--json").stdout)
     assert creds["api_key"] == stack.api_key
-    assert [a["username"] for a in creds["argilla"]["annotators"]] == ["alice", "bob"]
+    # the annotators, then the adjudicator (review.adjudicators) who settles their disagreements
+    assert [a["username"] for a in creds["argilla"]["annotators"]] == ["alice", "bob", "lead"]
     assert (stack.home / "secrets.json").stat().st_mode & 0o777 == 0o600
     # Each annotator logs in with its own password (the UI's sign-in call) and sees the workspace.
     for login in stack.annotators:
