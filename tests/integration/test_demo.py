@@ -45,6 +45,9 @@ def test_demo_runs_the_loop_and_a_second_run_duplicates_nothing(
     # One correction is submitted and timed until the tacit API returns it as a few-shot example.
     assert first.retrievable_after_s is not None
     assert first.examples >= 1 and first.pairs >= 1
+    # four eyes: the approvals again as critical actions, two reviewers each, the first one contested
+    assert first.four_eyes.reviewed == 2 and first.four_eyes.contested == 1 and first.four_eyes.adjudicated == 1
+    assert first.agreement["adjudicated"] >= 1 and first.agreement["alpha"]["approvals"]["decision"] is not None
     state_file = stack.home / STATE_FILE
     assert state_file.exists()
 
@@ -69,6 +72,7 @@ def test_demo_runs_the_loop_and_a_second_run_duplicates_nothing(
     print_report(second, settings, secrets, console)
     shown = console.export_text()
     assert "[simulated annotator]" in shown
+    assert "reviewer agreement (Krippendorff's alpha)" in shown and " adjudicated, " in shown
     assert f"{len(scenarios) - len(chosen)} records pending" in shown
     assert settings.argilla_url in shown
     assert all(login.password in shown for login in secrets.argilla.annotators)
