@@ -173,17 +173,8 @@ def ingest_response(
     first_or_same = ticket is not None and (ticket.status != "decided" or ticket.decided_by == decided_by)
     if decision is not None and ticket is not None and first_or_same:
         # the review state first: a waiting application wakes at the decision and must read both
-        ledger.set_ticket_review(
-            ticket.id,
-            {
-                "state": "decided",
-                "quorum": 1,
-                "answered": [decided_by],
-                "decided_by": "single",
-                "agreement": None,
-            },
-            actor=decided_by,
-        )
+        single = ReviewState("decided", 1, [decided_by], None, decided_by="single")
+        ledger.set_ticket_review(ticket.id, single.as_dict(), actor=decided_by)
         ledger.decide_ticket(
             ticket.id, {**decision, "annotator": decided_by}, by=decided_by, at=response.updated_at
         )
