@@ -9,8 +9,15 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import argilla as rg
+from annotation.lazy_import import lazy_module
+
+if TYPE_CHECKING:
+    import argilla as rg
+else:
+    # the SDK takes seconds to import; reading the config needs only the question names declared here
+    rg = lazy_module("argilla")
 
 PROMPT_VECTOR = "prompt_embedding"
 
