@@ -28,7 +28,8 @@ from pipelines.ledger import ExampleRecord
 from pipelines.loop.drafting import Drafter, FewShot, sample_replies
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.settings import DraftingSettings
+from pipelines.loop.selection import PoolFile, select
+from pipelines.loop.settings import DraftingSettings, SelectionSettings
 from tests.conftest import StackInfo
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -95,11 +96,11 @@ def drafter(runtime: Runtime) -> Drafter:
 
 
 def test_tacit_select_pushes_its_picks_with_their_scores_to_argilla(
-    stack: StackInfo, runtime: Runtime, tmp_path: Path
+    stack: StackInfo, runtime: Runtime, drafter: Drafter, tmp_path: Path
 ) -> None:
     """`tacit select` in-process: a rewording of a stored case ranks below a case nothing resembles; both go
     to Argilla with the champion's draft as a scored suggestion and the score as `priority`; every signal
-    is kept with the ticket. `--dry-run` ranks the same and pushes nothing."""
+    is kept with the ticket. A dry run ranks the same and pushes nothing."""
     assert runtime.store.count() >= len(STORED)  # the drain indexed the ledger's examples
     pool = tmp_path / "pool.jsonl"
     meta = {"domain": "clinical", "app": "note-assistant"}
@@ -118,10 +119,23 @@ def test_tacit_select_pushes_its_picks_with_their_scores_to_argilla(
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout.strip().splitlines()[-1])
 
-    dry = tacit_select("--n", "2", "--dry-run")
-    assert [row["prompt"] for row in dry] == [NOVEL, PARAPHRASE] and all(
-        row["ticket_id"] is None for row in dry
+    # A dry run (the function `tacit select --dry-run` calls, on this module's loaded model) ranks the same
+    # way and pushes nothing; then the command itself pushes.
+    settings = SelectionSettings(k_samples=2, max_new_tokens=8, few_shot_in_samples=True)
+    dry = select(
+        runtime,
+        PoolFile(pool),
+        2,
+        push=False,
+        draft=False,
+        settings=settings,
+        drafter=drafter,
+        progress=False,
     )
+    assert [item.prompt for item in dry] == [NOVEL, PARAPHRASE] and all(
+        item.ticket_id is None for item in dry
+    )
+    assert STORED[0].id in dry[1].scored.example_ids  # the paraphrase was sampled with the stored case shown
     rows = tacit_select("--n", "2")
     assert [row["prompt"] for row in rows] == [NOVEL, PARAPHRASE]
     novel, paraphrase = rows
