@@ -28,6 +28,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "train": ("bench.train", "train_dpo against a plain TRL script: wall time and peak memory."),
     "route": ("bench.route", "Routing decisions per second and latency; selection throughput."),
     "select": ("bench.selection", "Active learning on a 10,000-prompt pool: prompts/s, memory, overlap."),
+    "select-quality": ("bench.selection_quality", "Examples picked by select vs stage 1 vs random: tacit eval."),
     "argilla-search": ("bench.argilla_search", "The Argilla search calls an annotation team makes."),
     "stats": ("bench.stats", "Agreement statistics (alpha, per-annotator, contested) over 100,000 responses."),
     "chaos": ("bench.chaos", "The loop under kill -9 of each component, on a throwaway stack: nothing lost."),
