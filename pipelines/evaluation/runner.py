@@ -64,9 +64,9 @@ def per_task(cases: Sequence[EvalCase], limit: int | None) -> list[EvalCase]:
     situation's cases together, so the first few would all be one situation); None: all."""
     if limit is None:
         return list(cases)
-    by_task: dict[str, list[EvalCase]] = defaultdict(list)
-    for case in cases:
-        by_task[case.task].append(case)
+    by_task: dict[tuple[str, bool], list[EvalCase]] = defaultdict(list)
+    for case in cases:  # arm cases and preference cases of a task are limited apart
+        by_task[(case.task, case.is_preference)].append(case)
     kept = set()
     for group in by_task.values():
         step = len(group) / min(limit, len(group))
