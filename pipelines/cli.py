@@ -354,11 +354,14 @@ def sync() -> None:
             "ingested": done.ingested,
             "cursor": done.cursor,
             "withdrawn": done.withdrawn,
+            "datasets_read": done.datasets_read,
+            "datasets_skipped": done.datasets_skipped,
         }
     console.print(
         f"outbox delivered {report['delivered']}; responses seen {report['seen']}, "
         f"ingested {report['ingested']}, withdrawn (deleted in Argilla) {report.get('withdrawn', 0)}; "
-        f"cursor {report['cursor']}"
+        f"cursor {report['cursor']}; datasets read {report.get('datasets_read', '?')}, "
+        f"unchanged (not read) {report.get('datasets_skipped', '?')}"
     )
 
 

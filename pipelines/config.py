@@ -72,6 +72,10 @@ class ApiSettings(Section):
     # Request bodies over this are refused with 413 before they are parsed or authenticated.
     max_body_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     sync_interval_s: float = Field(30, gt=0)
+    # A dataset whose fingerprint did not move is still read in full this long after its last full read:
+    # responses imported with records (Argilla's records bulk API) and a record deleted while another was
+    # added do not move the fingerprint (pipelines/loop/sync.py).
+    sync_full_read_s: float = Field(3600, gt=0)
     # How old (or how far ahead) a signed webhook may be; enforced by annotation/webhooks.py itself. An hour
     # at most: a wider window only widens the time in which a captured delivery could be replayed.
     webhook_tolerance_s: int = Field(300, ge=1, le=3600)

@@ -207,6 +207,8 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
             "cursor": report.cursor,
             "store_pending": report.store_pending,
             "withdrawn": report.withdrawn,
+            "datasets_read": report.datasets_read,
+            "datasets_skipped": report.datasets_skipped,
         }
 
     @admin.post("/reindex", responses=STORE_UNAVAILABLE)

@@ -6,6 +6,7 @@ Argilla was down recovers by itself once Argilla is back.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -88,6 +89,24 @@ class ArgillaGateway:
             response.raise_for_status()
             self._usernames.update({str(user["id"]): user["username"] for user in response.json()["items"]})
         return self._usernames.get(user_id)
+
+    def fingerprint(self, dataset_name: str) -> str:
+        """What changes when a dataset's responses may have: `last_activity_at` (Argilla moves it on every
+        response created, updated or deleted) and the record counts by status (a deleted record takes its
+        responses without moving `last_activity_at`). Read before the records, so that activity during
+        the read changes the next pass's fingerprint."""
+        client, datasets = self._connected()
+        dataset_id = datasets[dataset_name].id
+        try:
+            dataset = client.http_client.get(f"/api/v1/datasets/{dataset_id}")
+            dataset.raise_for_status()
+            progress = client.http_client.get(f"/api/v1/datasets/{dataset_id}/progress")
+            progress.raise_for_status()
+        except httpx.TransportError as exc:
+            self.reset()
+            raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+        counts = {key: value for key, value in progress.json().items() if isinstance(value, int)}
+        return json.dumps([dataset.json()["last_activity_at"], counts], sort_keys=True)
 
     def responses(self, dataset_name: str) -> Iterator[tuple[SubmittedResponse, str]]:
         """Every response in a dataset with its `updated_at` (ISO), read straight from the record list."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from annotation.feedback import SubmittedResponse
+from pipelines.ledger import Ledger
 from pipelines.ledger.timeutil import utcnow
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
@@ -21,6 +22,11 @@ MISSING = "argilla.responses.missing"
 LIVE = ("submitted", "draft", "discarded")
 
 
+def fingerprint_cursor(dataset: str) -> str:
+    """The ledger cursor holding a dataset's fingerprint as of its last complete read, and that read's time."""
+    return f"argilla.dataset.{dataset}.fingerprint"
+
+
 @dataclass(frozen=True)
 class SyncReport:
     seen: int
@@ -28,6 +34,8 @@ class SyncReport:
     cursor: str | None
     store_pending: int  # example writes the store still lacks (Chroma down): retried next pass
     withdrawn: int = 0  # responses the ledger held that Argilla no longer has (deleted, event lost)
+    datasets_read: int = 0  # datasets whose records were read
+    datasets_skipped: int = 0  # datasets unchanged since their last complete read: not read
 
 
 def sync_responses(runtime: Runtime) -> SyncReport:
@@ -36,17 +44,30 @@ def sync_responses(runtime: Runtime) -> SyncReport:
 
     Responses exactly at the cursor are read again: ingest is idempotent, and equal timestamps
     written after the last sync are not skipped. Argilla's API cannot filter responses by update time
-    (a record's own `updated_at` does not move when it is answered), so each pass reads each dataset's
-    records with their responses; that full read is also what shows a deletion whose event was lost. A
-    response is withdrawn when two passes in a row miss it.
+    (a record's own `updated_at` does not move when it is answered), so a dataset is read whole, records
+    with their responses; that full read is also what shows a deletion whose event was lost. A response
+    is withdrawn when two passes in a row miss it.
+
+    A dataset is skipped when its fingerprint (`ArgillaGateway.fingerprint`: the last response activity
+    and the record counts) equals the one taken before its last complete read, unless a response of it
+    awaits its second miss, or that read is older than `api.sync_full_read_s` (what the fingerprint cannot
+    see: responses imported with records, a record deleted while another was added).
     """
     ledger, review = runtime.ledger, runtime.settings.review
+    full_read_s = runtime.settings.api.sync_full_read_s
     cursor = ledger.get_cursor(CURSOR)
     missing_before = set(json.loads(ledger.get_cursor(MISSING) or "[]"))
     missing_now: set[str] = set()
     newest = cursor
     seen = ingested = withdrawn = 0
+    read: dict[str, str] = {}  # dataset -> its stored cursor, written once the pass completed
+    skipped = 0
     for dataset in runtime.argilla.ensure_datasets():
+        taken_at = utcnow()
+        fingerprint = runtime.argilla.fingerprint(dataset)  # before the records: activity meanwhile shows next pass
+        if _unchanged(ledger, dataset, fingerprint, taken_at, full_read_s, missing_before):
+            skipped += 1
+            continue
         read_from = utcnow()  # what the ledger got after this cannot be missing from the read below
         present: set[tuple[str, str]] = set()
         records: dict[str, SubmittedResponse] = {}
@@ -63,12 +84,37 @@ def sync_responses(runtime: Runtime) -> SyncReport:
         withdrawn += _withdraw_deleted(
             runtime, dataset, present, records, read_from, missing_before, missing_now
         )
+        read[dataset] = json.dumps({"fingerprint": fingerprint, "read_at": taken_at.isoformat()})
     if newest is not None and newest != cursor:
         ledger.set_cursor(CURSOR, newest)
     if missing_now != missing_before:
         ledger.set_cursor(MISSING, json.dumps(sorted(missing_now)))
+    # after MISSING: a pass cut short before it must not let the next one skip a dataset it has to confirm
+    for dataset, value in read.items():
+        ledger.set_cursor(fingerprint_cursor(dataset), value)
     stored = write_pending_examples(ledger, runtime.store)
-    return SyncReport(seen, ingested, newest, stored.pending, withdrawn)
+    return SyncReport(seen, ingested, newest, stored.pending, withdrawn, len(read), skipped)
+
+
+def _unchanged(
+    ledger: Ledger,
+    dataset: str,
+    fingerprint: str,
+    now: datetime,
+    full_read_s: float,
+    missing_before: set[str],
+) -> bool:
+    """Whether the dataset can be skipped: same fingerprint as at its last complete read, that read
+    recent enough, and none of its responses awaiting the second miss that withdraws it."""
+    stored = ledger.get_cursor(fingerprint_cursor(dataset))
+    if stored is None:
+        return False
+    last = json.loads(stored)
+    if last["fingerprint"] != fingerprint:
+        return False
+    if (now - datetime.fromisoformat(last["read_at"])).total_seconds() >= full_read_s:
+        return False
+    return not (missing_before and any(item.id in missing_before for item in ledger.list_feedback(dataset)))
 
 
 def _withdraw_deleted(

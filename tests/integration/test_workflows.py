@@ -296,6 +296,51 @@ def test_missed_webhooks_are_recovered_by_sync_exactly_once(
         assert tacit.ticket(ticket.id).status == "decided"
 
 
+def test_sync_reads_only_datasets_with_activity_and_still_withdraws_a_lost_deletion(
+    stack: StackInfo, tacit: TacitClient, ledger: Ledger
+) -> None:
+    """The webhook is switched off in Argilla (every event lost): a quiet pass reads no dataset, an answer
+    makes the next pass read its dataset and ingest it, and a deleted answer is withdrawn by two passes.
+    (The service's periodic sync may run a pass in between; the outcomes asserted hold either way.)"""
+    secret = json.loads((stack.home / "secrets.json").read_text())
+    admin = TacitClient(stack.api_url, secret["admin_api_key"])
+    owner = httpx.Client(
+        base_url=stack.argilla_url, headers={"X-Argilla-Api-Key": stack.owner.api_key}, timeout=30
+    )
+    hooks = owner.get("/api/v1/webhooks").raise_for_status().json()["items"]
+    ticket = tacit.review(task="sync-skip", prompt="Note: sprained wrist, no fracture.", draft="Fracture.")
+    assert ticket.argilla_record_id
+    for hook in hooks:
+        owner.patch(f"/api/v1/webhooks/{hook['id']}", json={"enabled": False}).raise_for_status()
+    try:
+        admin.sync()  # reads what the new record changed
+        quiet = admin.sync()
+        assert quiet["datasets_read"] == 0 and quiet["datasets_skipped"] >= 4, quiet
+
+        corrected = "Wrist sprain; X-ray shows no fracture."
+        answer(
+            stack.argilla_url,
+            stack.annotators[0].api_key,
+            ticket.argilla_record_id,
+            {"verdict": "edit", "corrected": corrected},
+        )
+        admin.sync()
+        assert tacit.ticket(ticket.id).status == "decided", "the pass after an answer reads and ingests it"
+        assert [e.output for e in ledger.list_examples(task="sync-skip")] == [corrected]
+
+        (feedback,) = ledger.list_feedback(record_id=ticket.argilla_record_id)
+        owner.delete(f"/api/v1/responses/{feedback.response_id}").raise_for_status()
+        admin.sync()
+        admin.sync()
+        assert ledger.list_examples(task="sync-skip") == [], "a deletion whose event was lost is withdrawn"
+        assert ledger.list_feedback(record_id=ticket.argilla_record_id)[0].status == "deleted"
+    finally:
+        for hook in hooks:
+            owner.patch(f"/api/v1/webhooks/{hook['id']}", json={"enabled": hook["enabled"]}).raise_for_status()
+        owner.close()
+        admin.close()
+
+
 def test_tickets_wait_in_the_outbox_while_argilla_is_down(stack: StackInfo, tacit: TacitClient) -> None:
     import psutil
 

@@ -42,6 +42,9 @@ class FakeArgilla:
     def ensure_datasets(self) -> list[str]:
         return ["corrections", "approvals"]
 
+    def fingerprint(self, dataset: str) -> str:  # Argilla's moves with any change to the dataset's answers
+        return repr([response for response in self.held if response.dataset == dataset])
+
     def responses(self, dataset: str):
         for response in self.held:
             if response.dataset == dataset:
@@ -61,8 +64,14 @@ class FakeStore:
 
 
 @dataclass
+class FakeApiSettings:
+    sync_full_read_s: float = 3600
+
+
+@dataclass
 class FakeSettings:
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    api: FakeApiSettings = field(default_factory=FakeApiSettings)
 
 
 @dataclass
@@ -135,3 +144,26 @@ def test_a_response_one_read_missed_is_not_withdrawn(tmp_path: Path) -> None:
         runtime.argilla.held = held[:1]  # missed again, but not two passes in a row
         assert sync_responses(runtime).withdrawn == 0  # type: ignore[arg-type]
         assert len(ledger.list_examples()) == 2
+
+
+def test_an_unchanged_dataset_is_not_read_again_until_its_full_read_is_due(tmp_path: Path) -> None:
+    edit = {"verdict": "edit", "corrected": "Sinus rhythm, no ST changes."}
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+
+        class CountingArgilla(FakeArgilla):
+            reads: list[str] = []
+
+            def responses(self, dataset: str):
+                self.reads.append(dataset)
+                yield from super().responses(dataset)
+
+        runtime = FakeRuntime(ledger, CountingArgilla([_response("r1", "alice", edit)]))
+        first = sync_responses(runtime)  # type: ignore[arg-type]
+        assert (first.datasets_read, first.datasets_skipped) == (2, 0)
+        quiet = sync_responses(runtime)  # type: ignore[arg-type]
+        assert (quiet.datasets_read, quiet.datasets_skipped) == (0, 2)
+        runtime.argilla.held = [_response("r1", "alice", edit), _response("r2", "bob", edit)]
+        answered = sync_responses(runtime)  # type: ignore[arg-type]
+        assert (answered.datasets_read, answered.ingested) == (1, 1) and runtime.argilla.reads[-1] == "corrections"
+        runtime.settings.api.sync_full_read_s = 0  # every read is due: nothing is skipped
+        assert sync_responses(runtime).datasets_read == 2  # type: ignore[arg-type]
