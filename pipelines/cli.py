@@ -224,7 +224,7 @@ def demo(
     """The whole loop on the sample scenarios; leaves the stack up for you to explore."""
     from pipelines.demo.run import print_report, run_demo
 
-    up()
+    up(api_replicas=None)  # called directly, not through typer: its Option default would be passed
     settings = load_settings()
     secrets = require_secrets(settings)
     report = run_demo(settings, secrets, share=share, train=train, console=console)
