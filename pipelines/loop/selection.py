@@ -25,6 +25,7 @@ ranking = select(runtime, pool, n=10, push=False, draft=False)  # `tacit select 
 from __future__ import annotations
 
 import heapq
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -202,7 +203,7 @@ def screen(
                 Candidate(
                     index=position + offset,
                     entry=entry,
-                    vector=vectors[offset],
+                    vector=vectors[offset].copy(),  # not a view: the batch array can go
                     novelty=float(novel[offset]),
                     risk=float(risk[offset]),
                     decision=routed[offset].decision,
@@ -307,8 +308,11 @@ def rank(
     settings: SelectionSettings,
     drafter: Drafter,
     progress: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> list[Candidate]:
-    """The `n` prompts of `pool` most worth reviewing, best first, each with every signal."""
+    """The `n` prompts of `pool` most worth reviewing, best first, each with every signal. `timings`, when
+    given, receives each stage's wall seconds (`stage1_s`, `stage2_s`)."""
+
     pool = as_pool(pool)
     n = min(n, len(pool))
     shortlist_size = (
@@ -322,13 +326,17 @@ def rank(
     )
     with _progress(progress) as bar:
         first = bar.add_task(f"stage 1: scoring {len(pool)} prompts", total=len(pool))
+        started = time.perf_counter()
         screened = screen(runtime, pool, keep, settings, drafter, lambda count: bar.advance(first, count))
+        screened_at = time.perf_counter()
         shortlist = screened if exhaustive else diverse(screened, shortlist_size, settings.diversity)
         second = bar.add_task(
             f"stage 2: sampling {settings.k_samples} drafts for {len(shortlist)} prompts",
             total=len(shortlist),
         )
         measured = measure(runtime, shortlist, settings, drafter, lambda count: bar.advance(second, count))
+    if timings is not None:
+        timings |= {"stage1_s": screened_at - started, "stage2_s": time.perf_counter() - screened_at}
     return diverse(measured, n, settings.diversity, final=True)
 
 
