@@ -90,23 +90,33 @@ class ArgillaGateway:
             self._usernames.update({str(user["id"]): user["username"] for user in response.json()["items"]})
         return self._usernames.get(user_id)
 
-    def fingerprint(self, dataset_name: str) -> str:
-        """What changes when a dataset's responses may have: `last_activity_at` (Argilla moves it on every
-        response created, updated or deleted) and the record counts by status (a deleted record takes its
-        responses without moving `last_activity_at`). Read before the records, so that activity during
-        the read changes the next pass's fingerprint."""
+    def fingerprints(self) -> dict[str, str]:
+        """Per dataset, what changes when its responses may have: `last_activity_at` (Argilla moves it on
+        every response created, updated or deleted) and the record counts by status (a deleted record takes
+        its responses without moving `last_activity_at`). Taken before the records are read, so activity
+        during the read changes the next pass's fingerprint. One call lists the datasets; one per dataset
+        counts its records."""
         client, datasets = self._connected()
-        dataset_id = datasets[dataset_name].id
+        http = client.http_client
         try:
-            dataset = client.http_client.get(f"/api/v1/datasets/{dataset_id}")
-            dataset.raise_for_status()
-            progress = client.http_client.get(f"/api/v1/datasets/{dataset_id}/progress")
-            progress.raise_for_status()
+            listed = http.get("/api/v1/me/datasets")
+            listed.raise_for_status()
+            activity = {item["id"]: item["last_activity_at"] for item in listed.json()["items"]}
+            found = {}
+            for name, dataset in datasets.items():
+                dataset_id = str(dataset.id)
+                if dataset_id not in activity:  # a key that does not list it (not a member): ask for it
+                    one = http.get(f"/api/v1/datasets/{dataset_id}")
+                    one.raise_for_status()
+                    activity[dataset_id] = one.json()["last_activity_at"]
+                progress = http.get(f"/api/v1/datasets/{dataset_id}/progress")
+                progress.raise_for_status()
+                counts = {key: value for key, value in progress.json().items() if isinstance(value, int)}
+                found[name] = json.dumps([activity[dataset_id], counts], sort_keys=True)
         except httpx.TransportError as exc:
             self.reset()
             raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
-        counts = {key: value for key, value in progress.json().items() if isinstance(value, int)}
-        return json.dumps([dataset.json()["last_activity_at"], counts], sort_keys=True)
+        return found
 
     def responses(self, dataset_name: str) -> Iterator[tuple[SubmittedResponse, str]]:
         """Every response in a dataset with its `updated_at` (ISO), read straight from the record list."""

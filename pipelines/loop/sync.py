@@ -48,7 +48,7 @@ def sync_responses(runtime: Runtime) -> SyncReport:
     with their responses; that full read is also what shows a deletion whose event was lost. A response
     is withdrawn when two passes in a row miss it.
 
-    A dataset is skipped when its fingerprint (`ArgillaGateway.fingerprint`: the last response activity
+    A dataset is skipped when its fingerprint (`ArgillaGateway.fingerprints`: the last response activity
     and the record counts) equals the one taken before its last complete read, unless a response of it
     awaits its second miss, or that read is older than `api.sync_full_read_s` (what the fingerprint cannot
     see: responses imported with records, a record deleted while another was added).
@@ -62,9 +62,10 @@ def sync_responses(runtime: Runtime) -> SyncReport:
     seen = ingested = withdrawn = 0
     read: dict[str, str] = {}  # dataset -> its stored cursor, written once the pass completed
     skipped = 0
+    taken_at = utcnow()
+    fingerprints = runtime.argilla.fingerprints()  # before the records: activity meanwhile shows next pass
     for dataset in runtime.argilla.ensure_datasets():
-        taken_at = utcnow()
-        fingerprint = runtime.argilla.fingerprint(dataset)  # before the records: activity meanwhile shows next pass
+        fingerprint = fingerprints[dataset]
         if _unchanged(ledger, dataset, fingerprint, taken_at, full_read_s, missing_before):
             skipped += 1
             continue

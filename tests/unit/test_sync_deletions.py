@@ -42,8 +42,8 @@ class FakeArgilla:
     def ensure_datasets(self) -> list[str]:
         return ["corrections", "approvals"]
 
-    def fingerprint(self, dataset: str) -> str:  # Argilla's moves with any change to the dataset's answers
-        return repr([response for response in self.held if response.dataset == dataset])
+    def fingerprints(self) -> dict[str, str]:  # Argilla's move with any change to a dataset's answers
+        return {name: repr([r for r in self.held if r.dataset == name]) for name in self.ensure_datasets()}
 
     def responses(self, dataset: str):
         for response in self.held:
