@@ -27,6 +27,7 @@ import hashlib
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -83,6 +84,9 @@ class RebuildReport:
     set_aside: str | None = None  # where a folder that could not be opened was moved
 
 
+# another process (an API replica, `tacit sync`) may create a task's partition: reads re-list the
+# partitions when the cached list is older than this, so a new task shows up within seconds everywhere
+PARTITIONS_MAX_AGE_S = 2.0
 PARTITION_OF = "tacit_partition_of"  # collection metadata: which store a partition belongs to
 POINTER_OF = "tacit_pointer_of"  # metadata of the pointer collection: whose live generation it records
 GENERATION = "tacit_generation"  # partition and pointer metadata; absent = 0
@@ -131,6 +135,7 @@ class ExampleStore:
         self._client: ClientAPI | None = None
         self._partitions: dict[str, Collection] | None = None  # task -> collection, loaded lazily
         self._generation = 0  # the live generation `_partitions` belong to
+        self._partitions_read_at = 0.0  # time.monotonic() of the last listing
         self._lock = threading.RLock()
         self._rebuilding = threading.Lock()  # one rebuild at a time in this process
 
@@ -270,11 +275,12 @@ class ExampleStore:
             f"{collection.name!r})"
         )
 
-    def partitions(self, refresh: bool = False) -> dict[str, Collection]:
-        """task -> its collection in the live generation (cached; `refresh` re-reads the pointer and the
-        list, e.g. after another process wrote or rebuilt)."""
+    def partitions(self, refresh: bool = False, max_age_s: float | None = None) -> dict[str, Collection]:
+        """task -> its collection in the live generation (cached; `refresh`, or a cache older than
+        `max_age_s`, re-reads the pointer and the list, e.g. after another process wrote or rebuilt)."""
         with self._guard(), self._lock:
-            if self._partitions is None or refresh:
+            stale = max_age_s is not None and time.monotonic() - self._partitions_read_at > max_age_s
+            if self._partitions is None or refresh or stale:
                 client = self._connected()
                 generation = self._live_generation(client)
                 found: dict[str, Collection] = {}
@@ -283,6 +289,7 @@ class ExampleStore:
                         self._check_model(collection)
                         found[str((collection.metadata or {})["task"])] = collection
                 self._generation, self._partitions = generation, found
+                self._partitions_read_at = time.monotonic()
             return dict(self._partitions)
 
     def _create_partition(self, client: ClientAPI, task: str, generation: int) -> Collection:
@@ -322,7 +329,7 @@ class ExampleStore:
         from chromadb.errors import NotFoundError
 
         for attempt in (1, 2):
-            partitions = self.partitions(refresh=attempt == 2)
+            partitions = self.partitions(refresh=attempt == 2, max_age_s=PARTITIONS_MAX_AGE_S)
             chosen = (
                 partitions.values() if tasks is None else [partitions[t] for t in tasks if t in partitions]
             )
@@ -632,7 +639,7 @@ class ExampleStore:
     def query(self, vector: np.ndarray, n: int, where: CompiledFilter | None = None) -> list[Candidate]:
         """The `n` nearest examples to `vector` matching the filter, most similar first."""
         where = where or CompiledFilter(tasks=None, where=None)
-        partitions = self.partitions()
+        partitions = self.partitions(max_age_s=PARTITIONS_MAX_AGE_S)
         tasks = [task for task in partitions if where.tasks is None or where.tasks.admits(task)]
         if where.tasks is not None and not tasks:  # maybe another process created it since we looked
             partitions = self.partitions(refresh=True)

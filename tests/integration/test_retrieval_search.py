@@ -303,6 +303,26 @@ def test_upsert_is_idempotent_and_delete_withdraws(tmp_path: Path, embedder: Emb
     store.close()
 
 
+def test_a_task_another_process_wrote_first_is_searched_once_the_listing_is_old(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two stores on one Chroma (two API replicas): the reader listed its partitions before the writer
+    created a new task's; it searches that task as soon as its listing is older than the max age."""
+    import retrieval.store
+
+    reader, writer = open_store(tmp_path / "chroma", embedder), open_store(tmp_path / "chroma", embedder)
+    reader.upsert(SEED[:1])
+    assert set(reader.partitions()) == {SEED[0].task}
+    writer.upsert(PASSWORD)  # a task the reader has not listed
+    retriever = Retriever(reader, embedder)
+    query = PASSWORD[0].input
+    assert all(hit.example.task != PASSWORD[0].task for hit in retriever.search(query, k=3, min_score=-1))
+    monkeypatch.setattr(retrieval.store, "PARTITIONS_MAX_AGE_S", 0.0)
+    assert retriever.search(query, k=1, min_score=-1)[0].example.id == PASSWORD[0].id
+    reader.close()
+    writer.close()
+
+
 def test_reindex_after_deleting_the_chroma_dir_restores_identical_results(
     tmp_path: Path, embedder: Embedder
 ) -> None:
