@@ -14,10 +14,14 @@ import pytest
 GROUPED_MARKERS = ("stack", "postgres")
 
 
-@pytest.hookimpl(trylast=True)
+# before xdist reads the marks (its own hook turns them into the node id suffix that groups tests)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        callspec = getattr(item, "callspec", None)
+        # a fixture's marked parameter (tests/ledger_backends.py) marks only the callspec, not the item
+        param_marks = {mark.name for mark in callspec.marks} if callspec is not None else set()
         for marker in GROUPED_MARKERS:
-            if item.get_closest_marker(marker) is not None:
+            if item.get_closest_marker(marker) is not None or marker in param_marks:
                 item.add_marker(pytest.mark.xdist_group(marker))
                 break
