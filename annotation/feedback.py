@@ -100,10 +100,12 @@ def _judge_approval(response: SubmittedResponse) -> Judgment:
     decision = {"decision": decision_label, "reason": reason, "modified_action": modified}
     if decision_label == "approve" or reason is None:
         return Judgment(decision)
-    situation = _with_context(response.fields.get("action", ""), response.fields.get("context", ""))
-    return Judgment(
-        decision, [LearnedExample("lesson", situation, modified or response.fields.get("action", ""), reason)]
-    )
+    action = response.fields.get("action", "")
+    situation = _with_context(action, response.fields.get("context", ""))
+    # a lesson's output is what not to do (the prompt block renders it "Do not: ..."): the proposed action;
+    # a modification is what to do instead, so it goes with the reason
+    because = f"{reason} Instead: {modified}" if decision_label == "modify" and modified else reason
+    return Judgment(decision, [LearnedExample("lesson", situation, action, because)])
 
 
 def _judge_escalation(response: SubmittedResponse) -> Judgment:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
+
 import numpy as np
 
 
@@ -34,11 +36,16 @@ def consensus_order(scores: np.ndarray, decided_by: list[str | None]) -> np.ndar
     return np.lexsort((-consensus, -scores))  # the last key is the primary one
 
 
-def suppress_near_duplicates(vectors: np.ndarray, order: np.ndarray, threshold: float) -> np.ndarray:
-    """Walk `order` (best first) and drop every item whose cosine to an already kept one is >= threshold."""
+def suppress_near_duplicates(
+    vectors: np.ndarray, order: np.ndarray, threshold: float, groups: Sequence[Hashable] | None = None
+) -> np.ndarray:
+    """Walk `order` (best first) and drop every item whose cosine to an already kept one of the same group
+    is >= threshold. Groups keep apart what only looks alike: a reviewer's correction and the know-how
+    note left on the same record share their input, yet one shows the answer and the other says why."""
     kept: list[int] = []
     for index in order:
-        if kept and float(np.max(vectors[kept] @ vectors[index])) >= threshold:
+        same_group = [k for k in kept if groups is None or groups[k] == groups[index]]
+        if same_group and float(np.max(vectors[same_group] @ vectors[index])) >= threshold:
             continue
         kept.append(int(index))
     return np.asarray(kept, dtype=int)

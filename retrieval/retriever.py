@@ -15,7 +15,7 @@ from retrieval.filters import CompiledFilter, SearchInputError, compile_filters
 from retrieval.metadata import to_epoch
 from retrieval.ranking import consensus_order, mmr_select, suppress_near_duplicates, weighted_scores
 from retrieval.store import ExampleStore
-from retrieval.types import RetrievedExample
+from retrieval.types import GUIDANCE_KINDS, RetrievedExample
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -95,7 +95,9 @@ class Retriever:
         vectors = np.stack([candidate.embedding for candidate in candidates])
         order = consensus_order(scores, [candidate.example.decided_by for candidate in candidates])
         if dedupe_threshold is not None:
-            order = suppress_near_duplicates(vectors, order, dedupe_threshold)
+            # demonstrations and guidance are deduplicated apart (see suppress_near_duplicates)
+            groups = [candidate.example.kind in GUIDANCE_KINDS for candidate in candidates]
+            order = suppress_near_duplicates(vectors, order, dedupe_threshold, groups)
         if mmr:
             order = order[mmr_select(scores[order], vectors[order], k, mmr_lambda)]
         return [

@@ -169,7 +169,8 @@ CASES: dict[str, Case] = {
     "approval modify with a reason": Case(
         response("approvals", {"decision": "modify", "reason": REASON, "modified_action": MODIFIED}),
         {"decision": "modify", "reason": REASON, "modified_action": MODIFIED},
-        [LearnedExample("lesson", ACTION_IN_CONTEXT, MODIFIED, REASON)],
+        # "Do not" the proposed action; what to do instead travels with the reason
+        [LearnedExample("lesson", ACTION_IN_CONTEXT, ACTION, f"{REASON} Instead: {MODIFIED}")],
     ),
     "approval modify without a reason teaches nothing": Case(
         response("approvals", {"decision": "modify", "modified_action": MODIFIED}),

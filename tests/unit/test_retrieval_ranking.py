@@ -52,6 +52,15 @@ def test_near_duplicates_keep_the_best_of_each_group() -> None:
     assert kept.tolist() == [1, 2, 3]  # 0 duplicates 1 (ranked first); 3 is only ~0.71 from each
 
 
+def test_a_near_duplicate_of_another_group_is_kept() -> None:
+    """A correction and the know-how note on the same record share the input (and the vector): both stay,
+    while a second demonstration of the same input is still dropped."""
+    vectors = unit([1, 0, 0], [1, 0, 0], [1, 0.01, 0])
+    guidance = [True, False, False]
+    kept = suppress_near_duplicates(vectors, np.array([0, 1, 2]), threshold=0.95, groups=guidance)
+    assert kept.tolist() == [0, 1]
+
+
 def test_mmr_trades_relevance_for_diversity() -> None:
     vectors = unit([1, 0, 0], [1, 0.05, 0], [1, 0, 0.05], [0, 1, 0])
     relevance = np.array([0.9, 0.89, 0.88, 0.6])
