@@ -56,10 +56,13 @@ postgres:
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
 		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; fi; }
 
-# two workers (tests/xdist_groups.py): the stack tests share one stack on one worker, the rest runs beside them;
-# PYTEST_WORKERS=0 runs everything in this process
-PYTEST_WORKERS ?= 2
-XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
+# three workers (tests/xdist_groups.py): the stack tests are split over two stacks, one per worker; PostgreSQL
+# on one worker; the rest runs beside them (the stack tests mostly wait, so 3 workers pay on 2 cores).
+# PYTEST_WORKERS=0 runs everything in this process (one stack). test-fast has no stack: 2 workers.
+PYTEST_WORKERS ?= 3
+PYTEST_FAST_WORKERS ?= 2
+xdist_args = $(if $(filter 0,$(1)),,-n $(1) --dist loadgroup)
+XDIST = $(call xdist_args,$(PYTEST_WORKERS))
 
 test: setup browser postgres lint
 	$(VENV)/bin/python -m pytest $(XDIST) $(PYTEST_ARGS)
@@ -68,7 +71,7 @@ test: setup browser postgres lint
 # (markers `stack`, `postgres` and `slow`, checked in tests/conftest.py); no browser, no server, no model load
 test-fast: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest $(XDIST) -m "not stack and not postgres and not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest $(call xdist_args,$(PYTEST_FAST_WORKERS)) -m "not stack and not postgres and not slow" $(PYTEST_ARGS)
 
 demo: setup
 	$(TACIT) demo

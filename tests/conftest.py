@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import pytest
 
 # pytester: tests/unit/test_marker_rules.py runs these rules on throwaway files;
 # tests.postgres_server: the session's throwaway PostgreSQL (`postgres_server`, marker `postgres`)
-# tests.xdist_groups: one worker for the stack tests, one for PostgreSQL (`make test` runs two workers)
+# tests.xdist_groups: two workers with a stack each, one for PostgreSQL (`make test` runs three workers)
 # tests.ledger_backends: `ledger_db`, the ledger tests' database on SQLite and on PostgreSQL
 pytest_plugins = ["pytester", "tests.postgres_server", "tests.ledger_backends", "tests.xdist_groups"]
 
@@ -123,6 +124,7 @@ class StackInfo:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     home = tmp_path_factory.mktemp("tacit-home")
+    _seed_converted_base_model(tmp_path_factory, home)
     env = {
         "TACIT_HOME": str(home),
         "TACIT_PORTS__ARGILLA": str(free_port()),
@@ -172,6 +174,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         leftovers = [p for p in started if p.is_running() and p.status() != "zombie"]
         assert down.returncode == 0, down.stderr
         assert not leftovers, f"tacit down left processes running: {[p.cmdline() for p in leftovers]}"
+
+
+def _seed_converted_base_model(tmp_path_factory: pytest.TempPathFactory, home: Path) -> None:
+    """Give a stack home the SmolLM2 folder converted once per run (the GGUF conversion costs ~30 CPU-s per
+    home, and under xdist each stack worker has a home of its own). Hard links: nothing writes into a
+    converted folder, and `convert_gguf` still checks the marker before it trusts it."""
+    from filelock import FileLock
+
+    from training.base_model import DEFAULT_BASE_MODEL, PACKAGED_PREFIX, convert_gguf, packaged_gguf
+
+    name = DEFAULT_BASE_MODEL.removeprefix(PACKAGED_PREFIX)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's root under xdist
+    with FileLock(shared / "converted-models.lock"):
+        converted = convert_gguf(packaged_gguf(name), shared / "converted-models" / name)
+    shutil.copytree(converted, home / "models" / name, copy_function=os.link)
 
 
 def _started_processes(home: Path) -> list:
