@@ -119,7 +119,8 @@ def run(
                 jobs.append(Job(builder.retrieved(case, views[case.task], ALL), evaluation_settings.max_new_tokens))
                 planned.append((method, n, case))
         print(f"select-quality: {len(jobs)} greedy generations", file=sys.stderr)
-        outputs = generate_all(loaded.model, loaded.tokenizer, jobs, evaluation_settings.batch_size)
+        model = drafter.model_in(evaluation_settings.dtype)  # as `tacit eval` generates
+        outputs = generate_all(model, loaded.tokenizer, jobs, evaluation_settings.batch_size)
 
         scores: dict[tuple[str, int], list[float]] = defaultdict(list)
         for (method, n, case), text in zip(planned, outputs, strict=True):

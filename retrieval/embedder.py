@@ -93,6 +93,19 @@ class Embedder:
             name=embedding_model_name(config.model),
         )
 
+    def in_precision(self, dtype: str) -> Embedder:
+        """This embedder itself for "float32", else one over a copy of the model in `dtype` (e.g. "bfloat16",
+        several times faster on CPUs with AMX): for bulk scoring such as active learning's pass over a
+        pool, where vectors a few 1e-3 off in cosine do not change a ranking. No query cache."""
+        if dtype == "float32":
+            return self
+        import copy
+
+        import torch
+
+        model = copy.deepcopy(self.model).to(getattr(torch, dtype))
+        return Embedder(model, batch_size=self.batch_size, query_cache_size=0, name=self.name)
+
     def _encode_locked(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
         with self._model_lock:
             vectors = self.model.encode(

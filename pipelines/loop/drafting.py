@@ -86,6 +86,7 @@ class Drafter:
         self._lock = threading.RLock()  # guards loading and generation: one forward pass at a time
         self._loaded: LoadedModel | None = None
         self._checked_at = float("-inf")
+        self._copies: dict[str, tuple[LoadedModel, Any]] = {}  # dtype -> (the model it copies, the copy)
 
     # --- the model ---------------------------------------------------------------------------------
 
@@ -149,6 +150,21 @@ class Drafter:
                 log.info("loading the drafting model (champion version %s)", wanted or "none: base model")
                 self._loaded = self._load(wanted)
             return self._loaded
+
+    def model_in(self, dtype: str) -> Any:
+        """The current model in `dtype` ("float32": the model itself): a copy made once per loaded model, so
+        bulk scoring (active learning) runs in bfloat16 while drafts stay in the model's own precision."""
+        from training.uncertainty import in_precision
+
+        with self._lock:
+            loaded = self.current()
+            if dtype == "float32":
+                return loaded.model
+            source, copy = self._copies.get(dtype, (None, None))
+            if source is not loaded:
+                copy = in_precision(loaded.model, dtype)
+                self._copies[dtype] = (loaded, copy)
+            return copy
 
     @property
     def model_version(self) -> str:
@@ -243,8 +259,9 @@ class Drafter:
         temperature: float,
         max_new_tokens: int | None = None,
         seed: int | None = None,
+        dtype: str = "float32",
     ) -> list[list[str]]:
-        """`k` sampled replies for each conversation, all in one `generate` call."""
+        """`k` sampled replies for each conversation, all in one `generate` call, by the model in `dtype`."""
         if k < 1:
             raise ValueError(f"k must be at least 1 (samples per prompt), got {k}")
         if temperature <= 0:
@@ -252,7 +269,7 @@ class Drafter:
         with self._lock:
             loaded = self.current()
             return sample_replies(
-                loaded.model,
+                self.model_in(dtype),
                 loaded.tokenizer,
                 conversations,
                 k,

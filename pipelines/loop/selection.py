@@ -162,9 +162,10 @@ def screen(
 ) -> list[Candidate]:
     """Stage 1 over the whole pool, a batch at a time; the best `keep` candidates (all when None), best
     first. `advance(count)` is called after each batch (the progress bar)."""
-    from training.uncertainty import answer_entropy, in_precision
+    from training.uncertainty import answer_entropy
 
     stage = settings.stage1
+    embedder = runtime.embedder.in_precision(stage.dtype)
     stored = runtime.store.vectors_by_task()  # read once: every batch is compared with it in memory
     everything = (
         np.concatenate(list(stored.values())) if stored else np.empty((0, runtime.embedder.dimension))
@@ -177,13 +178,13 @@ def screen(
         trusted_modules=routing.trusted_validator_modules,
     )
     loaded = drafter.current()
-    model = in_precision(loaded.model, stage.dtype)  # a bfloat16 copy; the drafting model stays as it is
+    model = drafter.model_in(stage.dtype)  # a bfloat16 copy; the drafting model stays as it is
     weights = stage.weights.model_dump()
     best = _Best(keep)
     position = 0
     for batch in pool.batches(stage.batch_prompts):
         prompts = [entry.prompt for entry in batch]
-        vectors = runtime.embedder.encode_documents(prompts)
+        vectors = embedder.encode_documents(prompts)
         tasks = [entry.task for entry in batch]
         novel = novelty(vectors, tasks, stored)
         routed = router.route(
@@ -261,7 +262,7 @@ def measure(
         ]
         seed = None if settings.seed is None else settings.seed + start
         samples = drafter.sample_conversations(
-            conversations, k, settings.temperature, settings.max_new_tokens, seed
+            conversations, k, settings.temperature, settings.max_new_tokens, seed, settings.dtype
         )
         vectors = runtime.embedder.encode_documents([text for group in samples for text in group])
         for i, (candidate, shot) in enumerate(zip(chunk, shots, strict=True)):

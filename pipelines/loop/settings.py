@@ -82,7 +82,9 @@ class ScreeningSettings(BaseModel):
     max_prompt_tokens: int | None = Field(64, ge=8, le=8192)
     system_prompt: bool = Field(False, description="include the drafting system prompt in the forward pass")
     dtype: Literal["float32", "bfloat16"] = Field(
-        "bfloat16", description="precision of the forward pass (bfloat16: several times faster on AMX CPUs)"
+        "bfloat16",
+        description="precision of the forward pass and the prompt embeddings (bfloat16: several times faster "
+        "on AMX CPUs)",
     )
 
 
@@ -104,6 +106,9 @@ class SelectionSettings(BaseModel):
     temperature: float = Field(0.9, gt=0, le=5)
     max_new_tokens: int = Field(48, ge=1, le=1024, description="length of each sampled draft")
     batch_prompts: int = Field(8, ge=1, le=256, description="prompts per generate call (x k_samples rows)")
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "bfloat16", description="precision of the sampled drafts (drafts for review keep the model's own)"
+    )
     # Off by default: few-shot examples triple the prompt (and the prefill, which dominates on CPU), and
     # novelty already measures how close the store is; on, uncertainty is measured as drafting will see it.
     few_shot_in_samples: bool = Field(False, description="sample with the retrieved examples in the prompt")

@@ -402,3 +402,18 @@ def test_prompt_block_from_search_renders_guidance_and_fits(seeded: Retriever) -
     assert "Do not: run the transaction log archive" in block.text
     assert "Because: the batch job already saturates disk I/O" in block.text
     assert block.messages[0]["role"] == "system"
+
+
+def test_a_bfloat16_copy_embeds_close_to_the_model_and_leaves_it_as_it_is(embedder: Embedder) -> None:
+    texts = [text for text, _ in PARAPHRASES]
+    fast = embedder.in_precision("bfloat16")
+    assert embedder.in_precision("float32") is embedder
+    assert str(next(embedder.model.parameters()).dtype) == "torch.float32"  # the shared model is untouched
+    exact, close = embedder.encode_documents(texts), fast.encode_documents(texts)
+    assert close.dtype == np.float32 and close.shape == exact.shape
+    cosines = (exact * close).sum(axis=1)
+    assert cosines.min() > 0.99  # bulk scoring (active learning) may use it: rankings do not move
+    # and the nearest neighbour of each text among the others is the same in both precisions
+    np.testing.assert_array_equal(
+        np.argsort(-(exact @ exact.T), axis=1)[:, 1], np.argsort(-(close @ exact.T), axis=1)[:, 1]
+    )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import argilla as rg
 import pytest
+import torch
 from tacit_client import TacitClient
 from typer.testing import CliRunner
 
@@ -220,6 +221,11 @@ def test_drafter_follows_the_champion_alias(runtime: Runtime, drafter: Drafter) 
     from training.tracking import connect
 
     assert drafter.model_version.startswith("base:")
+    # Bulk scoring's bfloat16 copy: made once per loaded model; float32 is the drafting model itself.
+    fast = drafter.model_in("bfloat16")
+    assert next(fast.parameters()).dtype == torch.bfloat16 and drafter.model_in("bfloat16") is fast
+    assert drafter.model_in("float32") is drafter.current().model
+    assert next(drafter.current().model.parameters()).dtype == torch.float32
     # A real (untrained) LoRA adapter, logged and registered the way training does it.
     model, _ = load_base(DEFAULT_BASE_MODEL, runtime.settings.home_dir)
     adapter = get_peft_model(
@@ -240,6 +246,7 @@ def test_drafter_follows_the_champion_alias(runtime: Runtime, drafter: Drafter) 
     draft = drafter.draft(TASK, PARAPHRASE)
     assert draft.model_version == f"{REGISTERED_MODEL}/v{version.version}"
     assert re.fullmatch(rf"{REGISTERED_MODEL}/v\d+", draft.details["model_version"])
+    assert drafter.model_in("bfloat16") is not fast  # the new champion gets its own copy
 
 
 def test_review_without_draft_is_drafted_by_the_service(stack: StackInfo) -> None:
