@@ -22,6 +22,14 @@ def _retrieved_score(runtime: Runtime, model: EvalModel) -> float:
     return summary["arms"]["retrieved"]["score"]
 
 
+def judge(decision: GateDecision, candidate_score: float, incumbent_score: float, incumbent: str) -> GateDecision:
+    """The reward gate's decision, overruled when the candidate's eval score falls below the incumbent's."""
+    verdict = f"eval score (retrieved arm) {candidate_score:.3f} vs {incumbent} {incumbent_score:.3f}"
+    if candidate_score < incumbent_score:
+        return dataclasses.replace(decision, promote=False, reason=f"not promoted: {verdict}, a regression; {decision.reason}")
+    return dataclasses.replace(decision, reason=f"{decision.reason}; no eval regression: {verdict}")
+
+
 def no_regression(
     runtime: Runtime, decision: GateDecision, base_model: str, candidate: Path, champion: Path | None
 ) -> GateDecision:
@@ -33,8 +41,4 @@ def no_regression(
     else:
         model, tokenizer = load_base(base_model, runtime.settings.home_dir)
         incumbent, label = EvalModel(model.eval(), tokenizer, "base", False), "base model"
-    incumbent_score = _retrieved_score(runtime, incumbent)
-    verdict = f"eval score (retrieved arm) {candidate_score:.3f} vs {label} {incumbent_score:.3f}"
-    if candidate_score < incumbent_score:
-        return dataclasses.replace(decision, promote=False, reason=f"not promoted: {verdict}, a regression; {decision.reason}")
-    return dataclasses.replace(decision, reason=f"{decision.reason}; no eval regression: {verdict}")
+    return judge(decision, candidate_score, _retrieved_score(runtime, incumbent), label)
