@@ -162,7 +162,7 @@ def screen(
 ) -> list[Candidate]:
     """Stage 1 over the whole pool, a batch at a time; the best `keep` candidates (all when None), best
     first. `advance(count)` is called after each batch (the progress bar)."""
-    from training.uncertainty import answer_entropy
+    from training.uncertainty import SharedPrefix, answer_entropy
 
     stage = settings.stage1
     embedder = runtime.embedder.in_precision(stage.dtype)
@@ -180,6 +180,7 @@ def screen(
     loaded = drafter.current()
     model = drafter.model_in(stage.dtype)  # a bfloat16 copy; the drafting model stays as it is
     weights = stage.weights.model_dump()
+    prefix = SharedPrefix()  # every prompt starts with the same chat-template turn: read it once
     best = _Best(keep)
     position = 0
     for batch in pool.batches(stage.batch_prompts):
@@ -196,6 +197,8 @@ def screen(
             [_conversation(drafter, prompt, stage.system_prompt) for prompt in prompts],
             answer_tokens=stage.answer_tokens,
             max_prompt_tokens=stage.max_prompt_tokens,
+            prefix=prefix,
+            rows_per_pass=stage.rows_per_pass,
         )
         risk = np.asarray([r.risk for r in routed])
         scores = weighted_mean({"novelty": novel, "risk": risk, "entropy": entropy}, weights)

@@ -75,11 +75,14 @@ class ScreeningSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weights: ScreeningWeights = Field(default_factory=ScreeningWeights)
-    batch_prompts: int = Field(64, ge=1, le=4096, description="prompts read, embedded and scored together")
+    batch_prompts: int = Field(256, ge=1, le=4096, description="prompts read, embedded and scored together")
+    rows_per_pass: int = Field(
+        64, ge=1, le=4096, description="prompts per forward pass, a batch's prompts of similar length together"
+    )
     answer_tokens: int = Field(1, ge=1, le=16, description="answer positions whose entropy is averaged")
-    # The forward pass is the stage's cost: it reads only the last tokens of the prompt (the end of the
-    # user's text and the start of the answer); null = the whole prompt.
-    max_prompt_tokens: int | None = Field(64, ge=8, le=8192)
+    # The forward pass is the stage's cost. It reads the token prefix all prompts share once; a limit reads
+    # only the last tokens of each prompt (the end of the user's text and the start of the answer) instead.
+    max_prompt_tokens: int | None = Field(None, ge=8, le=8192)
     system_prompt: bool = Field(False, description="include the drafting system prompt in the forward pass")
     dtype: Literal["float32", "bfloat16"] = Field(
         "bfloat16",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.uncertainty import answer_entropy, in_precision, normalized_entropy
+from training.uncertainty import SharedPrefix, answer_entropy, in_precision, normalized_entropy
 
 
 def test_entropy_on_hand_built_distributions() -> None:
@@ -45,6 +45,21 @@ def test_one_batched_pass_gives_each_prompt_its_own_entropy(tiny_llama: Path) ->
     three = answer_entropy(model, tokenizer, [short, long], answer_tokens=3)
     assert three.tolist() == pytest.approx(
         [answer_entropy(model, tokenizer, [c], answer_tokens=3)[0] for c in (short, long)], abs=1e-4
+    )
+    # Reading the prefix every prompt shares once (its cache copied per row) gives the same entropies.
+    system = {"role": "system", "content": "You are the plant's maintenance assistant. Answer briefly."}
+    shared = [[system, {"role": "user", "content": text}] for text in ("Why does PB-1 drift?", "Paint peels.")]
+    prefix = SharedPrefix()
+    for answer_tokens in (1, 3):
+        plain = answer_entropy(model, tokenizer, shared, answer_tokens=answer_tokens)
+        assert answer_entropy(model, tokenizer, shared, answer_tokens=answer_tokens, prefix=prefix).tolist() == (
+            pytest.approx(plain.tolist(), abs=1e-4)
+        )
+    assert prefix._key is not None and len(prefix._key[1]) > 10  # the system turn was shared
+    # Shortest first, one row per pass: no padding at all, the same entropies.
+    mixed = [short, long, *shared]
+    assert answer_entropy(model, tokenizer, mixed, rows_per_pass=1, prefix=prefix).tolist() == pytest.approx(
+        answer_entropy(model, tokenizer, mixed).tolist(), abs=1e-4
     )
     # Reading only the last tokens is what the config's max_prompt_tokens does: it stays in range.
     truncated = answer_entropy(model, tokenizer, [short, long], max_prompt_tokens=8)
