@@ -33,6 +33,12 @@ import pytest
 pytest_plugins = ["pytester", "tests.postgres_server", "tests.ledger_backends", "tests.xdist_groups"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# One torch/OpenMP thread per process in a test run (inherited by the xdist workers, the stacks, the notebook
+# kernel and every subprocess): on a 2-core machine running 3 workers and 2 stacks, a second OpenMP thread
+# mostly spins at barriers waiting for a core (SmolLM2 forward+backward measured ~5x the CPU and wall time
+# with 2 threads than with 1 under that load). Set OMP_NUM_THREADS to override.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 STACK_FIXTURE = "stack"
 # marker -> the session fixture it stands for: a test carries the marker exactly when it uses the fixture
 SERVICE_MARKERS = {"stack": STACK_FIXTURE, "postgres": "postgres_server"}

@@ -15,18 +15,18 @@ import pytest
 # marker -> xdist group; a test with both goes with the first (the stack worker can start PostgreSQL too)
 GROUPED_MARKERS = ("stack", "postgres")
 
-# Stack test modules that run on the second stack. Fixed (not computed), so a run is reproducible; it
-# balances the call times measured in a clean-clone run on 2 cores (seconds, rounded; each group also pays
-# one stack start, ~70-140 s), keeping the modules that build on each other's data on one stack (the eval
-# test answers the demo's scenarios, which test_demo has already answered, and the notebook comes after):
-#   stack   : test_notebook 265 (before its DPO recipe was cut to 4 steps of 2 pairs), test_quorum_stack 105,
-#             test_eval_stack 65, test_argilla_wal 35, test_demo 30, the rest ~20
-#   stack-2 : test_workflows 250, test_argilla_search 80, test_selection_drafting 50, test_stack 40
+# Stack test modules that run on the second stack. Fixed (not computed), so a run is reproducible. It
+# balances the times measured in clean-clone runs on 2 busy cores (seconds, rounded; each group also pays one
+# stack start, ~70-250 s) and keeps the modules that build on each other's state on one stack, in their
+# old order: the eval test answers the demo's scenarios, which test_demo has already answered; test_stack's
+# second `tacit up` (which makes the home private again) comes after the notebook has written into the home
+# and before test_stack_lockdown checks it.
+#   stack   : test_notebook ~150-400, test_quorum_stack 110, test_eval_stack 100, test_stack 75,
+#             test_demo 60, test_argilla_wal 60, the rest ~40
+#   stack-2 : test_workflows 400, test_selection_drafting 125, test_argilla_search 120
 # Within a group the tests keep their collection order. A new stack module lands in `stack` unless it is
 # listed here: move modules when the two drift apart (`--durations` shows them).
-SECOND_STACK_MODULES = frozenset(
-    {"test_workflows.py", "test_argilla_search.py", "test_selection_drafting.py", "test_stack.py"}
-)
+SECOND_STACK_MODULES = frozenset({"test_workflows.py", "test_argilla_search.py", "test_selection_drafting.py"})
 
 
 def xdist_group_of(item: pytest.Item) -> str | None:
