@@ -61,7 +61,7 @@ class EvaluationSettings(BaseModel):
     )
     max_new_tokens: int = Field(64, ge=1, le=1024)
     max_prompt_chars: int = Field(2000, ge=200, description="budget of the few-shot block (as drafting's)")
-    batch_size: int = Field(8, ge=1, le=256, description="conversations per generate call")
+    batch_size: int = Field(16, ge=1, le=256, description="conversations per generate call")
     # Generation is the eval's cost: bfloat16 runs it several times faster on CPUs with AMX (and on GPUs).
     # Every arm uses the same copy, so the comparison stays paired; float32 = the drafting precision exactly.
     dtype: Literal["float32", "bfloat16"] = "bfloat16"
