@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # compiles and runs every case in a .venv-argilla subprocess: ~8 s of setup
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Runs in .venv-argilla: reads cases from stdin, prints each case's record ids (or its error) as JSON.

@@ -10,11 +10,15 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from pipelines.ledger import ExampleRecord, Ledger
 from pipelines.loop.example_store import write_pending_examples
 from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.store import ExampleStore
+
+pytestmark = pytest.mark.slow  # kill -9 of a writer process and a Chroma server stopped and started: 5-7 s each
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

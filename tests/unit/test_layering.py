@@ -60,6 +60,7 @@ def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
     assert {"pipelines.api.app", "pipelines.api.app.create_app", "bench.route"} <= imported_modules(module)
 
 
+@pytest.mark.slow  # imports argilla-server in its own venv: ~13 s on 2 cores
 def test_embedded_argilla_engine_imports_in_the_argilla_venv_only_with_its_packages() -> None:
     """`.venv-argilla` has argilla-server and none of tacit's main dependencies (torch, chromadb, ...)."""
     assert ARGILLA_PYTHON.exists(), "run `make setup`: it builds .venv-argilla"
