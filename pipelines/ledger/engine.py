@@ -4,6 +4,8 @@ rule; anything else is taken as a server database by URL."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,8 +65,8 @@ def _configure_sqlite(engine: Engine, config: LedgerConfig) -> None:
         # let SQLAlchemy's `begin` hook emit BEGIN itself (pysqlite's implicit BEGIN is deferred)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(config.busy_timeout_ms)}")
+        _switch_to_wal(cursor, config.busy_timeout_ms / 1000)
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={config.sqlite_synchronous}")
         cursor.close()
@@ -73,3 +75,18 @@ def _configure_sqlite(engine: Engine, config: LedgerConfig) -> None:
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _switch_to_wal(cursor: Any, timeout_s: float) -> None:
+    """WAL is a property of the database file, set once by the first connection. SQLite answers that
+    switch with "database is locked" at once, without its busy handler, while another connection opens
+    the same new file, so processes opening one new ledger together retry it until busy_timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)

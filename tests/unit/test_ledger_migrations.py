@@ -142,6 +142,27 @@ def test_a_ledger_migrated_by_a_newer_tacit_is_refused(tmp_path: Path):
         Ledger(url)
 
 
+def test_opening_a_sqlite_ledger_while_another_connection_writes_it_waits_for_the_write_lock(tmp_path: Path):
+    """Switching a new file to WAL needs its exclusive lock, and SQLite refuses that switch at once
+    ("database is locked") instead of calling its busy handler: a ledger opened while another process
+    writes the file must wait for that writer like every other write does."""
+    path = tmp_path / "ledger.db"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE other_app (x)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO other_app VALUES (1)")
+    release = threading.Timer(0.5, writer.execute, args=("COMMIT",))
+    release.start()
+    engine = build_engine(f"sqlite:///{path}", LedgerConfig())
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        release.join()
+        engine.dispose()
+        writer.close()
+
+
 def test_writers_opening_one_new_ledger_at_once_migrate_it_once(empty_db: LedgerDatabase):
     """Three engines (as three processes would have: no shared process lock) migrate the same new database
     at the same moment: the migration's database lock (BEGIN IMMEDIATE; pg_advisory_xact_lock) lets one
