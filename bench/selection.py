@@ -43,7 +43,18 @@ from pipelines.config import TacitSettings
 from pipelines.demo.data import load_pool
 from pipelines.loop.drafting import Drafter
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolEntry, PoolFile, PoolList, diverse, measure, rank, screen
+from pipelines.loop.selection import (
+    PoolEntry,
+    PoolFile,
+    PoolList,
+    measure,
+    pick,
+    pick_by_stage1,
+    rank,
+    screen,
+    shortlist,
+    shortlist_size,
+)
 from pipelines.loop.settings import SelectionSettings
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -132,16 +143,14 @@ def overlap_figures(
     """Two-stage vs exhaustive top `n` on `entries`. Stage 2 is measured once for every prompt (the
     exhaustive ranking); the two-stage ranking reads the measurements of its shortlist from it."""
     screened = screen(runtime, PoolList(entries), None, settings, drafter)
-    measured = {c.index: c for c in measure(runtime, screened, settings, drafter)}
-    exhaustive = diverse(list(measured.values()), n, settings.diversity, final=True)
-    shortlist_size = min(len(entries), n * settings.shortlist_multiple) or len(entries)
-    keep = shortlist_size * 4 if settings.diversity else shortlist_size
-    shortlist = diverse(screened[:keep], shortlist_size, settings.diversity)
-    two_stage = diverse([measured[c.index] for c in shortlist], n, settings.diversity, final=True)
-    stage1_only = diverse(screened, n, settings.diversity)
+    measured = {c.index: c for c in measure(runtime, screened.candidates, settings, drafter)}
+    exhaustive = pick(list(measured.values()), screened, n, settings)
+    size = shortlist_size(len(entries), n, settings)
+    two_stage = pick([measured[c.index] for c in shortlist(screened, n, settings)], screened, n, settings)
+    stage1_only = pick_by_stage1(screened, n, settings)
     by_score = sorted(measured.values(), key=lambda c: -(c.score or 0.0))[:n]
     two_stage_by_score = sorted(
-        (measured[c.index] for c in screened[:shortlist_size]), key=lambda c: -(c.score or 0.0)
+        (measured[c.index] for c in screened.candidates[:size]), key=lambda c: -(c.score or 0.0)
     )[:n]
     return {
         "overlap_at_n": round(_overlap(two_stage, exhaustive), 3),
@@ -150,7 +159,7 @@ def overlap_figures(
         "overlap_without_diversity": round(_overlap(two_stage_by_score, by_score), 3),
         "overlap_subsample": len(entries),
         "overlap_n": n,
-        "overlap_shortlist": shortlist_size,
+        "overlap_shortlist": size,
     }
 
 

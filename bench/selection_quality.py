@@ -6,13 +6,15 @@ pool's reference answers; those become the store's examples, and the evaluation 
 the base model with k retrieved examples (`tacit eval`'s retrieved arm), scored by `tacit eval`'s
 metrics. Methods, each at every N of `ns` on the same evaluation cases:
 
-    select       the two-stage ranking (`selection:` settings), from an empty store (a cold start)
-    stage1       stage 1 alone (no sampled drafts)
-    random       N pool prompts drawn at random (seeded)
+    select             the two-stage ranking (`selection:` settings), from an empty store (a cold start)
+    select_unbalanced  the same as one ranking over all tasks (`balance_tasks: false`), when balancing is on
+    stage1             stage 1 alone (no sampled drafts)
+    random             N pool prompts drawn at random (seeded)
 
 Figures: the mean score of each method and N with its bootstrap 95% interval, the paired difference of
-select and stage1 against random, and the zero-shot score (no examples) for reference. Stage 2 is measured
-once for the whole pool; each N's shortlist reads it. Everything happens in throwaway homes.
+each method against random, how many picks each method took from each task (`task_mix`), and the zero-shot
+score (no examples) for reference. Stage 2 is measured once for the whole pool; each N's shortlist reads
+it. Everything happens in throwaway homes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import random
 import shutil
 import sys
 import tempfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ from pipelines.evaluation.runner import resolve_cases_file
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolEntry, PoolList, diverse, measure, screen
+from pipelines.loop.selection import PoolEntry, PoolList, measure, pick, pick_by_stage1, screen, shortlist
 
 
 def _split(cases: list[EvalCase], eval_per_task: int, seed: int) -> tuple[list[EvalCase], list[EvalCase]]:
@@ -87,16 +89,17 @@ def run(
         loaded = drafter.current()
         screened = screen(chooser, PoolList(pool), None, selection, drafter)
         print(f"select-quality: stage 1 done; sampling drafts for all {len(pool)} pool prompts", file=sys.stderr)
-        measured = {c.index: c for c in measure(chooser, screened, selection, drafter)}
+        measured = {c.index: c for c in measure(chooser, screened.candidates, selection, drafter)}
         picks: dict[tuple[str, int], list[int]] = {}
         for n in sizes:
-            shortlist_size = min(len(pool), n * selection.shortlist_multiple) or len(pool)
-            keep = shortlist_size * 4 if selection.diversity else shortlist_size
-            shortlist = diverse(screened[:keep], shortlist_size, selection.diversity)
-            chosen = diverse([measured[c.index] for c in shortlist], n, selection.diversity, final=True)
-            picks[("select", n)] = [c.index for c in chosen]
-            picks[("stage1", n)] = [c.index for c in diverse(screened, n, selection.diversity)]
+            candidates = [measured[c.index] for c in shortlist(screened, n, selection)]
+            picks[("select", n)] = [c.index for c in pick(candidates, screened, n, selection)]
+            picks[("stage1", n)] = [c.index for c in pick_by_stage1(screened, n, selection)]
             picks[("random", n)] = random.Random(f"{seed}:{n}").sample(range(len(pool)), n)
+            if selection.balance_tasks:  # the same ranking as one list over all tasks, side by side
+                single = selection.model_copy(update={"balance_tasks": False})
+                candidates = [measured[c.index] for c in shortlist(screened, n, single)]
+                picks[("select_unbalanced", n)] = [c.index for c in pick(candidates, screened, n, single)]
 
         k = evaluation_settings.k
         jobs: list[Job] = []
@@ -134,10 +137,16 @@ def run(
             "zero_shot": _interval(scores[("zero_shot", 0)], samples, seed),
         }
         for n in sizes:
-            row = {method: _interval(scores[(method, n)], samples, seed) for method in ("select", "stage1", "random")}
-            for method in ("select", "stage1"):
-                lift = paired_difference(scores[(method, n)], scores[("random", n)], samples, seed)
-                row[f"{method}_minus_random"] = {"mean": round(lift.mean, 4), "ci95": lift.as_list()}
+            methods = [method for method, size in picks if size == n]
+            row: dict[str, Any] = {method: _interval(scores[(method, n)], samples, seed) for method in methods}
+            for method in methods:
+                if method != "random":
+                    lift = paired_difference(scores[(method, n)], scores[("random", n)], samples, seed)
+                    row[f"{method}_minus_random"] = {"mean": round(lift.mean, 4), "ci95": lift.as_list()}
+            row["task_mix"] = {
+                method: dict(sorted(Counter(pool_cases[i].task for i in picks[(method, n)]).items()))
+                for method in methods
+            }
             figures[f"n{n}"] = row
         return figures
     finally:

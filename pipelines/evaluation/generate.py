@@ -1,5 +1,7 @@
 """Batched greedy generation for many conversations: similar lengths share a batch (a left-padded batch
-costs as much as its longest row), each batch is one `generate` call with the KV cache."""
+costs as much as its longest row), each batch is one `generate` call with the KV cache. Jobs that render to
+the same prompt (greedy decoding gives them the same reply) are generated once: the learning curve's store
+sizes often retrieve the same examples for a case."""
 
 from __future__ import annotations
 
@@ -24,11 +26,15 @@ def generate_all(
     advance: Callable[[int], None] = lambda done: None,
 ) -> list[str]:
     """The greedy reply to every job, in the jobs' order."""
-    lengths = [
-        len(tokenizer.apply_chat_template(job.conversation, tokenize=False, add_generation_prompt=True))
-        for job in jobs
+    rendered = [
+        tokenizer.apply_chat_template(job.conversation, tokenize=False, add_generation_prompt=True) for job in jobs
     ]
-    order = sorted(range(len(jobs)), key=lambda i: (jobs[i].max_new_tokens, lengths[i]))
+    first_of: dict[tuple[str, int, str | None], int] = {}  # (prompt, max_new_tokens, adapter) -> its first job
+    copies: dict[int, list[int]] = {}
+    for i, job in enumerate(jobs):
+        first = first_of.setdefault((rendered[i], job.max_new_tokens, job.adapter), i)
+        copies.setdefault(first, []).append(i)
+    order = sorted(copies, key=lambda i: (jobs[i].max_new_tokens, len(rendered[i])))
     replies: list[str] = [""] * len(jobs)
     batch: list[int] = []
 
@@ -44,8 +50,9 @@ def generate_all(
             adapter_names=[a or "__base__" for a in adapters] if any(adapters) else None,
         )
         for i, text in zip(batch, texts, strict=True):
-            replies[i] = text
-        advance(len(batch))
+            for copy in copies[i]:
+                replies[copy] = text
+        advance(sum(len(copies[i]) for i in batch))
         batch.clear()
 
     for i in order:

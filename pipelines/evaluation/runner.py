@@ -21,6 +21,7 @@ from pipelines.evaluation.models import EvalModel, load_eval_model
 from pipelines.evaluation.preferences import evaluate_preferences
 from pipelines.evaluation.settings import EvaluationSettings
 from pipelines.loop.runtime import Runtime
+from pipelines.precision import resolve_precision
 from training.uncertainty import in_precision
 
 Progress = Callable[[int, int], None]  # (done, total) generations
@@ -179,7 +180,8 @@ def run_eval(
         if progress:
             progress(done[0], total)
 
-    generating = in_precision(loaded.model, settings.dtype)  # reward accuracy keeps the model's own
+    # reward accuracy keeps the model's own precision
+    generating = in_precision(loaded.model, resolve_precision(settings.dtype, loaded.model))
 
     def generate(batch_jobs: list[Job]) -> list[str]:
         return generate_all(generating, loaded.tokenizer, batch_jobs, settings.batch_size, advance)

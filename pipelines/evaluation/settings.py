@@ -5,9 +5,9 @@ Kept apart from the modules that need the Runtime so pipelines/config.py can mou
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pipelines.precision import Precision
 
 
 class TaskMetrics(BaseModel):
@@ -62,9 +62,10 @@ class EvaluationSettings(BaseModel):
     max_new_tokens: int = Field(64, ge=1, le=1024)
     max_prompt_chars: int = Field(2000, ge=200, description="budget of the few-shot block (as drafting's)")
     batch_size: int = Field(16, ge=1, le=256, description="conversations per generate call")
-    # Generation is the eval's cost: bfloat16 runs it several times faster on CPUs with AMX (and on GPUs).
-    # Every arm uses the same copy, so the comparison stays paired; float32 = the drafting precision exactly.
-    dtype: Literal["float32", "bfloat16"] = "bfloat16"
+    # Generation is the eval's cost: bfloat16 runs it several times faster where it is native (AMX, GPUs)
+    # and several times slower where it is emulated (AVX2 CPUs), hence auto (pipelines/precision.py).
+    # Every arm uses the same model, so the comparison stays paired; float32 = the drafting precision exactly.
+    dtype: Precision = "auto"
     bootstrap_samples: int = Field(2000, ge=100)
     seed: int = 0
     experiment: str = Field("tacit-eval", min_length=1, description="MLflow experiment of the eval runs")

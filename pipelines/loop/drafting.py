@@ -21,6 +21,7 @@ from typing import Any
 
 from pipelines.loop.runtime import Runtime
 from pipelines.loop.settings import DraftingSettings
+from pipelines.precision import resolve_precision
 from retrieval.prompt_block import build_prompt_block
 from retrieval.store import StoreUnavailable
 from training.base_model import PACKAGED_PREFIX
@@ -152,12 +153,14 @@ class Drafter:
             return self._loaded
 
     def model_in(self, dtype: str) -> Any:
-        """The current model in `dtype` ("float32": the model itself): a copy made once per loaded model, so
-        bulk scoring (active learning) runs in bfloat16 while drafts stay in the model's own precision."""
+        """The current model in `dtype` ("float32": the model itself; "auto": pipelines/precision.py): a copy
+        made once per loaded model, so bulk scoring (active learning) can run in bfloat16 while drafts stay
+        in the model's own precision."""
         from training.uncertainty import in_precision
 
         with self._lock:
             loaded = self.current()
+            dtype = resolve_precision(dtype, loaded.model)
             if dtype == "float32":
                 return loaded.model
             source, copy = self._copies.get(dtype, (None, None))

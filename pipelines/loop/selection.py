@@ -13,6 +13,11 @@ Two stages, both configured in the `selection:` section:
    weighted mean of uncertainty, novelty, risk and entropy (`weights`) is the final score, and MMR on it
    picks the N.
 
+With `balance_tasks` (the default), the shortlist and the N are split over the tasks in proportion to
+their prompts in the pool, and each task's share is ranked among its own prompts: routing risk is mostly a
+property of the task, so one ranking over all tasks gave every pick to the riskiest task and left the
+others without examples (`tacit bench select-quality` measures both).
+
 The N go to Argilla's `corrections` dataset with the champion's greedy draft as the suggestion (agent =
 model version, score = the final score) and the score as `priority` metadata, so annotators can sort by it;
 every signal is kept with the ticket (`details.selection`) and printed by `tacit select`, so anyone can see
@@ -26,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import time
+from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -57,6 +63,7 @@ from pipelines.loop.selection_signals import (
 )
 from pipelines.loop.settings import SelectionSettings, SelectionWeights
 from pipelines.loop.tickets import open_review
+from pipelines.precision import resolve_precision
 from retrieval.ranking import mmr_select
 
 __all__ = [
@@ -64,6 +71,7 @@ __all__ = [
     "PoolEntry",
     "PoolFile",
     "PoolList",
+    "Screened",
     "Selected",
     "SelectionError",
     "as_entries",
@@ -129,21 +137,33 @@ class Selected:
 
 
 class _Best:
-    """The `size` candidates with the highest stage-1 score seen so far (ties: the earlier one wins)."""
+    """The `size` candidates with the highest stage-1 score seen so far, per task when `per_task` (ties: the
+    earlier one wins)."""
 
-    def __init__(self, size: int | None) -> None:
+    def __init__(self, size: int | None, per_task: bool) -> None:
         self.size = size
-        self._heap: list[tuple[float, int, Candidate]] = []
+        self.per_task = per_task
+        self._heaps: dict[str, list[tuple[float, int, Candidate]]] = defaultdict(list)
 
     def add(self, candidate: Candidate) -> None:
+        heap = self._heaps[candidate.entry.task if self.per_task else ""]
         item = (candidate.screen_score, -candidate.index, candidate)
-        if self.size is None or len(self._heap) < self.size:
-            heapq.heappush(self._heap, item)
-        elif item[:2] > self._heap[0][:2]:
-            heapq.heapreplace(self._heap, item)
+        if self.size is None or len(heap) < self.size:
+            heapq.heappush(heap, item)
+        elif item[:2] > heap[0][:2]:
+            heapq.heapreplace(heap, item)
 
     def best_first(self) -> list[Candidate]:
-        return [candidate for *_, candidate in sorted(self._heap, key=lambda item: item[:2], reverse=True)]
+        items = [item for heap in self._heaps.values() for item in heap]
+        return [candidate for *_, candidate in sorted(items, key=lambda item: item[:2], reverse=True)]
+
+
+@dataclass(frozen=True)
+class Screened:
+    """Stage 1's result: the kept candidates, best first, and how many prompts of each task the pool had."""
+
+    candidates: list[Candidate]
+    pool_tasks: Counter[str]
 
 
 def _conversation(drafter: Drafter, prompt: str, with_system: bool) -> list[dict[str, str]]:
@@ -159,13 +179,14 @@ def screen(
     settings: SelectionSettings,
     drafter: Drafter,
     advance: Any = None,
-) -> list[Candidate]:
-    """Stage 1 over the whole pool, a batch at a time; the best `keep` candidates (all when None), best
-    first. `advance(count)` is called after each batch (the progress bar)."""
+) -> Screened:
+    """Stage 1 over the whole pool, a batch at a time; the best `keep` candidates (all when None; `keep` of
+    each task when `settings.balance_tasks`), best first. `advance(count)` is called after each batch (the
+    progress bar)."""
     from training.uncertainty import SharedPrefix, answer_entropy
 
     stage = settings.stage1
-    embedder = runtime.embedder.in_precision(stage.dtype)
+    embedder = runtime.embedder.in_precision(resolve_precision(stage.dtype, runtime.embedder.model))
     stored = runtime.store.vectors_by_task()  # read once: every batch is compared with it in memory
     everything = (
         np.concatenate(list(stored.values())) if stored else np.empty((0, runtime.embedder.dimension))
@@ -178,15 +199,17 @@ def screen(
         trusted_modules=routing.trusted_validator_modules,
     )
     loaded = drafter.current()
-    model = drafter.model_in(stage.dtype)  # a bfloat16 copy; the drafting model stays as it is
+    model = drafter.model_in(stage.dtype)  # a bfloat16 copy where native; the drafting model stays as it is
     weights = stage.weights.model_dump()
     prefix = SharedPrefix()  # every prompt starts with the same chat-template turn: read it once
-    best = _Best(keep)
+    best = _Best(keep, per_task=settings.balance_tasks)
+    pool_tasks: Counter[str] = Counter()
     position = 0
     for batch in pool.batches(stage.batch_prompts):
         prompts = [entry.prompt for entry in batch]
         vectors = embedder.encode_documents(prompts)
         tasks = [entry.task for entry in batch]
+        pool_tasks.update(tasks)
         novel = novelty(vectors, tasks, stored)
         routed = router.route(
             [(e.task, e.prompt, e.metadata) for e in batch], vectors, nearest_similarity(vectors, everything)
@@ -219,23 +242,104 @@ def screen(
         position += len(batch)
         if advance is not None:
             advance(len(batch))
-    return best.best_first()
+    return Screened(best.best_first(), pool_tasks)
+
+
+def task_quotas(pool_tasks: Mapping[str, int], n: int) -> dict[str, int]:
+    """`n` picks split over the tasks in proportion to their prompts in the pool (largest remainder; ties
+    to the task named first alphabetically), none above its count: the mix a random draw would have."""
+    total = sum(pool_tasks.values())
+    if total == 0:
+        return {}
+    n = min(n, total)
+    shares = {task: n * count / total for task, count in sorted(pool_tasks.items())}
+    quotas = {task: int(share) for task, share in shares.items()}
+    by_remainder = sorted(shares, key=lambda task: quotas[task] - shares[task])  # largest remainder first
+    for task in by_remainder[: n - sum(quotas.values())]:
+        quotas[task] += 1
+    return quotas
 
 
 def diverse(
-    candidates: Sequence[Candidate], k: int, diversity: float, *, final: bool = False
+    candidates: Sequence[Candidate],
+    k: int,
+    diversity: float,
+    *,
+    final: bool = False,
+    quotas: Mapping[str, int] | None = None,
 ) -> list[Candidate]:
     """The `k` best candidates in pick order: by score when `diversity` is 0, else by MMR (each pick's
-    score minus `diversity` x its closest similarity to an earlier pick). `final` ranks by stage 2's score."""
-    if not candidates:
+    score minus `diversity` x its closest similarity to an earlier pick). `final` ranks by stage 2's score.
+
+    With `quotas` (task -> picks), each task's picks come from its own candidates and the result is in score
+    order; a task with fewer candidates than its quota leaves its places to the best of the others."""
+    if quotas is None:
+        return _by_mmr(candidates, k, diversity, final)
+    by_task: dict[str, list[Candidate]] = defaultdict(list)
+    for candidate in candidates:
+        by_task[candidate.entry.task].append(candidate)
+    picked = [
+        pick
+        for task, group in sorted(by_task.items())
+        for pick in _by_mmr(group, min(quotas.get(task, 0), k), diversity, final)
+    ]
+    if len(picked) < k:
+        taken = {c.index for c in picked}
+        picked += _by_mmr([c for c in candidates if c.index not in taken], k - len(picked), diversity, final)
+    return sorted(picked, key=lambda c: _relevance(c, final), reverse=True)[:k]
+
+
+def _relevance(candidate: Candidate, final: bool) -> float:
+    return float(candidate.score if final else candidate.screen_score)
+
+
+def _by_mmr(candidates: Sequence[Candidate], k: int, diversity: float, final: bool) -> list[Candidate]:
+    if not candidates or k <= 0:
         return []
-    relevance = np.asarray([c.score if final else c.screen_score for c in candidates], dtype=np.float64)
+    relevance = np.asarray([_relevance(c, final) for c in candidates], dtype=np.float64)
     if diversity == 0 or k <= 1:
         order = np.argsort(-relevance, kind="stable")[:k]
     else:
         vectors = np.stack([c.vector for c in candidates]).astype(np.float32)
         order = mmr_select(relevance, vectors, k, lambda_=1.0 - diversity)
     return [candidates[int(i)] for i in order]
+
+
+def shortlist_size(pool_size: int, n: int, settings: SelectionSettings) -> int:
+    return pool_size if settings.shortlist_multiple == 0 else min(pool_size, n * settings.shortlist_multiple)
+
+
+def _quotas(screened: Screened, k: int, settings: SelectionSettings) -> dict[str, int] | None:
+    return task_quotas(screened.pool_tasks, k) if settings.balance_tasks else None
+
+
+def shortlist(screened: Screened, n: int, settings: SelectionSettings) -> list[Candidate]:
+    """What stage 2 samples for a pick of `n`: MMR over the best stage-1 candidates (each task's, when
+    balanced), or every candidate when the shortlist is the whole pool. Works on a screen that kept
+    everything (the benchmarks) as on one that kept only what `rank` needs."""
+    pool_size = sum(screened.pool_tasks.values())
+    size = shortlist_size(pool_size, n, settings)
+    if size == pool_size:
+        return screened.candidates
+    keep = size * PRESHORTLIST_FACTOR if settings.diversity else size
+    kept: list[Candidate] = []
+    seen: Counter[str] = Counter()
+    for candidate in screened.candidates:  # best first: the top `keep` (of each task, when balanced)
+        group = candidate.entry.task if settings.balance_tasks else ""
+        if seen[group] < keep:
+            kept.append(candidate)
+            seen[group] += 1
+    return diverse(kept, size, settings.diversity, quotas=_quotas(screened, size, settings))
+
+
+def pick(measured: Sequence[Candidate], screened: Screened, n: int, settings: SelectionSettings) -> list[Candidate]:
+    """The final `n`, best first, from the candidates stage 2 has measured."""
+    return diverse(measured, n, settings.diversity, final=True, quotas=_quotas(screened, n, settings))
+
+
+def pick_by_stage1(screened: Screened, n: int, settings: SelectionSettings) -> list[Candidate]:
+    """The `n` stage 1 alone would pick (no sampled drafts): the benchmarks' comparison."""
+    return diverse(screened.candidates, n, settings.diversity, quotas=_quotas(screened, n, settings))
 
 
 # --- stage 2: k sampled drafts for the shortlist -----------------------------------------------------
@@ -319,29 +423,22 @@ def rank(
 
     pool = as_pool(pool)
     n = min(n, len(pool))
-    shortlist_size = (
-        len(pool) if settings.shortlist_multiple == 0 else min(len(pool), n * settings.shortlist_multiple)
-    )
-    exhaustive = shortlist_size == len(pool)
-    keep = (
-        None
-        if exhaustive
-        else (shortlist_size * PRESHORTLIST_FACTOR if settings.diversity else shortlist_size)
-    )
+    size = shortlist_size(len(pool), n, settings)
+    keep = None if size == len(pool) else (size * PRESHORTLIST_FACTOR if settings.diversity else size)
     with _progress(progress) as bar:
         first = bar.add_task(f"stage 1: scoring {len(pool)} prompts", total=len(pool))
         started = time.perf_counter()
         screened = screen(runtime, pool, keep, settings, drafter, lambda count: bar.advance(first, count))
         screened_at = time.perf_counter()
-        shortlist = screened if exhaustive else diverse(screened, shortlist_size, settings.diversity)
+        candidates = shortlist(screened, n, settings)
         second = bar.add_task(
-            f"stage 2: sampling {settings.k_samples} drafts for {len(shortlist)} prompts",
-            total=len(shortlist),
+            f"stage 2: sampling {settings.k_samples} drafts for {len(candidates)} prompts",
+            total=len(candidates),
         )
-        measured = measure(runtime, shortlist, settings, drafter, lambda count: bar.advance(second, count))
+        measured = measure(runtime, candidates, settings, drafter, lambda count: bar.advance(second, count))
     if timings is not None:
         timings |= {"stage1_s": screened_at - started, "stage2_s": time.perf_counter() - screened_at}
-    return diverse(measured, n, settings.diversity, final=True)
+    return pick(measured, screened, n, settings)
 
 
 def push_selected(runtime: Runtime, selected: Sequence[Selected]) -> list[Selected]:

@@ -6,10 +6,9 @@ without an import cycle.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipelines.precision import Precision
 from training.base_model import DEFAULT_BASE_MODEL
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -85,10 +84,10 @@ class ScreeningSettings(BaseModel):
     # the whole prompt, its shared chat-template prefix read once (about 3x the cost at 32 on the demo pool).
     max_prompt_tokens: int | None = Field(32, ge=8, le=8192)
     system_prompt: bool = Field(False, description="include the drafting system prompt in the forward pass")
-    dtype: Literal["float32", "bfloat16"] = Field(
-        "bfloat16",
-        description="precision of the forward pass and the prompt embeddings (bfloat16: several times faster "
-        "on AMX CPUs)",
+    dtype: Precision = Field(
+        "auto",
+        description="precision of the forward pass and the prompt embeddings (auto: bfloat16 where the "
+        "hardware has it natively, float32 elsewhere)",
     )
 
 
@@ -105,13 +104,17 @@ class SelectionSettings(BaseModel):
     diversity: float = Field(
         0.2, ge=0, lt=1, description="MMR: weight of closeness to an already picked prompt (0 = score order)"
     )
+    # on: the shortlist and the N picks are split over the tasks in proportion to the pool, so no task is
+    # left without examples because another one's prompts score higher (routing risk differs by task)
+    balance_tasks: bool = Field(True, description="pick from each task in proportion to its share of the pool")
     weights: SelectionWeights = Field(default_factory=SelectionWeights)
     k_samples: int = Field(4, ge=2, le=32, description="sampled drafts per prompt (>= 2 to measure spread)")
     temperature: float = Field(0.9, gt=0, le=5)
     max_new_tokens: int = Field(48, ge=1, le=1024, description="length of each sampled draft")
     batch_prompts: int = Field(20, ge=1, le=256, description="prompts per generate call (x k_samples rows)")
-    dtype: Literal["float32", "bfloat16"] = Field(
-        "bfloat16", description="precision of the sampled drafts (drafts for review keep the model's own)"
+    dtype: Precision = Field(
+        "auto", description="precision of the sampled drafts (auto: see pipelines/precision.py; drafts for "
+        "review keep the model's own)"
     )
     # Off by default: few-shot examples triple the prompt (and the prefill, which dominates on CPU), and
     # novelty already measures how close the store is; on, uncertainty is measured as drafting will see it.

@@ -3,12 +3,22 @@ routing risk with the batch's vectors, dispersion, and MMR picking from distinct
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipelines.loop.selection import Candidate, PoolEntry, diverse
+from pipelines.loop.selection import (
+    Candidate,
+    PoolEntry,
+    Screened,
+    diverse,
+    pick,
+    pick_by_stage1,
+    shortlist,
+    task_quotas,
+)
 from pipelines.loop.selection_signals import (
     PoolRouting,
     dispersion,
@@ -16,6 +26,7 @@ from pipelines.loop.selection_signals import (
     novelty,
     weighted_mean,
 )
+from pipelines.loop.settings import SelectionSettings
 from retrieval.config import ChromaConfig
 from retrieval.store import ExampleStore
 from retrieval.types import Example
@@ -125,3 +136,48 @@ def test_diversity_picks_from_distinct_clusters() -> None:
     spread = diverse(candidates, 3, diversity=0.3, final=True)
     assert [c.index // 5 for c in spread] == [0, 1, 2]  # one per cluster, best cluster first
     assert spread[0].index == 0  # and the best of each
+
+
+def test_task_quotas_split_n_in_proportion_to_the_pool() -> None:
+    assert task_quotas({"clinical": 60, "disputes": 30, "infra": 10}, 10) == {"clinical": 6, "disputes": 3, "infra": 1}
+    # largest remainder: 10 x (1/3 each) = 3.33 each -> one extra place, to the first task by name
+    assert task_quotas({"b": 5, "a": 5, "c": 5}, 10) == {"a": 4, "b": 3, "c": 3}
+    assert task_quotas({"a": 1, "b": 99}, 10) == {"a": 0, "b": 10}  # 0.1 of a place rounds away
+    assert task_quotas({"a": 2, "b": 2}, 10) == {"a": 2, "b": 2}  # never more than the pool has
+    assert task_quotas({}, 10) == {}
+
+
+def _of_task(index: int, task: str, score: float) -> Candidate:
+    entry = PoolEntry(task=task, prompt=f"{task} prompt {index}")
+    vector = unit(*(1.0 if axis == index % 4 else 0.1 for axis in range(4)))
+    return Candidate(index, entry, vector, 1.0, 0.0, "auto", [], 0.5, screen_score=score, score=score)
+
+
+def test_balanced_picks_keep_every_task_in_its_share_even_when_one_task_scores_higher() -> None:
+    # every "risky" prompt outscores every "calm" one, as routing risk does for a whole task
+    candidates = [_of_task(i, "risky", 0.9 - i * 0.01) for i in range(6)]
+    candidates += [_of_task(10 + i, "calm", 0.5 - i * 0.01) for i in range(6)]
+
+    one_ranking = diverse(candidates, 4, diversity=0.0)
+    assert {c.entry.task for c in one_ranking} == {"risky"}
+
+    balanced = diverse(candidates, 4, diversity=0.0, quotas={"risky": 2, "calm": 2})
+    assert [c.index for c in balanced] == [0, 1, 10, 11]  # each task's best, in score order
+
+    # a task short of its quota leaves its places to the best of the rest
+    short = diverse(candidates[:6] + candidates[6:7], 4, diversity=0.0, quotas={"risky": 2, "calm": 2})
+    assert [c.index for c in short] == [0, 1, 2, 10]
+
+
+def test_the_shortlist_for_stage_2_holds_each_task_in_its_share_of_the_pool() -> None:
+    candidates = [_of_task(i, "risky", 0.9 - i * 0.01) for i in range(30)]
+    candidates += [_of_task(100 + i, "calm", 0.5 - i * 0.01) for i in range(10)]
+    screened = Screened(candidates, Counter({"risky": 30, "calm": 10}))  # best first, as screen returns
+    balanced = SelectionSettings(shortlist_multiple=2, diversity=0.0, balance_tasks=True)
+    one_ranking = balanced.model_copy(update={"balance_tasks": False})
+
+    assert Counter(c.entry.task for c in shortlist(screened, 4, balanced)) == {"risky": 6, "calm": 2}
+    assert Counter(c.entry.task for c in shortlist(screened, 4, one_ranking)) == {"risky": 8}
+    assert Counter(c.entry.task for c in pick_by_stage1(screened, 4, balanced)) == {"risky": 3, "calm": 1}
+    measured = shortlist(screened, 4, balanced)
+    assert [c.index for c in pick(measured, screened, 4, balanced)] == [0, 1, 2, 100]

@@ -1,0 +1,41 @@
+"""Batched greedy generation for the eval (pipelines/evaluation/generate.py) on a tiny random Llama: every
+job gets its own reply in the jobs' order, and jobs that render to the same prompt are generated once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.evaluation.generate import Job, generate_all
+
+
+@pytest.mark.slow  # loads a (tiny) model
+def test_each_job_gets_its_reply_and_a_repeated_prompt_is_generated_once(tiny_llama: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    rows_generated: list[int] = []
+    generate = model.generate
+
+    def counting_generate(*args, **kwargs):
+        rows_generated.append(len(kwargs["input_ids"]))
+        return generate(*args, **kwargs)
+
+    model.generate = counting_generate  # the real generate, counting the rows it is given
+    refund = [{"role": "user", "content": "Is the refund due for the double charge?"}]
+    outage = [{"role": "user", "content": "The press brake drifts after lunch: why?"}]
+    sepsis = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Lactate 4.1, what next?"}]
+    jobs = [Job(refund, 8), Job(outage, 8), Job(refund, 8), Job(sepsis, 8), Job(refund, 4), Job(outage, 8)]
+
+    # one row per call: no padding, so a reply is bit-for-bit the one the job gets alone (a random model's
+    # near-flat logits would let padding's rounding change a greedy token)
+    replies = generate_all(model, tokenizer, jobs, batch_size=1)
+    # refund, outage and sepsis at 8 new tokens and refund at 4: four prompts, not six
+    assert rows_generated == [1, 1, 1, 1]
+
+    alone = [generate_all(model, tokenizer, [job], batch_size=1)[0] for job in jobs]
+    assert replies == alone  # each job's own reply, in the jobs' order
+    assert replies[0] == replies[2] and replies[1] == replies[5]
+    assert len(generate_all(model, tokenizer, jobs, batch_size=4)) == len(jobs)
