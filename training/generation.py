@@ -73,6 +73,9 @@ def greedy_replies(
             # The Trainer leaves config.use_cache = False on the model it trained (TrainingArguments.use_cache);
             # without the KV cache every new token re-reads the whole sequence (~10x slower here).
             use_cache=True,
+            # one cache preallocated for prompt + new tokens: the default one concatenates at every step, which
+            # made each step 1.7x slower with 512-token prompts (the same replies, measured on SmolLM2)
+            cache_implementation="static",
             **({"adapter_names": list(adapter_names)} if adapter_names is not None else {}),
         )
     return _decode(tokenizer, output, batch["input_ids"].shape[1])
