@@ -14,9 +14,9 @@ Two stages, both configured in the `selection:` section:
    picks the N.
 
 With `balance_tasks` (the default), the shortlist and the N are split over the tasks in proportion to
-their prompts in the pool, and each task's share is ranked among its own prompts: routing risk is mostly a
-property of the task, so one ranking over all tasks gave every pick to the riskiest task and left the
-others without examples (`tacit bench select-quality` measures both).
+their prompts in the pool, and each task's share is ranked among its own prompts: the signals differ by
+task, so one ranking over all tasks gave most picks to one task and none to others, whose cases then had no
+examples to retrieve (`tacit bench select-quality` measures both).
 
 The N go to Argilla's `corrections` dataset with the champion's greedy draft as the suggestion (agent =
 model version, score = the final score) and the score as `priority` metadata, so annotators can sort by it;
@@ -279,9 +279,9 @@ def diverse(
     for candidate in candidates:
         by_task[candidate.entry.task].append(candidate)
     picked = [
-        pick
+        chosen
         for task, group in sorted(by_task.items())
-        for pick in _by_mmr(group, min(quotas.get(task, 0), k), diversity, final)
+        for chosen in _by_mmr(group, min(quotas.get(task, 0), k), diversity, final)
     ]
     if len(picked) < k:
         taken = {c.index for c in picked}

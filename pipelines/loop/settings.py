@@ -105,7 +105,7 @@ class SelectionSettings(BaseModel):
         0.2, ge=0, lt=1, description="MMR: weight of closeness to an already picked prompt (0 = score order)"
     )
     # on: the shortlist and the N picks are split over the tasks in proportion to the pool, so no task is
-    # left without examples because another one's prompts score higher (routing risk differs by task)
+    # left without examples because another one's prompts score higher (the signals differ by task)
     balance_tasks: bool = Field(True, description="pick from each task in proportion to its share of the pool")
     weights: SelectionWeights = Field(default_factory=SelectionWeights)
     k_samples: int = Field(4, ge=2, le=32, description="sampled drafts per prompt (>= 2 to measure spread)")
