@@ -413,7 +413,14 @@ def test_a_bfloat16_copy_embeds_close_to_the_model_and_leaves_it_as_it_is(embedd
     assert close.dtype == np.float32 and close.shape == exact.shape
     cosines = (exact * close).sum(axis=1)
     assert cosines.min() > 0.99  # bulk scoring (active learning) may use it: rankings do not move
-    # and the nearest neighbour of each text among the others is the same in both precisions
-    np.testing.assert_array_equal(
-        np.argsort(-(exact @ exact.T), axis=1)[:, 1], np.argsort(-(close @ exact.T), axis=1)[:, 1]
-    )
+    # every similarity moves by less than 0.01, so a ranking changes only where float32 itself has two
+    # candidates within 0.01 of each other (these unrelated texts' neighbours tie that closely: 0.1061 vs
+    # 0.1052 for one of them; which one wins then depends on the CPU's bfloat16 kernels)
+    similar, similar_fast = exact @ exact.T, close @ exact.T
+    assert np.abs(similar_fast - similar).max() < 0.01
+    np.fill_diagonal(similar, -1.0)
+    np.fill_diagonal(similar_fast, -1.0)
+    top_two = np.sort(similar, axis=1)[:, ::-1][:, :2]
+    separated = top_two[:, 0] - top_two[:, 1] > 0.01
+    assert separated.any()
+    np.testing.assert_array_equal(similar.argmax(axis=1)[separated], similar_fast.argmax(axis=1)[separated])
