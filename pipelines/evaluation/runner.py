@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.config import PROJECT_ROOT
-from pipelines.evaluation.arms import ALL, ARMS, ArmBuilder, store_views
+from pipelines.evaluation.arms import ALL, ARMS, ArmBuilder, StoreView, store_views
 from pipelines.evaluation.bootstrap import mean_interval, paired_difference
 from pipelines.evaluation.cases import EvalCase, load_cases
 from pipelines.evaluation.generate import Job, generate_all
 from pipelines.evaluation.metrics import CaseScore, score_output
-from pipelines.evaluation.models import EvalModel, load_eval_model
+from pipelines.evaluation.models import EvalModel, load_eval_model, merged_copy
 from pipelines.evaluation.preferences import evaluate_preferences
 from pipelines.evaluation.settings import EvaluationSettings
 from pipelines.loop.runtime import Runtime
@@ -124,6 +124,40 @@ def verdict(arms: dict[str, dict[str, Any]]) -> str:
     )
 
 
+@dataclass
+class JobPlan:
+    """What an eval generates: one job per (case, arm, store size), in `planned` order."""
+
+    planned: list[tuple[EvalCase, str, str]]  # (case, arm, N)
+    jobs: list[Job]
+    views: dict[str, dict[str, StoreView]]  # task -> N -> the store limited to N
+    store_sizes: dict[str, int]
+    curve_ids: set[str]  # the cases the smaller N run on
+
+
+def plan_jobs(
+    runtime: Runtime, builder: ArmBuilder, arm_cases: Sequence[EvalCase], settings: EvaluationSettings, curve: bool
+) -> JobPlan:
+    """Every case at N = all in the three arms; the curve's cases in the example arms at each smaller N."""
+    views, store_sizes = {}, {}
+    for task in sorted({c.task for c in arm_cases}):
+        views[task], store_sizes[task] = store_views(runtime, task, settings.curve if curve else [])
+    curve_ids = {c.id for c in per_task(arm_cases, settings.curve_cases_per_task)} if curve else set()
+    planned: list[tuple[EvalCase, str, str]] = []
+    jobs: list[Job] = []
+    for case in arm_cases:
+        new_tokens = _max_new_tokens(settings, case.task)
+        planned.append((case, "zero_shot", ALL))
+        jobs.append(Job(builder.zero_shot(case), new_tokens))
+        for n, view in views[case.task].items():
+            if n != ALL and case.id not in curve_ids:
+                continue
+            for arm, build in (("random", builder.random), ("retrieved", builder.retrieved)):
+                planned.append((case, arm, n))
+                jobs.append(Job(build(case, view, n), new_tokens))
+    return JobPlan(planned, jobs, views, store_sizes, curve_ids)
+
+
 def run_eval(
     runtime: Runtime,
     *,
@@ -152,25 +186,9 @@ def run_eval(
     preference_cases = [c for c in cases if c.is_preference] if preferences else []
     loaded = model if isinstance(model, EvalModel) else load_eval_model(runtime, model)
 
-    # --- the jobs: every case at N = all; the curve's cases at each smaller store size -------------------
     builder = ArmBuilder(runtime, k, settings.max_prompt_chars, settings.seed)
-    tasks = sorted({c.task for c in arm_cases})
-    views, store_sizes = {}, {}
-    for task in tasks:
-        views[task], store_sizes[task] = store_views(runtime, task, settings.curve if curve else [])
-    curve_ids = {c.id for c in per_task(arm_cases, settings.curve_cases_per_task)} if curve else set()
-    planned: list[tuple[EvalCase, str, str]] = []
-    jobs: list[Job] = []
-    for case in arm_cases:
-        new_tokens = _max_new_tokens(settings, case.task)
-        planned.append((case, "zero_shot", ALL))
-        jobs.append(Job(builder.zero_shot(case), new_tokens))
-        for n, view in views[case.task].items():
-            if n != ALL and case.id not in curve_ids:
-                continue
-            for arm, build in (("random", builder.random), ("retrieved", builder.retrieved)):
-                planned.append((case, arm, n))
-                jobs.append(Job(build(case, view, n), new_tokens))
+    plan = plan_jobs(runtime, builder, arm_cases, settings, curve)
+    planned, jobs, views, store_sizes, curve_ids = plan.planned, plan.jobs, plan.views, plan.store_sizes, plan.curve_ids
     preference_new_tokens = settings.max_new_tokens
     total = len(jobs) + (2 * len(preference_cases) if loaded.has_adapter else 0)
     done = [0]
@@ -180,13 +198,15 @@ def run_eval(
         if progress:
             progress(done[0], total)
 
-    # reward accuracy keeps the model's own precision
-    generating = in_precision(loaded.model, resolve_precision(settings.dtype, loaded.model))
+    # The arms generate with the adapter folded in; preference replies need the base and the champion in one
+    # batch (PEFT's per-row adapters) and reward accuracy keeps the model's own precision.
+    precision = resolve_precision(settings.dtype, loaded.model)
+    outputs = generate_all(merged_copy(loaded, precision), loaded.tokenizer, jobs, settings.batch_size, advance)
 
     def generate(batch_jobs: list[Job]) -> list[str]:
+        generating = in_precision(loaded.model, precision)
         return generate_all(generating, loaded.tokenizer, batch_jobs, settings.batch_size, advance)
 
-    outputs = generate(jobs)
     outcomes = [
         Outcome(case, arm, n, text, score_output(text, case.reference, settings.tasks.get(case.task)),
                 builder.shown.get((case.id, arm, n), []))

@@ -61,7 +61,7 @@ class EvaluationSettings(BaseModel):
     )
     max_new_tokens: int = Field(64, ge=1, le=1024)
     max_prompt_chars: int = Field(2000, ge=200, description="budget of the few-shot block (as drafting's)")
-    batch_size: int = Field(16, ge=1, le=256, description="conversations per generate call")
+    batch_size: int = Field(32, ge=1, le=256, description="conversations per generate call")
     # Generation is the eval's cost: bfloat16 runs it several times faster where it is native (AMX, GPUs)
     # and several times slower where it is emulated (AVX2 CPUs), hence auto (pipelines/precision.py).
     # Every arm uses the same model, so the comparison stays paired; float32 = the drafting precision exactly.
