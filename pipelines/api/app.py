@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 
@@ -32,6 +32,7 @@ from pipelines.loop.runtime import Runtime
 from pipelines.loop.sync import sync_responses
 from pipelines.loop.tickets import deliver_outbox
 from pipelines.loop.wakeups import Wakeups
+from pipelines.stack.home_identity import NONCE_PATTERN, identity_proof, proof_key
 from pipelines.stack.leader import Leadership
 from pipelines.stack.secrets_store import read_secrets
 from retrieval.api_models import build_search_router
@@ -161,8 +162,17 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app.state.escalation_rules = lambda body: route.escalation_rules(runtime, body)
 
     @app.get("/healthz", tags=["meta"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def healthz(
+        nonce: str | None = Query(
+            None,
+            pattern=NONCE_PATTERN,
+            description="a fresh random nonce: the answer then carries `identity`, an HMAC of it under this "
+            "home's key, which the tacit CLI checks before it sends that key (pipelines/stack/home_identity.py)",
+        ),
+    ) -> dict[str, str]:
+        if nonce is None:
+            return {"status": "ok"}
+        return {"status": "ok", "identity": identity_proof(proof_key(app.state.api_keys), nonce)}
 
     app_key = {"dependencies": [Depends(require_app_key)], "responses": APP_KEY}
     app.include_router(tickets.router, **app_key)
