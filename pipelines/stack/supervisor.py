@@ -2,8 +2,9 @@
 (one process, or `api.replicas` of them) as local processes.
 
 Each process is started detached in its own session, with its pid file under TACIT_HOME/run and
-its log under TACIT_HOME/logs. `down` stops exactly the processes whose pid files it wrote (the
-pid and the process start time must both match, so a recycled pid is never killed).
+its log under TACIT_HOME/logs. `down` stops exactly the processes whose pid files it wrote: the pid and
+the process's start in clock ticks since boot must both match (pipelines/stack/process_identity.py), so
+a recycled pid is never killed and a wall-clock step orphans nothing.
 
 Private by default: the home is 0700 and everything starts under a 077 umask; Redis asks for a
 password (from the secrets, written to its 0600 config file, never on a command line) and has no
@@ -33,8 +34,10 @@ from pipelines.config import PROJECT_ROOT, TacitSettings
 from pipelines.stack.private import FILE_MODE, PRIVATE_UMASK, make_private
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
 
+from pipelines.stack import process_identity
 ARGILLA_PYTHON = PROJECT_ROOT / ".venv-argilla" / "bin" / "python"
 
+from pipelines.stack.process_identity import ProcessStamp, Verdict
 log = logging.getLogger(__name__)
 
 
@@ -313,25 +316,22 @@ def _pid_file(settings: TacitSettings, name: str) -> Path:
 
 
 def running_process(settings: TacitSettings, name: str) -> psutil.Process | None:
-    """The live process we started under this name, or None (stale pid files are removed; a file
-    that is not one of our pid files is left alone)."""
+    """The live process we started under this name, or None. A pid file is removed only when its process
+    is gone (or another program took its pid); a file that is not one of our pid files is left alone. A pid
+    file from before start ticks were recorded is rewritten with them once its process is recognised."""
     path = _pid_file(settings, name)
     if not path.exists():
         return None
     try:
-        record = json.loads(path.read_text())
-        pid, create_time = int(record["pid"]), float(record["create_time"])
-    except (ValueError, KeyError, TypeError, OSError) as exc:
+        recorded = ProcessStamp.from_record(json.loads(path.read_text()))
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         log.warning("ignoring %s: not a tacit pid file (%s)", path, exc)
         return None
     try:
-        process = psutil.Process(pid)
-        if abs(process.create_time() - create_time) < 1.0 and process.is_running():
-            return process
-    except psutil.Error:
-        pass
-    path.unlink(missing_ok=True)
-    return None
+        return psutil.Process(recorded.pid)
+    except psutil.NoSuchProcess:  # it exited just now
+        path.unlink(missing_ok=True)
+        return None
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -372,12 +372,12 @@ def _spawn(settings: TacitSettings, component: Component) -> psutil.Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the CLI; down signals the whole group
         )
-    process = psutil.Process(popen.pid)
+    # Popen returns after the exec, so the start ticks and command line read here are the component's.
     _write_private(
         _pid_file(settings, component.name),
-        json.dumps({"pid": popen.pid, "create_time": process.create_time(), "argv": component.argv}),
+        json.dumps(process_identity.stamp(popen.pid, component.argv).to_record()),
     )
-    return process
+    return psutil.Process(popen.pid)
 
 
 def run_argilla_command(settings: TacitSettings, *args: str, stdin: str | None = None) -> None:
@@ -391,6 +391,23 @@ def run_argilla_command(settings: TacitSettings, *args: str, stdin: str | None =
         text=True,
     )
     if done.returncode != 0:
+    verdict = process_identity.judge(recorded, process_identity.observe(recorded.pid))
+    if verdict is Verdict.GONE:
+        path.unlink(missing_ok=True)
+        return None
+    if verdict is Verdict.NOT_OURS_KEEP:
+        log.warning(
+            "%s: pid %d runs %s's command line but is not the process tacit up started (another start time); "
+            "left running and its pid file kept",
+            path,
+            recorded.pid,
+            name,
+        )
+        return None
+    if recorded.start_ticks is None:
+        upgraded = process_identity.stamp(recorded.pid, list(recorded.argv))
+        if upgraded.start_ticks is not None:
+            _write_private(path, json.dumps(upgraded.to_record()))
         raise StackError(f"argilla command '{args[0]}' failed:\n{done.stderr[-2000:]}")
 
 
@@ -429,10 +446,6 @@ def check_bind(
             f"is not set in {settings.secrets_file}: run `tacit up` on 127.0.0.1 once to generate the secrets, or "
             "keep host 127.0.0.1"
         )
-    say(
-        f"WARNING: binding to {settings.host}, beyond loopback: Argilla, MLflow, Redis and the tacit API are "
-        "reachable from other machines. MLflow has no authentication of its own; put a firewall in front."
-    )
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -480,6 +493,20 @@ def start(
     """
     check_bind(settings, read_secrets(settings.secrets_file), log)
     check_replicas(settings)
+    if is_loopback(settings.host):
+        return
+    refuse_unsafe_bind(settings, stack_secrets)
+    say(
+        f"WARNING: binding to {settings.host}, beyond loopback: Argilla, MLflow, Redis and the tacit API are "
+        "reachable from other machines, over plain HTTP (MLflow's login included): put a firewall or a TLS "
+        "proxy in front."
+    )
+
+
+def refuse_unsafe_bind(settings: TacitSettings, stack_secrets: StackSecrets | None) -> None:
+    """StackError when the host is beyond loopback and the secrets that guard it do not exist yet. `tacit up`
+    asks before it writes any secret or starts anything: a first start would otherwise generate them and bind
+    wide at once."""
     os.umask(PRIVATE_UMASK)  # this process and every child: files they create are the owner's only
     tightened = make_private(settings.home_dir)
     if tightened:
