@@ -31,13 +31,13 @@ import httpx
 import psutil
 
 from pipelines.config import PROJECT_ROOT, TacitSettings
+from pipelines.stack import process_identity
 from pipelines.stack.private import FILE_MODE, PRIVATE_UMASK, make_private
+from pipelines.stack.process_identity import ProcessStamp, Verdict
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
 
-from pipelines.stack import process_identity
 ARGILLA_PYTHON = PROJECT_ROOT / ".venv-argilla" / "bin" / "python"
 
-from pipelines.stack.process_identity import ProcessStamp, Verdict
 log = logging.getLogger(__name__)
 
 
@@ -327,6 +327,23 @@ def running_process(settings: TacitSettings, name: str) -> psutil.Process | None
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         log.warning("ignoring %s: not a tacit pid file (%s)", path, exc)
         return None
+    verdict = process_identity.judge(recorded, process_identity.observe(recorded.pid))
+    if verdict is Verdict.GONE:
+        path.unlink(missing_ok=True)
+        return None
+    if verdict is Verdict.NOT_OURS_KEEP:
+        log.warning(
+            "%s: pid %d runs %s's command line but is not the process tacit up started (another start time); "
+            "left running and its pid file kept",
+            path,
+            recorded.pid,
+            name,
+        )
+        return None
+    if recorded.start_ticks is None:
+        upgraded = process_identity.stamp(recorded.pid, list(recorded.argv))
+        if upgraded.start_ticks is not None:
+            _write_private(path, json.dumps(upgraded.to_record()))
     try:
         return psutil.Process(recorded.pid)
     except psutil.NoSuchProcess:  # it exited just now
@@ -391,23 +408,6 @@ def run_argilla_command(settings: TacitSettings, *args: str, stdin: str | None =
         text=True,
     )
     if done.returncode != 0:
-    verdict = process_identity.judge(recorded, process_identity.observe(recorded.pid))
-    if verdict is Verdict.GONE:
-        path.unlink(missing_ok=True)
-        return None
-    if verdict is Verdict.NOT_OURS_KEEP:
-        log.warning(
-            "%s: pid %d runs %s's command line but is not the process tacit up started (another start time); "
-            "left running and its pid file kept",
-            path,
-            recorded.pid,
-            name,
-        )
-        return None
-    if recorded.start_ticks is None:
-        upgraded = process_identity.stamp(recorded.pid, list(recorded.argv))
-        if upgraded.start_ticks is not None:
-            _write_private(path, json.dumps(upgraded.to_record()))
         raise StackError(f"argilla command '{args[0]}' failed:\n{done.stderr[-2000:]}")
 
 
@@ -430,6 +430,19 @@ def check_bind(
 ) -> None:
     """Loopback is the default. Wider is refused unless the API key and the Redis password are set,
     and announced loudly when it is allowed."""
+    if is_loopback(settings.host):
+        return
+    refuse_unsafe_bind(settings, stack_secrets)
+    say(
+        f"WARNING: binding to {settings.host}, beyond loopback: Argilla, MLflow, Redis and the tacit API are "
+        "reachable from other machines. MLflow has no authentication of its own; put a firewall in front."
+    )
+
+
+def refuse_unsafe_bind(settings: TacitSettings, stack_secrets: StackSecrets | None) -> None:
+    """StackError when the host is beyond loopback and the secrets that guard it do not exist yet. `tacit up`
+    asks before it writes any secret or starts anything: a first start would otherwise generate them and bind
+    wide at once."""
     if is_loopback(settings.host):
         return
     missing = [
@@ -493,20 +506,6 @@ def start(
     """
     check_bind(settings, read_secrets(settings.secrets_file), log)
     check_replicas(settings)
-    if is_loopback(settings.host):
-        return
-    refuse_unsafe_bind(settings, stack_secrets)
-    say(
-        f"WARNING: binding to {settings.host}, beyond loopback: Argilla, MLflow, Redis and the tacit API are "
-        "reachable from other machines, over plain HTTP (MLflow's login included): put a firewall or a TLS "
-        "proxy in front."
-    )
-
-
-def refuse_unsafe_bind(settings: TacitSettings, stack_secrets: StackSecrets | None) -> None:
-    """StackError when the host is beyond loopback and the secrets that guard it do not exist yet. `tacit up`
-    asks before it writes any secret or starts anything: a first start would otherwise generate them and bind
-    wide at once."""
     os.umask(PRIVATE_UMASK)  # this process and every child: files they create are the owner's only
     tightened = make_private(settings.home_dir)
     if tightened:
