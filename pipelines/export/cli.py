@@ -39,7 +39,7 @@ def export_command(
     from pipelines.errors import MissingPrerequisite
     from pipelines.export.export_job import export
     from pipelines.export.rows import ExportFilters, parse_since
-    from pipelines.ledger import Ledger
+    from pipelines.stack.audit_keying import open_ledger
     from pipelines.stack.secrets_store import read_secrets
 
     settings = load_settings()
@@ -51,7 +51,7 @@ def export_command(
         )
     filters = ExportFilters(task, parse_since(since) if since else None, min_agreement)
     datasets.disable_progress_bars()
-    ledger = Ledger(settings.ledger_url, settings.ledger, audit_key=secrets.audit_key)
+    ledger = open_ledger(settings)
     report = export(
         ledger,
         what,

@@ -3,7 +3,9 @@
 Pure functions over plain values, so the rules can be read (and re-implemented by an auditor)
 without the database code. Events hash with SHA-256 until the ledger is given its audit key, and with
 HMAC-SHA256 under that key from then on (`keyed_from`): whoever can write the database but does not
-hold the key can no longer recompute a consistent chain. The key is always passed in, never read here.
+hold the key can no longer recompute a consistent chain. Where keying began is also kept outside the
+database, with the secrets (keying.py), so the marker cannot be deleted to pass a rewrite off as a trail
+from before the key. The key is always passed in, never read here.
 """
 
 from __future__ import annotations
@@ -134,13 +136,17 @@ def walk_chain(
     key: bytes | None = None,
     keyed_from: int | None = None,
     anchor: tuple[int, str] | None = None,
+    keyed_after: str | None = None,
 ) -> ChainWalk:
     """Walk events in seq order. Finds an edited row (hash mismatch), a deleted row (gap in seq or a
     prev_hash that does not link), a keyed event that cannot be checked (no key), and, with an
-    `anchor` (seq, hash) from a checkpoint, a rewritten chain or a trail that ends before it."""
+    `anchor` (seq, hash) from a checkpoint, a rewritten chain or a trail that ends before it.
+    `keyed_after` is the hash the last unkeyed event had when keying began (kept with the secrets): the
+    unkeyed events before `keyed_from` cannot be rewritten either, even before a keyed event pins them."""
     expected_seq = 1
     prev_hash = GENESIS_HASH
     checked = 0
+    last_unkeyed = keyed_from - 1 if keyed_after is not None and keyed_from is not None else None
 
     def stop(seq: int | None, reason: str) -> ChainWalk:
         bad = VerifyResult(ok=False, first_bad_seq=seq, reason=reason, checked=checked)
@@ -173,6 +179,12 @@ def walk_chain(
                 ", or the audit key is not the one it was written with" if keyed else ""
             )
             return stop(event.seq, f"seq {event.seq}: content does not match its hash ({edited})")
+        if event.seq == last_unkeyed and event.hash != keyed_after:
+            return stop(
+                event.seq,
+                f"seq {event.seq}: hash differs from the one recorded with the secrets when keying began "
+                f"at seq {keyed_from} (the unkeyed events were rewritten)",
+            )
         if anchor is not None and event.seq == anchor[0] and event.hash != anchor[1]:
             return stop(
                 event.seq,
@@ -227,9 +239,11 @@ def verify_chain(
     key: bytes | None = None,
     keyed_from: int | None = None,
     anchor: tuple[int, str] | None = None,
+    keyed_after: str | None = None,
 ) -> VerifyResult:
     """The whole chain against its head row (see `walk_chain` and `check_head`)."""
-    return check_head(walk_chain(events, key=key, keyed_from=keyed_from, anchor=anchor), head_seq, head_hash)
+    walk = walk_chain(events, key=key, keyed_from=keyed_from, anchor=anchor, keyed_after=keyed_after)
+    return check_head(walk, head_seq, head_hash)
 
 
 def _bad(seq: int, reason: str, checked: int) -> VerifyResult:

@@ -5,8 +5,10 @@ event at that seq still has that hash and that the trail still reaches it, which
 inside the database can: a rewrite of the whole chain, or a truncated tail with the head row moved back.
 The signature (HMAC-SHA256 with the audit key) makes a forged or edited checkpoint an error.
 
-The file form is JSON lines, one checkpoint per line, appended (0600, fsynced); by default
-`audit-checkpoints.jsonl` under TACIT_HOME. Keep a copy somewhere the database's writers cannot reach.
+The file form is JSON lines, one checkpoint per line, appended (0600, fsynced, never through a symbolic
+link); by default `audit-checkpoints.jsonl` under TACIT_HOME. A copy under TACIT_HOME protects against a
+writer of the database only: whoever can also read the secrets can sign a checkpoint of a forged trail.
+Hand each checkpoint to something this host does not control (`--out -` to a pipe, or a write-once share).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from pipelines.private_output import open_private
 
 from .audit import canonical_json
 from .errors import LedgerError
@@ -75,13 +79,19 @@ def default_checkpoint_file(home: Path) -> Path:
     return home / CHECKPOINT_FILE_NAME
 
 
+def checkpoint_line(checkpoint: dict[str, Any]) -> str:
+    """One checkpoint as the file holds it: canonical JSON and a newline."""
+    return canonical_json(checkpoint) + "\n"
+
+
 def append_checkpoint(path: Path, checkpoint: dict[str, Any]) -> Path:
-    """Append one checkpoint as one line (the file is created 0600, its folder 0700); fsynced, so a
-    checkpoint reported written survives a power cut. Returns the path."""
+    """Append one checkpoint as one line (the file 0600, its folder created 0700; a symbolic link at
+    `path` is refused: pipelines/private_output.py); fsynced, so a checkpoint reported written survives a
+    power cut. Returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    fd = open_private(path, append=True)
     try:
-        os.write(fd, (canonical_json(checkpoint) + "\n").encode("utf-8"))
+        os.write(fd, checkpoint_line(checkpoint).encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)

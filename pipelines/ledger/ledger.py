@@ -31,6 +31,7 @@ from .config import LedgerConfig
 from .engine import WRITE_OPTION, build_engine
 from .errors import LedgerError, NotFoundError
 from .idempotency import IdempotencyKey
+from .keying import KeyingRecord, keying_disagreement, unrecorded_trail_problem
 from .models import (
     SCHEMA_VERSION,
     SUPERSEDED,
@@ -104,14 +105,26 @@ class Ledger:
 
     With `audit_key` (the stack's secrets, `audit_key`), audit events are HMAC'd from the first append on:
     a writer without the key can no longer rewrite the chain unnoticed, and checkpoints can be signed.
-    A ledger once keyed refuses audited writes from a Ledger opened without its key."""
+    A ledger once keyed refuses audited writes from a Ledger opened without its key.
+
+    `audit_keying` is where keying began as kept with the secrets (keying.py). The key is adopted by itself
+    only on an empty trail, or when that record says keying has not begun; a record that has begun is the
+    truth, and a database marker that disagrees fails verify and refuses audited writes. `audit_keying`
+    (the property) is the start this Ledger found or made, for the caller to keep with the secrets."""
 
     def __init__(
-        self, url: str, config: LedgerConfig | None = None, *, audit_key: str | bytes | None = None
+        self,
+        url: str,
+        config: LedgerConfig | None = None,
+        *,
+        audit_key: str | bytes | None = None,
+        audit_keying: KeyingRecord | None = None,
     ) -> None:
         self.config = config or LedgerConfig()
         self._audit_key = key_bytes(audit_key)
         self._audit_key_id = None if self._audit_key is None else key_id(self._audit_key)
+        self._keying_given = audit_keying
+        self._keying: KeyingRecord | None = audit_keying if audit_keying and audit_keying.begun else None
         self._engine = build_engine(url, self.config)
         self.url = self._engine.url.render_as_string(hide_password=True)
         self._is_sqlite = self._engine.dialect.name == "sqlite"
@@ -124,6 +137,12 @@ class Ledger:
 
     def close(self) -> None:
         self._engine.dispose()
+
+    @property
+    def audit_keying(self) -> KeyingRecord | None:
+        """Where keying began (key id, first keyed seq, the hash before it), once it has: what the caller
+        keeps with the secrets. None without a key, or while the trail is not keyed."""
+        return self._keying
 
     def __enter__(self) -> Ledger:
         return self
@@ -163,7 +182,7 @@ class Ledger:
                     log.error("%s", self._missing_head_message(session))
                 elif self._audit_key is not None:
                     session.flush()
-                    self._adopt_key(session, head.seq + 1)
+                    self._establish_keying(session, head)
 
     def _schema_version(self) -> str | None:
         """ledger_meta's schema_version, None on a new database (checked before migrating it)."""
@@ -1014,7 +1033,7 @@ class Ledger:
             keyed_from = self._keyed_from(session)
         except LedgerError as exc:
             return VerifyResult(False, None, str(exc), 0), None
-        key_problem = self._key_mismatch(session)
+        key_problem = self._key_mismatch(session) or self._keying_problem(session)
         if key_problem is not None:
             return VerifyResult(False, None, key_problem, 0), None
         if against is not None and not _keyed_from_agrees(against, keyed_from):
@@ -1026,10 +1045,17 @@ class Ledger:
                 "was edited, as a rewrite of the chain without the key would need",
                 0,
             ), None
+        unrecorded = self._unrecorded_trail(session)
+        if unrecorded is not None:
+            return VerifyResult(False, None, unrecorded, 0), None
         head = session.get(AuditHead, _HEAD_ID)
         replay = StateReplay()
         walk = walk_chain(
-            replay.watch(self._iter_audit(session)), key=self._audit_key, keyed_from=keyed_from, anchor=anchor
+            replay.watch(self._iter_audit(session)),
+            key=self._audit_key,
+            keyed_from=keyed_from,
+            anchor=anchor,
+            keyed_after=None if self._keying is None else self._keying.prev_hash,
         )
         if walk.bad is not None:
             return walk.bad, head
@@ -1112,26 +1138,123 @@ class Ledger:
             f"(id {self._audit_key_id}): restore the secrets file that belongs to this ledger"
         )
 
-    def _adopt_key(self, session: Session, next_seq: int) -> None:
-        """The first time a key is given: events from `next_seq` on are HMAC'd; earlier ones stay
-        SHA-256, as written, and verify as such."""
+    def _keying_problem(self, session: Session) -> str | None:
+        """Why the database's key marker contradicts the start kept with the secrets, or None."""
+        if self._audit_key_id is None or self._keying_given is None:
+            return None
+        stored_id = session.get(LedgerMeta, KEY_ID)
+        return keying_disagreement(
+            self._keying_given,
+            self._audit_key_id,
+            self._keyed_from(session),
+            None if stored_id is None else stored_id.value,
+        )
+
+    def _unrecorded_trail(self, session: Session) -> str | None:
+        """verify's objection to a trail given the key that holds unkeyed events only, with no marker and
+        no start kept with the secrets (never keyed by itself: see `_establish_keying`)."""
         if self._audit_key_id is None or session.get(LedgerMeta, KEYED_FROM) is not None:
+            return None
+        head = session.get(AuditHead, _HEAD_ID)
+        return unrecorded_trail_problem(head.seq) if head is not None and head.seq > 0 else None
+
+    def _establish_keying(self, session: Session, head: AuditHead) -> None:
+        """On open with a key: take the database's marker when it agrees with the secrets' record, adopt
+        the key when the trail is empty or the record says keying has not begun, and otherwise leave the
+        trail as it is (never adopt after events nobody can vouch for: a forger deletes the marker and
+        rewrites them with SHA-256)."""
+        try:
+            problem = self._keying_problem(session)
+            marker = self._keyed_from(session)
+        except LedgerError as exc:  # a marker edited into garbage: verify names it
+            problem, marker = str(exc), None
+        if problem is not None:
+            log.error("audited writes are refused: %s", problem)
             return
+        if self._keying is not None:
+            return  # the record kept with the secrets is the truth, and the database agrees
+        if marker is not None:
+            # keyed by an earlier open whose start was not kept (a tacit from before the record, or a
+            # crash between the database and the secrets file); the same key, or verify says so
+            prev_hash = self._hash_before(session, marker, head)
+            if prev_hash is not None and self._key_mismatch(session) is None:
+                self._keying = KeyingRecord(self._audit_key_id or "", marker, prev_hash)
+            return
+        not_begun = self._keying_given is not None and not self._keying_given.begun
+        if head.seq == 0 or not_begun:
+            self._adopt_key(session, head)
+        else:
+            log.warning("%s", unrecorded_trail_problem(head.seq))
+
+    def _adopt_key(self, session: Session, head: AuditHead) -> None:
+        """Events from the next seq on are HMAC'd; earlier ones stay SHA-256, as written, and verify as
+        such (the hash they end on is kept with the secrets, so they cannot be rewritten either)."""
+        next_seq = head.seq + 1
         if next_seq > 1:
             log.warning(
                 "audit trail keyed from seq %d; events 1..%d stay SHA-256 (anchor them with a checkpoint)",
                 next_seq,
-                next_seq - 1,
+                head.seq,
             )
         session.add(LedgerMeta(key=KEYED_FROM, value=str(next_seq)))
         if session.get(LedgerMeta, KEY_ID) is None:
             session.add(LedgerMeta(key=KEY_ID, value=self._audit_key_id))
         session.flush()
+        self._keying = KeyingRecord(self._audit_key_id or "", next_seq, head.hash)
+
+    @staticmethod
+    def _hash_before(session: Session, keyed_from: int, head: AuditHead) -> str | None:
+        """The hash the first keyed event links to (None: the trail does not reach it; verify says why)."""
+        if head.seq == keyed_from - 1:
+            return head.hash
+        return session.scalar(select(AuditEventRow.prev_hash).where(AuditEventRow.seq == keyed_from))
+
+    def adopt_audit_key(self, *, actor: str = "operator") -> AuditEvent:
+        """The explicit step for a trail of unkeyed events given the key with nothing recording where
+        keying began (`tacit audit adopt-key`): verify the unkeyed chain, key it from the next event and
+        audit that as `audit.key_adopted`, the first keyed event. Only for a trail you vouch for (checked
+        against a checkpoint or a backup): a forger who deleted the marker wants exactly this."""
+        require_text("adopt_audit_key", "actor", actor)
+        if self._audit_key is None:
+            raise LedgerError(
+                "no audit key was given: open the ledger with the stack's secrets (`audit_key`)"
+            )
+        if self._keying_given is not None and self._keying_given.begun:
+            raise LedgerError(
+                f"the secrets record that keying began at seq {self._keying_given.keyed_from}: it is not "
+                "adopted again. If you restored a database from before that, remove `audit_keying` from the "
+                "secrets file first"
+            )
+        with self._write() as session:
+            if session.get(LedgerMeta, KEYED_FROM) is not None:
+                raise LedgerError("the audit trail is keyed already: there is nothing to adopt")
+            head = session.execute(
+                select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()
+            ).scalar_one_or_none()
+            if head is None:
+                raise LedgerError(self._missing_head_message(session))
+            walk = check_head(walk_chain(self._iter_audit(session)), head.seq, head.hash)
+            if not walk.ok:
+                raise LedgerError(
+                    f"the unkeyed trail does not verify, so the key is not adopted: {walk.reason}"
+                )
+            self._adopt_key(session, head)
+            log.warning("audit key adopted from seq %d by %s", head.seq + 1, actor)
+            return self._append(
+                session,
+                actor,
+                "audit.key_adopted",
+                "audit",
+                "key",
+                {"keyed_from": head.seq + 1, "after": head.hash},
+            )
 
     def _append_key(self, session: Session, seq: int) -> bytes | None:
         """The key event `seq` is hashed with (None: SHA-256), or a LedgerError when this Ledger cannot
         append to the trail without breaking it."""
-        self._adopt_key(session, seq)
+        problem = self._keying_problem(session)
+        if problem is not None:
+            raise LedgerError(f"{problem}; until then audited writes are refused")
         keyed_from = self._keyed_from(session)
         if keyed_from is None:
             return None

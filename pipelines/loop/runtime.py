@@ -16,6 +16,7 @@ from pipelines.ledger.timeutil import utcnow
 from pipelines.loop.argilla_gateway import ArgillaGateway
 from pipelines.loop.example_store import to_retrieval_example, write_changed_since
 from pipelines.routing import Router, RuleSkipped, cached_embedder
+from pipelines.stack.audit_keying import open_ledger
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
@@ -39,10 +40,9 @@ class Runtime:
     @cached_property
     def ledger(self) -> Ledger:
         self.settings.home_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # no secrets yet (no `tacit up`): the ledger works unkeyed; a keyed one then refuses appends
-        found = read_secrets(self.settings.secrets_file)
-        audit_key = found.audit_key if found is not None else None
-        return Ledger(self.settings.ledger_url, self.settings.ledger, audit_key=audit_key)
+        # no secrets yet (no `tacit up`): the ledger works unkeyed; a keyed one then refuses appends.
+        # Keyed, it is told where keying began (kept with the secrets), and records it the first time
+        return open_ledger(self.settings)
 
     @cached_property
     def embedder(self) -> Embedder:

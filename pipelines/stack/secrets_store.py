@@ -1,15 +1,19 @@
 """This machine's embedded-stack secrets, kept in one file under TACIT_HOME (mode 600).
 
 Written atomically (a temp file in the same folder, fsync, rename): a crash mid-write leaves the previous
-file whole, never an empty one that would stop the next `tacit up`.
+file whole, never an empty one that would stop the next `tacit up`. Writers take a lock on the folder's
+`.secrets.lock`, and where the audit trail began to be keyed only ever moves from "not begun" to a seq.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
@@ -30,6 +34,16 @@ class ArgillaLogins(BaseModel):
     annotators: list[Login]
 
 
+class AuditKeying(BaseModel):
+    """Where the ledger began to HMAC its audit events with `audit_key`, kept here, out of the database a
+    forger can write: `keyed_from` None means not begun (the next keyed open starts it); then the first
+    keyed seq and `prev_hash`, the hash of the event before it (pipelines/ledger/keying.py)."""
+
+    key_id: str
+    keyed_from: int | None = None
+    prev_hash: str | None = None
+
+
 class StackSecrets(BaseModel):
     api_key: str  # the tacit API's app key: tickets, routing, search, ticket reads
     admin_api_key: str | None = None  # the admin key: also sync and reindex (None in older files)
@@ -38,13 +52,61 @@ class StackSecrets(BaseModel):
     redis_password: str | None = None  # Argilla's rq worker unpickles jobs: nobody else may enqueue
     # HMAC key of the ledger's audit chain and checkpoints: kept out of the database it protects
     audit_key: str | None = None
-
+    audit_keying: AuditKeying | None = None  # None in files from before it: the database's marker is taken
 
 def _new_login(username: str) -> Login:
     return Login(username=username, password=secrets.token_urlsafe(12), api_key=secrets.token_urlsafe(32))
 
 
+@contextmanager
+def secrets_lock(path: Path) -> Iterator[None]:
+    """Held while the secrets file is read, changed and written: the API records where keying began while
+    `tacit up` may be writing the webhook secret."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.parent / ".secrets.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def write_secrets(path: Path, stack_secrets: StackSecrets) -> None:
+    with secrets_lock(path):
+        try:
+            on_disk = read_secrets(path)
+        except SecretsError:  # a garbled file is being replaced: nothing in it to keep
+            on_disk = None
+        if on_disk is not None and _keying_went_back(on_disk, stack_secrets):
+            # a copy read before the ledger recorded its start must not erase it
+            stack_secrets.audit_keying = on_disk.audit_keying
+        _write_unlocked(path, stack_secrets)
+
+
+def record_audit_keying(path: Path, keying: AuditKeying) -> bool:
+    """Keep where keying began (from the ledger) in the secrets file, when it holds no start for this key
+    yet. Never replaces a start already recorded: that one is the check. True when it wrote."""
+    with secrets_lock(path):
+        current = read_secrets(path)
+        if current is None or current.audit_keying == keying:
+            return False
+        held = current.audit_keying
+        if held is not None and (held.keyed_from is not None or held.key_id != keying.key_id):
+            return False
+        current.audit_keying = keying
+        _write_unlocked(path, current)
+        return True
+
+
+def _keying_went_back(on_disk: StackSecrets, new: StackSecrets) -> bool:
+    """`new` would forget a start of keying the file records, for the same audit key."""
+    recorded = on_disk.audit_keying
+    if recorded is None or recorded.keyed_from is None or new.audit_key != on_disk.audit_key:
+        return False
+    return new.audit_keying is None or new.audit_keying.keyed_from is None
+
+
+def _write_unlocked(path: Path, stack_secrets: StackSecrets) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     # mkstemp creates the file 0600, so the secrets are never readable by others, not even briefly.
     fd, temp = tempfile.mkstemp(prefix=".secrets-", suffix=".tmp", dir=path.parent)
@@ -94,7 +156,11 @@ def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecret
         current.redis_password = secrets.token_urlsafe(32)
     new_audit_key = current.audit_key is None
     if new_audit_key:
+        from pipelines.ledger.audit import key_id  # the ledger's imports are not needed to read secrets
+
         current.audit_key = secrets.token_urlsafe(32)
+        # a new key: keying has not begun, so the next keyed open starts it whatever the trail holds
+        current.audit_keying = AuditKeying(key_id=key_id(current.audit_key.encode("utf-8")))
     if added or new_redis_password or new_audit_key or new_admin_key or not path.exists():
         current.argilla.annotators.extend(added)
         write_secrets(path, current)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pipelines.config import load_settings
-from pipelines.ledger import Ledger, LedgerError, event_hash
+from pipelines.ledger import GENESIS_HASH, Ledger, LedgerError, event_hash
 from pipelines.ledger.audit import key_id
 from pipelines.ledger.checkpoints import (
     CheckpointFileError,
@@ -25,9 +25,10 @@ from pipelines.ledger.checkpoints import (
     read_checkpoints,
     sign_checkpoint,
 )
+from pipelines.ledger.keying import KeyingRecord
 from pipelines.ledger.timeutil import as_utc
 from pipelines.loop.runtime import Runtime
-from pipelines.stack.secrets_store import ensure_secrets, read_secrets, write_secrets
+from pipelines.stack.secrets_store import AuditKeying, ensure_secrets, read_secrets, write_secrets
 from tests.ledger_backends import LedgerDatabase, json_set
 
 KEY = "k7pQ2-audit-key-from-the-secrets-file-0123456"
@@ -149,8 +150,12 @@ def test_an_old_unkeyed_ledger_upgraded_to_keyed_still_verifies(ledger_db: Ledge
     url = ledger_db.url
     with Ledger(url) as old:
         dispute_trail(old)
-    with Ledger(url, audit_key=KEY) as upgraded:
+    # the secrets of an old home get the key with "keying has not begun" (ensure_secrets)
+    not_begun = KeyingRecord(key_id(KEY.encode()))
+    with Ledger(url, audit_key=KEY, audit_keying=not_begun) as upgraded:
         assert meta(ledger_db)["audit_keyed_from"] == "6", "keyed from the next event on"
+        fifth = upgraded.list_audit()[-1]
+        assert upgraded.audit_keying == KeyingRecord(key_id(KEY.encode()), 6, fifth.hash), "to keep"
         upgraded.append_audit("ops", "note", "ledger", "upgrade", {"keyed": True})
         result = upgraded.verify_audit()
         assert (result.ok, result.checked) == (True, 6), result.reason
@@ -160,6 +165,49 @@ def test_an_old_unkeyed_ledger_upgraded_to_keyed_still_verifies(ledger_db: Ledge
     assert old_event.hash == event_hash(**_hashed_fields(old_event)), "written before the key: SHA-256"
     assert new_event.hash == event_hash(**_hashed_fields(new_event), key=KEY.encode())
     assert new_event.prev_hash == old_event.hash, "the keyed event pins the unkeyed ones before it"
+
+
+def test_a_key_is_never_adopted_by_itself_after_events_nothing_vouches_for(ledger_db: LedgerDatabase):
+    """No record of where keying began (None) and unkeyed events: a forger's state after deleting the
+    marker, so the key is not adopted; verify says why, and the explicit step keys the trail."""
+    url = ledger_db.url
+    with Ledger(url) as old:
+        dispute_trail(old)
+    with Ledger(url, audit_key=KEY) as given:
+        assert "audit_keyed_from" not in meta(ledger_db) and given.audit_keying is None
+        result = given.verify_audit()
+        assert (result.ok, result.first_bad_seq) == (False, None)
+        assert "its 5 events are not keyed and nothing outside the database says where keying began" in (
+            result.reason
+        )
+        assert "tacit audit adopt-key" in result.reason
+        event = given.adopt_audit_key(actor="oncall-ana")
+        assert (event.seq, event.action, event.actor) == (6, "audit.key_adopted", "oncall-ana")
+        assert event.hash == event_hash(**_hashed_fields(event), key=KEY.encode()), "the first keyed event"
+        assert given.audit_keying == KeyingRecord(key_id(KEY.encode()), 6, event.prev_hash)
+        assert given.verify_audit().ok
+        with pytest.raises(LedgerError, match="keyed already"):
+            given.adopt_audit_key()
+
+
+def test_adopt_key_refuses_a_trail_that_does_not_verify_or_a_start_already_recorded(
+    ledger_db: LedgerDatabase,
+):
+    with Ledger(ledger_db.url) as old:
+        dispute_trail(old)
+    ledger_db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
+    with (
+        Ledger(ledger_db.url, audit_key=KEY) as given,
+        pytest.raises(LedgerError, match="does not verify, so the key is not adopted: seq 2"),
+    ):
+        given.adopt_audit_key()
+    recorded = KeyingRecord(key_id(KEY.encode()), 1, GENESIS_HASH)
+    with (
+        Ledger(ledger_db.url, audit_key=KEY, audit_keying=recorded) as told,
+        pytest.raises(LedgerError, match="keying began at seq 1: it is not adopted again"),
+    ):
+        told.adopt_audit_key()
+    assert "audit_keyed_from" not in meta(ledger_db)
 
 
 def test_a_keyed_chain_verified_without_the_key_is_not_ok_and_says_so(
@@ -218,6 +266,12 @@ def test_the_runtime_keys_the_ledger_from_the_secrets_and_works_unkeyed_without(
     assert stored["audit_keyed_from"] == "1"
     assert stored["audit_key_id"] == key_id(secrets.audit_key.encode())
     assert secrets.audit_key not in json.dumps(stored), "the key itself never enters the database"
+    # a fresh home keys from the start, and where keying began is kept with the secrets
+    kept = read_secrets(settings.secrets_file)
+    assert kept is not None and kept.audit_keying == AuditKeying(
+        key_id=key_id(secrets.audit_key.encode()), keyed_from=1, prev_hash=GENESIS_HASH
+    )
+    assert kept.api_key == secrets.api_key and kept.audit_key == secrets.audit_key
     runtime.ledger.close()
 
 
@@ -379,6 +433,112 @@ def test_the_head_is_not_rebuilt_over_a_broken_or_truncated_trail(keyed: Ledger,
     ledger_db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
     with pytest.raises(LedgerError, match="do not verify.*seq 2"):
         keyed.rebuild_audit_head()
+
+
+# ---------------------------------------------------------------- 5. where keying began, kept with the secrets
+
+
+def keyed_home(tmp_path: Path) -> tuple[Runtime, LedgerDatabase, str]:
+    """A stack home as `tacit up` leaves it (secrets with the audit key) with the dispute trail written
+    through the Runtime, as the API writes it. Returns the runtime, its ledger database and the ticket."""
+    settings = load_settings(home=tmp_path / "home")
+    ensure_secrets(settings.secrets_file, "owner", ["alice"])
+    runtime = Runtime(settings)
+    ticket_id = dispute_trail(runtime.ledger)
+    runtime.ledger.close()
+    return runtime, _home_ledger(settings.home_dir), ticket_id
+
+
+def test_deleting_the_key_marker_and_rewriting_the_chain_with_sha256_fails_verify(tmp_path: Path):
+    """Issue 25 item 7: with write access to the database but not the key, delete the two ledger_meta rows
+    and rewrite the chain as plain SHA-256 (the same rows). The next keyed open used to re-adopt the key
+    after the forged history, and verify said "chain intact"."""
+    runtime, database, _ = keyed_home(tmp_path)
+    database.execute("DELETE FROM ledger_meta WHERE key IN ('audit_keyed_from', 'audit_key_id')")
+    rewrite_chain(database, lambda _seq, payload: payload)
+
+    reopened = Runtime(runtime.settings)
+    result = reopened.ledger.verify_audit()
+    assert not result.ok, result.reason
+    assert "the secrets record that the audit trail is keyed from seq 1" in result.reason
+    assert (
+        "ledger_meta has no audit_keyed_from: the key marker was deleted outside the ledger" in result.reason
+    )
+    assert "audit_keyed_from" not in meta(database), "the key is not adopted again after the forged events"
+    with pytest.raises(LedgerError, match="key marker was deleted.*audited writes are refused"):
+        reopened.ledger.append_audit("ops", "note", "ledger", "x", {})
+    assert reopened.ledger.list_audit()[-1].seq == 5, "the refused append wrote nothing"
+    reopened.ledger.close()
+
+
+def test_the_same_attack_on_a_home_whose_secrets_predate_the_record_fails_verify_too(tmp_path: Path):
+    """Secrets from before `audit_keying` (a home keyed by an older tacit): nothing outside the database
+    says where keying began, so the key is still never adopted after events nobody vouches for."""
+    runtime, database, _ = keyed_home(tmp_path)
+    found = read_secrets(runtime.settings.secrets_file)
+    assert found is not None
+    write_secrets(runtime.settings.secrets_file, found.model_copy(update={"audit_keying": None}))
+    assert read_secrets(runtime.settings.secrets_file).audit_keying is not None, (
+        "a stale copy cannot erase a recorded start"
+    )
+    _drop_keying_record(runtime.settings.secrets_file)
+    database.execute("DELETE FROM ledger_meta WHERE key IN ('audit_keyed_from', 'audit_key_id')")
+    rewrite_chain(database, lambda _seq, payload: payload)
+
+    reopened = Runtime(runtime.settings)
+    result = reopened.ledger.verify_audit()
+    assert not result.ok and "its 5 events are not keyed" in result.reason
+    assert "audit_keyed_from" not in meta(database)
+    assert read_secrets(runtime.settings.secrets_file).audit_keying is None, "no start recorded for it"
+    reopened.ledger.close()
+
+
+def test_a_moved_marker_or_rewritten_unkeyed_events_fail_verify_against_the_recorded_start(
+    ledger_db: LedgerDatabase,
+):
+    url = ledger_db.url
+    with Ledger(url) as old:
+        dispute_trail(old)
+    with Ledger(url, audit_key=KEY, audit_keying=KeyingRecord(key_id(KEY.encode()))) as upgraded:
+        recorded = upgraded.audit_keying
+    assert recorded is not None and recorded.keyed_from == 6
+    # the unkeyed events rewritten while no keyed event pins them yet: the recorded hash still does
+    rewrite_chain(ledger_db, deny_the_refund)
+    with Ledger(url, audit_key=KEY, audit_keying=recorded) as told:
+        result = told.verify_audit()
+        assert (result.ok, result.first_bad_seq) == (False, 5)
+        assert (
+            "hash differs from the one recorded with the secrets when keying began at seq 6" in result.reason
+        )
+    # the marker moved past the end, as a forger hiding keyed events would move it
+    ledger_db.execute("UPDATE ledger_meta SET value = '9' WHERE key = 'audit_keyed_from'")
+    with Ledger(url, audit_key=KEY, audit_keying=recorded) as told:
+        result = told.verify_audit()
+        assert not result.ok
+        assert "ledger_meta says seq 9: the key marker was changed outside the ledger" in result.reason
+
+
+def test_a_home_keyed_before_the_record_keeps_the_database_start_with_its_secrets(tmp_path: Path):
+    """Upgrading a home keyed by an older tacit: its marker (with keyed events after it) is taken once."""
+    settings = load_settings(home=tmp_path / "home")
+    secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
+    with Ledger(settings.ledger_url, settings.ledger, audit_key=secrets.audit_key) as older_tacit:
+        dispute_trail(older_tacit)  # keyed from seq 1, as an older tacit did on every keyed open
+    _drop_keying_record(settings.secrets_file)
+    runtime = Runtime(settings)
+    assert runtime.ledger.verify_audit().ok
+    kept = read_secrets(settings.secrets_file)
+    assert kept is not None and kept.audit_keying is not None
+    assert (kept.audit_keying.keyed_from, kept.audit_keying.prev_hash) == (1, GENESIS_HASH)
+    runtime.ledger.close()
+
+
+def _drop_keying_record(path: Path) -> None:
+    """The secrets file as a tacit from before `audit_keying` wrote it (edited raw: write_secrets keeps a
+    recorded start)."""
+    raw = json.loads(path.read_text())
+    raw.pop("audit_keying")
+    path.write_text(json.dumps(raw))
 
 
 def _home_ledger(home: Path) -> LedgerDatabase:
