@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from training.base_model import load_base
 from training.distributed import from_main, process_state
 from training.errors import NotEnoughPairsError, TrainingError
 from training.evaluate import completion_logps, encode_pairs, preference_metrics
-from training.gate import decide_promotion
+from training.gate import BASE_LABEL, compare_generations, decide_promotion
 from training.generation import BASE_ADAPTER, greedy_replies
 from training.progress import TrainingProgress
 from training.recipe import Recipe, load_recipe
@@ -36,6 +36,7 @@ from training.registry import (
     promote,
     register_adapter,
 )
+from training.reply_score import Closeness, chrf_closeness, reply_score
 from training.snapshot import (
     EVAL,
     TRAIN,
@@ -52,6 +53,9 @@ from training.types import GateDecision, PreferenceMetrics, PreferencePair, Trai
 log = logging.getLogger(__name__)
 
 COMPLETED_MARKER = "tacit-completed"  # in the output dir once training finished; absent = resumable
+CANDIDATE_ADAPTER = "default"  # PEFT's name for the adapter the trainer adds
+CHAMPION_ADAPTER = "champion"  # the incumbent's adapter, loaded beside it for the gate
+SAMPLES_TABLE = "samples/gate_replies.json"
 
 
 def _pairs_since_last_run(
@@ -119,16 +123,11 @@ def _train(args, recipe: Recipe, snapshot: Snapshot, model, tokenizer, state, ca
     return trainer.model  # the PeftModel (base + trained adapter "default"), unwrapped from DDP
 
 
-def _evaluate(
-    recipe: Recipe,
-    snapshot: Snapshot,
-    peft_model,
-    tokenizer,
-    champion_adapter: Path | None,
-    champion_label: str,
+def _reward_diagnostics(
+    recipe: Recipe, rows: list[dict], peft_model, tokenizer, has_champion: bool, champion_label: str
 ) -> tuple[PreferenceMetrics, PreferenceMetrics | None]:
-    """Score the new adapter and (when there is one) the champion's on the eval split, base as reference."""
-    rows = list(snapshot.splits[EVAL])
+    """Reward accuracy and margin of the new adapter and (when loaded) the champion's, base as reference:
+    logged and shown, not deciding (they saturate, and rise while replies degenerate)."""
     encoded = encode_pairs(tokenizer, rows, recipe.training["max_length"])
     beta = float(recipe.training["beta"])
     pad = tokenizer.pad_token_id
@@ -136,41 +135,86 @@ def _evaluate(
         reference = completion_logps(peft_model, encoded, pad)
     candidate = preference_metrics(completion_logps(peft_model, encoded, pad), reference, beta, "candidate")
     incumbent = None
-    if champion_adapter is not None:
-        peft_model.load_adapter(str(champion_adapter), adapter_name="champion")
-        peft_model.set_adapter("champion")
+    if has_champion:
+        peft_model.set_adapter(CHAMPION_ADAPTER)
         try:
             incumbent = preference_metrics(
                 completion_logps(peft_model, encoded, pad), reference, beta, champion_label
             )
         finally:
-            peft_model.set_adapter("default")
-            peft_model.delete_adapter("champion")
+            peft_model.set_adapter(CANDIDATE_ADAPTER)
     return candidate, incumbent
 
 
-def _sample_table(recipe: Recipe, snapshot: Snapshot, peft_model, tokenizer) -> dict[str, list[str]]:
-    """Base vs tuned replies to a few held-out prompts, for people to read in the MLflow UI."""
-    rows = list(snapshot.splits[EVAL])[: recipe.gate.sample_prompts]
-    prompts = [row["prompt"] for row in rows]
-    # One mixed-adapter batch (base rows, then tuned rows) instead of two generate calls: decoding a small
-    # model on CPU is bound by reading the weights once per token, so twice the rows cost little more.
-    replies = greedy_replies(
-        peft_model,
-        tokenizer,
-        prompts * 2,
-        recipe.gate.sample_max_new_tokens,
-        adapter_names=[BASE_ADAPTER] * len(prompts) + [peft_model.active_adapter] * len(prompts),
-    )
-    base, tuned = replies[: len(prompts)], replies[len(prompts) :]
-    return {
-        "pair_id": [row["id"] for row in rows],
-        "task": [row["task"] for row in rows],
-        "prompt": [row["prompt"][-1]["content"] for row in rows],
-        "human_chosen": [row["chosen"][0]["content"] for row in rows],
-        "base": base,
-        "tuned": tuned,
+def _gate_replies(
+    recipe: Recipe, prompts: list, peft_model, tokenizer, incumbent_adapter: str
+) -> tuple[list[str], list[str]]:
+    """Greedy replies of candidate and incumbent to the same prompts: each generate call carries a chunk's
+    candidate rows and its incumbent rows (a mixed-adapter batch: decoding on a CPU is bound by reading the
+    weights once per token, so twice the rows cost little more than once)."""
+    gate = recipe.gate
+    candidate: list[str] = []
+    incumbent: list[str] = []
+    for start in range(0, len(prompts), gate.batch_size):
+        chunk = prompts[start : start + gate.batch_size]
+        adapters = [CANDIDATE_ADAPTER] * len(chunk) + [incumbent_adapter] * len(chunk)
+        replies = greedy_replies(
+            peft_model, tokenizer, chunk * 2, gate.max_new_tokens, adapter_names=adapters
+        )
+        candidate += replies[: len(chunk)]
+        incumbent += replies[len(chunk) :]
+    return candidate, incumbent
+
+
+def _gate(
+    recipe: Recipe,
+    snapshot: Snapshot,
+    peft_model,
+    tokenizer,
+    champion_adapter: Path | None,
+    champion_label: str,
+    closeness: Closeness,
+) -> tuple[GateDecision, dict[str, list]]:
+    """The gate on the held-out pairs: both models' greedy replies scored and paired -> the decision, and the
+    first `sample_prompts` replies as a table for people to read in the MLflow UI."""
+    rows = list(snapshot.splits[EVAL])
+    if champion_adapter is not None:
+        peft_model.load_adapter(str(champion_adapter), adapter_name=CHAMPION_ADAPTER)
+    try:
+        candidate, incumbent = _reward_diagnostics(
+            recipe, rows, peft_model, tokenizer, champion_adapter is not None, champion_label
+        )
+        prompted = rows[: recipe.gate.max_prompts]
+        incumbent_adapter = CHAMPION_ADAPTER if champion_adapter is not None else BASE_ADAPTER
+        candidate_replies, incumbent_replies = _gate_replies(
+            recipe, [row["prompt"] for row in prompted], peft_model, tokenizer, incumbent_adapter
+        )
+    finally:
+        if champion_adapter is not None:
+            peft_model.delete_adapter(CHAMPION_ADAPTER)
+    chosen = [row["chosen"][0]["content"] for row in prompted]
+    tasks = [row["task"] for row in prompted]
+    candidate_scores = [
+        reply_score(r, c, t, closeness) for r, c, t in zip(candidate_replies, chosen, tasks, strict=True)
+    ]
+    incumbent_scores = [
+        reply_score(r, c, t, closeness) for r, c, t in zip(incumbent_replies, chosen, tasks, strict=True)
+    ]
+    generations = compare_generations(candidate_scores, incumbent_scores, recipe.gate.bootstrap_samples)
+    incumbent_label = champion_label if champion_adapter is not None else BASE_LABEL
+    decision = decide_promotion(generations, recipe.gate, incumbent_label, candidate, incumbent)
+    shown = slice(0, recipe.gate.sample_prompts)
+    table = {
+        "pair_id": [row["id"] for row in prompted[shown]],
+        "task": tasks[shown],
+        "prompt": [row["prompt"][-1]["content"] for row in prompted[shown]],
+        "human_chosen": chosen[shown],
+        "incumbent": incumbent_replies[shown],
+        "candidate": candidate_replies[shown],
+        "incumbent_score": incumbent_scores[shown],
+        "candidate_score": candidate_scores[shown],
     }
+    return decision, table
 
 
 @dataclass(frozen=True)
@@ -255,20 +299,22 @@ def train_dpo(
     champion_alias: str = "champion",
     callbacks: Sequence = (),
     review_quality: dict[str, float] | None = None,
-    no_regression: Callable[[GateDecision, str, Path, Path | None], GateDecision] | None = None,
+    reply_closeness: Closeness = chrf_closeness,
 ) -> TrainResult:
     """Train a LoRA adapter with DPO on the ledger's preference pairs and let the gate decide promotion.
 
     Raises `RecipeError`, `TrackingUnavailableError`, `NotEnoughPairsError` (nothing logged) for bad input.
     With `if_new=N`, returns a `skipped` result unless at least N pairs arrived since the last run.
     `callbacks` are extra `transformers.TrainerCallback`s for the trainer (e.g. early stopping).
-    `no_regression(decision, base_model, candidate_adapter, champion_adapter)` may overrule a promotion.
+    `reply_closeness(task, reply, chosen)` scores the gate's replies (0-1; default chrF to the chosen reply;
+    `pipelines` passes the eval's task scorers); training/reply_score.py adds the repetition penalty.
     `review_quality` (name -> number, e.g. `alpha.approvals.decision`, `contested`) is logged as the run's
     `review.*` metrics: how much the reviewers behind the data agreed.
     Under `accelerate launch` every process trains; the main process alone reads MLflow, snapshots, logs,
     evaluates, registers and decides; the others return a `worker` result once training is done.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # models come from packages or local folders, never the hub
+    started = time.perf_counter()  # the gate's share of the run is logged against this
     home = Path(home)
     # --- 1. recipe and process group (every process); MLflow (main process): fail before any work ----
     if not isinstance(recipe, Recipe):
@@ -351,19 +397,27 @@ def train_dpo(
             )
         client.log_artifacts(run_id, str(output_dir / ADAPTER_ARTIFACT), ADAPTER_ARTIFACT)
 
-        # --- 6. evaluate, sample, gate (main process) ---------------------------------------------------
+        # --- 6. the gate: replies of candidate and incumbent to the held-out prompts (main process) ------
         label = f"champion v{champion.version}" if champion_adapter else "champion"
-        candidate, incumbent = _evaluate(recipe, snapshot, peft_model, tokenizer, champion_adapter, label)
-        decision: GateDecision = decide_promotion(candidate, incumbent, recipe.gate)
-        if decision.promote and no_regression is not None:
-            # an extra check the caller wires (pipelines: `tacit eval` scores of candidate vs champion)
-            decision = no_regression(
-                decision, recipe.model.model_name_or_path, output_dir / ADAPTER_ARTIFACT, champion_adapter
-            )
+        gate_started = time.perf_counter()
+        decision, samples = _gate(
+            recipe, snapshot, peft_model, tokenizer, champion_adapter, label, reply_closeness
+        )
+        gate_seconds = time.perf_counter() - gate_started
+        generations = decision.generations
         now_ms = int(time.time() * 1000)
         gate_metrics = {
-            "eval/reward_accuracy": candidate.accuracy,
-            "eval/reward_margin": candidate.margin,
+            "gate/lift": generations.lift,
+            "gate/lift_low": generations.low,
+            "gate/lift_high": generations.high,
+            "gate/candidate_score": generations.candidate_score,
+            "gate/incumbent_score": generations.incumbent_score,
+            "gate/prompts": generations.prompts,
+            "gate/seconds": gate_seconds,
+            "gate/share_of_run": gate_seconds / (time.perf_counter() - started),
+            # diagnostics: shown and logged, not deciding
+            "eval/reward_accuracy": decision.candidate.accuracy,
+            "eval/reward_margin": decision.candidate.margin,
             "gate/incumbent_accuracy": decision.incumbent.accuracy,
             "gate/incumbent_margin": decision.incumbent.margin,
         }
@@ -371,9 +425,7 @@ def train_dpo(
             run_id, metrics=[Metric(key, value, now_ms, 0) for key, value in gate_metrics.items()]
         )
         if recipe.gate.sample_prompts:
-            client.log_table(
-                run_id, _sample_table(recipe, snapshot, peft_model, tokenizer), "samples/base_vs_tuned.json"
-            )
+            client.log_table(run_id, samples, SAMPLES_TABLE)
 
         # --- 7. registry: every adapter is a version; the alias moves only on a win (main process) -------
         version_tags = {
@@ -387,7 +439,7 @@ def train_dpo(
         decision_tags = {
             "tacit.gate.decision": "promoted" if decision.promote else "rejected",
             "tacit.gate.reason": decision.reason,
-            "tacit.gate.incumbent": decision.incumbent.label,
+            "tacit.gate.incumbent": decision.incumbent_label,
             "tacit.model_version": str(version.version),
         }
         client.log_batch(run_id, tags=[RunTag(key, value) for key, value in decision_tags.items()])

@@ -1,9 +1,21 @@
-"""The evaluation gate: does the candidate adapter beat the incumbent (champion, or chance) on held-out pairs?"""
+"""The training gate: do the candidate adapter's greedy replies to held-out prompts beat the incumbent's?
+
+The incumbent is the champion (its adapter on the same base), or the base model before the first promotion.
+Each prompt's two replies are scored (training/reply_score.py) and paired; the candidate is promoted only when
+the paired bootstrap 95% interval of the mean per-prompt difference lies above `gate.min_lift_lower`.
+Reward accuracy and margin are diagnostics: they saturate on small splits and rise while replies do not
+improve (issue 24: a champion at reward accuracy 0.98 whose replies degenerated into repetition).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from training.bootstrap import paired_difference
 from training.recipe import GateArgs
-from training.types import GateDecision, PreferenceMetrics
+from training.types import GateDecision, GenerationComparison, PreferenceMetrics
+
+BASE_LABEL = "base model"
 
 
 def chance_baseline(pairs: int) -> PreferenceMetrics:
@@ -11,23 +23,58 @@ def chance_baseline(pairs: int) -> PreferenceMetrics:
     return PreferenceMetrics(accuracy=0.5, margin=0.0, pairs=pairs, label="base model (chance)")
 
 
-def decide_promotion(
-    candidate: PreferenceMetrics, incumbent: PreferenceMetrics | None, gate: GateArgs
-) -> GateDecision:
-    """Promote when accuracy >= incumbent + min_accuracy_gain and margin > incumbent + min_margin_gain.
-
-    Accuracy may tie (both at 1.0 on a small split), the margin must strictly improve: a candidate that is
-    merely as good as the champion is not worth a change of model."""
-    incumbent = incumbent or chance_baseline(candidate.pairs)
-    needed_accuracy = incumbent.accuracy + gate.min_accuracy_gain
-    needed_margin = incumbent.margin + gate.min_margin_gain
-    accuracy_ok = candidate.accuracy >= needed_accuracy
-    margin_ok = candidate.margin > needed_margin
-    promote = accuracy_ok and margin_ok
-    reason = (
-        f"{'promoted' if promote else 'not promoted'}: on {candidate.pairs} held-out pairs the candidate has "
-        f"reward accuracy {candidate.accuracy:.3f} (needs >= {needed_accuracy:.3f}: {incumbent.label} "
-        f"{incumbent.accuracy:.3f} {gate.min_accuracy_gain:+.3f}) and mean margin {candidate.margin:.4f} "
-        f"(needs > {needed_margin:.4f}: {incumbent.label} {incumbent.margin:.4f} {gate.min_margin_gain:+.4f})"
+def compare_generations(
+    candidate_scores: Sequence[float], incumbent_scores: Sequence[float], samples: int, seed: int = 0
+) -> GenerationComparison:
+    """Per-prompt scores of both models' replies (same prompts, same order) -> means and the paired lift."""
+    lift = paired_difference(candidate_scores, incumbent_scores, samples, seed)
+    count = len(candidate_scores)
+    return GenerationComparison(
+        prompts=count,
+        candidate_score=sum(candidate_scores) / count if count else 0.0,
+        incumbent_score=sum(incumbent_scores) / count if count else 0.0,
+        lift=lift.mean,
+        low=lift.low,
+        high=lift.high,
     )
-    return GateDecision(promote=promote, reason=reason, candidate=candidate, incumbent=incumbent)
+
+
+def decide_promotion(
+    generations: GenerationComparison,
+    gate: GateArgs,
+    incumbent_label: str = BASE_LABEL,
+    candidate: PreferenceMetrics | None = None,
+    incumbent: PreferenceMetrics | None = None,
+) -> GateDecision:
+    """Promote when the lift's 95% lower bound > `gate.min_lift_lower` (strictly: as good is not better).
+
+    The reason is one line with the numbers; the reward metrics ride along for the record, and with no
+    incumbent adapter the incumbent's are chance's."""
+    pairs = candidate.pairs if candidate is not None else generations.prompts
+    candidate = candidate or PreferenceMetrics(
+        accuracy=0.0, margin=0.0, pairs=0, label="candidate (not measured)"
+    )
+    incumbent = incumbent or chance_baseline(pairs)
+    promote = generations.prompts > 0 and generations.low > gate.min_lift_lower
+    g = generations
+    numbers = (
+        f"generation lift {g.lift:+.3f} (95% CI {g.low:+.3f} to {g.high:+.3f}, needs lower bound > "
+        f"{gate.min_lift_lower:+.3f}) on {g.prompts} held-out prompts, candidate {g.candidate_score:.3f} vs "
+        f"{incumbent_label} {g.incumbent_score:.3f}; reward accuracy {candidate.accuracy:.3f} vs "
+        f"{incumbent.accuracy:.3f} (diagnostic)"
+    )
+    if promote:
+        reason = f"promoted: its replies beat the {incumbent_label}'s: {numbers}"
+    elif g.prompts == 0:
+        reason = f"not promoted: no held-out prompts to compare replies on; {numbers}"
+    else:
+        reason = f"not promoted: the training did not beat the {incumbent_label}: {numbers}"
+    return GateDecision(
+        promote=promote,
+        reason=reason,
+        generations=generations,
+        min_lift_lower=gate.min_lift_lower,
+        incumbent_label=incumbent_label,
+        candidate=candidate,
+        incumbent=incumbent,
+    )

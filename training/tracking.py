@@ -36,12 +36,38 @@ def connect(tracking_uri: str, timeout_s: float = 5.0) -> MlflowClient:
             raise TrackingUnavailableError(
                 f"MLflow at {tracking_uri} is not reachable ({error}); {hint}"
             ) from error
+        _check_login(tracking_uri, timeout_s)
     client = MlflowClient(tracking_uri)
     try:
         client.search_experiments(max_results=1)
     except Exception as error:  # any store failure means we must not start training
         raise TrackingUnavailableError(f"MLflow at {tracking_uri} is not usable ({error}); {hint}") from error
     return client
+
+
+def _check_login(tracking_uri: str, timeout_s: float) -> None:
+    """A server that asks for a login (MLflow's basic-auth app) and refuses the one MLflow's client would send
+    (MLFLOW_TRACKING_USERNAME/PASSWORD): one clear error instead of a 401 deep inside a training run."""
+    from mlflow.utils.credentials import get_default_host_creds
+
+    creds = get_default_host_creds(tracking_uri)
+    login = (creds.username, creds.password) if creds.username and creds.password else None
+    try:
+        status = httpx.get(
+            f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/experiments/search",
+            params={"max_results": 1},
+            auth=login,
+            timeout=timeout_s,
+        ).status_code
+    except httpx.HTTPError:
+        return  # the client's own call below says what is wrong
+    if status in (401, 403):
+        given = f"user {creds.username!r}" if login else "no login"
+        raise TrackingUnavailableError(
+            f"MLflow at {tracking_uri} refused {given} (HTTP {status}); the MLflow `tacit up` runs takes the "
+            "login in its home's secrets (tacit sets it itself); for another MLflow set MLFLOW_TRACKING_USERNAME "
+            "and MLFLOW_TRACKING_PASSWORD"
+        )
 
 
 def experiment_id(client: MlflowClient, name: str, artifact_root: Path, tracking_uri: str) -> str:

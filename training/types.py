@@ -38,10 +38,27 @@ class PreferenceMetrics:
 
 
 @dataclass(frozen=True)
+class GenerationComparison:
+    """The candidate's greedy replies against the incumbent's on the same held-out prompts (training/gate.py)."""
+
+    prompts: int
+    candidate_score: float  # mean per-prompt score of the candidate's replies (training/reply_score.py), 0-1
+    incumbent_score: float
+    lift: float  # mean of the per-prompt differences candidate - incumbent
+    low: float  # paired bootstrap 95% interval of the lift
+    high: float
+
+
+@dataclass(frozen=True)
 class GateDecision:
+    """Promotion is decided on `generations` alone; the reward metrics are diagnostics kept for the record."""
+
     promote: bool
-    reason: str
-    candidate: PreferenceMetrics
+    reason: str  # one line with the numbers
+    generations: GenerationComparison
+    min_lift_lower: float  # the recipe's threshold the interval's lower bound had to clear
+    incumbent_label: str  # "champion v3" or "base model"
+    candidate: PreferenceMetrics  # reward accuracy and margin on the held-out pairs (diagnostic)
     incumbent: PreferenceMetrics
 
 

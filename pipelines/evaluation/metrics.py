@@ -4,20 +4,12 @@ followed, and the decision a text states."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from sacrebleu.metrics import CHRF
-
 from pipelines.evaluation.settings import TaskMetrics
-
-_CHRF = CHRF()  # sacrebleu's defaults: character 6-grams, beta 2 (chrF, not chrF++)
-
-
-def chrf(hypothesis: str, reference: str) -> float:
-    """Sentence-level chrF, 0-100."""
-    return float(_CHRF.sentence_score(hypothesis, [reference]).score)
+from training.reply_score import Closeness, chrf
 
 
 @cache
@@ -57,3 +49,14 @@ def score_output(output: str, reference: str, metrics: TaskMetrics | None) -> Ca
         correct = decision is not None and decision == stated_decision(reference, metrics.decisions)
     score = {"chrf": value / 100, "decision": float(bool(correct)), "convention": float(bool(follows))}
     return CaseScore(score[metrics.score], value, follows, decision, correct)
+
+
+def task_closeness(tasks: Mapping[str, TaskMetrics]) -> Closeness:
+    """The training gate's closeness of a reply to the chosen one (training/reply_score.py multiplies it by the
+    repetition factor): the task's own score where evaluation.tasks configures it (infra_action: does the reply
+    state the chosen decision), chrF to the chosen reply otherwise."""
+
+    def closeness(task: str, reply: str, chosen: str) -> float:
+        return score_output(reply, chosen, tasks.get(task)).score
+
+    return closeness

@@ -70,10 +70,6 @@ class EvaluationSettings(BaseModel):
     seed: int = 0
     experiment: str = Field("tacit-eval", min_length=1, description="MLflow experiment of the eval runs")
     demo_cases_per_task: int = Field(4, ge=1, description="the small case set `tacit demo` evaluates")
-    # The training gate's optional no-regression check: the candidate's eval score (retrieved arm, N = all,
-    # on `gate_cases_per_task` cases per task) must not fall below the champion's. Off: it costs generations.
-    gate_no_regression: bool = False
-    gate_cases_per_task: int = Field(4, ge=1)
     tasks: dict[str, TaskMetrics] = Field(default_factory=_default_tasks)
 
     @field_validator("curve")

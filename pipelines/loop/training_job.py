@@ -53,29 +53,22 @@ def training_log(runtime: Runtime) -> Path:
     return runtime.settings.logs_dir / "train-dpo.log"
 
 
-def _eval_no_regression(runtime: Runtime):
-    """The gate's optional check (evaluation.gate_no_regression): `tacit eval` scores candidate and champion."""
-
-    def check(decision, base_model: str, candidate: Path, champion: Path | None):
-        from pipelines.evaluation.gate_check import no_regression
-
-        return no_regression(runtime, decision, base_model, candidate, champion)
-
-    return check
-
-
 def run_dpo(
     runtime: Runtime,
     recipe: Path | None = None,
     if_new: int | None = None,
     console: Console | None = None,
 ) -> TrainResult:
-    """Train on every preference pair in the ledger (the recipe's filters apply) and audit the gate.
+    """Train on every preference pair in the ledger (the recipe's filters apply) and audit the gate, which
+    scores replies with the eval's task scorers (evaluation.tasks).
     With a `console`, one progress bar shows the run; the libraries' output goes to `training_log`."""
+    from pipelines.evaluation.metrics import task_closeness
+    from pipelines.stack.service_logins import use_mlflow_login
     from training.dpo import train_dpo
     from training.progress import training_output
 
     settings = runtime.settings
+    use_mlflow_login(settings)  # the run, its adapter and the champion alias: all behind MLflow's login
     recipe = recipe or Path(settings.training.recipe)
     recipe = recipe if recipe.is_absolute() else PROJECT_ROOT / recipe
     pairs = runtime.ledger.list_pairs()
@@ -92,7 +85,7 @@ def run_dpo(
             experiment=settings.training.experiment,
             champion_alias=settings.training.champion_alias,
             callbacks=callbacks,
-            no_regression=_eval_no_regression(runtime) if settings.evaluation.gate_no_regression else None,
+            reply_closeness=task_closeness(settings.evaluation.tasks),
             review_quality=review_quality(runtime),
         )
     if result.status == "trained":
@@ -109,8 +102,11 @@ def run_dpo(
                 "pairs_eval": result.pairs_eval,
                 "champion_version": result.champion_version,
                 "reason": decision.reason if decision else result.message,
-                "candidate": vars(decision.candidate) if decision else None,
-                "incumbent": vars(decision.incumbent) if decision else None,
+                "generations": vars(decision.generations) if decision else None,
+                "min_lift_lower": decision.min_lift_lower if decision else None,
+                "incumbent_label": decision.incumbent_label if decision else None,
+                "reward_candidate": vars(decision.candidate) if decision else None,
+                "reward_incumbent": vars(decision.incumbent) if decision else None,
             },
         )
     return result

@@ -1,7 +1,8 @@
 """`train_dpo` end to end, the TRL way: a tiny random Llama (tests/tiny_llama.py, built once per session) is the
 base model for tracking and lineage, the gate and the registry, `--if-new`, serving the champion, resuming an
-interrupted run and `tacit train dpo` under `accelerate launch` with two processes; one run of the packaged
-SmolLM2 (converted into a temporary home) shows that training beats chance. A real MLflow store (SQLite +
+interrupted run and `tacit train dpo` under `accelerate launch` with two processes. The generation gate end to
+end: an adapter that changes nothing is refused, one trained to write the chosen reply is promoted. One run of
+the packaged SmolLM2 (converted into a temporary home) shows the reward diagnostics beat chance. A real MLflow store (SQLite +
 local artifacts) and TRL DPO with LoRA throughout."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ from training.recipe import load_recipe
 from training.sample_pairs import sample_pairs
 from training.serving import generate, load_champion
 from training.snapshot import build_snapshot, filter_pairs
-from training.types import TrainResult
+from training.types import PreferencePair, TrainResult
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +44,14 @@ FAST = {
         "logging_steps": 1,
         "save_steps": 2,
     },
-    "gate": {"sample_prompts": 2, "sample_max_new_tokens": 8},
+    "gate": {"max_prompts": 4, "max_new_tokens": 8, "sample_prompts": 2},
 }
 # A random model learns nothing worth a gate: for the registry's paths the tiny model's first run is promoted
-# whatever it scores (the gate's arithmetic is tests/unit/test_training_gate.py; learning is the SmolLM2 test).
-PROMOTE_ANY = {"min_accuracy_gain": -1.0, "min_margin_gain": -1.0e9}
+# whatever its replies score (a lower bound above -1: anything but losing on every prompt by the whole scale).
+# The gate's decision table is tests/unit/test_training_gate.py; its end-to-end verdicts are below.
+PROMOTE_ANY = {"min_lift_lower": -1.0}
 MODEL = "tacit-dpo-test"
+SAMPLES = "samples/gate_replies.json"
 
 
 class Store:
@@ -105,6 +109,13 @@ def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
         "rewards/margins",
         "eval/reward_accuracy",
         "eval/reward_margin",
+        "gate/lift",
+        "gate/lift_low",
+        "gate/lift_high",
+        "gate/candidate_score",
+        "gate/incumbent_score",
+        "gate/seconds",
+        "gate/share_of_run",
     ):
         assert key in run.data.metrics, key
     assert len(store.client.get_metric_history(first_run.run_id, "loss")) == 3
@@ -128,14 +139,18 @@ def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
     ]
     assert tags["tacit.snapshot_hash"] == first_run.snapshot_hash
     # the agreement behind the data, and what the filters left out (nothing here) and why
-    assert run.data.metrics["review.alpha.approvals.decision"] == 0.4444 and run.data.metrics["review.contested"] == 1
+    assert (
+        run.data.metrics["review.alpha.approvals.decision"] == 0.4444
+        and run.data.metrics["review.contested"] == 1
+    )
     assert json.loads(tags["tacit.pairs_left_out"]) == {} and tags["tacit.pairs_left_out_total"] == "0"
     artifacts = {item.path for item in store.client.list_artifacts(first_run.run_id, "adapter")}
     assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"} <= artifacts
-    table = json.loads(
-        Path(store.client.download_artifacts(first_run.run_id, "samples/base_vs_tuned.json")).read_text()
-    )
-    assert table["columns"][-2:] == ["base", "tuned"] and len(table["data"]) == 2
+    assert run.data.metrics["gate/prompts"] == 4  # max_prompts of the 10 held-out pairs
+    assert 0 < run.data.metrics["gate/share_of_run"] < 1
+    table = json.loads(Path(store.client.download_artifacts(first_run.run_id, SAMPLES)).read_text())
+    assert table["columns"][4:] == ["incumbent", "candidate", "incumbent_score", "candidate_score"]
+    assert len(table["data"]) == 2
 
 
 def test_snapshot_hash_is_the_content_hash(store: Store, first_run: TrainResult) -> None:
@@ -147,9 +162,9 @@ def test_snapshot_hash_is_the_content_hash(store: Store, first_run: TrainResult)
 
 def test_a_promoted_adapter_becomes_champion(store: Store, first_run: TrainResult) -> None:
     decision = first_run.decision
-    assert decision is not None and decision.incumbent.label == "base model (chance)"
+    assert decision is not None and decision.incumbent_label == "base model"
     gate = load_recipe(RECIPE, store.recipe_overrides({"gate": PROMOTE_ANY})).gate
-    assert decision == decide_promotion(decision.candidate, None, gate)
+    assert decision == decide_promotion(decision.generations, gate, "base model", decision.candidate, None)
     assert decision.promote, decision.reason
     assert first_run.model_version == "1" and first_run.champion_version == "1"
     champion = store.client.get_model_version_by_alias(MODEL, "champion")
@@ -180,28 +195,105 @@ def test_champion_loads_and_generates(store: Store, first_run: TrainResult) -> N
     )
     assert len(replies) == 1 and replies[0].strip()
     # The run's sample table (one mixed-adapter batch) says what base and champion each generate alone.
-    table = json.loads(
-        Path(store.client.download_artifacts(first_run.run_id, "samples/base_vs_tuned.json")).read_text()
-    )
+    table = json.loads(Path(store.client.download_artifacts(first_run.run_id, SAMPLES)).read_text())
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
     prompts = [row["prompt"] for row in rows]
-    tokens = FAST["gate"]["sample_max_new_tokens"]
-    with model.disable_adapter():
-        assert generate(model, tokenizer, prompts, max_new_tokens=tokens) == [row["base"] for row in rows]
-    assert generate(model, tokenizer, prompts, max_new_tokens=tokens) == [row["tuned"] for row in rows]
+    tokens = FAST["gate"]["max_new_tokens"]
+    with model.disable_adapter():  # the first run's incumbent is the base model
+        assert generate(model, tokenizer, prompts, max_new_tokens=tokens) == [
+            row["incumbent"] for row in rows
+        ]
+    assert generate(model, tokenizer, prompts, max_new_tokens=tokens) == [row["candidate"] for row in rows]
 
 
 def test_stricter_gate_registers_but_keeps_the_champion(store: Store, first_run: TrainResult) -> None:
-    second = store.train(sample_pairs(46), {"gate": {"min_margin_gain": 1000.0}}, if_new=5, ledger_cursor=46)
+    second = store.train(sample_pairs(46), {"gate": {"min_lift_lower": 0.99}}, if_new=5, ledger_cursor=46)
     assert second.status == "trained" and second.new_pairs == 6
     decision = second.decision
     assert decision is not None and not decision.promote
-    assert decision.incumbent.label == "champion v1"  # the champion's adapter was scored on the same split
-    assert "needs >" in decision.reason and "not promoted" in decision.reason
+    # the champion's adapter replied to the same prompts, and its reward metrics are the diagnostic beside
+    assert decision.incumbent_label == "champion v1" and decision.incumbent.label == "champion v1"
+    assert "not promoted: the training did not beat the champion v1" in decision.reason
+    assert "needs lower bound > +0.990" in decision.reason
     assert second.model_version == "2" and second.champion_version == "1"
     assert str(store.client.get_model_version_by_alias(MODEL, "champion").version) == "1"
     assert store.client.get_model_version(MODEL, "2").tags["tacit.gate.decision"] == "rejected"
     assert store.client.get_run(second.run_id).data.tags["tacit.gate.decision"] == "rejected"
+
+
+# The generation gate end to end: held-out prompts unlike each other, one short chosen reply for all of them.
+CHOSEN_REPLY = "Flag: ask which painkiller."
+REJECTED_REPLY = "Hold: that bucket holds audit logs."
+
+
+def _one_reply_pairs(count: int = 24) -> list[PreferencePair]:
+    return [
+        PreferencePair(
+            id=f"fixed-{number}",
+            task="clinical-notes",
+            prompt=f"Summarize the visit: patient {number} reports new knee pain, day {number * 7}.",
+            chosen=CHOSEN_REPLY,
+            rejected=REJECTED_REPLY,
+            annotator="alice",
+            created_at=datetime(2025, 1, 1, tzinfo=UTC),
+            source_dataset="corrections",
+            record_id=f"record-{number}",
+        )
+        for number in range(count)
+    ]
+
+
+def _gate_run(store: Store, tmp_path: Path, training: dict) -> TrainResult:
+    """A run of its own (own MLflow store and home) on the one-reply pairs, LoRA on every projection."""
+    own = Store(tmp_path, store.base_model)
+    overrides = {
+        "data": {"eval_fraction": 0.25, "min_pairs": 2},
+        "lora": {
+            "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        },
+        "training": {
+            "max_length": 64,
+            "per_device_train_batch_size": 4,
+            "lr_scheduler_type": "constant",
+            "warmup_steps": 0,
+            **training,
+        },
+        "gate": {"max_prompts": 8, "max_new_tokens": 16, "sample_prompts": 0},
+    }
+    return own.train(_one_reply_pairs(), overrides)
+
+
+def test_an_adapter_that_changes_nothing_is_refused(store: Store, tmp_path: Path) -> None:
+    # learning rate 0: the LoRA's B stays 0, so the candidate replies exactly as the base model does
+    result = _gate_run(store, tmp_path, {"learning_rate": 0.0, "max_steps": 1})
+    decision = result.decision
+    assert decision is not None and not decision.promote
+    generations = decision.generations
+    assert generations.prompts == result.pairs_eval > 0
+    assert (generations.lift, generations.low, generations.high) == (0.0, 0.0, 0.0)
+    assert generations.candidate_score == generations.incumbent_score
+    assert decision.reason.startswith(
+        "not promoted: the training did not beat the base model: generation lift"
+    )
+    assert result.champion_version is None and result.model_version == "1"  # registered, not aliased
+
+
+def test_an_adapter_that_writes_the_chosen_reply_is_promoted(store: Store, tmp_path: Path) -> None:
+    # DPO with an NLL term on the chosen reply (TRL's loss_type [sigmoid, sft]) at a high learning rate: the
+    # tiny model learns to answer any prompt with the one chosen reply, held-out prompts included
+    training = {
+        "learning_rate": 1.0e-2,
+        "max_steps": 12,
+        "loss_type": ["sigmoid", "sft"],
+        "loss_weights": [1.0, 1.0],
+    }
+    result = _gate_run(store, tmp_path, training)
+    decision = result.decision
+    assert decision is not None and decision.promote, decision.reason
+    generations = decision.generations
+    assert generations.low > 0 and generations.candidate_score > generations.incumbent_score + 0.1
+    assert decision.reason.startswith("promoted: its replies beat the base model's")
+    assert result.champion_version == "1"
 
 
 class Interrupted(RuntimeError):
@@ -326,7 +418,8 @@ def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_deci
 )  # converts the GGUF (20-40 s), then 3 LoRA steps on 135M parameters: minutes on 2 cores
 def test_smollm2_learns_the_preferences_beyond_chance(tmp_path_factory: pytest.TempPathFactory) -> None:
     """The one real model: the packaged SmolLM2, converted from its GGUF into the home, trained 3 steps on the
-    built-in pairs with the shipped gate, must beat chance on the held-out pairs and become the champion."""
+    built-in pairs with the shipped gate: its reward diagnostics beat chance on the held-out pairs, and the
+    gate decides on its replies (3 steps barely move greedy replies: promoted only with a lift above 0)."""
     smollm2 = Store(tmp_path_factory.mktemp("smollm2"), DEFAULT_BASE_MODEL)
     result = smollm2.train(sample_pairs(40), {"gate": {"sample_prompts": 0}})
     assert (
@@ -334,10 +427,11 @@ def test_smollm2_learns_the_preferences_beyond_chance(tmp_path_factory: pytest.T
     )
     assert (smollm2.home / "models" / "smollm2-135m-instruct" / MARKER).is_file()  # converted once, recorded
     decision = result.decision
-    assert decision is not None and decision.incumbent.label == "base model (chance)"
+    assert decision is not None and decision.incumbent_label == "base model"
     assert decision.candidate.accuracy >= 0.5 and decision.candidate.margin > 0.0
-    assert decision.promote, decision.reason
-    assert result.champion_version == "1"
+    assert decision.generations.prompts == result.pairs_eval
+    assert decision.promote == (decision.generations.low > 0.0), decision.reason
     params = smollm2.client.get_run(result.run_id).data.params
     assert params["model.model_name_or_path"] == "packaged:smollm2-135m-instruct"
-    assert smollm2.client.get_model_version_by_alias(MODEL, "champion").run_id == result.run_id
+    champion = smollm2.client.search_model_versions(f"name='{MODEL}'")[0].aliases
+    assert ("champion" in champion) == decision.promote
