@@ -6,12 +6,13 @@ mounts the same router, so what is measured is what is served.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from retrieval.config import PromptBlockConfig
 from retrieval.filters import SearchInputError, build_where
@@ -23,23 +24,36 @@ from retrieval.types import RetrievedExample
 SEARCH_PATH = "/v1/examples/search"
 
 
-def _check_unicode(value: Any, path: str) -> None:
-    # JSON's `\ud800` escapes decode to lone surrogates, which the embedder and Chroma cannot take (a 500).
+# C0 control characters but tab, newline and carriage return (the same rule as the ticket and routing
+# requests, pipelines/routing/requests.py `check_text`; retrieval does not import pipelines).
+_CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _check_text(value: Any, path: str = "") -> Any:
+    """`value` unchanged when every string and key in it is valid Unicode without control characters;
+    otherwise a ValueError naming where. JSON's `\\ud800` escapes decode to lone surrogates, which the
+    embedder and Chroma cannot take (a 500); a NUL or an escape character is no text anyone searches for."""
+    where = f"{path}: " if path else ""
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(
-                f"{path or 'text'}: a lone surrogate ({value[exc.start]!r} at character {exc.start}); "
-                "send valid Unicode"
+                f"{where}a lone surrogate ({value[exc.start]!r} at character {exc.start}); send valid Unicode"
             ) from None
+        if control := _CONTROL_CHARACTERS.search(value):
+            raise ValueError(
+                f"{where}control character U+{ord(control.group()):04X} at character {control.start()}; "
+                "remove it (tab, newline and carriage return are the only control characters text may hold)"
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_unicode(key, f"{path} (a key)" if path else "a key")
-            _check_unicode(item, f"{path}.{key}" if path else str(key))
+            _check_text(key, f"{path} (a key)" if path else "a key")
+            _check_text(item, f"{path}.{key}" if path else str(key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_unicode(item, f"{path}[{index}]")
+            _check_text(item, f"{path}[{index}]")
+    return value
 
 
 class SearchRequest(BaseModel):
@@ -62,11 +76,10 @@ class SearchRequest(BaseModel):
     )
     max_prompt_chars: int | None = Field(None, ge=200, le=100_000, description="budget of the prompt block")
 
-    @model_validator(mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _valid_unicode(cls, data: Any) -> Any:
-        _check_unicode(data, "")
-        return data
+    def _fit_to_store(cls, value: Any, info: ValidationInfo) -> Any:
+        return _check_text(value, info.field_name or "")
 
     @field_validator("query")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.api import route, stats, tickets, webhooks
 from pipelines.api.auth import Caller, api_keys, require_admin_key, require_app_key
@@ -22,6 +23,7 @@ from pipelines.api.errors import (
     ARGILLA_UNAVAILABLE,
     BODY,
     STORE_UNAVAILABLE,
+    http_error,
     validation_error,
 )
 from pipelines.config import TacitSettings, get_settings
@@ -153,6 +155,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     # Outermost: a body over the limit is refused before authentication and before anything parses it.
     app.add_middleware(BodySizeLimit, max_bytes=settings.api.max_body_bytes)
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.state.settings = settings
     app.state.api_keys = api_keys(stack_secrets.api_key, stack_secrets.admin_api_key)
     app.state.runtime = runtime
@@ -177,7 +180,8 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app_key = {"dependencies": [Depends(require_app_key)], "responses": APP_KEY}
     app.include_router(tickets.router, **app_key)
     app.include_router(route.router, **app_key)
-    app.include_router(stats.router, **app_key)  # GET /v1/stats: reviewer agreement
+    # GET /v1/stats: reviewer agreement, naming every annotator: the admin key's, not an application's
+    app.include_router(stats.router, dependencies=[Depends(require_admin_key)], responses=ADMIN_KEY)
     app.include_router(
         build_search_router(lambda: runtime.retriever, settings.retrieval.prompt),
         dependencies=[Depends(require_app_key)],

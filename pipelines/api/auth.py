@@ -3,7 +3,7 @@
 Two keys, both in the secrets file (`tacit credentials` prints them):
 - the **app** key: tickets, routing, example search, ticket reads: what applications need;
 - the **admin** key: everything the app key can, plus sync and reindex (operations that change or drop
-  derived state); a stats endpoint belongs here too when there is one (it shows the whole loop).
+  derived state) and stats (it names every annotator and how often each agrees with the decisions).
 
 A missing or unknown key is 401; an app key on an admin endpoint is 403. The key's name is the actor of
 what the request writes to the audit trail (`api:app`, `api:admin`), so an auditor sees which key acted.
@@ -24,7 +24,7 @@ BEARER = HTTPBearer(
     auto_error=False,
     scheme_name="apiKey",
     description="tacit API key, sent as `Authorization: Bearer <key>`. The app key opens tickets, routing, "
-    "search and ticket reads; the admin key also opens sync and reindex. `tacit credentials` "
+    "search and ticket reads; the admin key also opens sync, reindex and stats. `tacit credentials` "
     "prints both.",
 )
 

@@ -1,5 +1,8 @@
 """`GET /v1/stats`: reviewer agreement (Krippendorff's alpha per dataset and question), each annotator's
-agreement with the final decisions, contested and adjudicated counts (pipelines/loop/stats.py)."""
+agreement with the final decisions, contested and adjudicated counts (pipelines/loop/stats.py).
+
+Admin key only (mounted so in pipelines/api/app.py): it names every annotator and how often each agrees
+with the decisions, which is no application's business."""
 
 from __future__ import annotations
 
@@ -21,6 +24,6 @@ async def stats(
 ) -> dict[str, Any]:
     """`{responses, items, items_with_several_reviewers, alpha: {dataset: {question: alpha|null}},
     annotators: {user: {answers, compared_with_decision, agreement_with_decision}}, contested, adjudicated,
-    in_adjudication, awaiting_reviewers, task}`, as `tacit stats --json` prints it."""
+    in_adjudication, awaiting_reviewers, task}`, as `tacit stats --json` prints it (admin key)."""
     runtime: Runtime = request.app.state.runtime
     return await run_in_threadpool(ledger_stats, runtime.ledger, runtime.settings.review.agreement, task)

@@ -1,6 +1,8 @@
 """Request and response bodies of the ticket API. Unknown keys are refused, so a typo is named; numbers
 must be finite and integers fit in 64 bits (Python's JSON parser reads NaN, 1e999 and 400-digit integers),
-and text valid Unicode (a JSON `\\ud800` escape is a lone surrogate nothing downstream can store)."""
+and text valid Unicode without control characters but tab, newline and carriage return (a JSON `\\ud800`
+escape is a lone surrogate nothing downstream can store; PostgreSQL refuses NUL): every field of every
+request model is checked by `check_text`, naming the field."""
 
 from __future__ import annotations
 
@@ -13,16 +15,18 @@ from pydantic import (
     ConfigDict,
     Field,
     JsonValue,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from pipelines.routing.requests import check_json_numbers, check_unicode
+from pipelines.routing.requests import Signals, check_json_numbers, check_text
 
 
 def strip(value: Any) -> Any:
-    # Python's strip, which also takes the separators \x1c-\x1f that pydantic's keeps: a task of "\x1f"
-    # passed `min_length` and then failed in the ledger (a 500). Stripped here, it is a 422.
+    # Python's strip, which also takes whitespace pydantic's keeps (\x85, \u2028, ...): a task of only
+    # such characters passed `min_length` and then failed in the ledger (a 500). Stripped here, it is a 422.
+    # (The C0 separators \x1c-\x1f it also takes are refused before this, by check_text.)
     return value.strip() if isinstance(value, str) else value
 
 
@@ -33,15 +37,11 @@ Context = Annotated[str | dict[str, JsonValue], BeforeValidator(check_json_numbe
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _valid_unicode(cls, data: Any) -> Any:
-        return check_unicode(data)
-
     @field_validator("*", mode="before")
     @classmethod
-    def _strip(cls, value: Any) -> Any:
-        return strip(value)
+    def _strip(cls, value: Any, info: ValidationInfo) -> Any:
+        # checked before stripping: a control character is refused, never silently dropped
+        return strip(check_text(value, info.field_name or ""))
 
 
 class TicketMetadata(Strict):
@@ -67,12 +67,14 @@ class ProposedAction(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _strip(cls, value: Any) -> Any:
-        return strip(value)
+    def _strip(cls, value: Any, info: ValidationInfo) -> Any:
+        return strip(check_text(value, info.field_name or ""))
 
     @model_validator(mode="before")
     @classmethod
-    def _finite_numbers(cls, data: Any) -> Any:
+    def _finite_numbers_and_text(cls, data: Any) -> Any:
+        if isinstance(data, dict):  # the extra keys: the declared fields are checked one by one, named
+            check_text({key: value for key, value in data.items() if key not in cls.model_fields})
         return check_json_numbers(data)
 
     summary: str = Field(min_length=1, description="what the agent wants to do, in a sentence")
@@ -103,9 +105,7 @@ class Turn(Strict):
 class EscalationCreate(Strict):
     task: str = Field(min_length=1, max_length=200, examples=["charge-dispute"])
     conversation: list[Turn] = Field(min_length=1)
-    signals: Annotated[dict[str, JsonValue], BeforeValidator(check_json_numbers)] = Field(
-        default_factory=dict, description="facts for the routing rules, e.g. amount"
-    )
+    signals: Signals = Field(default_factory=dict)
     rules_fired: list[str] | None = Field(None, description="omit to have tacit's routing rules evaluated")
     metadata: TicketMetadata = Field(default_factory=TicketMetadata)
 

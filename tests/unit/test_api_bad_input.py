@@ -161,36 +161,40 @@ def test_finite_facts_are_accepted_and_the_ticket_waits_for_argilla(
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "named"),
+    ("path", "body", "loc", "named"),
     [
         (
             "/v1/reviews",
             '{"task": "t", "prompt": "\\ud800 pain", "draft": "d"}',
+            ["body", "prompt"],
             "prompt: text with a lone surrogate",
         ),
         (
             "/v1/route",
             '{"task": "t", "input": "i", "signals": {"\\udfff": 1}}',
+            ["body", "signals"],
             "signals (a key): text with a lone",
         ),
         (
             "/v1/escalations",
             '{"task": "t", "conversation": [{"role": "user", "content": "ok \\ud83d"}]}',
+            ["body", "conversation"],
             "conversation[0].content: text with a lone surrogate ('\\ud83d' at character 3)",
         ),
-        ("/v1/examples/search", '{"query": "\\ud800"}', "query: a lone surrogate"),
+        ("/v1/examples/search", '{"query": "\\ud800"}', ["body", "query"], "query: a lone surrogate"),
         (
             "/v1/examples/search",
             '{"query": "q", "filters": {"domain": "\\ud800"}}',
+            ["body", "filters"],
             "filters.domain: a lone surrogate",
         ),
     ],
 )
 def test_text_with_a_lone_surrogate_is_a_422_naming_where(
-    client: TestClient, api: InProcessApi, path: str, body: str, named: str
+    client: TestClient, api: InProcessApi, path: str, body: str, loc: list, named: str
 ) -> None:
-    loc, msg = field_error(post_raw(client, api, path, body))
-    assert loc == ["body"] and named in msg
+    got_loc, msg = field_error(post_raw(client, api, path, body))
+    assert got_loc == loc and named in msg
 
 
 @pytest.mark.parametrize(
@@ -198,21 +202,21 @@ def test_text_with_a_lone_surrogate_is_a_422_naming_where(
     [
         (
             "/v1/preferences",
-            {"task": "\x1f", "prompt": "p", "response_a": "a", "response_b": "b"},
+            {"task": "\u2028\x85", "prompt": "p", "response_a": "a", "response_b": "b"},
             ["body", "task"],
         ),
         (
             "/v1/approvals",
-            {"task": "t", "context": "c", "action": {"summary": "\x1c\x1d"}},
+            {"task": "t", "context": "c", "action": {"summary": "\u2029 "}},
             ["body", "action", "summary"],
         ),
     ],
 )
-def test_text_of_separators_only_is_empty(
+def test_text_of_whitespace_only_is_empty(
     client: TestClient, api: InProcessApi, path: str, body: dict, loc: list
 ) -> None:
-    """Python's strip takes \\x1c-\\x1f, pydantic's does not: such a task passed validation, then the
-    ledger refused it (a 500)."""
+    """Python's strip takes whitespace pydantic's does not (\\x85, \\u2028): such a task passed validation,
+    then the ledger refused it (a 500)."""
     got_loc, msg = field_error(client.post(path, json=body, headers=api.app_headers))
     assert got_loc == loc and msg == "String should have at least 1 character"
 
@@ -433,13 +437,12 @@ def test_the_window_is_at_most_an_hour() -> None:
         (b"[1, 2]", 'the body is not an event: expected a JSON object with a string "type"'),
         (b'{"type": 7}', 'the body is not an event: expected a JSON object with a string "type"'),
         (b"{not json", "the body is not JSON: "),
-        (b"[" * 30_000 + b"]" * 30_000, "the body is not JSON: "),
         (
             b'{"type": "response.created", "data": {"id": "r1", "status": "submitted"}}',
             "response.created event without the response, record, dataset or user Argilla sends",
         ),
     ],
-    ids=["a list", "type not a string", "not JSON", "nested too deep", "a response without its record"],
+    ids=["a list", "type not a string", "not JSON", "a response without its record"],
 )
 def test_a_signed_body_that_is_not_an_event_is_400(client: TestClient, body: bytes, detail: str) -> None:
     response = client.post(WEBHOOK, content=body, headers=signed(body))
