@@ -20,8 +20,46 @@ from annotation.specs import ensure_datasets
 PAGE_SIZE = 500
 
 
+# Answers that say nothing about the record: Argilla (or a proxy before it) cannot serve now, or does not
+# take tacit's key now (a key mix-up an operator fixes). Work waits and backs off; only a refusal of the
+# record itself (400, 404, 409, 422, ...) counts towards its dead letter.
+UNAVAILABLE_STATUSES = frozenset({401, 403, 429})
+
+
 class ArgillaUnavailable(RuntimeError):
-    """Argilla cannot be reached now; work waits in the outbox."""
+    """Argilla cannot be reached now, or cannot serve now; work waits in the outbox."""
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an error carries: httpx's `HTTPStatusError` or the Argilla SDK's `ArgillaAPIError`
+    (which keeps the status of the answer it wraps)."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return exc.response.status_code
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc`, or an error it was raised from, means Argilla cannot serve now rather than that it
+    refused what was sent: no connection, any 5xx (the embedded Argilla's "database is locked", a proxy's
+    502/503), 429, 401 or 403."""
+    for current in _chain(exc):
+        if isinstance(current, ArgillaUnavailable | httpx.TransportError | ConnectionError):
+            return True
+        status = http_status(current)
+        if status is not None:
+            return status >= 500 or status in UNAVAILABLE_STATUSES
+    return False
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the errors it was raised from or during (the SDK wraps httpx's), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 class ArgillaGateway:
@@ -62,14 +100,26 @@ class ArgillaGateway:
                         self._quorum_levels,
                         self._adjudication_workspace,
                     )
-                except (httpx.TransportError, ConnectionError) as exc:
-                    raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+                except Exception as exc:
+                    if is_unavailable(exc):
+                        raise self._unavailable(exc) from exc
+                    raise
                 self._client, self._datasets = client, datasets
             return self._client, self._datasets
 
     def reset(self) -> None:
         with self._lock:
             self._client, self._datasets = None, {}
+
+    def _unavailable(self, exc: BaseException) -> ArgillaUnavailable:
+        status = next((code for code in map(http_status, _chain(exc)) if code is not None), None)
+        if status in (401, 403):
+            why = f"does not take tacit's key now (HTTP {status}): check the Argilla key in the secrets"
+        elif status is not None:
+            why = f"cannot serve now (HTTP {status})"
+        else:
+            why = "is unreachable"
+        return ArgillaUnavailable(f"Argilla at {self._api_url} {why}: {str(exc)[:300]}")
 
     def ensure_datasets(self) -> list[str]:
         return list(self._connected()[1])
@@ -79,9 +129,11 @@ class ArgillaGateway:
         client, datasets = self._connected()
         try:
             return log_payloads(client, datasets, payloads)
-        except (httpx.TransportError, ConnectionError) as exc:
-            self.reset()
-            raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise  # a refusal of these records: the outbox finds the one at fault
+            self.reset()  # a key fixed or a server restarted: connect afresh next time
+            raise self._unavailable(exc) from exc
 
     def _username(self, client: Any, user_id: str) -> str | None:
         if user_id not in self._usernames:
@@ -113,9 +165,11 @@ class ArgillaGateway:
                 progress.raise_for_status()
                 counts = {key: value for key, value in progress.json().items() if isinstance(value, int)}
                 found[name] = json.dumps([activity[dataset_id], counts], sort_keys=True)
-        except httpx.TransportError as exc:
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
             self.reset()
-            raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+            raise self._unavailable(exc) from exc
         return found
 
     def responses(self, dataset_name: str) -> Iterator[tuple[SubmittedResponse, str]]:
@@ -130,9 +184,11 @@ class ArgillaGateway:
                     params={"include": "responses", "offset": offset, "limit": PAGE_SIZE},
                 )
                 page.raise_for_status()
-            except httpx.TransportError as exc:
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    raise
                 self.reset()
-                raise ArgillaUnavailable(f"Argilla at {self._api_url} is unreachable: {exc}") from exc
+                raise self._unavailable(exc) from exc
             items = page.json()["items"]
             for record in items:
                 for response in record.get("responses") or []:

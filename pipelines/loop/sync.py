@@ -39,14 +39,18 @@ class SyncReport:
 
 
 def sync_responses(runtime: Runtime) -> SyncReport:
-    """Ingest every response updated since the cursor, then move the cursor to the newest seen; withdraw
-    what Argilla no longer holds.
+    """Ingest every response of a read dataset that the ledger does not hold as of its `updated_at`
+    (missing, or held older); withdraw what Argilla no longer holds.
 
-    Responses exactly at the cursor are read again: ingest is idempotent, and equal timestamps
-    written after the last sync are not skipped. Argilla's API cannot filter responses by update time
-    (a record's own `updated_at` does not move when it is answered), so a dataset is read whole, records
-    with their responses; that full read is also what shows a deletion whose event was lost. A response
-    is withdrawn when two passes in a row miss it.
+    Each response is compared with the ledger's own row, not with one time cursor: Argilla stamps a
+    response's `updated_at` before its transaction commits, so a response can become visible after a
+    later-stamped one was read. A global "newest seen" cursor then skipped it for good, and with its
+    webhook lost (Redis keeps no queued events across a kill) the answer never reached the ledger.
+    `CURSOR` still records the newest time seen, for the report only.
+
+    Argilla's API cannot filter responses by update time (a record's own `updated_at` does not move when
+    it is answered), so a dataset is read whole, records with their responses; that full read is also
+    what shows a deletion whose event was lost. A response is withdrawn when two passes in a row miss it.
 
     A dataset is skipped when its fingerprint (`ArgillaGateway.fingerprints`: the last response activity
     and the record counts) equals the one taken before its last complete read, unless a response of it
@@ -70,12 +74,13 @@ def sync_responses(runtime: Runtime) -> SyncReport:
             skipped += 1
             continue
         read_from = utcnow()  # what the ledger got after this cannot be missing from the read below
+        held = _held_times(ledger, dataset)
         present: set[tuple[str, str]] = set()
         records: dict[str, SubmittedResponse] = {}
         for response, updated_at in runtime.argilla.responses(dataset):
             present.add((response.record_id, response.user_id))
             records.setdefault(response.record_id, response)
-            if cursor is not None and updated_at < cursor:
+            if _already_held(held, response):
                 continue
             seen += 1
             if ingest_response(ledger, response, review).changed:
@@ -95,6 +100,21 @@ def sync_responses(runtime: Runtime) -> SyncReport:
         ledger.set_cursor(fingerprint_cursor(dataset), value)
     stored = write_pending_examples(ledger, runtime.store)
     return SyncReport(seen, ingested, newest, stored.pending, withdrawn, len(read), skipped)
+
+
+def _held_times(ledger: Ledger, dataset: str) -> dict[tuple[str, str], datetime | None]:
+    """(record id, user id) -> the `updated_at` of the response the ledger holds, for one dataset."""
+    return {(item.record_id, item.user_id): item.submitted_at for item in ledger.list_feedback(dataset)}
+
+
+def _already_held(held: dict[tuple[str, str], datetime | None], response: SubmittedResponse) -> bool:
+    """Whether the ledger holds this response as of its time or later: ingesting it changes nothing
+    (ingest is idempotent and order-safe), so the pass saves the write transaction."""
+    key = (response.record_id, response.user_id)
+    if key not in held:
+        return False
+    held_at = held[key]
+    return held_at is not None and response.updated_at is not None and held_at >= response.updated_at
 
 
 def _unchanged(

@@ -20,7 +20,7 @@ from annotation.records import (
     review_payload,
 )
 from pipelines.ledger import IdempotencyKey, OutboxItem, TicketRecord
-from pipelines.loop.argilla_gateway import ArgillaUnavailable
+from pipelines.loop.argilla_gateway import is_unavailable
 from pipelines.loop.quorum import is_adjudication, route_by_quorum
 from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 from pipelines.loop.runtime import Runtime
@@ -218,23 +218,27 @@ def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
     payloads = [RecordPayload.model_validate(item.payload) for item in due]
     try:
         delivered = runtime.argilla.deliver(payloads)
-    except ArgillaUnavailable as exc:  # an outage: every row waits and backs off, none is given up
-        for item in due:
-            ledger.mark_outbox_attempt(item.id, str(exc))
-        log.info("%d record(s) wait in the outbox: %s", len(due), exc)
-        return 0
-    except Exception as exc:  # refused: find the record(s) at fault, so one bad record blocks no other
+    except Exception as exc:
+        # An outage (no connection, 5xx, 429, 401/403: see `is_unavailable`) says nothing about the
+        # records: every row waits and backs off, none is given up. Only a refusal of a record counts.
+        if is_unavailable(exc):
+            for item in due:
+                ledger.mark_outbox_attempt(item.id, str(exc))
+            log.info("%d record(s) wait in the outbox: %s", len(due), exc)
+            return 0
         if len(due) == 1:
             _refused(runtime, due[0], exc)
             return 0
+        # refused: find the record(s) at fault, so one bad record blocks no other
         delivered = {}
         for item, payload in zip(due, payloads, strict=True):
             try:
                 delivered |= runtime.argilla.deliver([payload])
-            except ArgillaUnavailable as outage:
-                ledger.mark_outbox_attempt(item.id, str(outage))
-            except Exception as refusal:
-                _refused(runtime, item, refusal)
+            except Exception as failure:
+                if is_unavailable(failure):
+                    ledger.mark_outbox_attempt(item.id, str(failure))
+                else:
+                    _refused(runtime, item, failure)
     for item, payload in zip(due, payloads, strict=True):
         record_id = delivered.get(payload.external_id)
         if record_id and is_adjudication(payload.dataset):  # a second record: the ticket's own stays
