@@ -58,6 +58,24 @@ def _ci(values: list[float]) -> str:
 
 
 def print_summary(summary: dict[str, Any], out: Console) -> None:
+    if summary["arms"]:
+        _print_arms(summary, out)
+    preferences = summary.get("preferences", {})
+    if "win_rate" in preferences:
+        ci = preferences["ci95"]
+        out.print(
+            f"preferences ({preferences['cases']} cases): reward accuracy {preferences['reward_accuracy']:.3f}; "
+            f"generation win rate {preferences['champion']} {preferences['win_rate']['champion']:.3f} "
+            f"{_ci(ci['champion'])} vs base {preferences['win_rate']['base']:.3f} {_ci(ci['base'])}, "
+            f"lift {preferences['lift_vs_base']:+.3f} {_ci(ci['lift'])}"
+        )
+    elif preferences.get("note"):
+        out.print(f"preferences: {preferences['note']}")
+    out.print(f"verdict: {summary['verdict']}")
+    out.print(f"wall time {summary['wall_s']:.0f} s; MLflow run: {summary.get('run_url', '-')}", soft_wrap=True)
+
+
+def _print_arms(summary: dict[str, Any], out: Console) -> None:
     table = Table(title=f"tacit eval: {summary['model']}, k={summary['k']}, {summary['cases']} cases, N = all")
     for column in ("arm", "score (95% CI)", "lift vs no examples", "lift vs random"):
         table.add_column(column)
@@ -91,16 +109,3 @@ def print_summary(summary: dict[str, Any], out: Console) -> None:
         for point in summary["curve"]:
             curve.add_row(str(point["n"]), *(f"{s['score']:.3f}" for s in point["arms"].values()))
         out.print(curve)
-    preferences = summary.get("preferences", {})
-    if "win_rate" in preferences:
-        ci = preferences["ci95"]
-        out.print(
-            f"preferences ({preferences['cases']} cases): reward accuracy {preferences['reward_accuracy']:.3f}; "
-            f"generation win rate {preferences['champion']} {preferences['win_rate']['champion']:.3f} "
-            f"{_ci(ci['champion'])} vs base {preferences['win_rate']['base']:.3f} {_ci(ci['base'])}, "
-            f"lift {preferences['lift_vs_base']:+.3f} {_ci(ci['lift'])}"
-        )
-    elif preferences.get("note"):
-        out.print(f"preferences: {preferences['note']}")
-    out.print(f"verdict: {summary['verdict']}")
-    out.print(f"wall time {summary['wall_s']:.0f} s; MLflow run: {summary.get('run_url', '-')}", soft_wrap=True)

@@ -1,6 +1,5 @@
 """`tacit eval` end to end: cases -> the three arms at each store size -> generations -> scores -> lifts with
-intervals -> MLflow. `run_eval(runtime, ...)` is the Python entry point (the CLI, the demo and the training
-gate call it)."""
+intervals -> MLflow. `run_eval(runtime, ...)` is the Python entry point (the CLI and the demo call it)."""
 
 from __future__ import annotations
 
@@ -25,6 +24,10 @@ from pipelines.precision import resolve_precision
 from training.uncertainty import in_precision
 
 Progress = Callable[[int, int], None]  # (done, total) generations
+NO_ARM_CASES = (
+    "no cases for the arms: every case is a preference case (chosen + rejected); add {task, prompt, reference} "
+    "lines to measure retrieved examples against none and random"
+)
 
 
 @dataclass
@@ -174,7 +177,7 @@ def run_eval(
     """Evaluate `model` (champion, base, an MLflow run id, or a loaded EvalModel) on the cases.
 
     `cases_per_task` keeps the first N cases of each task (the demo's small set); `curve=False` measures N =
-    all only (the gate's check). Returns the summary the CLI prints as JSON, the per-case outcomes and the
+    all only. Returns the summary the CLI prints as JSON, the per-case outcomes and the
     preference rows."""
     started = time.perf_counter()
     settings = runtime.settings.evaluation
@@ -241,6 +244,8 @@ def _max_new_tokens(settings: EvaluationSettings, task: str) -> int:
 
 
 def _summarize(outcomes, arm_cases, curve_ids, views, store_sizes, settings) -> dict[str, Any]:
+    if not arm_cases:  # a lift over zero cases would read as a measured +0.000
+        return {"arms": {}, "tasks": {}, "curve": [], "verdict": NO_ARM_CASES}
     samples, seed = settings.bootstrap_samples, settings.seed
     by_key = {(o.case.id, o.arm, o.n): o for o in outcomes}
 
