@@ -4,6 +4,7 @@ cannot be fine-tuned without dequantizing; the converted folder loads in about a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import logging
@@ -47,8 +48,12 @@ def _source_fingerprint(gguf: Path) -> dict[str, object]:
     return {"gguf": str(gguf), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def convert_gguf(gguf: Path, target: Path) -> Path:
-    """Dequantize a GGUF into an HF folder at `target`; skipped when the marker matches the source file."""
+MODELS_LOG = Path("logs") / "models.log"  # under the home: what the libraries print while loading models
+
+
+def convert_gguf(gguf: Path, target: Path, log_file: Path | None = None) -> Path:
+    """Dequantize a GGUF into an HF folder at `target`; skipped when the marker matches the source file.
+    With `log_file`, the libraries' output (transformers' conversion bar among it) goes there."""
     fingerprint = _source_fingerprint(gguf)
     marker = target / MARKER
     if marker.is_file() and json.loads(marker.read_text()) == fingerprint:
@@ -59,13 +64,14 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     log.info("converting %s into %s (once)", gguf.name, target)
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    # dequantize=True gives plain float weights: the quantized form can be neither saved nor trained.
-    model = AutoModelForCausalLM.from_pretrained(
-        str(gguf.parent), gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
-    )
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
+    with _quiet(log_file, f"converting {gguf.name}"):
+        # dequantize=True gives plain float weights: the quantized form can be neither saved nor trained.
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True)
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
     (staging / MARKER).write_text(json.dumps(fingerprint))
     # Swap in the finished folder so a crash mid-conversion never leaves a half-written cache.
     shutil.rmtree(target, ignore_errors=True)
@@ -73,11 +79,20 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     return target
 
 
+def _quiet(log_file: Path | None, step: str):  # -> context manager
+    """The libraries' output of `step` into `log_file` (library code draws no bars); as is without one."""
+    if log_file is None:
+        return contextlib.nullcontext()
+    from training.progress import library_output_to_log
+
+    return library_output_to_log(log_file, step)
+
+
 def resolve_base_model(model_name_or_path: str, home: Path) -> str:
     """Return what `from_pretrained` should load: a converted packaged model folder, a local path or an HF id."""
     if model_name_or_path.startswith(PACKAGED_PREFIX):
         name = model_name_or_path.removeprefix(PACKAGED_PREFIX)
-        return str(convert_gguf(packaged_gguf(name), Path(home) / "models" / name))
+        return str(convert_gguf(packaged_gguf(name), Path(home) / "models" / name, Path(home) / MODELS_LOG))
     return model_name_or_path
 
 

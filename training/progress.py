@@ -77,8 +77,8 @@ def _open_private(path: Path):  # -> text file, appended to, mode 0600 (the log 
 
 @contextlib.contextmanager
 def _library_output_to(stream) -> Iterator[None]:
-    """Progress bars of transformers and datasets off; the libraries' loggers, Python warnings and stdout
-    into `stream`. Everything is put back on exit."""
+    """Progress bars of transformers and datasets off; the libraries' loggers, Python warnings, stdout and
+    stderr (raw tqdm bars, e.g. transformers' GGUF conversion) into `stream`. Everything is put back on exit."""
     import datasets
     from transformers.utils import logging as transformers_logging
 
@@ -95,7 +95,7 @@ def _library_output_to(stream) -> Iterator[None]:
     datasets.disable_progress_bars()
     logging.captureWarnings(True)
     try:
-        with contextlib.redirect_stdout(stream):
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
             yield
     finally:
         logging.captureWarnings(False)
@@ -106,6 +106,16 @@ def _library_output_to(stream) -> Iterator[None]:
         for name, (handlers, propagate, level) in saved.items():
             logger = logging.getLogger(name)
             logger.handlers, logger.propagate, logger.level = handlers, propagate, level
+
+
+@contextlib.contextmanager
+def library_output_to_log(log_file: Path, step: str) -> Iterator[None]:
+    """One step's library output (bars, log records, warnings, prints) appended to `log_file`, not the terminal:
+    e.g. converting the packaged GGUF, or PEFT's FutureWarning on loading an adapter."""
+    with _open_private(log_file) as stream:
+        stream.write(f"\n=== {step}, {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ===\n")
+        with _library_output_to(stream):
+            yield
 
 
 def _is_main_process() -> bool:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.base_model import DEFAULT_BASE_MODEL, load_base
+from training.base_model import DEFAULT_BASE_MODEL, MODELS_LOG, load_base
 from training.generation import greedy_replies
 from training.registry import champion_version, download_adapter
 from training.tracking import connect
@@ -29,13 +29,22 @@ def load_champion(
         model, tokenizer = load_base(default_base, home)
         model.eval()
         return model, tokenizer, None
-    from peft import PeftModel
-
     model, tokenizer = load_base(champion.tags.get("tacit.base_model", default_base), home)
     adapter = download_adapter(client, champion, home / "registry")
-    model = PeftModel.from_pretrained(model, str(adapter))
+    model = load_adapter(model, adapter, home)
     model.eval()
     return model, tokenizer, str(champion.version)
+
+
+def load_adapter(model, adapter: Path, home: Path):  # -> PeftModel
+    """`model` with the LoRA adapter folder on it, for inference. What PEFT and transformers print meanwhile (a
+    FutureWarning about `is_gradient_checkpointing` on every load) goes to <home>/logs/models.log."""
+    from peft import PeftModel
+
+    from training.progress import library_output_to_log
+
+    with library_output_to_log(home / MODELS_LOG, f"loading adapter {adapter}"):
+        return PeftModel.from_pretrained(model, str(adapter))
 
 
 def generate(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ def is_local_store(tracking_uri: str) -> bool:
 
 def connect(tracking_uri: str, timeout_s: float = 5.0) -> MlflowClient:
     """Return a client, or raise `TrackingUnavailableError` at once when MLflow cannot be reached."""
+    # MLflow draws a tqdm bar ("Downloading artifacts") on every download; library code draws none
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     hint = "start the stack with `tacit up` or set mlflow.tracking_uri in configs/tacit.yaml"
     if not is_local_store(tracking_uri):
         # MLflow's own client retries for minutes; one quick health probe fails fast instead.

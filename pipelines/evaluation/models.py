@@ -32,8 +32,10 @@ def load_eval_model(runtime: Runtime, which: str) -> EvalModel:
         model, tokenizer = load_base(settings.drafting.base_model, home)
         return EvalModel(model.eval(), tokenizer, base_label(settings.drafting.base_model), False)
     if which == "champion":
+        from pipelines.stack.service_logins import use_mlflow_login
         from training.serving import load_champion
 
+        use_mlflow_login(settings)
         model, tokenizer, version = load_champion(
             settings.mlflow_uri,
             settings.mlflow.registered_model,
@@ -49,13 +51,15 @@ def load_eval_model(runtime: Runtime, which: str) -> EvalModel:
 
 def _load_run(runtime: Runtime, run_id: str) -> EvalModel:
     from mlflow.exceptions import MlflowException
-    from peft import PeftModel
 
+    from pipelines.stack.service_logins import use_mlflow_login
     from training.base_model import load_base
     from training.registry import ADAPTER_ARTIFACT
+    from training.serving import load_adapter
     from training.tracking import connect
 
     settings = runtime.settings
+    use_mlflow_login(settings)
     client = connect(settings.mlflow_uri)
     try:
         run = client.get_run(run_id)
@@ -73,18 +77,8 @@ def _load_run(runtime: Runtime, run_id: str) -> EvalModel:
             raise BadInput(f"--model {run_id}: the run has no '{ADAPTER_ARTIFACT}' artifact (not a DPO run)") from None
     base = run.data.tags.get("tacit.base_model", settings.drafting.base_model)
     model, tokenizer = load_base(base, settings.home_dir)
-    model = PeftModel.from_pretrained(model, str(adapter))
+    model = load_adapter(model, adapter, settings.home_dir)
     return EvalModel(model.eval(), tokenizer, f"run:{run_id}", True)
-
-
-def load_adapter_model(runtime: Runtime, base: str, adapter: Any, label: str) -> EvalModel:
-    """Base + a local adapter folder (the training gate's candidate)."""
-    from peft import PeftModel
-
-    from training.base_model import load_base
-
-    model, tokenizer = load_base(base, runtime.settings.home_dir)
-    return EvalModel(PeftModel.from_pretrained(model, str(adapter)).eval(), tokenizer, label, True)
 
 
 def merged_copy(loaded: EvalModel, dtype: str) -> Any:

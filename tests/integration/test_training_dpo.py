@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -186,9 +187,18 @@ def test_if_new_skips_without_a_run(store: Store, first_run: TrainResult) -> Non
     assert len(store.runs()) == before
 
 
-def test_champion_loads_and_generates(store: Store, first_run: TrainResult) -> None:
-    model, tokenizer, version = load_champion(store.uri, MODEL, store.home)
+def test_champion_loads_and_generates(
+    store: Store, first_run: TrainResult, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        model, tokenizer, version = load_champion(store.uri, MODEL, store.home)
     assert version == first_run.champion_version
+    # what `make demo` printed while the drafter and the eval loaded the champion now goes to the home's log:
+    # MLflow's "Downloading artifacts" bar, and the FutureWarning PEFT triggers on every adapter load
+    assert "Downloading artifacts" not in capfd.readouterr().err
+    assert not [w for w in shown if "is_gradient_checkpointing" in str(w.message)]
+    assert "is_gradient_checkpointing" in (store.home / "logs" / "models.log").read_text()
     assert type(model).__name__.startswith("PeftModel")
     replies = generate(
         model, tokenizer, ["Proposed action: reboot the database primary now."], max_new_tokens=8

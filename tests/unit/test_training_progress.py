@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 from transformers.utils import logging as transformers_logging
 
-from training.progress import TrainingProgress, training_output
+from training.progress import TrainingProgress, library_output_to_log, training_output
 
 
 def test_library_output_goes_to_the_log_file_and_comes_back_after(
@@ -82,3 +82,22 @@ def test_a_refused_or_skipped_run_leaves_no_bar(tmp_path: Path) -> None:
     ):
         raise RuntimeError("MLflow at x is not reachable")
     assert "preparing" not in screen.getvalue() and "done" not in screen.getvalue()
+
+
+def test_one_steps_raw_bars_and_warnings_go_to_the_models_log(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """What transformers' GGUF conversion draws (a raw tqdm bar on stderr) and what PEFT triggers on every
+    adapter load (transformers' `is_gradient_checkpointing` FutureWarning) land in the log, not the terminal."""
+    from tqdm.auto import tqdm
+
+    log_file = tmp_path / "logs" / "models.log"
+    with library_output_to_log(log_file, "converting a model"):
+        for _ in tqdm(range(3), desc="Converting and de-quantizing GGUF tensors..."):
+            pass
+        warnings.warn("`is_gradient_checkpointing` is deprecated", FutureWarning, stacklevel=1)
+    captured = capfd.readouterr()
+    assert "Converting" not in captured.err and "is_gradient_checkpointing" not in captured.err
+    written = log_file.read_text()
+    assert "=== converting a model" in written and "Converting and de-quantizing" in written
+    assert "is_gradient_checkpointing" in written
