@@ -124,7 +124,14 @@ def _forget_failed_client(identifier: str) -> None:
 
 
 class ExampleStore:
-    def __init__(self, config: ChromaConfig, embedder: Embedder, *, default_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        config: ChromaConfig,
+        embedder: Embedder,
+        *,
+        default_path: Path | None = None,
+        auth_token: str | None = None,
+    ) -> None:
         if config.mode == "persistent" and config.path is None and default_path is None:
             raise ValueError(
                 "retrieval.chroma.path is not set and no default path was given (e.g. <home>/chroma)"
@@ -132,6 +139,7 @@ class ExampleStore:
         self.config = config
         self.embedder = embedder
         self.path = Path(config.path or default_path) if config.mode == "persistent" else None  # type: ignore[arg-type]
+        self._auth_token = auth_token  # http mode: the server's token (sent as a bearer header), None = none
         self._client: ClientAPI | None = None
         self._partitions: dict[str, Collection] | None = None  # task -> collection, loaded lazily
         self._generation = 0  # the live generation `_partitions` belong to
@@ -162,6 +170,12 @@ class ExampleStore:
                 f"Chroma server at {self._where()} is unreachable ({exc}); check that it runs and that "
                 "retrieval.chroma.host/port point at it"
             ) from None
+        if self._auth_token is not None:
+            settings = Settings(
+                anonymized_telemetry=False,
+                chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+                chroma_client_auth_credentials=self._auth_token,
+            )
         client = chromadb.HttpClient(
             host=self.config.host, port=self.config.port, ssl=self.config.ssl, settings=settings
         )
@@ -197,12 +211,19 @@ class ExampleStore:
     def _guard(self) -> Iterator[None]:
         """Turn transport failures into StoreUnavailable and forget the broken connection."""
         import httpx
+        from chromadb.errors import ChromaAuthError
 
         try:
             yield
         except StoreUnavailable:
             self._reset()
             raise
+        except ChromaAuthError:  # a missing or stale token: an outage of the store for this process, not a 500
+            self._reset()
+            raise StoreUnavailable(
+                f"Chroma server at {self._where()} refused this client's token; a Chroma that tacit up serves "
+                "(retrieval.chroma.serve) takes the one in the home's secrets: restart it with `tacit up`"
+            ) from None
         except (httpx.TransportError, ConnectionError) as exc:
             self._reset()
             raise StoreUnavailable(f"Chroma server at {self._where()} is unreachable: {exc}") from None

@@ -373,9 +373,11 @@ def measure_lift(runtime: Runtime, console: Console) -> str | None:
 
 def _registry_view(settings: TacitSettings, result: Any) -> tuple[str | None, str | None]:
     """The champion (`name vN`, None before any promotion) and the link to the latest DPO run."""
+    from pipelines.stack.service_logins import use_mlflow_login
     from training.registry import champion_version
     from training.tracking import connect
 
+    use_mlflow_login(settings)
     client = connect(settings.mlflow_uri)
     champion = champion_version(client, settings.mlflow.registered_model, settings.training.champion_alias)
     run_id = result.run_id if result is not None and result.run_id else None

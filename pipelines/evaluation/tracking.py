@@ -64,9 +64,11 @@ def log_eval_run(runtime: Runtime, report) -> str:
     """Log the eval as one run of `evaluation.experiment`; sets summary['mlflow_run_id'] and ['run_url']."""
     from mlflow.entities import Metric, Param
 
+    from pipelines.stack.service_logins import use_mlflow_login
     from training.tracking import connect, experiment_id
 
     settings = runtime.settings
+    use_mlflow_login(settings)
     client = connect(settings.mlflow_uri)
     experiment = experiment_id(client, settings.evaluation.experiment, settings.home_dir / "mlartifacts", settings.mlflow_uri)
     summary = report.summary

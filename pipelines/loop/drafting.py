@@ -102,9 +102,11 @@ class Drafter:
 
     def _registry_version(self) -> str | None:
         """The champion's version in the registry, None when there is none; raises when MLflow is down."""
+        from pipelines.stack.service_logins import use_mlflow_login
         from training.registry import champion_version
         from training.tracking import connect
 
+        use_mlflow_login(self.runtime.settings)
         client = connect(self.runtime.settings.mlflow_uri)
         found = champion_version(client, self.registered_model, self.alias)
         return None if found is None else str(found.version)
@@ -118,6 +120,9 @@ class Drafter:
             model, tokenizer = load_base(self.settings.base_model, home)
             model.eval()
             return LoadedModel(model, tokenizer, None, base_label(self.settings.base_model))
+        from pipelines.stack.service_logins import use_mlflow_login
+
+        use_mlflow_login(self.runtime.settings)
         model, tokenizer, version = load_champion(
             self.runtime.settings.mlflow_uri,
             self.registered_model,

@@ -18,6 +18,7 @@ from pipelines.loop.example_store import to_retrieval_example, write_changed_sin
 from pipelines.routing import Router, RuleSkipped, cached_embedder
 from pipelines.stack.audit_keying import open_ledger
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
+from pipelines.stack.service_logins import chroma_token
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, RebuildReport
@@ -51,7 +52,10 @@ class Runtime:
     @cached_property
     def store(self) -> ExampleStore:
         return ExampleStore(
-            self.settings.retrieval.chroma, self.embedder, default_path=self.settings.chroma_path
+            self.settings.retrieval.chroma,
+            self.embedder,
+            default_path=self.settings.chroma_path,
+            auth_token=chroma_token(self.settings),  # a Chroma that tacit up serves asks for its token
         )
 
     @cached_property

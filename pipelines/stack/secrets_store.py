@@ -50,9 +50,18 @@ class StackSecrets(BaseModel):
     argilla: ArgillaLogins
     webhook_secret: str | None = None
     redis_password: str | None = None  # Argilla's rq worker unpickles jobs: nobody else may enqueue
+    # Redis ACL user of tacit's coordination (API replicas): its own keys and channels only, never rq's
+    coordination_password: str | None = None
+    mlflow_password: str | None = None  # the embedded MLflow's admin login (basic auth): runs, artifacts, aliases
+    mlflow_secret_key: str | None = None  # the embedded MLflow's CSRF key (the same across its restarts)
+    chroma_token: str | None = None  # the token a served Chroma (retrieval.chroma.serve) asks for
     # HMAC key of the ledger's audit chain and checkpoints: kept out of the database it protects
     audit_key: str | None = None
     audit_keying: AuditKeying | None = None  # None in files from before it: the database's marker is taken
+
+
+SERVICE_SECRETS = ("coordination_password", "mlflow_password", "mlflow_secret_key", "chroma_token")
+
 
 def _new_login(username: str) -> Login:
     return Login(username=username, password=secrets.token_urlsafe(12), api_key=secrets.token_urlsafe(32))
@@ -161,7 +170,11 @@ def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecret
         current.audit_key = secrets.token_urlsafe(32)
         # a new key: keying has not begun, so the next keyed open starts it whatever the trail holds
         current.audit_keying = AuditKeying(key_id=key_id(current.audit_key.encode("utf-8")))
-    if added or new_redis_password or new_audit_key or new_admin_key or not path.exists():
+    # the services' own credentials: generated on the first start, added to an older file at its next `tacit up`
+    new_service_secrets = [name for name in SERVICE_SECRETS if getattr(current, name) is None]
+    for name in new_service_secrets:
+        setattr(current, name, secrets.token_urlsafe(32))
+    if added or new_redis_password or new_audit_key or new_admin_key or new_service_secrets or not path.exists():
         current.argilla.annotators.extend(added)
         write_secrets(path, current)
     return current

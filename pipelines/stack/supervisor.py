@@ -7,8 +7,11 @@ the process's start in clock ticks since boot must both match (pipelines/stack/p
 a recycled pid is never killed and a wall-clock step orphans nothing.
 
 Private by default: the home is 0700 and everything starts under a 077 umask; Redis asks for a
-password (from the secrets, written to its 0600 config file, never on a command line) and has no
-CONFIG command; binding beyond loopback is announced loudly and refused without those secrets.
+password (from the secrets, written to its 0600 config file, never on a command line), has none of the
+commands that reach beyond its data (CONFIG, MODULE, DEBUG, ACL, replication, SAVE), and gives tacit's
+coordination its own ACL user; MLflow runs its basic-auth app and a served Chroma asks for a token (both
+from the secrets, in 0600 files of the home); binding beyond loopback is announced loudly and refused
+without those secrets.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ import psutil
 
 from pipelines.config import PROJECT_ROOT, TacitSettings
 from pipelines.stack import process_identity
+from pipelines.stack.coordination import acl_user_rule
 from pipelines.stack.private import FILE_MODE, PRIVATE_UMASK, make_private
 from pipelines.stack.process_identity import ProcessStamp, Verdict
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
+from pipelines.stack.service_logins import MLFLOW_ADMIN
 
 ARGILLA_PYTHON = PROJECT_ROOT / ".venv-argilla" / "bin" / "python"
 
@@ -120,20 +125,51 @@ def argilla_env(settings: TacitSettings, redis_password: str | None = None) -> d
     }
 
 
-def redis_config(settings: TacitSettings, password: str | None) -> str:
-    """Redis for Argilla's jobs: no persistence, its own folder (not run/), a password, no CONFIG."""
+# Renamed away (to ""): CONFIG SET dir + SAVE would write files anywhere this user can; MODULE LOAD runs a
+# shared library; SLAVEOF/REPLICAOF would replace the data (rq jobs, which Argilla's worker unpickles) with a
+# remote server's; DEBUG crashes or rewrites the server; ACL would lift the coordination user's limits, so
+# the users are set here, at the start, and nowhere else.
+DISABLED_REDIS_COMMANDS = ("CONFIG", "MODULE", "SLAVEOF", "REPLICAOF", "DEBUG", "ACL", "SAVE", "BGSAVE")
+
+
+def redis_config(
+    settings: TacitSettings, password: str | None, coordination_password: str | None = None
+) -> str:
+    """Redis for Argilla's jobs: no persistence, its own folder (not run/), a password (the default user,
+    which Argilla's server and worker use), the commands above gone, and coordination's own ACL user."""
     lines = [
         f"bind {settings.host}",
         f"port {settings.ports.redis}",
         'save ""',
         "appendonly no",
         f"dir {settings.home_dir / 'redis'}",
-        # CONFIG SET dir + SAVE would let a client write files anywhere this user can.
-        'rename-command CONFIG ""',
+        *(f'rename-command {command} ""' for command in DISABLED_REDIS_COMMANDS),
     ]
     if password:
         lines.append(f"requirepass {password}")
+    if coordination_password:
+        lines.append(acl_user_rule(settings, coordination_password))
     return "\n".join(lines) + "\n"
+
+
+def mlflow_auth_config(settings: TacitSettings, stack_secrets: StackSecrets | None) -> str:
+    """MLflow's basic-auth ini: the admin login from the secrets (created at MLflow's first start), its user
+    database in the home, and no permission at all for any other user."""
+    password = stack_secrets.mlflow_password if stack_secrets else None
+    lines = [
+        "[mlflow]",
+        "default_permission = NO_PERMISSIONS",
+        f"database_uri = sqlite:///{settings.home_dir / 'mlflow' / 'basic_auth.db'}",
+        f"admin_username = {MLFLOW_ADMIN}",
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth",
+    ]
+    if password:  # without it MLflow refuses to start and says why (`tacit up` writes the secrets first)
+        lines.append(f"admin_password = {password}")
+    return "\n".join(lines) + "\n"
+
+
+def mlflow_auth_config_path(settings: TacitSettings) -> Path:
+    return settings.home_dir / "mlflow" / "basic_auth.ini"
 
 
 def components(settings: TacitSettings) -> list[Component]:
@@ -143,6 +179,7 @@ def components(settings: TacitSettings) -> list[Component]:
     if settings.argilla_embedded:
         stack_secrets = read_secrets(settings.secrets_file)
         password = stack_secrets.redis_password if stack_secrets else None
+        coordination_password = stack_secrets.coordination_password if stack_secrets else None
         aenv = argilla_env(settings, password)
         redis_conf = settings.home_dir / "redis" / "redis.conf"
         result += [
@@ -153,7 +190,7 @@ def components(settings: TacitSettings) -> list[Component]:
                 port=ports.redis,
                 port_key="ports.redis",
                 is_healthy=_redis_ok(host, ports.redis, password),
-                files={redis_conf: redis_config(settings, password)},
+                files={redis_conf: redis_config(settings, password, coordination_password)},
             ),
             Component(
                 name="argilla",
@@ -188,6 +225,10 @@ def components(settings: TacitSettings) -> list[Component]:
         ]
     if settings.mlflow_embedded:
         mlflow_home = settings.home_dir / "mlflow"
+        mlflow_secrets = read_secrets(settings.secrets_file)
+        auth_config = mlflow_auth_config_path(settings)
+        # The CSRF key by environment (MLflow reads it nowhere else), never in argv.
+        secret_key = mlflow_secrets.mlflow_secret_key if mlflow_secrets else None
         result.append(
             Component(
                 name="mlflow",
@@ -202,6 +243,9 @@ def components(settings: TacitSettings) -> list[Component]:
                     "1",
                     "--artifacts-destination",
                     settings.mlflow.artifacts_destination or (mlflow_home / "artifacts").as_uri(),
+                    # every run, artifact and registry alias (the drafter loads `champion`) behind a login
+                    "--app-name",
+                    "basic-auth",
                 ],
                 url=settings.mlflow_uri,
                 port=ports.mlflow,
@@ -214,7 +258,10 @@ def components(settings: TacitSettings) -> list[Component]:
                     # by environment, not argv: a database URL's password stays out of `ps`
                     "MLFLOW_BACKEND_STORE_URI": settings.mlflow.backend_store_uri
                     or f"sqlite:///{mlflow_home / 'mlflow.db'}",
+                    "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
+                    **({"MLFLOW_FLASK_SERVER_SECRET_KEY": secret_key} if secret_key else {}),
                 },
+                files={auth_config: mlflow_auth_config(settings, mlflow_secrets)},
             )
         )
     if chroma_served(settings):
@@ -228,34 +275,54 @@ def chroma_served(settings: TacitSettings) -> bool:
     return chroma.mode == "http" and chroma.serve
 
 
+CHROMA_TOKEN_AUTHN = "chromadb.auth.token_authn.TokenAuthenticationServerProvider"
+
+
+def chroma_token_path(settings: TacitSettings) -> Path:
+    return settings.home_dir / "chroma-server.token"
+
+
 def chroma_component(settings: TacitSettings) -> Component:
-    """`chroma run` from the installed chromadb: the one writer every API replica shares. It has no
-    authentication of its own, so tacit serves it on loopback only."""
+    """The installed chromadb's Python server (`chroma run`, its Rust server, has no authentication): the one
+    writer every API replica shares, asking every call but the heartbeat for the token in the secrets (read
+    from a 0600 file of the home). It speaks plain HTTP, so tacit serves it on loopback only."""
     chroma = settings.retrieval.chroma
     if not is_loopback(chroma.host):
         raise StackError(
             f"config key 'retrieval.chroma.host' (env TACIT_RETRIEVAL__CHROMA__HOST) is {chroma.host!r}: tacit "
-            "serves Chroma (retrieval.chroma.serve) on loopback only, since it has no authentication; run your "
-            "own Chroma server behind authentication and set retrieval.chroma.serve false"
+            "serves Chroma (retrieval.chroma.serve) on loopback only, since it speaks plain HTTP; run your "
+            "own Chroma server behind TLS and authentication and set retrieval.chroma.serve false"
         )
     url = f"http://{chroma.host}:{chroma.port}"
+    stack_secrets = read_secrets(settings.secrets_file)
+    token_file = chroma_token_path(settings)
     return Component(
         name="chroma",
         argv=[
-            str(Path(sys.executable).parent / "chroma"),
-            "run",
-            "--path",
-            str(chroma.path or settings.home_dir / "chroma-server"),
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "chromadb.app:app",
             "--host",
             chroma.host,
             "--port",
             str(chroma.port),
+            "--log-level",
+            "warning",
         ],
         url=url,
         port=chroma.port,
         port_key="retrieval.chroma.port",
         is_healthy=_http_ok(f"{url}/api/v2/heartbeat"),
-        env={"ANONYMIZED_TELEMETRY": "False"},
+        env={
+            "ANONYMIZED_TELEMETRY": "False",
+            "IS_PERSISTENT": "TRUE",
+            "PERSIST_DIRECTORY": str(chroma.path or settings.home_dir / "chroma-server"),
+            "CHROMA_SERVER_AUTHN_PROVIDER": CHROMA_TOKEN_AUTHN,
+            "CHROMA_SERVER_AUTHN_CREDENTIALS_FILE": str(token_file),
+        },
+        # one token, no newline: chromadb takes each line of the file, newline and all, as a token
+        files={token_file: stack_secrets.chroma_token} if stack_secrets and stack_secrets.chroma_token else {},
     )
 
 
@@ -435,7 +502,8 @@ def check_bind(
     refuse_unsafe_bind(settings, stack_secrets)
     say(
         f"WARNING: binding to {settings.host}, beyond loopback: Argilla, MLflow, Redis and the tacit API are "
-        "reachable from other machines. MLflow has no authentication of its own; put a firewall in front."
+        "reachable from other machines, over plain HTTP (MLflow's login included): put a firewall or a TLS "
+        "proxy in front."
     )
 
 

@@ -52,6 +52,7 @@ class Replicas:
     redis: redis.Redis
     ledger: Ledger
     chroma_port: int
+    chroma_token: str
 
     def pid(self, name: str) -> int:
         return json.loads((self.home / "run" / f"{name}.json").read_text())["pid"]
@@ -119,6 +120,7 @@ def replicas(postgres_server: ThrowawayPostgres, tmp_path_factory: pytest.TempPa
             ),
             ledger=ledger,
             chroma_port=ports["chroma"],
+            chroma_token=secrets["chroma_token"],
         )
     finally:
         if ledger is not None:
@@ -206,6 +208,18 @@ def test_a_webhook_at_one_replica_wakes_a_long_poll_at_the_other_and_its_replay_
         assert [e.output for e in replicas.ledger.list_examples(task="cross")] == ["Verify identity first."]
 
 
+def test_the_replicas_share_redis_as_coordination_s_acl_user_and_chroma_with_its_token(replicas: Replicas) -> None:
+    """Every connection in coordination's database is the ACL user's (it cannot touch Argilla's rq jobs:
+    tests/unit/test_replica_coordination.py), and the Chroma the replicas share answers no one without the token."""
+    this_test = str(replicas.redis.client_id())  # the default user's connection that asks
+    clients = [client for client in replicas.redis.client_list() if client["db"] == str(TACIT_DB)]
+    others = [client for client in clients if client["user"] != "tacit-coordination" and client["id"] != this_test]
+    assert clients and not others, others
+    listing = f"http://127.0.0.1:{replicas.chroma_port}/api/v2/tenants/default_tenant/databases/default_database/collections"
+    assert httpx.get(listing).status_code == 403
+    assert httpx.get(listing, headers={"Authorization": f"Bearer {replicas.chroma_token}"}).status_code == 200
+
+
 def _until(check, timeout_s: float, what: str):  # noqa: ANN001, ANN202
     deadline = time.monotonic() + timeout_s
     while not (found := check()):
@@ -216,10 +230,19 @@ def _until(check, timeout_s: float, what: str):  # noqa: ANN001, ANN202
 
 def _stored_outputs(replicas: Replicas, ids: list[str]) -> list[str]:
     """The outputs the Chroma server holds for these example ids, read with Chroma's own client (this
-    process needs no embedding model for it)."""
+    process needs no embedding model for it), with the token the served Chroma asks for."""
     import chromadb
+    from chromadb.config import Settings
 
-    client = chromadb.HttpClient(host="127.0.0.1", port=replicas.chroma_port)
+    client = chromadb.HttpClient(
+        host="127.0.0.1",
+        port=replicas.chroma_port,
+        settings=Settings(
+            anonymized_telemetry=False,
+            chroma_client_auth_provider="chromadb.auth.token_authn.TokenAuthClientProvider",
+            chroma_client_auth_credentials=replicas.chroma_token,
+        ),
+    )
     outputs = []
     for collection in client.list_collections():
         if (collection.metadata or {}).get(PARTITION_OF):

@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 
 from pipelines.config import load_settings
 from pipelines.stack import supervisor
+from pipelines.stack.secrets_store import ensure_secrets
+from pipelines.stack.service_logins import MLFLOW_PASSWORD_ENV, MLFLOW_USERNAME_ENV, mlflow_login
 from tests.conftest import free_port
 from tests.integration.test_training_dpo import FAST, PROMOTE_ANY, RECIPE
 from training.dpo import train_dpo
@@ -26,7 +28,7 @@ MODEL = "tacit-dpo-on-postgres"
 
 
 def test_the_embedded_mlflow_server_on_postgresql_tracks_registers_and_names_the_champion(
-    postgres_server, tiny_llama: Path, tmp_path: Path
+    postgres_server, tiny_llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store_url = postgres_server.create_database("mlflow")
     artifacts = tmp_path / "artifacts"
@@ -35,7 +37,11 @@ def test_the_embedded_mlflow_server_on_postgresql_tracks_registers_and_names_the
         ports={"mlflow": free_port()},
         mlflow={"backend_store_uri": store_url, "artifacts_destination": artifacts.as_uri()},
     )
+    ensure_secrets(settings.secrets_file, "owner", [])  # MLflow's admin login, as `tacit up` writes it first
     (component,) = [c for c in supervisor.components(settings) if c.name == "mlflow"]
+    username, password = mlflow_login(settings)
+    monkeypatch.setenv(MLFLOW_USERNAME_ENV, username)  # what tacit's training sets in its own process
+    monkeypatch.setenv(MLFLOW_PASSWORD_ENV, password)
     for folder in (settings.logs_dir, settings.run_dir, settings.home_dir / "mlflow"):
         folder.mkdir(parents=True, exist_ok=True)
     process = supervisor._spawn(settings, component)

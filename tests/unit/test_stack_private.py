@@ -5,6 +5,7 @@ beyond loopback is refused without secrets and announced with them."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -18,7 +19,13 @@ import pytest
 from pipelines.config import load_settings
 from pipelines.stack import supervisor
 from pipelines.stack.private import make_private, open_files_to_others
-from pipelines.stack.secrets_store import SecretsError, ensure_secrets, read_secrets, write_secrets
+from pipelines.stack.secrets_store import (
+    SERVICE_SECRETS,
+    SecretsError,
+    ensure_secrets,
+    read_secrets,
+    write_secrets,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,17 +100,58 @@ def test_a_home_left_open_is_tightened(tmp_path: Path) -> None:
     assert make_private(home) == 0
 
 
+def test_older_secrets_get_the_services_credentials_once_at_the_next_up(tmp_path: Path) -> None:
+    path = tmp_path / "home" / "secrets.json"
+    older = ensure_secrets(path, "owner", ["alice"]).model_dump()
+    for name in SERVICE_SECRETS:  # a home from before MLflow's login, Chroma's token, coordination's user
+        del older[name]
+    path.write_text(json.dumps(older))
+    upgraded = ensure_secrets(path, "owner", ["alice"])
+    values = [getattr(upgraded, name) for name in SERVICE_SECRETS]
+    assert all(value and len(value) >= 32 for value in values) and len(set(values)) == len(values)
+    assert read_secrets(path) == upgraded, "written, so every process reads the same"
+    assert upgraded.redis_password == older["redis_password"] and upgraded.api_key == older["api_key"]
+    assert ensure_secrets(path, "owner", ["alice"]) == upgraded, "kept once generated"
+
+
 def test_redis_config_has_a_password_no_config_command_and_its_own_dir(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TACIT_HOME", str(tmp_path))
     settings = load_settings()
-    text = supervisor.redis_config(settings, "s3cret")
+    text = supervisor.redis_config(settings, "s3cret", "c00rdination")
     assert "requirepass s3cret" in text and 'rename-command CONFIG ""' in text
+    for command in ("MODULE", "SLAVEOF", "REPLICAOF", "DEBUG", "ACL", "SAVE", "BGSAVE"):
+        assert f'rename-command {command} ""\n' in text
+    (user,) = [line for line in text.splitlines() if line.startswith("user ")]
+    assert user.startswith("user tacit-coordination reset on #") and "~tacit:* " in user and "&tacit:* " in user
+    assert "c00rdination" not in text, "the ACL user's password is in the config as its hash only"
     assert f"dir {tmp_path.resolve() / 'redis'}" in text and "run" not in text
     assert supervisor.argilla_env(settings, "s3cret")["ARGILLA_REDIS_URL"].startswith("redis://:s3cret@")
     ensure_secrets(settings.secrets_file, "owner", ["alice"])
     (redis,) = [c for c in supervisor.components(settings) if c.name == "redis"]
     password = read_secrets(settings.secrets_file).redis_password
     assert not any(password in arg for arg in redis.argv), "never on a command line `ps` shows"
+
+
+def test_mlflow_runs_its_basic_auth_app_and_a_served_chroma_asks_for_a_token(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TACIT_HOME", str(tmp_path))
+    monkeypatch.setenv("TACIT_RETRIEVAL__CHROMA__MODE", "http")
+    monkeypatch.setenv("TACIT_RETRIEVAL__CHROMA__SERVE", "true")
+    settings = load_settings()
+    stack_secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
+    found = {c.name: c for c in supervisor.components(settings)}
+    mlflow, chroma = found["mlflow"], found["chroma"]
+    assert mlflow.argv[-2:] == ["--app-name", "basic-auth"]
+    (ini,) = mlflow.files.values()
+    assert "default_permission = NO_PERMISSIONS" in ini and f"admin_password = {stack_secrets.mlflow_password}" in ini
+    assert f"database_uri = sqlite:///{settings.home_dir / 'mlflow' / 'basic_auth.db'}" in ini
+    assert [*mlflow.files] == [Path(mlflow.env["MLFLOW_AUTH_CONFIG_PATH"])]
+    assert mlflow.env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == stack_secrets.mlflow_secret_key
+    assert chroma.env["CHROMA_SERVER_AUTHN_PROVIDER"].endswith("TokenAuthenticationServerProvider")
+    assert chroma.files == {Path(chroma.env["CHROMA_SERVER_AUTHN_CREDENTIALS_FILE"]): stack_secrets.chroma_token}
+    for path in (*mlflow.files, *chroma.files):
+        assert path.is_relative_to(settings.home_dir), "written 0600 into the private home"
+    secrets_in_use = [stack_secrets.mlflow_password, stack_secrets.mlflow_secret_key, stack_secrets.chroma_token]
+    assert not any(value in arg for value in secrets_in_use for c in found.values() for arg in c.argv)
 
 
 def test_a_stray_file_in_run_does_not_stop_down(tmp_path: Path, monkeypatch) -> None:
