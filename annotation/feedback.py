@@ -177,6 +177,20 @@ def _plain_values(values: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def without_nul(value: Any) -> Any:
+    """`value` with every NUL character removed from its texts and keys. Argilla stores what an annotator
+    (or a client of its API) sends, NUL included; PostgreSQL refuses NUL in text and JSON, so one answer
+    holding it failed every delivery and sync of that response on a PostgreSQL ledger (a 500). The API's
+    own requests refuse control characters; an answer already given in Argilla is kept, less the NUL."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
+
+
 def from_argilla_response(
     response: dict[str, Any], record: dict[str, Any], dataset: str, username: str | None
 ) -> SubmittedResponse:
@@ -191,14 +205,17 @@ def from_argilla_response(
         dataset=dataset,
         record_id=str(record["id"]),
         external_id=record.get("external_id"),
-        fields={
-            name: value if isinstance(value, str) else str(value) for name, value in record["fields"].items()
-        },
-        metadata=record.get("metadata") or {},
+        fields=without_nul(
+            {
+                name: value if isinstance(value, str) else str(value)
+                for name, value in record["fields"].items()
+            }
+        ),
+        metadata=without_nul(record.get("metadata") or {}),
         response_id=str(response["id"]),
         user_id=str(user_id),
-        username=username,
+        username=without_nul(username),
         status=response["status"],
-        values=_plain_values(response.get("values")),
+        values=without_nul(_plain_values(response.get("values"))),
         updated_at=parse_argilla_time(response.get("updated_at")),
     )

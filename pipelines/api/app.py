@@ -22,6 +22,7 @@ from pipelines.api.errors import (
     APP_KEY,
     ARGILLA_UNAVAILABLE,
     BODY,
+    CAPPED,
     STORE_UNAVAILABLE,
     http_error,
     validation_error,
@@ -198,8 +199,11 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
 
     app.include_router(meta)
 
-    admin = APIRouter(
-        prefix="/v1", tags=["admin"], dependencies=[Depends(require_admin_key)], responses=ADMIN_KEY
+    admin = APIRouter(  # POSTs that read no body: the body caps still answer a hostile one (413, 422)
+        prefix="/v1",
+        tags=["admin"],
+        dependencies=[Depends(require_admin_key)],
+        responses={**ADMIN_KEY, **CAPPED},
     )
 
     # The service is the one writer of the embedded Chroma folder (Chroma's PersistentClient is not

@@ -62,8 +62,10 @@ INVALID: Responses = {
     }
 }
 
-# Every route that reads a body: the size and shape caps answer before parsing, the parser after them.
-BODY = {**BAD_REQUEST, **TOO_LARGE, **INVALID}
+# Every POST, read or not: the size and shape caps (pipelines/api/body_limit.py) answer before routing.
+CAPPED = {**TOO_LARGE, **INVALID}
+# Every route that reads a body: the caps answer before parsing, the parser after them.
+BODY = {**BAD_REQUEST, **CAPPED}
 # Every route behind a key.
 APP_KEY = {**UNAUTHORIZED}
 ADMIN_KEY = {**UNAUTHORIZED, **FORBIDDEN}
@@ -165,13 +167,15 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     errors = []
     for error in exc.errors():
         shown = {key: value for key, value in error.items() if key not in ("input", "ctx")}
-        shown["loc"] = [part if isinstance(part, int) else _text(str(part), ECHO_CHARS) for part in error["loc"]]
+        shown["loc"] = [
+            part if isinstance(part, int) else _text(str(part), ECHO_CHARS) for part in error["loc"]
+        ]
         shown["msg"] = _detail(str(error.get("msg", "")), tacit_home)
         if "input" in error:
             # bounded first: encoding the raw input is what recursed into a 500
-            shown["input"] = json_safe(jsonable_encoder(json_safe(error["input"])))
+            shown["input"] = jsonable_encoder(json_safe(error["input"]))
         if "ctx" in error:
-            shown["ctx"] = _detail(json_safe(jsonable_encoder(json_safe(error["ctx"]))), tacit_home)
+            shown["ctx"] = _detail(jsonable_encoder(json_safe(error["ctx"])), tacit_home)
         errors.append(shown)
     return JSONResponse(status_code=422, content={"detail": errors})
 

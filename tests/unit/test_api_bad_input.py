@@ -7,7 +7,12 @@ misleading 503) before. The real app runs in-process (Argilla unreachable, Chrom
   503 "unreachable" when a value held the word "connect");
 - bodies over `api.max_body_bytes`, refused with 413 before parsing or authentication;
 - webhooks that are not UTF-8, whose signature header has no comma, or whose timestamp is 400 digits long;
-  and the configured time window is the one enforced, beyond the signing library's fixed 5 minutes.
+  and the configured time window is the one enforced, beyond the signing library's fixed 5 minutes;
+- hostile bodies on every POST endpoint of the OpenAPI document: ~3 KB of nesting (`{"a":` x 800,
+  `[` x 1500), 1e400, a 5000-digit integer (500s: the 422 echo recursed, the parser failed), answered with a
+  documented 4xx; a 422 echoes a bounded part of the input, not all of it;
+- C0 control characters (NUL, \\x1f) in any text field, top level or nested (PostgreSQL refused NUL: a
+  500), and route signals over their caps (written whole into the audit trail).
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks.webhooks import Webhook
 
+from pipelines.api.body_limit import MAX_JSON_DEPTH
 from pipelines.config import ConfigError, load_settings
+from pipelines.routing.requests import MAX_SIGNALS_CHARS, MAX_SIGNALS_DEPTH, MAX_SIGNALS_ITEMS
 from tests.unit.api_app import InProcessApi, build_api, running
 
 SECRET = "whsec_" + base64.b64encode(b"tacit bad input tests, 32 bytes!").decode()
@@ -224,6 +231,239 @@ def test_text_of_whitespace_only_is_empty(
 def test_a_surrogate_pair_is_text_like_any_other(client: TestClient, api: InProcessApi) -> None:
     response = post_raw(client, api, "/v1/route", '{"task": "t", "input": "thumbs \\ud83d\\udc4d"}')
     assert response.status_code == 200, response.text
+
+
+# --- hostile bodies, every POST endpoint -------------------------------------------------------------
+
+DEEP_OBJECT = '{"a":' * 800 + "1" + "}" * 800
+DEEP_ARRAY = "[" * 1500 + "]" * 1500
+DIGITS_5000 = "9" * 5000
+# Refused before parsing and before authentication, whatever the endpoint reads.
+REFUSED_BEFORE_PARSING = {
+    "object nested 800 deep": (DEEP_OBJECT, ["body", *["a"] * MAX_JSON_DEPTH], "$." + ".".join("a" * 32)),
+    "array nested 1500 deep": (DEEP_ARRAY, ["body", *[0] * MAX_JSON_DEPTH], "$" + "[0]" * 32),
+    "a 5000-digit integer": (f'{{"task": "t", "signals": {{"amount": {DIGITS_5000}}}}}', None, None),
+}
+# Parsed, then refused by the endpoint's model (1e400 reads as infinity).
+REFUSED_BY_THE_MODEL = {
+    "1e400 everywhere": '{"task": 1e400, "query": 1e400, "prompt": 1e400, "input": 1e400, "k": 1e400}',
+    "-1e400 as a list": "[-1e400]",
+    "a 4000-digit integer": '{"task": ' + "9" * 4000 + ', "query": ' + "9" * 4000 + "}",
+}
+
+
+def post_operations(api: InProcessApi) -> dict[str, dict]:
+    """path -> the OpenAPI operation of every POST the app serves (new endpoints are covered by themselves)."""
+    paths = api.app.openapi()["paths"]
+    return {path: methods["post"] for path, methods in paths.items() if "post" in methods}
+
+
+def test_every_post_endpoint_is_in_the_hostile_body_tests(api: InProcessApi) -> None:
+    assert set(post_operations(api)) >= {
+        "/v1/reviews", "/v1/approvals", "/v1/escalations", "/v1/preferences", "/v1/route",
+        "/v1/examples/search", "/v1/sync", "/v1/reindex", WEBHOOK,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(REFUSED_BEFORE_PARSING))
+def test_nesting_and_overlong_numbers_are_a_422_naming_where_on_every_post(
+    client: TestClient, api: InProcessApi, name: str
+) -> None:
+    body, loc, path_named = REFUSED_BEFORE_PARSING[name]
+    for path, operation in post_operations(api).items():
+        for headers in (api.admin_headers, {}):  # with the key that opens everything, and with none
+            response = client.post(
+                path, content=body.encode(), headers={**headers, "content-type": "application/json"}
+            )
+            assert response.status_code == 422, (path, response.status_code, response.text[:300])
+            assert "422" in operation["responses"], f"{path} does not document its 422"
+            [error] = response.json()["detail"]
+            if loc is None:
+                assert error["loc"] == ["body", "signals", "amount"]
+                assert error["msg"] == (
+                    "a number of 5000 digits at $.signals.amount; numbers must fit in 64 bits (integers) "
+                    "or a double (decimals)"
+                )
+            else:
+                assert error["loc"] == loc and error["type"] == "json_too_deep"
+                assert error["msg"] == (
+                    f"body nested deeper than {MAX_JSON_DEPTH} levels at {path_named}; send at most "
+                    f"{MAX_JSON_DEPTH} levels of objects and arrays"
+                )
+
+
+@pytest.mark.parametrize("name", list(REFUSED_BY_THE_MODEL))
+def test_huge_numbers_are_a_documented_4xx_on_every_post_that_reads_a_body(
+    client: TestClient, api: InProcessApi, name: str
+) -> None:
+    for path, operation in post_operations(api).items():
+        if "requestBody" not in operation:  # sync and reindex read no body: nothing here reaches them
+            continue
+        response = post_raw(client, api, path, REFUSED_BY_THE_MODEL[name])
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text[:300])
+        assert str(response.status_code) in operation["responses"], (path, response.status_code)
+        assert len(response.content) < 4000, (path, len(response.content))  # the 4000 digits are not echoed
+
+
+def test_nesting_within_the_limit_is_parsed_as_usual(client: TestClient, api: InProcessApi) -> None:
+    inner = '{"k":' * (MAX_JSON_DEPTH - 2) + "1" + "}" * (MAX_JSON_DEPTH - 2)
+    response = post_raw(client, api, "/v1/route", f'{{"task": "t", "input": "i", "signals": {inner}}}')
+    # the body is within the depth cap; the signals are not within theirs
+    loc, msg = field_error(response)
+    assert loc == ["body", "signals"] and f"the limit is {MAX_SIGNALS_DEPTH}" in msg
+
+
+def test_a_422_echoes_a_bounded_part_of_the_input(client: TestClient, api: InProcessApi) -> None:
+    """Each error echoes its `input`: a 60 KB list (or a body nested to the limit) came back whole."""
+    wide = {"task": ["x" * 100] * 600, "input": "i"}
+    response = client.post("/v1/route", json=wide, headers=api.app_headers)
+    assert response.status_code == 422 and len(response.content) < 4000
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "task"] and error["input"][-1] == "… 580 more items"
+    nested = '{"task": ' + '{"k":' * 30 + '"' + "y" * 10_000 + '"' + "}" * 30 + ', "input": "i"}'
+    response = post_raw(client, api, "/v1/route", nested)
+    assert response.status_code == 422 and len(response.content) < 2000
+    assert response.json()["detail"][0]["input"] == {"k": {"k": {"k": "(an object of 1 keys)"}}}
+
+
+# --- control characters ------------------------------------------------------------------------------
+
+APPROVAL = {"task": "t", "context": {"host": "db-1"}, "action": {"summary": "s", "window": "tonight"}}
+CONTROL_CASES = {
+    # endpoint: (a valid body, where to put the character: the field path, the loc, the path in the msg)
+    "/v1/reviews": (
+        {"task": "t", "prompt": "p", "draft": "d", "context": {"labs": ["ok", "fine"]}},
+        [
+            (("task",), ["body", "task"], "task"),
+            (("context", "labs", 1), ["body", "context"], "context.labs[1]"),
+        ],
+    ),
+    "/v1/approvals": (
+        APPROVAL,
+        [
+            (("task",), ["body", "task"], "task"),
+            (("action", "summary"), ["body", "action"], "action.summary"),
+            (("action", "window"), ["body", "action"], "window"),
+        ],
+    ),
+    "/v1/escalations": (
+        {"task": "t", "conversation": [{"role": "user", "content": "hi"}], "signals": {"amount": "12"}},
+        [
+            (("task",), ["body", "task"], "task"),
+            (("conversation", 0, "content"), ["body", "conversation"], "conversation[0].content"),
+            (("signals", "amount"), ["body", "signals"], "signals.amount"),
+        ],
+    ),
+    "/v1/preferences": (
+        {"task": "t", "prompt": "p", "response_a": "a", "response_b": "b", "metadata": {"app": "x"}},
+        [(("task",), ["body", "task"], "task"), (("metadata", "app"), ["body", "metadata"], "metadata.app")],
+    ),
+    "/v1/route": (
+        {"task": "t", "input": "i", "signals": {"order": {"note": "n"}}},
+        [
+            (("task",), ["body", "task"], "task"),
+            (("signals", "order", "note"), ["body", "signals"], "signals.order.note"),
+        ],
+    ),
+    "/v1/examples/search": (
+        {"query": "q", "filters": {"domain": "d"}},
+        [
+            (("query",), ["body", "query"], "query"),
+            (("filters", "domain"), ["body", "filters"], "filters.domain"),
+        ],
+    ),
+}
+
+
+def with_text_at(body: dict, where: tuple, suffix: str) -> dict:
+    copied = json.loads(json.dumps(body))
+    holder = copied
+    for step in where[:-1]:
+        holder = holder[step]
+    holder[where[-1]] = holder[where[-1]] + suffix
+    return copied
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x1f", "\x1b", "\x0b"], ids=["NUL", "x1f", "ESC", "VT"])
+@pytest.mark.parametrize("path", list(CONTROL_CASES))
+def test_a_control_character_in_any_text_is_a_422_naming_the_field(
+    client: TestClient, api: InProcessApi, path: str, character: str
+) -> None:
+    body, places = CONTROL_CASES[path]
+    before = len(api.app.state.runtime.ledger.list_tickets())
+    for where, loc, named in places:
+        response = client.post(path, json=with_text_at(body, where, character), headers=api.app_headers)
+        got_loc, msg = field_error(response)
+        assert got_loc == loc, (where, got_loc)
+        assert f"{named}: control character U+{ord(character):04X} at character " in msg, msg
+        assert "(tab, newline and carriage return are the only control characters text may hold)" in msg
+    assert len(api.app.state.runtime.ledger.list_tickets()) == before  # nothing refused was stored
+
+
+def test_a_control_character_in_a_key_is_refused_too(client: TestClient, api: InProcessApi) -> None:
+    body = {"task": "t", "input": "i", "signals": {"am\x00ount": 1}}
+    loc, msg = field_error(client.post("/v1/route", json=body, headers=api.app_headers))
+    assert loc == ["body", "signals"] and "signals (a key): control character U+0000 at character 2" in msg
+
+
+def test_tab_newline_and_carriage_return_are_text(client: TestClient, api: InProcessApi) -> None:
+    body = {"task": "t", "input": "line one\r\nline\ttwo\n", "signals": {"note": "a\tb"}}
+    assert client.post("/v1/route", json=body, headers=api.app_headers).status_code == 200
+    review = {"task": "t", "prompt": "p\n\tq", "draft": "d\r\n"}
+    assert client.post("/v1/reviews", json=review, headers=api.app_headers).status_code == 202
+
+
+# --- route signals, written into the audit trail -------------------------------------------------------
+
+
+def nested_signals(levels: int) -> dict:
+    signals: Any = 1
+    for _ in range(levels):
+        signals = {"k": signals}
+    return signals
+
+
+@pytest.mark.parametrize(
+    ("signals", "message"),
+    [
+        (
+            nested_signals(MAX_SIGNALS_DEPTH + 1),
+            f"signals nest {MAX_SIGNALS_DEPTH + 1} levels deep (at k.k.k.k); the limit is {MAX_SIGNALS_DEPTH}",
+        ),
+        (
+            {f"s{index}": index for index in range(MAX_SIGNALS_ITEMS + 1)},
+            f"signals hold {MAX_SIGNALS_ITEMS + 1} keys and list items; the limit is {MAX_SIGNALS_ITEMS}",
+        ),
+        ({"tags": list(range(MAX_SIGNALS_ITEMS))}, f"the limit is {MAX_SIGNALS_ITEMS}"),
+        ({"command": "x" * MAX_SIGNALS_CHARS}, f"characters as JSON; the limit is {MAX_SIGNALS_CHARS}"),
+    ],
+    ids=["too deep", "too many keys", "too many list items", "too long"],
+)
+def test_signals_over_their_caps_are_a_422_and_never_audited(
+    client: TestClient, api: InProcessApi, signals: dict, message: str
+) -> None:
+    ledger = api.app.state.runtime.ledger
+    audited = len(ledger.list_audit())
+    for path, body in (
+        ("/v1/route", {"task": "t", "input": "i", "signals": signals}),
+        (
+            "/v1/escalations",
+            {"task": "t", "conversation": [{"role": "user", "content": "c"}], "signals": signals},
+        ),
+    ):
+        loc, msg = field_error(client.post(path, json=body, headers=api.app_headers))
+        assert loc == ["body", "signals"] and message in msg
+    assert len(ledger.list_audit()) == audited
+
+
+def test_signals_at_their_caps_are_routed_and_audited_whole(client: TestClient, api: InProcessApi) -> None:
+    signals = {"order": nested_signals(MAX_SIGNALS_DEPTH - 1), "amount": 12.5, "note": "n" * 8000}
+    response = client.post(
+        "/v1/route", json={"task": "t", "input": "i", "signals": signals}, headers=api.app_headers
+    )
+    assert response.status_code == 200, response.text
+    [event] = api.app.state.runtime.ledger.list_audit()[-1:]
+    assert event.action == "route.decided" and event.payload["signals"] == signals
 
 
 # --- search filters ----------------------------------------------------------------------------------
@@ -447,3 +687,9 @@ def test_the_window_is_at_most_an_hour() -> None:
 def test_a_signed_body_that_is_not_an_event_is_400(client: TestClient, body: bytes, detail: str) -> None:
     response = client.post(WEBHOOK, content=body, headers=signed(body))
     assert response.status_code == 400 and response.json()["detail"].startswith(detail)
+
+
+def test_a_signed_body_nested_too_deep_is_refused_before_it_is_verified(client: TestClient) -> None:
+    body = b"[" * 30_000 + b"]" * 30_000
+    response = client.post(WEBHOOK, content=body, headers=signed(body))
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_too_deep"
