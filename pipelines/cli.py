@@ -89,6 +89,12 @@ class Commands(TyperGroup):
         # Loading a model draws tqdm bars (transformers, huggingface_hub) in between tacit's rich output: off
         # for the command and what it starts (their output goes to log files). =0 in the environment shows them.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from pipelines.stack.private import PRIVATE_UMASK
+
+        # Everything a command writes holds prompts, outputs or keys (exports, audit exports, checkpoints,
+        # the Chroma folder): the owner's only, whatever the caller's umask. Restored after, for callers
+        # that run commands in-process (tests).
+        caller_umask = os.umask(PRIVATE_UMASK)
         try:
             return super().invoke(ctx)
         except Exception as exc:
@@ -98,6 +104,8 @@ class Commands(TyperGroup):
             message, code = known
             console.print(Text(message, style="red"), soft_wrap=True, highlight=False)
             raise typer.Exit(code) from None
+        finally:
+            os.umask(caller_umask)
 
 
 app = typer.Typer(
@@ -124,9 +132,11 @@ def up(
     """Start the embedded stack (Redis, Argilla + worker, MLflow, tacit API) and print where to go."""
     from pipelines.stack import supervisor
     from pipelines.stack.bootstrap import bootstrap_argilla_after_start, bootstrap_argilla_database
-    from pipelines.stack.secrets_store import ensure_secrets
+    from pipelines.stack.secrets_store import ensure_secrets, read_secrets
 
     settings = load_settings(**({"api": {"replicas": api_replicas}} if api_replicas else {}))
+    # before any secret is written: a first start beyond loopback would otherwise create them and bind wide
+    supervisor.refuse_unsafe_bind(settings, read_secrets(settings.secrets_file))
     # adjudicators (review.adjudicators) get their Argilla login like annotators
     secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.logins)
     started = supervisor.start(
@@ -140,6 +150,8 @@ def up(
 
 
 def print_where_to_go(settings: TacitSettings) -> None:
+    """The URLs, and the Argilla passwords only when stdout is a terminal: CI and service logs keep what
+    they capture, so there they are named by where to read them (`tacit credentials`)."""
     from pipelines.stack.secrets_store import read_secrets
 
     secrets = read_secrets(settings.secrets_file)
@@ -154,10 +166,13 @@ def print_where_to_go(settings: TacitSettings) -> None:
 
         others = [str(api_port(settings, replica)) for replica in range(2, settings.api.replicas + 1)]
         table.add_row("tacit API replicas", f"{settings.host} ports {', '.join(others)} (behind your load balancer)")
-    if secrets is not None:
+    if secrets is not None and sys.stdout.isatty():
         for login in secrets.argilla.annotators:
             table.add_row(f"annotator {login.username}", f"password {login.password}")
         table.add_row(f"owner {secrets.argilla.owner.username}", f"password {secrets.argilla.owner.password}")
+    elif secrets is not None:
+        logins = ", ".join([secrets.argilla.owner.username, *(login.username for login in secrets.argilla.annotators)])
+        table.add_row("Argilla logins", f"{logins}: passwords not shown (stdout is not a terminal)")
     table.add_row("all secrets", f"`tacit credentials` ({settings.secrets_file}, mode 600)")
     Console().print(table)
 
@@ -311,11 +326,14 @@ def open_runtime():  # -> Runtime
 
 
 def running_service(settings: TacitSettings):  # -> tacit_client.TacitClient | None
-    """A client for this machine's tacit API when it runs: it is the one writer of the example store."""
+    """A client for this machine's tacit API when it runs: it is the one writer of the example store.
+    Something answering on the API's port gets the admin key only when it is the API `tacit up` started for
+    this home and proves it holds that key (pipelines/stack/service_trust.py); otherwise a StackError."""
     import httpx
     from tacit_client import NO_RETRY, TacitClient
 
     from pipelines.stack.secrets_store import read_secrets
+    from pipelines.stack.service_trust import check_own_api
 
     secrets = read_secrets(settings.secrets_file)
     try:
@@ -328,6 +346,7 @@ def running_service(settings: TacitSettings):  # -> tacit_client.TacitClient | N
     # until the next `tacit up`, and then the API answers 403 with that fix
     # no retries: the CLI says at once what went wrong, and a sync or a rebuild is never sent twice
     key = secrets.admin_api_key or secrets.api_key
+    check_own_api(settings, key)
     return TacitClient(settings.api_url, key, timeout_s=600, retry=NO_RETRY)
 
 
@@ -345,6 +364,9 @@ def sync() -> None:
     else:
         if settings.argilla.api_key is None:
             require_secrets(settings)  # the stack's Argilla owner key reads the responses
+        from pipelines.stack.service_trust import check_own_argilla
+
+        check_own_argilla(settings)  # the owner key goes only to the Argilla tacit up started here
         runtime = Runtime(settings)
         delivered = deliver_outbox(runtime)
         done = sync_responses(runtime)

@@ -28,7 +28,9 @@ def export_command(
         "--min-agreement",
         help="only items whose reviewers agreed at least this much (0..1); single-reviewer items have no figure",
     ),
-    force: bool = typer.Option(False, "--force", help="replace the contents of a non-empty --out folder"),
+    force: bool = typer.Option(
+        False, "--force", help="replace a previous export in --out (never another folder, never in TACIT_HOME)"
+    ),
 ) -> None:
     """Export the ledger's data as a dataset with a card (provenance, counts, pseudonymous annotators, how
     each item was decided). Nothing is uploaded; the card says how to push it with `push_to_hub`."""
@@ -61,6 +63,7 @@ def export_command(
         secrets.audit_key,
         force=force,
         protected=[Path.cwd(), Path.home(), settings.home_dir],
+        home=settings.home_dir,
     )
     Console(stderr=True).print(
         f"exported {report.items} {report.what} to {report.folder} ({report.format}); the dataset card is "

@@ -40,14 +40,16 @@ def export(
     *,
     force: bool = False,
     protected: list[Path] | None = None,
+    home: Path | None = None,
 ) -> ExportReport:
     """Select, pseudonymize and write; ExportError (one line, the fix in it) for anything the caller asked
-    that cannot be done. Nothing is written before the selection is known to be non-empty."""
+    that cannot be done. Nothing is written before the selection is known to be non-empty. `home` (tacit's
+    home) never takes an export; `protected` folders are never deleted by --force."""
     if what not in WHATS:
         raise ExportError(f"cannot export {what!r}: choose one of {', '.join(WHATS)}")
     if format not in FORMATS:
         raise ExportError(f"unknown --format {format!r}: choose one of {', '.join(FORMATS)}")
-    check_target(out, force, protected or [])
+    check_target(out, force, protected or [], home)
     selected = select(ledger, what, filters, Pseudonyms(pseudonym_key))
     exported_at = datetime.now(UTC)
 

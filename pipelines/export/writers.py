@@ -2,8 +2,10 @@
 written by `save_to_disk`, split `train`), each with its README.md dataset card.
 
 The folder is built beside the target and moved into place at the end, so a failed export leaves no
-half-written folder. A non-empty target is replaced only with `--force`, and never when it is (or holds)
-the working directory, the home folder or tacit's home.
+half-written folder. It is private (0700, files 0600: prompts and outputs), and carries a marker file
+(`.tacit-export`). A non-empty target is replaced only with `--force`, only when it is a previous export
+(it has the marker), and never when it is (or holds) the working directory, the home folder or tacit's
+home. Nothing is ever written inside tacit's home (TACIT_HOME: its databases live there).
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Literal, get_args
 from datasets import Dataset, DatasetDict
 
 from pipelines.export.rows import ExportError, Selected
+from pipelines.stack.private import make_private
 
 Format = Literal["jsonl", "parquet", "hf"]
 FORMATS: tuple[str, ...] = get_args(Format)
 CARD = "README.md"
+MARKER = ".tacit-export"  # in every export folder: what --force may replace
+MARKER_TEXT = "written by `tacit export`; `tacit export --force` may replace this folder\n"
 
 
 def data_files(what: str, format: str) -> list[str]:
@@ -29,22 +34,33 @@ def data_files(what: str, format: str) -> list[str]:
     return {"jsonl": [f"{what}.jsonl"], "parquet": [f"{what}.parquet"], "hf": []}[format]
 
 
-def check_target(out: Path, force: bool, protected: list[Path]) -> None:
-    """ExportError when `out` cannot take the export: a file, or a non-empty folder without --force, or
-    (even with --force) a folder whose removal would take `protected` folders with it."""
+def check_target(out: Path, force: bool, protected: list[Path], home: Path | None = None) -> None:
+    """ExportError when `out` cannot take the export: a file; a folder in `home` (tacit's home); a non-empty
+    folder without --force; or, even with --force, a folder whose removal would take `protected` folders
+    with it, or one that no export wrote (no marker)."""
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} is a file: give a folder (it is created if missing)")
+    resolved = out.resolve()  # symlinks followed: a link into the home is the home
+    if home is not None and (resolved == home.resolve() or home.resolve() in resolved.parents):
+        raise ExportError(
+            f"--out {out} is inside tacit's home {home.resolve()} (TACIT_HOME), where the stack keeps its "
+            "databases: export to a folder outside it"
+        )
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not force:
         raise ExportError(f"--out {out} is not empty: choose a new folder, or add --force to replace its contents")
-    resolved = out.resolve()
     for keep in protected:
         keep = keep.resolve()
         if resolved == keep or resolved in keep.parents:
             raise ExportError(
                 f"--out {out} holds {keep}: --force would delete it; export into a folder of its own"
             )
+    if not (out / MARKER).is_file():
+        raise ExportError(
+            f"--out {out} is not a previous export (no {MARKER} file in it): --force replaces only a folder "
+            "that `tacit export` wrote; choose a new folder"
+        )
 
 
 def _write_jsonl(selected: Selected, folder: Path, name: str) -> None:
@@ -75,6 +91,8 @@ def write_folder(selected: Selected, format: str, out: Path, card: Callable[[lis
             else:
                 _dataset(selected).to_parquet(str(staging / files[0]))
         (staging / CARD).write_text(card(files), encoding="utf-8")
+        (staging / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+        make_private(staging)  # whatever the caller's umask: the rows hold prompts and outputs
         if out.exists():
             shutil.rmtree(out)  # check_target allowed it: empty, or --force
         staging.rename(out)

@@ -5,6 +5,8 @@ decided, push_to_hub), no real username anywhere, and a one-line error for each 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +50,8 @@ def no_real_names(folder: Path) -> None:
 
 def test_pairs_as_jsonl_in_trls_conversational_columns_with_a_card(ledger: Ledger, tmp_path: Path) -> None:
     report = run(ledger, "pairs", tmp_path / "out")
-    assert (report.items, sorted(p.name for p in report.folder.iterdir())) == (3, ["README.md", "pairs.jsonl"])
+    names = sorted(p.name for p in report.folder.iterdir())
+    assert (report.items, names) == (3, [".tacit-export", "README.md", "pairs.jsonl"])
     rows = jsonl(report.folder / "pairs.jsonl")
     assert [row["id"] for row in rows] == sorted(row["id"] for row in rows)  # the same export every time
     refund = next(row for row in rows if row["prompt"][0]["content"] == "Refund?")
@@ -166,9 +169,45 @@ def test_a_non_empty_folder_needs_force_and_force_never_deletes_what_must_stay(l
     home.mkdir()
     with pytest.raises(ExportError, match="--force would delete it"):
         run(ledger, "pairs", out, force=True, protected=[home])
-    run(ledger, "pairs", out, force=True, protected=[tmp_path / "elsewhere"])
-    assert sorted(path.name for path in out.iterdir()) == ["README.md", "pairs.jsonl"]
+    # a folder no export wrote is never replaced, even with --force
+    with pytest.raises(ExportError, match=r"is not a previous export \(no .tacit-export file in it\)"):
+        run(ledger, "pairs", out, force=True, protected=[tmp_path / "elsewhere"])
+    assert (out / "notes.txt").read_text() == "mine" and home.is_dir()
+    previous = tmp_path / "previous"
+    run(ledger, "examples", previous)
+    run(ledger, "pairs", previous, force=True, protected=[tmp_path / "elsewhere"])
+    assert sorted(path.name for path in previous.iterdir()) == [".tacit-export", "README.md", "pairs.jsonl"]
     assert [path.name for path in tmp_path.iterdir() if ".partial-" in path.name] == []
+
+
+def test_force_never_reaches_into_tacits_home(ledger: Ledger, tmp_path: Path) -> None:
+    """`--out $TACIT_HOME/argilla --force` removed the Argilla database folder (issue 25, item 13)."""
+    home = tmp_path / "tacit-home"
+    (home / "argilla").mkdir(parents=True)
+    (home / "argilla" / "argilla.db").write_text("the annotations")
+    link = tmp_path / "innocent-looking"
+    link.symlink_to(home / "argilla")
+    for out in (home / "argilla", home / "exports" / "new", home, link):
+        with pytest.raises(ExportError, match=r"is inside tacit's home .* \(TACIT_HOME\).*outside it"):
+            run(ledger, "pairs", out, force=True, home=home)
+    assert (home / "argilla" / "argilla.db").read_text() == "the annotations"
+    assert not (home / "exports").exists()
+
+
+def test_an_export_is_private_whatever_the_umask(ledger: Ledger, tmp_path: Path) -> None:
+    """Prompts and outputs: the folder 0700, its files 0600, also for a library caller with umask 022."""
+    umask = os.umask(0o022)
+    try:
+        for format in ("jsonl", "hf"):
+            folder = run(ledger, "pairs", tmp_path / format, format=format).folder
+            assert_private(folder)
+    finally:
+        os.umask(umask)
+
+
+def assert_private(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        assert stat.S_IMODE(path.stat().st_mode) == (0o700 if path.is_dir() else 0o600), path
 
 
 def test_the_command_writes_the_export_and_bad_input_is_one_line(
@@ -201,3 +240,28 @@ def test_the_command_writes_the_export_and_bad_input_is_one_line(
         result = runner.invoke(app, ["export", *args], terminal_width=200)
         lines = [line for line in result.output.splitlines() if line.strip()]
         assert (result.exit_code, len(lines)) == (2, 1) and message in lines[0], result.output
+
+
+def test_the_command_writes_private_files_and_gives_the_callers_umask_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tacit export` wrote a 0755 folder of 0644 files under the usual umask 022 (issue 25, item 12)."""
+    from pipelines.cli import app
+    from pipelines.config import load_settings
+    from pipelines.stack.secrets_store import ensure_secrets
+
+    monkeypatch.setenv("TACIT_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
+    with Ledger(settings.ledger_url) as ledger:
+        fill(ledger)
+    umask = os.umask(0o022)
+    try:
+        done = CliRunner().invoke(app, ["export", "pairs", "--out", "shared/pairs"], terminal_width=200)
+        assert done.exit_code == 0, done.output
+        assert os.umask(0o022) == 0o022, "the caller's umask is given back"
+    finally:
+        os.umask(umask)
+    assert_private(tmp_path / "shared" / "pairs")
+    assert stat.S_IMODE((tmp_path / "shared").stat().st_mode) == 0o700, "the parent it created too"

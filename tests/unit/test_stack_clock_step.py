@@ -25,7 +25,13 @@ import pytest
 
 from pipelines.config import TacitSettings
 from pipelines.stack import process_identity, supervisor
-from pipelines.stack.process_identity import ProcessStamp, Verdict, command_is_ours, judge, start_ticks_from_stat
+from pipelines.stack.process_identity import (
+    ProcessStamp,
+    Verdict,
+    command_is_ours,
+    judge,
+    start_ticks_from_stat,
+)
 
 STEP_S = 7.3  # the step seen in the review: Redis logged 04:16:48.2, psutil later said 04:16:55.5
 API_ARGV = ("/srv/.venv/bin/python", "-m", "uvicorn", "pipelines.api.app:create_app", "--port", "8000")
