@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -12,8 +13,9 @@ from fastapi.concurrency import run_in_threadpool
 from redis.exceptions import RedisError
 
 from annotation.feedback import from_argilla_response
-from annotation.webhooks import WebhookPayloadError, WebhookRejected, WebhookVerifier
+from annotation.webhooks import SeenOnce, WebhookPayloadError, WebhookRejected, WebhookVerifier
 from pipelines.api.errors import BODY, UNAUTHORIZED, ErrorBody, Responses
+from pipelines.ledger import Ledger
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
 from pipelines.loop.runtime import Runtime
@@ -24,7 +26,10 @@ from pipelines.stack.secrets_store import read_secrets
 
 log = logging.getLogger(__name__)
 REPLAY_GUARD_UNAVAILABLE: Responses = {
-    503: {"model": ErrorBody, "description": "several replicas: their shared replay guard (Redis) is unreachable"}
+    503: {
+        "model": ErrorBody,
+        "description": "several replicas: their shared replay guard (Redis) is unreachable",
+    }
 }
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
@@ -45,36 +50,66 @@ class SharedReplayGuard:
         return bool(self._client.set(f"{self._prefix}:{digest}", 1, nx=True, ex=self._ttl_s))
 
 
-def _replay_guard(request: Request) -> SharedReplayGuard | None:
-    """The shared guard with `coordination.backend: redis`; None = the verifier's in-memory one."""
+class LedgerReplayGuard:
+    """Delivery ids seen, kept in the ledger (`coordination.backend: local`, one API process): a delivery
+    captured before a restart of the API is refused after it too, while its timestamp is in the window. Ids
+    live twice the window, as with Redis."""
+
+    def __init__(self, ledger: Ledger, window_s: int) -> None:
+        self._ledger = ledger
+        self._keep_s = 2 * window_s
+
+    def first_time(self, message_id: str) -> bool:
+        return self._ledger.first_delivery(message_id, self._keep_s)
+
+
+def _replay_guard(request: Request) -> SeenOnce:
+    """The shared guard in Redis with `coordination.backend: redis`, else the ledger's."""
     state = request.app.state
     if getattr(state, "replay_guard", None) is None:
         settings = state.runtime.settings
-        if not coordination.uses_redis(settings):
-            return None
-        state.replay_guard = SharedReplayGuard(
-            coordination.sync_client(settings),
-            coordination.key(settings, "webhook-seen"),
-            settings.api.webhook_tolerance_s,
-        )
+        window_s = settings.api.webhook_tolerance_s
+        if coordination.uses_redis(settings):
+            state.replay_guard = SharedReplayGuard(
+                coordination.sync_client(settings), coordination.key(settings, "webhook-seen"), window_s
+            )
+        else:
+            state.replay_guard = LedgerReplayGuard(state.runtime.ledger, window_s)
     return state.replay_guard
 
 
+def _secrets_stamp(path: Path) -> tuple[int, int, int] | None:
+    """What changes when secrets.json is rewritten (`write_secrets` replaces the file): its inode, size and
+    modification time. A `stat`, not a read."""
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
+
+
 def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None:
-    """The secret is written by `tacit up` when it registers the webhook, possibly after this
-    process started: read it lazily, and re-read once when a signature does not match."""
+    """The secret is written by `tacit up` when it registers the webhook, possibly after this process
+    started, and again when it recreates the webhook with a new secret. So the file is read when no secret
+    is held yet, or when a signature does not match (`refresh`), and then only if the file changed since it
+    was last read: a stream of forged or unsigned deliveries costs a `stat` each, never a read."""
     state = request.app.state
-    if state.webhook_verifier is None or refresh:
-        settings = state.runtime.settings
-        stack_secrets = read_secrets(settings.secrets_file)
-        secret = stack_secrets.webhook_secret if stack_secrets else None
-        if secret is None:
-            return None
-        if state.webhook_verifier is None or state.webhook_secret != secret:
-            state.webhook_verifier = WebhookVerifier(
-                secret, settings.api.webhook_tolerance_s, _replay_guard(request)
-            )
-            state.webhook_secret = secret
+    if state.webhook_verifier is not None and not refresh:
+        return state.webhook_verifier
+    settings = state.runtime.settings
+    stamp = _secrets_stamp(settings.secrets_file)
+    if stamp == getattr(state, "webhook_secrets_stamp", None):
+        return state.webhook_verifier  # unchanged since the last read: the secret held is current
+    stack_secrets = read_secrets(settings.secrets_file)
+    state.webhook_secrets_stamp = stamp
+    secret = stack_secrets.webhook_secret if stack_secrets else None
+    if secret is None:
+        return None
+    if state.webhook_verifier is None or state.webhook_secret != secret:
+        state.webhook_verifier = WebhookVerifier(
+            secret, settings.api.webhook_tolerance_s, _replay_guard(request)
+        )
+        state.webhook_secret = secret
     return state.webhook_verifier
 
 

@@ -3,6 +3,7 @@ matters recorded in the hash-chained audit trail inside that same transaction.""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import uuid
@@ -11,7 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import IO, Any, Literal
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,6 +47,7 @@ from .models import (
     PreferencePair,
     SyncCursor,
     Ticket,
+    WebhookDelivery,
 )
 from .records import (
     TICKET_KINDS,
@@ -613,7 +615,10 @@ class Ledger:
         again changes nothing. An updated response updates its rows and withdraws derived rows that it
         no longer yields (pass the full current list each time). Order-safe: a response older
         (`submitted_at`) than the one held for the same record and user changes nothing (`stale`), so a
-        webhook retried late, or a sync page read before an update, never undoes a newer answer."""
+        webhook retried late, or a sync page read before an update, never undoes a newer answer. A
+        deletion is a tombstone: an answer of the same time does not revive it (Argilla's `response.deleted`
+        carries the deleted answer's `updated_at`, and re-signs a late retry of `response.created`). An answer
+        without a time is stale when a time is held."""
         for derived in (*examples, *pairs):
             if derived.feedback_id != item.id:
                 raise ValueError(
@@ -627,7 +632,7 @@ class Ledger:
             if item.ticket_id is not None:
                 self._get(session, Ticket, item.ticket_id, "ticket")
             row = session.get(FeedbackItem, item.id)
-            if row is not None and _older(item.submitted_at, row.submitted_at):
+            if row is not None and _superseded(item, row):
                 return FeedbackOutcome.stale_response()
             feedback_new, feedback_updated = row is None, False
             if row is None:
@@ -897,6 +902,23 @@ class Ledger:
                 session.add(SyncCursor(name=name, value=value, updated_at=utcnow()))
             else:
                 row.value, row.updated_at = value, utcnow()
+
+    # ---------------------------------------------------------------- webhook deliveries
+
+    def first_delivery(self, message_id: str, keep_s: float) -> bool:
+        """True the first time a webhook delivery id is offered, False when it was seen in the last
+        `keep_s` seconds. Ids (stored as SHA-256, whatever their length) older than `keep_s` are pruned
+        in the same transaction; the caller's timestamp window refuses such a delivery by itself."""
+        digest = hashlib.sha256(message_id.encode()).hexdigest()
+        now = utcnow()
+        with self._write() as session:  # one writer at a time: two replays cannot both insert
+            session.execute(
+                delete(WebhookDelivery).where(WebhookDelivery.seen_at < now - timedelta(seconds=keep_s))
+            )
+            if session.get(WebhookDelivery, digest) is not None:
+                return False
+            session.add(WebhookDelivery(digest=digest, seen_at=now))
+            return True
 
     # ---------------------------------------------------------------- audit trail
 
@@ -1292,6 +1314,16 @@ def _keyed_from_agrees(checkpoint: dict[str, Any], keyed_from: int | None) -> bo
     if checkpoint["keyed_from"] is None:
         return keyed_from is None or keyed_from > checkpoint["seq"]
     return bool(checkpoint["keyed_from"] == keyed_from)
+
+
+def _superseded(item: FeedbackRecord, row: FeedbackItem) -> bool:
+    """Whether the held row wins over `item`: it is newer, or holds a time `item` lacks, or it is the
+    deletion of the same answer (a tombstone wins over an equal time)."""
+    if row.submitted_at is not None and item.submitted_at is None:
+        return True
+    if row.status == "deleted" and item.status != "deleted" and item.submitted_at == row.submitted_at:
+        return True
+    return _older(item.submitted_at, row.submitted_at)
 
 
 def _older(incoming: datetime | None, held: datetime | None) -> bool:

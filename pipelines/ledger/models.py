@@ -121,6 +121,18 @@ class IdempotencyKeyRow(Base):
     created_at: Mapped[datetime]
 
 
+class WebhookDelivery(Base):
+    """A webhook delivery id the API accepted (its SHA-256), kept while a capture of it could still pass
+    the timestamp window: the replay guard of `coordination.backend: local`, which survives a restart of
+    the API. Pruned by `Ledger.first_delivery` past twice the window."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_seen", "seen_at"),)
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime]
+
+
 class FeedbackItem(Base):
     __tablename__ = "feedback_items"
     __table_args__ = (Index("ix_feedback_record", "argilla_dataset", "record_id"),)
