@@ -159,7 +159,8 @@ def print_where_to_go(settings: TacitSettings) -> None:
     table.add_column("what")
     table.add_column("where")
     table.add_row("Argilla UI", settings.argilla_url)
-    table.add_row("MLflow UI", settings.mlflow_uri)
+    mlflow_login = "  (login: `tacit credentials`)" if settings.mlflow_embedded else ""
+    table.add_row("MLflow UI", f"{settings.mlflow_uri}{mlflow_login}")
     table.add_row("tacit API", f"{settings.api_url}  (OpenAPI: {settings.api_url}/docs)")
     if settings.api.replicas > 1:
         from pipelines.stack.supervisor import api_port
@@ -228,6 +229,10 @@ def credentials(as_json: bool = typer.Option(False, "--json", help="print the se
     table.add_row("Argilla owner", owner.username, owner.password, owner.api_key)
     for login in secrets.argilla.annotators:
         table.add_row("Argilla annotator", login.username, login.password, login.api_key)
+    if secrets.mlflow_password:  # the embedded MLflow's basic auth (UI and API)
+        from pipelines.stack.service_logins import MLFLOW_ADMIN
+
+        table.add_row("MLflow (embedded)", MLFLOW_ADMIN, secrets.mlflow_password, "-")
     Console().print(table)
 
 

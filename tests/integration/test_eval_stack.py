@@ -78,6 +78,11 @@ def test_eval_json_has_every_arm_and_store_size_and_the_run_holds_the_curve(
 
     from mlflow import MlflowClient
 
+    from pipelines.stack.service_logins import MLFLOW_PASSWORD_ENV, MLFLOW_USERNAME_ENV, mlflow_login
+
+    username, password = mlflow_login(settings)  # the embedded MLflow asks for tacit's login
+    monkeypatch.setenv(MLFLOW_USERNAME_ENV, username)
+    monkeypatch.setenv(MLFLOW_PASSWORD_ENV, password)
     client = MlflowClient(stack.mlflow_uri)
     artifacts = {item.path for item in client.list_artifacts(summary["mlflow_run_id"])}
     assert {CURVE_ARTIFACT, TABLE_ARTIFACT} <= artifacts

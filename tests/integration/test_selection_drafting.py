@@ -216,6 +216,7 @@ def test_sample_returns_k_drafts_from_one_call(drafter: Drafter) -> None:
 def test_drafter_follows_the_champion_alias(runtime: Runtime, drafter: Drafter) -> None:
     from peft import LoraConfig, get_peft_model
 
+    from pipelines.stack.service_logins import use_mlflow_login
     from training.base_model import DEFAULT_BASE_MODEL, load_base
     from training.registry import ADAPTER_ARTIFACT, promote, register_adapter
     from training.tracking import connect
@@ -231,6 +232,7 @@ def test_drafter_follows_the_champion_alias(runtime: Runtime, drafter: Drafter) 
     adapter = get_peft_model(
         model, LoraConfig(r=2, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     )
+    use_mlflow_login(runtime.settings)  # the embedded MLflow asks for tacit's login
     client = connect(runtime.settings.mlflow_uri)
     experiment = client.create_experiment(f"sel-test-{RUN}")
     run = client.create_run(experiment)

@@ -192,3 +192,17 @@ def test_binding_beyond_loopback_is_refused_without_secrets_and_announced_with_t
     assert len(said) == 1 and said[0].startswith("WARNING: binding to 0.0.0.0, beyond loopback")
     assert supervisor.is_loopback("::1") and supervisor.is_loopback("localhost")
     assert not supervisor.is_loopback("example.com")
+
+
+def test_tacit_credentials_names_the_embedded_mlflow_s_login(tmp_path: Path, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("TACIT_HOME", str(tmp_path))
+    monkeypatch.setenv("COLUMNS", "300")  # rich: one table row a line
+    settings = load_settings()
+    stack_secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
+    result = CliRunner().invoke(app, ["credentials"])
+    (row,) = [line for line in result.output.splitlines() if "MLflow" in line]
+    assert result.exit_code == 0 and " tacit " in row and stack_secrets.mlflow_password in row
