@@ -7,6 +7,7 @@ back as a few-shot example (through the graph's next draft and the LangChain sel
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 import uuid
@@ -180,9 +181,13 @@ def test_every_endpoint_through_the_client(stack: StackInfo, served: dict[str, A
             tacit.review("", "p", "d")
         with pytest.raises(PermissionDeniedError):
             tacit.sync()  # the admin key's
-        stats = tacit.stats(task=TASK)  # the documented shape, read from a live answer
+        with pytest.raises(PermissionDeniedError):
+            tacit.stats()  # the admin key's too: it names every annotator
+    admin_key = json.loads((stack.home / "secrets.json").read_text())["admin_api_key"]
+    with TacitClient(stack.api_url, admin_key) as admin:
+        stats = admin.stats(task=TASK)  # the documented shape, read from a live answer
         assert stats.task == TASK and stats.items == 0 and stats.annotators == {}
-        assert tacit.stats().responses >= 0
+        assert admin.stats().responses >= 0
     with TacitClient(stack.api_url, "wrong-key") as stranger, pytest.raises(AuthenticationError):
         stranger.whoami()
 

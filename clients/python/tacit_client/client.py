@@ -215,7 +215,7 @@ class TacitClient:
 
     def stats(self, task: str | None = None) -> Stats:
         """Reviewer agreement: Krippendorff's alpha per dataset and question, each annotator's agreement with
-        the decisions, contested and adjudicated counts; `task` limits it to that task's tickets."""
+        the decisions, contested and adjudicated counts; `task` limits it to that task's tickets (admin key)."""
         return self.send(calls.stats(task))
 
     def whoami(self) -> dict[str, Any]:
