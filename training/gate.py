@@ -66,9 +66,9 @@ def decide_promotion(
     if promote:
         reason = f"promoted: its replies beat the {incumbent_label}'s: {numbers}"
     elif g.prompts == 0:
-        reason = f"not promoted: no held-out prompts to compare replies on; {numbers}"
+        reason = f"refused: no held-out prompts to compare replies on; {numbers}"
     else:
-        reason = f"not promoted: the training did not beat the {incumbent_label}: {numbers}"
+        reason = f"refused: the training did not beat the {incumbent_label}: {numbers}"
     return GateDecision(
         promote=promote,
         reason=reason,

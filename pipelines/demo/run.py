@@ -430,7 +430,12 @@ def print_report(
     table.add_row("retrieved for a new clinical note", report.retrieved[0] if report.retrieved else "-")
     for name, seconds in report.timings.items():
         table.add_row(f"time: {name.removesuffix('_s')}", f"{seconds:.1f} s")
-    if report.train is not None:
+    if report.train is not None and report.train.decision is not None:
+        # the gate's one line: "promoted: ..." only when the candidate's replies beat the incumbent's
+        result = report.train
+        table.add_row("DPO", f"run {result.run_id}, registered version {result.model_version}")
+        table.add_row("gate (held-out replies)", result.decision.reason)
+    elif report.train is not None:
         table.add_row("DPO", report.train.message)
     if report.lift:
         table.add_row("measured lift (tacit eval)", report.lift)

@@ -223,7 +223,7 @@ def test_stricter_gate_registers_but_keeps_the_champion(store: Store, first_run:
     assert decision is not None and not decision.promote
     # the champion's adapter replied to the same prompts, and its reward metrics are the diagnostic beside
     assert decision.incumbent_label == "champion v1" and decision.incumbent.label == "champion v1"
-    assert "not promoted: the training did not beat the champion v1" in decision.reason
+    assert "refused: the training did not beat the champion v1" in decision.reason
     assert "needs lower bound > +0.990" in decision.reason
     assert second.model_version == "2" and second.champion_version == "1"
     assert str(store.client.get_model_version_by_alias(MODEL, "champion").version) == "1"
@@ -283,7 +283,7 @@ def test_an_adapter_that_changes_nothing_is_refused(store: Store, tmp_path: Path
     assert (generations.lift, generations.low, generations.high) == (0.0, 0.0, 0.0)
     assert generations.candidate_score == generations.incumbent_score
     assert decision.reason.startswith(
-        "not promoted: the training did not beat the base model: generation lift"
+        "refused: the training did not beat the base model: generation lift"
     )
     assert result.champion_version is None and result.model_version == "1"  # registered, not aliased
 

@@ -33,7 +33,8 @@ def test_the_decision_table(
 ) -> None:
     decision = decide_promotion(generations, GATE, incumbent, candidate=SATURATED)
     assert decision.promote is promote, case
-    assert decision.reason.startswith("promoted" if promote else "not promoted"), decision.reason
+    assert decision.reason.startswith("promoted:" if promote else "refused:"), decision.reason
+    assert ("promoted" in decision.reason) is promote  # the word appears only on a promotion
     assert "\n" not in decision.reason  # one line
     if generations.prompts:
         # the refusal or promotion carries its numbers: lift, interval, threshold, prompts, both mean scores
