@@ -250,3 +250,20 @@ def test_the_proof_is_bound_to_the_key_and_the_nonce() -> None:
     assert not is_valid_proof("key-1", "m" * 16, proof)
     assert not is_valid_proof("key-1", "n" * 16, None) and not is_valid_proof("key-1", "n" * 16, 7)
     assert "key-1" not in proof
+
+
+@pytest.mark.slow  # create_app loads the embedder (~10 CPU-s)
+def test_the_real_api_proves_the_admin_key_on_healthz(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.unit.api_app import build_api
+
+    api = build_api(tmp_path)
+    client = TestClient(api.app)  # no lifespan: /healthz needs nothing warm
+    assert client.get("/healthz").json() == {"status": "ok"}
+    nonce = "a-fresh-nonce-0123456789"
+    answer = client.get("/healthz", params={"nonce": nonce}).json()
+    assert is_valid_proof(api.secrets.admin_api_key, nonce, answer["identity"])
+    assert not is_valid_proof(api.secrets.api_key, nonce, answer["identity"])
+    assert client.get("/healthz", params={"nonce": "short"}).status_code == 422
+    assert client.get("/healthz", params={"nonce": "x" * 16 + "/../"}).status_code == 422
