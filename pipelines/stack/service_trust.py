@@ -72,7 +72,10 @@ def check_own_api(settings: TacitSettings, key: str) -> None:
         except (httpx.HTTPError, ValueError, AttributeError):
             proof = None
         if not is_valid_proof(key, nonce, proof):
-            reason = "it cannot prove it holds this home's key (GET /healthz?nonce=...)"
+            reason = (
+                "it cannot prove it holds this home's key (GET /healthz?nonce=...; if it is an API started "
+                "before the secrets changed, `tacit down` then `tacit up` restarts it)"
+            )
     if reason is not None:
         raise _refusal(settings.api_url, "tacit API", reason, "ports.api")
 
