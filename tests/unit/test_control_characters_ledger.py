@@ -2,7 +2,7 @@
 text and JSON: `"task": "t\\u0000"` was a 500 there).
 
 - The API refuses them in every request field before anything is written (the real app, in-process, on a
-  ledger of each backend; Argilla unreachable, so a valid ticket waits in the outbox).
+  ledger of each backend; Argilla unreachable); tab, newline and carriage return are stored as text.
 - An Argilla answer holding a NUL (Argilla stores what it is sent) reaches the ledger without it, through
   the one conversion the webhook and sync both use (`from_argilla_response`).
 """
@@ -71,12 +71,13 @@ def test_control_characters_are_refused_before_any_ledger_write(client: TestClie
         [error] = response.json()["detail"]
         assert error["loc"] == loc and "control character U+00" in error["msg"]
     assert ledger.list_tickets() == [] and len(ledger.list_audit()) == audited
-    # the same bodies without the character are stored on this backend (tab and newline are text)
-    accepted = client.post("/v1/reviews", json={"task": "t", "prompt": "p\tq\n", "draft": "d"})
-    assert accepted.status_code == 202, accepted.text
-    assert client.post("/v1/route", json={"task": "t", "input": "i\r\n"}).status_code == 200
-    [ticket] = ledger.list_tickets()
-    assert ticket.request["prompt"] == "p\tq"  # stripped at the ends, kept inside
+    # text with tab, newline and carriage return is stored on this backend (the audit trail's JSON)
+    routed = client.post(
+        "/v1/route", json={"task": "t", "input": "line one\r\n\tline two", "signals": {"n": "a\tb"}}
+    )
+    assert routed.status_code == 200, routed.text
+    [event] = ledger.list_audit()[audited:]
+    assert event.payload["input"] == "line one\r\n\tline two" and event.payload["signals"] == {"n": "a\tb"}
 
 
 def correction_event_data(corrected: str) -> dict:
