@@ -42,11 +42,12 @@ def sync_responses(runtime: Runtime) -> SyncReport:
     """Ingest every response of a read dataset that the ledger does not hold as of its `updated_at`
     (missing, or held older); withdraw what Argilla no longer holds.
 
-    Each response is compared with the ledger's own row, not with one time cursor: Argilla stamps a
-    response's `updated_at` before its transaction commits, so a response can become visible after a
-    later-stamped one was read. A global "newest seen" cursor then skipped it for good, and with its
-    webhook lost (Redis keeps no queued events across a kill) the answer never reached the ledger.
-    `CURSOR` still records the newest time seen, for the report only.
+    Each response is compared with the ledger's own row, not with one time cursor. A pass reads the
+    datasets (and their pages) one after another, so an answer given to a part already read, followed by
+    a later answer in a part not yet read, is missed by this pass while the later one is seen (Argilla's
+    stamps can also commit out of order under load). A global "newest seen" cursor then skipped the first
+    answer on every later pass, and with its webhook lost (Redis keeps no queued job across a kill) it
+    never reached the ledger. `CURSOR` still records the newest time seen, for the report only.
 
     Argilla's API cannot filter responses by update time (a record's own `updated_at` does not move when
     it is answered), so a dataset is read whole, records with their responses; that full read is also
