@@ -28,7 +28,7 @@ def route_and_audit(runtime: Runtime, interaction: Interaction, actor: str = "ap
             "task": interaction.task,
             "input": interaction.input[:EXCERPT_CHARS],
             "output": interaction.output[:EXCERPT_CHARS],
-            "signals": interaction.signals,
+            "signals": interaction.signals,  # whole: RouteRequest capped them (depth, keys, size)
             "decision": decision.decision,
             "rules": decision.rules_fired,
             "rules_version": decision.rules_version,

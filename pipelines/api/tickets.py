@@ -97,7 +97,7 @@ def check_sizes(body: Any, limit: int, path: str = "body") -> None:
     if isinstance(body, str):
         if len(body) > limit:
             raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+                status.HTTP_413_CONTENT_TOO_LARGE,
                 f"{path} is {len(body)} characters; the limit is {limit} (config key api.max_text_chars)",
             )
     elif isinstance(body, dict):
