@@ -23,6 +23,7 @@ from pipelines.config import TacitSettings
 from pipelines.loop.requests import ApprovalCreate, EscalationCreate, ReviewCreate
 from pipelines.routing.requests import RouteRequest
 from pipelines.stack.secrets_store import StackSecrets, ensure_secrets
+from retrieval.api_models import SearchRequest
 
 
 def closed_port() -> int:
@@ -228,3 +229,12 @@ def test_request_models_refuse_what_the_endpoints_refuse() -> None:
     assert [error["loc"] for error in raised.value.errors()] == [("input",)]
     # whitespace is stripped from what is accepted
     assert ReviewCreate.model_validate({**REVIEW, "task": " clinical-notes "}).task == "clinical-notes"
+    # control characters are refused, named, wherever the model is built (the CLI, selection, the demo)
+    with pytest.raises(ValidationError, match=r"task: control character U\+0000 at character 1"):
+        ReviewCreate.model_validate({**REVIEW, "task": "t\x00"})
+    with pytest.raises(ValidationError, match=r"action.summary: control character U\+001F"):
+        ApprovalCreate.model_validate({**APPROVAL, "action": {"summary": "\x1f"}})
+    with pytest.raises(ValidationError, match=r"query: control character U\+001B"):
+        SearchRequest.model_validate({"query": "q\x1b[31m"})
+    with pytest.raises(ValidationError, match=r"signals nest 5 levels deep \(at a.b.c.d\); the limit is 4"):
+        RouteRequest.model_validate({**ROUTE, "signals": {"a": {"b": {"c": {"d": {"e": 1}}}}}})
