@@ -9,6 +9,7 @@ bounded. Every error detail passes `home_relative`: no absolute file path leaves
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -127,7 +128,9 @@ def home_relative(text: str, tacit_home: Path | None) -> str:
     roots: list[tuple[str, str]] = []
     if tacit_home is not None:
         roots += [(str(tacit_home), "$TACIT_HOME"), (os.path.realpath(tacit_home), "$TACIT_HOME")]
-    roots += [(os.getcwd(), "."), (os.path.expanduser("~"), "~")]
+    with contextlib.suppress(OSError):  # a working directory removed under the service has no name
+        roots.append((os.getcwd(), "."))
+    roots.append((os.path.expanduser("~"), "~"))
     roots = [(root.rstrip("/"), name) for root, name in roots if root.rstrip("/")]
 
     def relative(match: re.Match[str]) -> str:
