@@ -152,7 +152,7 @@ def up(
 def print_where_to_go(settings: TacitSettings) -> None:
     """The URLs, and the Argilla passwords only when stdout is a terminal: CI and service logs keep what
     they capture, so there they are named by where to read them (`tacit credentials`)."""
-    from pipelines.stack.secrets_store import read_secrets
+    from pipelines.stack.secrets_store import argilla_login_rows, read_secrets
 
     secrets = read_secrets(settings.secrets_file)
     table = Table(title="tacit is up", show_header=True)
@@ -167,13 +167,9 @@ def print_where_to_go(settings: TacitSettings) -> None:
 
         others = [str(api_port(settings, replica)) for replica in range(2, settings.api.replicas + 1)]
         table.add_row("tacit API replicas", f"{settings.host} ports {', '.join(others)} (behind your load balancer)")
-    if secrets is not None and sys.stdout.isatty():
-        for login in secrets.argilla.annotators:
-            table.add_row(f"annotator {login.username}", f"password {login.password}")
-        table.add_row(f"owner {secrets.argilla.owner.username}", f"password {secrets.argilla.owner.password}")
-    elif secrets is not None:
-        logins = ", ".join([secrets.argilla.owner.username, *(login.username for login in secrets.argilla.annotators)])
-        table.add_row("Argilla logins", f"{logins}: passwords not shown (stdout is not a terminal)")
+    if secrets is not None:
+        for row in argilla_login_rows(secrets, show_passwords=sys.stdout.isatty()):
+            table.add_row(*row)
     table.add_row("all secrets", f"`tacit credentials` ({settings.secrets_file}, mode 600)")
     Console().print(table)
 

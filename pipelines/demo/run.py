@@ -32,7 +32,7 @@ from pipelines.demo.simulated_annotators import SimulatedAnnotators
 from pipelines.errors import KnownError
 from pipelines.ledger import NotFoundError
 from pipelines.loop.runtime import Runtime
-from pipelines.stack.secrets_store import StackSecrets
+from pipelines.stack.secrets_store import StackSecrets, argilla_login_rows
 
 DEMO_RECIPE = PROJECT_ROOT / "configs" / "train_dpo_demo.yaml"
 SIMULATED = "[simulated annotator]"
@@ -442,10 +442,8 @@ def print_report(
     table.add_row("champion", report.champion or "none yet: the base model drafts")
     table.add_row("MLflow run", report.run_url or f"{settings.mlflow_uri} (no DPO run yet)")
     table.add_row("Argilla UI", f"{settings.argilla_url}  (sign in as an annotator below)")
-    for login in secrets.argilla.annotators:
-        table.add_row(f"  annotator {login.username}", f"password {login.password}")
-    owner = secrets.argilla.owner
-    table.add_row(f"  owner {owner.username}", f"password {owner.password}")
+    for who, what in argilla_login_rows(secrets, show_passwords=console.is_terminal):
+        table.add_row(f"  {who}", what)
     table.add_row("tacit API", f"{settings.api_url}/docs  (API key: `tacit credentials`)")
     table.add_row("stop everything", "make down")
     console.print(table)

@@ -178,3 +178,16 @@ def ensure_secrets(path: Path, owner: str, annotators: list[str]) -> StackSecret
         current.argilla.annotators.extend(added)
         write_secrets(path, current)
     return current
+
+
+def argilla_login_rows(stack_secrets: StackSecrets, show_passwords: bool) -> list[tuple[str, str]]:
+    """The Argilla logins as (who, what) rows for a terminal table. Passwords only when `show_passwords`
+    (stdout is a terminal): CI and service logs keep what they capture, so there the rows name the users and
+    say where the passwords are (`tacit credentials`)."""
+    logins = [*stack_secrets.argilla.annotators, stack_secrets.argilla.owner]
+    roles = ["annotator"] * len(stack_secrets.argilla.annotators) + ["owner"]
+    if show_passwords:
+        return [(f"{role} {login.username}", f"password {login.password}") for role, login in zip(roles, logins, strict=True)]
+    names = ", ".join(login.username for login in logins)
+    return [("Argilla logins", f"{names}: passwords not shown (stdout is not a terminal): `tacit credentials`")]
+

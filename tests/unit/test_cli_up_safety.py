@@ -86,3 +86,14 @@ def test_up_prints_the_passwords_in_a_terminal(
     printed = capsys.readouterr().out
     for login in (secrets.argilla.owner, *secrets.argilla.annotators):
         assert login.password in printed
+
+
+def test_the_login_rows_hold_passwords_only_for_a_terminal(home_with_logins) -> None:
+    from pipelines.stack.secrets_store import argilla_login_rows
+
+    _, secrets = home_with_logins
+    logins = (secrets.argilla.owner, *secrets.argilla.annotators)
+    hidden = " ".join(" ".join(row) for row in argilla_login_rows(secrets, show_passwords=False))
+    shown = " ".join(" ".join(row) for row in argilla_login_rows(secrets, show_passwords=True))
+    assert all(login.username in hidden and login.password not in hidden for login in logins)
+    assert all(login.password in shown for login in logins)
