@@ -198,15 +198,19 @@ def worker(
     from rq import SimpleWorker
     from rq.worker_pool import WorkerPool
 
+    from annotation.embedded_argilla.job_loop import ClosingLoopJob
+
     # Argilla 2.8 enqueues to exactly these two queues (argilla_server/jobs/queues.py); high is served first.
     queues = [HIGH_QUEUE.name, DEFAULT_QUEUE.name]
     if num_workers == 1:
         # One process that exits cleanly on SIGTERM (a pool's children can outlive a killed parent).
         # No fork per job: a forked job costs 0.4-0.5 s on a busy 2-core machine, and a submitted answer waits
         # behind the record.* jobs Argilla queues before response.created (the UI loop's latency).
-        SimpleWorker(queues, connection=REDIS_CONNECTION).work(with_scheduler=True)
+        SimpleWorker(queues, connection=REDIS_CONNECTION, job_class=ClosingLoopJob).work(with_scheduler=True)
     else:
-        WorkerPool(connection=REDIS_CONNECTION, queues=queues, num_workers=num_workers).start()
+        WorkerPool(
+            connection=REDIS_CONNECTION, queues=queues, num_workers=num_workers, job_class=ClosingLoopJob
+        ).start()
 
 
 @cli.command("load-records")
