@@ -16,37 +16,25 @@ restart until the next ticket reaches Argilla). Every wait is bounded.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from pipelines.config import PROJECT_ROOT, load_settings
+from bench.throwaway_stack import ThrowawayStack
 from pipelines.demo import data as demo_data
 from pipelines.demo.simulated_annotators import SimulatedAnnotators
 from pipelines.stack.secrets_store import read_secrets
 
 VICTIMS = ("api", "argilla", "argilla-worker", "redis", "mlflow")
 REQUEST_TIMEOUT_S = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _say(line: str) -> None:
@@ -58,62 +46,6 @@ def _percentile(values: list[float], q: float) -> float | None:
         return None
     ordered = sorted(values)
     return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))], 3)
-
-
-class ThrowawayStack:
-    """`tacit up` / `down` / `sync` on a temporary home with free ports, through the real CLI."""
-
-    def __init__(self) -> None:
-        self.home = Path(tempfile.mkdtemp(prefix="tacit-chaos-"))
-        self.env = {
-            **os.environ,
-            "TACIT_HOME": str(self.home),
-            "TACIT_PORTS__ARGILLA": str(_free_port()),
-            "TACIT_PORTS__REDIS": str(_free_port()),
-            "TACIT_PORTS__MLFLOW": str(_free_port()),
-            "TACIT_PORTS__API": str(_free_port()),
-            "HF_HUB_OFFLINE": "1",
-        }
-
-    def settings(self):  # -> TacitSettings, read with this stack's environment
-        saved = {key: os.environ.get(key) for key in self.env if key.startswith("TACIT_")}
-        os.environ.update({key: value for key, value in self.env.items() if key.startswith("TACIT_")})
-        try:
-            return load_settings()
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-
-    def tacit(self, *args: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
-        done = subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", *args],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(
-                f"`tacit {' '.join(args)}` failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-            )
-        return done
-
-    def kill(self, name: str) -> bool:
-        """SIGKILL the component's whole process group (it was started in its own session)."""
-        pid_file = self.home / "run" / f"{name}.json"
-        try:
-            pid = int(json.loads(pid_file.read_text())["pid"])
-            os.killpg(pid, signal.SIGKILL)
-        except (OSError, ValueError, KeyError):
-            return False
-        return True
-
-    def remove(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
 
 
 @dataclass
@@ -271,7 +203,7 @@ def run(
 
     rng = random.Random(seed)
     deadline = time.monotonic() + timeout_s
-    stack = ThrowawayStack()
+    stack = ThrowawayStack(prefix="tacit-chaos-")
     journal = Journal()
     try:
         _say(f"starting a throwaway stack under {stack.home}")
@@ -314,16 +246,7 @@ def run(
         stack.tacit("down")
         figures = _check(stack, journal)
     finally:
-        # whatever happened above, nothing of the throwaway stack keeps running
-        subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "down"],
-            env=stack.env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            timeout=300,
-        )
-        if not keep:
-            stack.remove()
+        stack.close(keep)  # whatever happened above, nothing of the throwaway stack keeps running
     recovery = _recovery_times(journal)
     return {
         **figures,

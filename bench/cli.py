@@ -23,7 +23,7 @@ from pipelines.errors import BadInput, MissingPrerequisite
 
 # name -> (module under bench/, one line for `tacit bench --help`)
 BENCHES: dict[str, tuple[str, str]] = {
-    "loop": ("bench.loop", "From an annotator's submit to the example, via API and browser."),
+    "loop": ("bench.loop", "From an annotator's submit to the example, via API and browser, on a throwaway stack."),
     "retriever": ("bench.retriever", "Example search: latency, recall and throughput."),
     "train": ("bench.train", "train_dpo against a plain TRL script: wall time and peak memory."),
     "route": ("bench.route", "Routing decisions per second and latency; selection throughput."),

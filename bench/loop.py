@@ -1,6 +1,8 @@
 """Loop closure: from an annotator's submit (Argilla API) to the derived example in the ledger.
 
-Needs a running stack (`tacit up`). `python bench/loop.py` or `tacit bench loop --json`.
+Runs on a throwaway stack (bench/throwaway_stack.py: a temporary TACIT_HOME on free ports, removed at the
+end), so its `bench-loop-*` tickets and examples never reach the user's ledger, Chroma or retrieval; no
+`tacit up` is needed. `python bench/loop.py [N]` or `tacit bench loop --json`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from tacit_client import TacitClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop.py`
 
-from pipelines.config import TacitSettings, load_settings  # noqa: E402
+from bench.throwaway_stack import throwaway_stack  # noqa: E402
+from pipelines.config import TacitSettings  # noqa: E402
 from pipelines.demo.simulated_annotators import SimulatedAnnotators  # noqa: E402
-from pipelines.errors import MissingPrerequisite  # noqa: E402
 from pipelines.ledger import Ledger  # noqa: E402
 from pipelines.stack.secrets_store import StackSecrets, read_secrets  # noqa: E402
 
@@ -30,39 +32,41 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(
-    settings: TacitSettings | None = None,
     n: int = 50,
     timeout_s: float = 30.0,
     ui: bool = True,
     ui_n: int = 20,
+    keep: bool = False,
 ) -> dict[str, Any]:
-    """API path (`p50_s`, `p95_s` over n) and, with `ui`, the browser path (`ui_p50_s`, `ui_p95_s` over ui_n)."""
-    settings = settings or load_settings()
-    secrets = _stack_secrets(settings)
+    """API path (`p50_s`, `p95_s` over n) and, with `ui`, the browser path (`ui_p50_s`, `ui_p95_s` over ui_n),
+    both on one throwaway stack. `keep` leaves its home (logs, ledger) for inspection."""
     if ui:
         from bench.loop_ui import require_chromium
 
-        require_chromium()  # before the API path's minutes, not after
-    figures = _api_path(settings, secrets, n, timeout_s)
-    if ui:
-        from bench.loop_ui import run as run_ui
+        require_chromium()  # before the stack's start and the API path's minutes, not after
+    with throwaway_stack(prefix="tacit-bench-loop-", keep=keep) as stack:
+        settings = stack.settings()
+        secrets = _stack_secrets(settings)
+        figures = _api_path(settings, secrets, n, timeout_s)
+        if ui:
+            from bench.loop_ui import run as run_ui
 
-        browser = run_ui(
-            settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=ui_n
-        )
-        figures |= {
-            "ui_n": browser["n"],
-            "ui_missed": browser["missed"],
-            "ui_p50_s": browser["ui_p50_s"],
-            "ui_p95_s": browser["ui_p95_s"],
-        }
+            browser = run_ui(
+                settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=ui_n
+            )
+            figures |= {
+                "ui_n": browser["n"],
+                "ui_missed": browser["missed"],
+                "ui_p50_s": browser["ui_p50_s"],
+                "ui_p95_s": browser["ui_p95_s"],
+            }
     return figures
 
 
 def _stack_secrets(settings: TacitSettings) -> StackSecrets:
     secrets = read_secrets(settings.secrets_file)
-    if secrets is None:
-        raise MissingPrerequisite(f"no stack here (no {settings.secrets_file}): run `tacit up` first")
+    if secrets is None:  # `tacit up` succeeded: a fault of the throwaway stack, not of the user's setup
+        raise RuntimeError(f"the throwaway stack's `tacit up` wrote no {settings.secrets_file}")
     return secrets
 
 

@@ -5,8 +5,9 @@ being returned by the tacit API's `POST /v1/examples/search`.
                          annotator in one browser session (Debian chromium driven by Playwright)
     n, missed            submissions made, and those not retrievable within `timeout_s`
 
-Needs a running stack (`tacit up`) and /usr/bin/chromium (never downloaded: Playwright only drives it).
-Run directly: `python bench/loop_ui.py [N]` from the project root; `tacit bench loop --json` calls `run`.
+Needs /usr/bin/chromium (never downloaded: Playwright only drives it). `run` takes the stack to measure;
+`tacit bench loop --json` calls it on its throwaway stack, and so does `python bench/loop_ui.py [N]` (from
+the project root) on one of its own: the user's stack never sees the benchmark's tickets.
 
 The page steps (`AnnotatorSession`) are shared with tests/integration/test_browser_ui.py.
 """
@@ -233,16 +234,16 @@ def run(
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from pipelines.config import load_settings
+    from bench.throwaway_stack import throwaway_stack
     from pipelines.stack.secrets_store import read_secrets
 
-    settings = load_settings()
-    secrets = read_secrets(settings.secrets_file)
-    if secrets is None:
-        raise SystemExit(f"no stack secrets at {settings.secrets_file}: run `tacit up` first")
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    figures = run(settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=n)
+    require_chromium()  # before the stack's start
+    with throwaway_stack(prefix="tacit-bench-loop-ui-") as stack:
+        settings = stack.settings()
+        secrets = read_secrets(settings.secrets_file)
+        assert secrets is not None, "`tacit up` writes the secrets"
+        figures = run(settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=n)
     print(json.dumps(figures))
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 import uuid
@@ -38,7 +37,9 @@ from typing import Any
 import httpx
 import psutil
 
-from bench.chaos import ThrowawayStack, _free_port, _percentile, _say
+from bench.chaos import _percentile, _say
+from bench.throwaway_stack import ThrowawayStack
+from bench.throwaway_stack import free_port as _free_port
 
 TASK = "bench-replicas"
 TOPICS = (
@@ -331,9 +332,5 @@ def run(seconds: float = 10.0, clients: int = 8, examples: int = 500, wakeups: i
             "note": "upper bounds: the machine is shared; every server and the clients share its cores",
         }
     finally:
-        try:
-            stack.tacit("down", timeout_s=180)
-        except Exception as exc:  # noqa: BLE001 - the cleanup below must still run
-            print(f"tacit down failed: {exc}", file=sys.stderr)
-        stack.remove()
+        stack.close()
         postgres.stop()
