@@ -98,9 +98,9 @@ def test_a_captured_delivery_is_refused_after_a_restart_of_the_api(tmp_path: Pat
         close(after_restart)
 
 
-def test_badly_signed_deliveries_do_not_reread_the_secrets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every read of secrets.json by the webhook router, in order (the real read still happens)."""
     reads: list[Path] = []
     real_read = webhooks.read_secrets
 
@@ -109,6 +109,11 @@ def test_badly_signed_deliveries_do_not_reread_the_secrets(
         return real_read(path)
 
     monkeypatch.setattr(webhooks, "read_secrets", counting_read)
+    return reads
+
+
+def test_badly_signed_deliveries_do_not_reread_the_secrets(tmp_path: Path, secret_reads: list[Path]) -> None:
+    reads = secret_reads
     first = new_secret()
     service = build_service(tmp_path, first)
     try:
@@ -129,11 +134,9 @@ def test_badly_signed_deliveries_do_not_reread_the_secrets(
 
 
 def test_before_a_secret_is_registered_unsigned_deliveries_do_not_reread_the_secrets(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, secret_reads: list[Path]
 ) -> None:
-    reads: list[Path] = []
-    real_read = webhooks.read_secrets
-    monkeypatch.setattr(webhooks, "read_secrets", lambda path: reads.append(path) or real_read(path))
+    reads = secret_reads
     service = build_service(tmp_path, None)
     try:
         assert service.deliver(*signed(new_secret(), IGNORED)).status_code == 401
