@@ -94,6 +94,8 @@ class DemoReport:
     four_eyes: Any = None  # pipelines/demo/four_eyes.FourEyesReport
     agreement: dict[str, Any] = field(default_factory=dict)  # `tacit stats` after the run
     lift: str | None = None  # `tacit eval` on a few held-out cases: retrieved vs none and vs random
+    # the champion's drafts vs the base model's on the same cases (the gate's measure), when there is a champion
+    champion_vs_base: list[str] = field(default_factory=list)
 
 
 def answered_share(scenarios: list[demo_data.Scenario], share: float) -> list[demo_data.Scenario]:
@@ -341,24 +343,26 @@ def run_demo(
         report.timings["train_s"] = time.perf_counter() - started
     if train if evaluate is None else evaluate:
         started = time.perf_counter()
-        report.lift = measure_lift(runtime, console)
+        report.lift, report.champion_vs_base = measure_lift(runtime, console)
         report.timings["eval_s"] = time.perf_counter() - started
     report.champion, report.run_url = _registry_view(settings, report.train)
     return report
 
 
-def measure_lift(runtime: Runtime, console: Console) -> str | None:
+def measure_lift(runtime: Runtime, console: Console) -> tuple[str | None, list[str]]:
     """`tacit eval` on `evaluation.demo_cases_per_task` held-out cases per task, N = all only: the measured
-    lift of retrieved examples over none and over random ones, with its interval (None when it cannot run)."""
+    lift of retrieved examples over none and over random ones, with its interval (None when it cannot run),
+    and with a champion, whether its drafts beat the base model's (preference cases, and the retrieved arm
+    drafted by both on the same prompts), each with its paired interval."""
     from pipelines.evaluation import run_eval
 
     cases = runtime.settings.evaluation.demo_cases_per_task
     console.rule(f"6. Does it help? `tacit eval` on {cases} held-out cases per task: no examples, random, retrieved")
     try:
-        summary = run_eval(runtime, cases_per_task=cases, curve=False).summary
+        summary = run_eval(runtime, cases_per_task=cases, curve=False, retrieved_vs_base=True).summary
     except KnownError as exc:
         console.print(f"[yellow]eval not run: {exc}[/yellow]")
-        return None
+        return None, []
     retrieved = summary["arms"]["retrieved"]
     zero, rand = retrieved["ci95"]["lift_vs_zero_shot"], retrieved["ci95"]["lift_vs_random"]
     line = (
@@ -368,7 +372,17 @@ def measure_lift(runtime: Runtime, console: Console) -> str | None:
         "`make eval` for the full set and the learning curve"
     )
     console.print(line)
-    return line
+    versus = [
+        f"{verdict} ({cases} cases)"
+        for verdict, cases in (
+            (summary["preferences"].get("verdict"), summary["preferences"].get("cases")),
+            (summary.get("retrieved_vs_base", {}).get("verdict"), summary.get("retrieved_vs_base", {}).get("cases")),
+        )
+        if verdict
+    ]
+    for entry in versus:
+        console.print(entry)
+    return line, versus
 
 
 def _registry_view(settings: TacitSettings, result: Any) -> tuple[str | None, str | None]:
@@ -439,6 +453,8 @@ def print_report(
         table.add_row("DPO", report.train.message)
     if report.lift:
         table.add_row("measured lift (tacit eval)", report.lift)
+    for entry in report.champion_vs_base:
+        table.add_row("champion vs base (tacit eval)", entry)
     table.add_row("champion", report.champion or "none yet: the base model drafts")
     table.add_row("MLflow run", report.run_url or f"{settings.mlflow_uri} (no DPO run yet)")
     table.add_row("Argilla UI", f"{settings.argilla_url}  (sign in as an annotator below)")

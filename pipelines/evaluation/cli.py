@@ -24,6 +24,11 @@ def eval_command(
     k: int | None = typer.Option(None, "--k", min=1, max=20, help="examples per prompt (default: evaluation.k)"),
     cases_per_task: int | None = typer.Option(None, "--cases-per-task", min=1, help="first N cases of each task"),
     curve: bool = typer.Option(True, help="measure the learning curve (smaller store sizes) too"),
+    retrieved_vs_base: bool = typer.Option(
+        False,
+        "--retrieved-vs-base",
+        help="also draft the retrieved arm with the base model: the champion's drafts vs the base's, paired",
+    ),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON on stdout"),
 ) -> None:
     """Held-out cases with no examples, k random and k retrieved examples, as the store grows; champion vs base
@@ -45,6 +50,7 @@ def eval_command(
             k=k,
             cases_per_task=cases_per_task,
             curve=curve,
+            retrieved_vs_base=retrieved_vs_base,
             progress=lambda done, total: progress.update(bar, completed=done, total=total),
         )
     if as_json:
@@ -61,16 +67,24 @@ def print_summary(summary: dict[str, Any], out: Console) -> None:
     if summary["arms"]:
         _print_arms(summary, out)
     preferences = summary.get("preferences", {})
-    if "win_rate" in preferences:
-        ci = preferences["ci95"]
+    if "reply_score" in preferences:
+        ci, score = preferences["ci95"], preferences["reply_score"]
         out.print(
-            f"preferences ({preferences['cases']} cases): reward accuracy {preferences['reward_accuracy']:.3f}; "
-            f"generation win rate {preferences['champion']} {preferences['win_rate']['champion']:.3f} "
-            f"{_ci(ci['champion'])} vs base {preferences['win_rate']['base']:.3f} {_ci(ci['base'])}, "
-            f"lift {preferences['lift_vs_base']:+.3f} {_ci(ci['lift'])}"
+            f"preferences ({preferences['cases']} cases, reply score = {preferences['measure']}): "
+            f"{preferences['champion']} {score['champion']:.3f} {_ci(ci['champion'])} vs base "
+            f"{score['base']:.3f} {_ci(ci['base'])}; reward accuracy {preferences['reward_accuracy']:.3f} "
+            "(diagnostic)"
         )
+        out.print(f"verdict (preferences): {preferences['verdict']}")
     elif preferences.get("note"):
         out.print(f"preferences: {preferences['note']}")
+    if "retrieved_vs_base" in summary:
+        versus = summary["retrieved_vs_base"]
+        out.print(
+            f"retrieved arm, {versus['cases']} cases: {versus['champion']} {versus['score']['champion']:.3f} vs "
+            f"base {versus['score']['base']:.3f}"
+        )
+        out.print(f"verdict (drafts): {versus['verdict']}")
     out.print(f"verdict: {summary['verdict']}")
     out.print(f"wall time {summary['wall_s']:.0f} s; MLflow run: {summary.get('run_url', '-')}", soft_wrap=True)
 

@@ -1,9 +1,11 @@
-"""Champion vs base on held-out preference cases, two ways:
+"""Champion vs base on held-out preference cases, by their replies:
 
-- reward accuracy: DPO's implicit reward (training/evaluate.py, the gate's own measure) ranks chosen above
-  rejected, with the base model as reference;
-- generation: each model replies; a reply wins when its embedding is closer to the chosen answer than to the
-  rejected one. Win rates come with bootstrap intervals, and so does the champion's lift over the base.
+- generation (decides): each model replies greedily; each reply gets the training gate's score
+  (training/reply_score.py: the task's closeness to the chosen answer x distinct-2, so a reply that loops
+  scores ~0). The champion's lift over the base is paired by case, with a bootstrap 95% interval: the same
+  measure the gate promoted on, now on cases the training never saw;
+- reward accuracy (diagnostic): DPO's implicit reward ranks chosen above rejected, with the base as reference.
+  It saturates while replies do not improve (issue 24), so it is reported, never decisive.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from pipelines.evaluation.bootstrap import mean_interval, paired_difference
 from pipelines.evaluation.cases import EvalCase
 from pipelines.evaluation.generate import Job
+from pipelines.evaluation.metrics import task_closeness
 from pipelines.evaluation.models import EvalModel
 from pipelines.loop.drafting import user_message
 from pipelines.loop.runtime import Runtime
 from training.generation import BASE_ADAPTER
+from training.reply_score import Closeness, reply_score
+
+MEASURE = "the training gate's reply score: the task's closeness to the chosen answer x distinct-2"
 
 
 def _prompt(case: EvalCase, system_prompt: str | None) -> list[dict[str, str]]:
@@ -35,13 +39,19 @@ def preference_jobs(loaded: EvalModel, cases: Sequence[EvalCase], system_prompt:
     return base + tuned
 
 
-def wins(runtime: Runtime, replies: Sequence[str], cases: Sequence[EvalCase]) -> list[float]:
-    """1 where the reply's embedding is closer (cosine) to the chosen answer than to the rejected one."""
-    embed = runtime.embedder.encode_documents
-    reply = embed([r or " " for r in replies])
-    chosen = embed([c.chosen for c in cases])
-    rejected = embed([c.rejected for c in cases])
-    return [float(v) for v in (np.sum(reply * chosen, 1) > np.sum(reply * rejected, 1))]
+def reply_scores(replies: Sequence[str], cases: Sequence[EvalCase], closeness: Closeness) -> list[float]:
+    """The gate's score of each reply against its case's chosen answer."""
+    return [reply_score(reply, case.chosen or "", case.task, closeness) for reply, case in zip(replies, cases, strict=True)]
+
+
+def say_lift(subject: str, other: str, lift: float, ci: Sequence[float]) -> str:
+    """One line: better, worse or not distinguishable, by the 95% interval of a paired difference."""
+    numbers = f"{lift:+.3f} (95% CI {ci[0]:+.3f} to {ci[1]:+.3f})"
+    if ci[0] > 0:
+        return f"{subject} beat {other} by {numbers}"
+    if ci[1] < 0:
+        return f"{subject} are worse than {other} by {numbers}"
+    return f"{subject} are not distinguishable from {other}: {numbers}"
 
 
 def reward_accuracy(loaded: EvalModel, cases: Sequence[EvalCase], system_prompt: str | None, beta: float, max_length: int):
@@ -92,20 +102,25 @@ def evaluate_preferences(
     )
     replies = generate(preference_jobs(loaded, cases, system_prompt, max_new_tokens))
     base_replies, tuned_replies = replies[: len(cases)], replies[len(cases) :]
-    base_wins, tuned_wins = wins(runtime, base_replies, cases), wins(runtime, tuned_replies, cases)
-    base_rate = mean_interval(base_wins, samples, seed)
-    tuned_rate = mean_interval(tuned_wins, samples, seed)
-    lift = paired_difference(tuned_wins, base_wins, samples, seed)
+    closeness = task_closeness(runtime.settings.evaluation.tasks)
+    base_scores = reply_scores(base_replies, cases, closeness)
+    tuned_scores = reply_scores(tuned_replies, cases, closeness)
+    base_mean = mean_interval(base_scores, samples, seed)
+    tuned_mean = mean_interval(tuned_scores, samples, seed)
+    lift = paired_difference(tuned_scores, base_scores, samples, seed)
     return {
         "cases": len(cases),
         "champion": loaded.label,
+        "measure": MEASURE,
+        "reply_score": {"champion": round(tuned_mean.mean, 4), "base": round(base_mean.mean, 4)},
+        "ci95": {"champion": tuned_mean.as_list(), "base": base_mean.as_list(), "lift": lift.as_list()},
+        "lift_vs_base": round(lift.mean, 4),
+        "verdict": say_lift(f"{loaded.label}'s replies", "the base model's", lift.mean, lift.as_list()),
         "reward_accuracy": round(metrics.accuracy, 4),
         "reward_margin": round(metrics.margin, 4),
-        "win_rate": {"champion": round(tuned_rate.mean, 4), "base": round(base_rate.mean, 4)},
-        "ci95": {"champion": tuned_rate.as_list(), "base": base_rate.as_list(), "lift": lift.as_list()},
-        "lift_vs_base": round(lift.mean, 4),
         "rows": [
-            {"id": c.id, "prompt": c.prompt, "chosen": c.chosen, "base": b, "champion": t, "base_win": bw, "champion_win": tw}
-            for c, b, t, bw, tw in zip(cases, base_replies, tuned_replies, base_wins, tuned_wins, strict=True)
+            {"id": c.id, "prompt": c.prompt, "chosen": c.chosen, "base": b, "champion": t, "base_score": bs,
+             "champion_score": ts}
+            for c, b, t, bs, ts in zip(cases, base_replies, tuned_replies, base_scores, tuned_scores, strict=True)
         ],
     }

@@ -17,10 +17,11 @@ from pipelines.evaluation.cases import EvalCase, load_cases
 from pipelines.evaluation.generate import Job, generate_all
 from pipelines.evaluation.metrics import CaseScore, score_output
 from pipelines.evaluation.models import EvalModel, load_eval_model, merged_copy
-from pipelines.evaluation.preferences import evaluate_preferences
+from pipelines.evaluation.preferences import evaluate_preferences, say_lift
 from pipelines.evaluation.settings import EvaluationSettings
 from pipelines.loop.runtime import Runtime
 from pipelines.precision import resolve_precision
+from training.generation import BASE_ADAPTER
 from training.uncertainty import in_precision
 
 Progress = Callable[[int, int], None]  # (done, total) generations
@@ -171,6 +172,7 @@ def run_eval(
     cases_per_task: int | None = None,
     curve: bool = True,
     preferences: bool = True,
+    retrieved_vs_base: bool = False,
     log_to_mlflow: bool = True,
     progress: Progress | None = None,
 ) -> EvalReport:
@@ -178,7 +180,8 @@ def run_eval(
 
     `cases_per_task` keeps the first N cases of each task (the demo's small set); `curve=False` measures N =
     all only. Returns the summary the CLI prints as JSON, the per-case outcomes and the
-    preference rows."""
+    preference rows. `retrieved_vs_base` (a model with an adapter) also drafts every case's retrieved arm
+    (N = all) with the adapter off: the champion's drafts against the base's on the same prompts, paired."""
     started = time.perf_counter()
     settings = runtime.settings.evaluation
     k = k or settings.k
@@ -193,7 +196,13 @@ def run_eval(
     plan = plan_jobs(runtime, builder, arm_cases, settings, curve)
     planned, jobs, views, store_sizes, curve_ids = plan.planned, plan.jobs, plan.views, plan.store_sizes, plan.curve_ids
     preference_new_tokens = settings.max_new_tokens
-    total = len(jobs) + (2 * len(preference_cases) if loaded.has_adapter else 0)
+    base_drafts = [i for i, (_, arm, n) in enumerate(planned) if arm == "retrieved" and n == ALL]
+    retrieved_vs_base = retrieved_vs_base and loaded.has_adapter
+    total = (
+        len(jobs)
+        + (2 * len(preference_cases) if loaded.has_adapter else 0)
+        + (len(base_drafts) if retrieved_vs_base else 0)
+    )
     done = [0]
 
     def advance(count: int) -> None:
@@ -206,9 +215,12 @@ def run_eval(
     precision = resolve_precision(settings.dtype, loaded.model)
     outputs = generate_all(merged_copy(loaded, precision), loaded.tokenizer, jobs, settings.batch_size, advance)
 
+    mixed: list[Any] = []  # the adapter-switching model in `precision`, copied once when first needed
+
     def generate(batch_jobs: list[Job]) -> list[str]:
-        generating = in_precision(loaded.model, precision)
-        return generate_all(generating, loaded.tokenizer, batch_jobs, settings.batch_size, advance)
+        if not mixed:
+            mixed.append(in_precision(loaded.model, precision))
+        return generate_all(mixed[0], loaded.tokenizer, batch_jobs, settings.batch_size, advance)
 
     outcomes = [
         Outcome(case, arm, n, text, score_output(text, case.reference, settings.tasks.get(case.task)),
@@ -229,6 +241,12 @@ def run_eval(
         max_new_tokens=preference_new_tokens, samples=settings.bootstrap_samples, seed=settings.seed,
     ) if preference_cases else {"cases": 0, "note": "no preference cases"}
     summary["preferences"] = {key: value for key, value in prefs.items() if key != "rows"}
+    if retrieved_vs_base:
+        base_jobs = [Job(jobs[i].conversation, jobs[i].max_new_tokens, BASE_ADAPTER) for i in base_drafts]
+        base_outputs = generate(base_jobs)
+        summary["retrieved_vs_base"] = _versus_base(
+            [outcomes[i] for i in base_drafts], base_outputs, loaded.label, settings
+        )
     summary["wall_s"] = round(time.perf_counter() - started, 1)
     report = EvalReport(summary, outcomes, prefs)
     if log_to_mlflow:
@@ -236,6 +254,27 @@ def run_eval(
 
         log_eval_run(runtime, report)
     return report
+
+
+def _versus_base(
+    champion: Sequence[Outcome], base_outputs: Sequence[str], label: str, settings: EvaluationSettings
+) -> dict[str, Any]:
+    """The retrieved arm's drafts, champion vs base on the same prompts: the task's score, paired by case."""
+    base = [score_output(text, o.case.reference, settings.tasks.get(o.case.task)).score for o, text in
+            zip(champion, base_outputs, strict=True)]
+    tuned = [o.score.score for o in champion]
+    samples, seed = settings.bootstrap_samples, settings.seed
+    lift = paired_difference(tuned, base, samples, seed)
+    return {
+        "cases": len(tuned),
+        "champion": label,
+        "score": {"champion": round(sum(tuned) / len(tuned), 4) if tuned else 0.0,
+                  "base": round(sum(base) / len(base), 4) if base else 0.0},
+        "lift": round(lift.mean, 4),
+        "ci95": lift.as_list(),
+        "verdict": say_lift(f"{label}'s drafts with retrieved examples", "the base model's", lift.mean,
+                            lift.as_list()),
+    }
 
 
 def _max_new_tokens(settings: EvaluationSettings, task: str) -> int:

@@ -28,10 +28,18 @@ def _metrics(summary: dict[str, Any]) -> dict[str, float]:
         for arm, stats in entry["arms"].items():
             metrics[f"{task}/{arm}/score"] = stats["score"]
     preferences = summary.get("preferences", {})
-    if "win_rate" in preferences:
+    if "reply_score" in preferences:
         metrics["preferences/reward_accuracy"] = preferences["reward_accuracy"]
-        metrics["preferences/win_rate_champion"] = preferences["win_rate"]["champion"]
-        metrics["preferences/win_rate_base"] = preferences["win_rate"]["base"]
+        metrics["preferences/reply_score_champion"] = preferences["reply_score"]["champion"]
+        metrics["preferences/reply_score_base"] = preferences["reply_score"]["base"]
+        metrics["preferences/lift_vs_base"] = preferences["lift_vs_base"]
+        metrics["preferences/lift_low"], metrics["preferences/lift_high"] = preferences["ci95"]["lift"]
+    if "retrieved_vs_base" in summary:
+        versus = summary["retrieved_vs_base"]
+        metrics["retrieved_vs_base/champion"] = versus["score"]["champion"]
+        metrics["retrieved_vs_base/base"] = versus["score"]["base"]
+        metrics["retrieved_vs_base/lift"] = versus["lift"]
+        metrics["retrieved_vs_base/lift_low"], metrics["retrieved_vs_base/lift_high"] = versus["ci95"]
     metrics["wall_s"] = summary["wall_s"]
     return metrics
 
