@@ -411,7 +411,7 @@ def audit_verify(
 ) -> None:
     """Recompute the chain and replay it against the state tables; exit 1 naming what was edited, removed
     or rewritten. With --against, also catch a rewrite of the whole chain or a truncated tail."""
-    from pipelines.ledger.checkpoints import latest_checkpoint
+    from pipelines.ledger.audit.checkpoints import latest_checkpoint
 
     checkpoint = latest_checkpoint(against) if against is not None else None
     result = open_runtime().ledger.verify_audit(against=checkpoint)
@@ -435,7 +435,7 @@ def audit_checkpoint(
     """Sign the trail's current head with the audit key and append it to a file kept outside the database
     (copy it somewhere the database's writers cannot reach); `verify --against FILE` checks it later.
     Only a checkpoint kept off this host holds against someone who can read the secrets."""
-    from pipelines.ledger.checkpoints import append_checkpoint, checkpoint_line, default_checkpoint_file
+    from pipelines.ledger.audit.checkpoints import append_checkpoint, checkpoint_line, default_checkpoint_file
 
     runtime = open_runtime()
     checkpoint = runtime.ledger.audit_checkpoint()

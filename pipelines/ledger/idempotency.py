@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from .audit import canonical_json
+from .audit.chain import canonical_json
 from .errors import LedgerError
 
 MAX_KEY_CHARS = 255

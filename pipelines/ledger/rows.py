@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .audit import normalize_payload
+from .audit.chain import normalize_payload
 from .models import AuditEventRow, Example, FeedbackItem, Outbox, PreferencePair, Ticket
 from .records import AuditEvent, ExampleRecord, FeedbackRecord, OutboxItem, PairRecord, TicketRecord
 

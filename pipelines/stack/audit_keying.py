@@ -12,7 +12,7 @@ import logging
 
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
-from pipelines.ledger.keying import KeyingRecord
+from pipelines.ledger.audit.keying import KeyingRecord
 from pipelines.stack.secrets_store import AuditKeying, read_secrets, record_audit_keying
 
 log = logging.getLogger(__name__)

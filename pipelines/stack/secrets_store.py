@@ -37,7 +37,7 @@ class ArgillaLogins(BaseModel):
 class AuditKeying(BaseModel):
     """Where the ledger began to HMAC its audit events with `audit_key`, kept here, out of the database a
     forger can write: `keyed_from` None means not begun (the next keyed open starts it); then the first
-    keyed seq and `prev_hash`, the hash of the event before it (pipelines/ledger/keying.py)."""
+    keyed seq and `prev_hash`, the hash of the event before it (pipelines/ledger/audit/keying.py)."""
 
     key_id: str
     keyed_from: int | None = None

@@ -17,7 +17,7 @@ import pytest
 from pipelines.config import load_settings
 from pipelines.ledger import GENESIS_HASH, Ledger, LedgerError, event_hash
 from pipelines.ledger.audit import key_id
-from pipelines.ledger.checkpoints import (
+from pipelines.ledger.audit.checkpoints import (
     CheckpointFileError,
     append_checkpoint,
     default_checkpoint_file,
@@ -25,7 +25,7 @@ from pipelines.ledger.checkpoints import (
     read_checkpoints,
     sign_checkpoint,
 )
-from pipelines.ledger.keying import KeyingRecord
+from pipelines.ledger.audit.keying import KeyingRecord
 from pipelines.ledger.timeutil import as_utc
 from pipelines.loop.runtime import Runtime
 from pipelines.stack.secrets_store import AuditKeying, ensure_secrets, read_secrets, write_secrets

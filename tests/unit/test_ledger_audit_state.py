@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, LedgerConfig, PairRecord
-from pipelines.ledger.state_check import StateReplay, fingerprint
+from pipelines.ledger.audit.state_check import StateReplay, fingerprint
 from tests.ledger_backends import LedgerDatabase, json_set
 
 KEY = "state-check-audit-key-0123456789-abcdefghijk"

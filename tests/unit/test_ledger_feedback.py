@@ -250,10 +250,10 @@ CRASH_SCRIPT = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])
     from tests.unit.test_ledger_feedback import correction, derived_from
     from pipelines.ledger import Ledger
-    from pipelines.ledger import ledger as ledger_module
+    from pipelines.ledger.repositories.derived import DerivedRows
 
     calls = 0
-    real_upsert = ledger_module.Ledger._upsert_derived
+    real_upsert = DerivedRows.upsert
 
     def upsert_then_die(self, *args, **kwargs):
         global calls
@@ -262,7 +262,7 @@ CRASH_SCRIPT = textwrap.dedent(
             os._exit(17)
         return real_upsert(self, *args, **kwargs)
 
-    ledger_module.Ledger._upsert_derived = upsert_then_die
+    DerivedRows.upsert = upsert_then_die
     item = correction()
     Ledger(sys.argv[1]).record_feedback(item, *derived_from(item))
     """

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from pipelines.ledger import IdempotencyConflict, IdempotencyKey, Ledger
 from pipelines.ledger.models import IdempotencyKeyRow, Outbox, Ticket
+from pipelines.ledger.repositories.tickets import TicketRepository
 from tests.ledger_backends import LedgerDatabase
 
 REQUEST = {"context": "disk full on billing-data", "action": {"summary": "prune snapshots", "risk": "high"}}
@@ -124,15 +125,16 @@ def test_losing_the_race_on_the_unique_key_answers_with_the_winners_ticket(
     primary key (scope, key). A stale read reproduces that here: the loser rolls back and answers with the
     winner's ticket (or 409 when its request differs)."""
     winner = create(ledger, REQUEST, key(REQUEST))
-    real = Ledger._idempotent_ticket
+    real = TicketRepository.find_idempotent
 
-    def stale_once(self: Ledger, session: object, idempotency: IdempotencyKey) -> object:
-        monkeypatch.setattr(Ledger, "_idempotent_ticket", real)  # only the read inside the write is stale
+    def stale_once(self: TicketRepository, idempotency: IdempotencyKey) -> object:
+        # only the read inside the write is stale
+        monkeypatch.setattr(TicketRepository, "find_idempotent", real)
         return None
 
-    monkeypatch.setattr(Ledger, "_idempotent_ticket", stale_once)
+    monkeypatch.setattr(TicketRepository, "find_idempotent", stale_once)
     assert create(ledger, REQUEST, key(REQUEST)) == winner
-    monkeypatch.setattr(Ledger, "_idempotent_ticket", stale_once)
+    monkeypatch.setattr(TicketRepository, "find_idempotent", stale_once)
     with pytest.raises(IdempotencyConflict):
         create(ledger, OTHER, key(OTHER))
     assert counts(ledger) == (1, 1, 1, 1)

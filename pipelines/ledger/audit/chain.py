@@ -19,8 +19,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from .records import AuditEvent, VerifyResult
-from .timeutil import as_utc
+from ..records import AuditEvent, VerifyResult
+from ..timeutil import as_utc
 
 GENESIS_HASH = "0" * 64  # the prev_hash of the first event
 _KEY_ID_LABEL = b"tacit audit key id"

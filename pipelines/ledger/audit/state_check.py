@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .records import AuditEvent
-from .rows import EXAMPLE_FIELDS, FEEDBACK_FIELDS, PAIR_FIELDS
-from .timeutil import as_utc
+from ..records import AuditEvent
+from ..rows import EXAMPLE_FIELDS, FEEDBACK_FIELDS, PAIR_FIELDS
+from ..timeutil import as_utc
 
 # subject_type of the events -> the table its rows live in
 TABLE_OF = {

@@ -22,8 +22,8 @@ from typing import Any
 
 from pipelines.private_output import open_private
 
-from .audit import canonical_json
-from .errors import LedgerError
+from ..errors import LedgerError
+from .chain import canonical_json
 
 CHECKPOINT_FILE_NAME = "audit-checkpoints.jsonl"
 # what is signed; `signature` is added beside them
