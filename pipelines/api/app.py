@@ -6,33 +6,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, status
+from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipelines.api import route, stats, tickets, webhooks
-from pipelines.api.auth import Caller, api_keys, require_admin_key, require_app_key
+from pipelines.api import admin, route, stats, tickets, webhooks
+from pipelines.api.auth import api_keys, require_admin_key, require_app_key
 from pipelines.api.body_limit import BodySizeLimit
-from pipelines.api.errors import (
-    ADMIN_KEY,
-    APP_KEY,
-    ARGILLA_UNAVAILABLE,
-    BODY,
-    CAPPED,
-    STORE_UNAVAILABLE,
-    http_error,
-    validation_error,
-)
+from pipelines.api.deps import AppCaller
+from pipelines.api.errors import ADMIN_KEY, APP_KEY, BODY, CAPPED, http_error, validation_error
 from pipelines.config import TacitSettings, get_settings
-from pipelines.loop.argilla_gateway import ArgillaUnavailable
-from pipelines.loop.example_store import write_pending_examples
-from pipelines.loop.requests import ReviewCreate
+from pipelines.loop.publish import publish_store_writes
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.sync import sync_responses
+from pipelines.loop.sync import run_sync
 from pipelines.loop.tickets import deliver_outbox
 from pipelines.loop.wakeups import Wakeups
 from pipelines.stack.home_identity import NONCE_PATTERN, identity_proof, proof_key
@@ -47,21 +36,6 @@ OUTBOX_INTERVAL_S = 2.0
 SYNC_DEBOUNCE_S = 5.0
 
 
-def _champion_drafting(runtime: Runtime) -> Any:
-    """A review without a draft is drafted by the champion (base model before any promotion), with
-    retrieved few-shot examples in its prompt; the model is loaded on first use."""
-    drafter = None
-
-    def draft(request: ReviewCreate) -> Any:
-        nonlocal drafter
-        from pipelines.loop.drafting import Drafter
-
-        drafter = drafter or Drafter(runtime)
-        return drafter.draft(request.task, request.prompt, request.context)
-
-    return draft
-
-
 def _warm(runtime: Runtime) -> None:
     """Load the model, open the ledger and connect to Chroma before the first request: the first
     Chroma connection alone takes 1-2 s here, which the first annotator's answer would otherwise pay."""
@@ -74,7 +48,7 @@ def _warm(runtime: Runtime) -> None:
     except Exception:  # the derived store never stops the primary paths (tickets, webhooks, routing)
         log.exception("example store failed at start; search may fail until `tacit reindex`")
     else:
-        write_pending_examples(runtime.ledger, runtime.store)  # what a crash left between ledger and store
+        publish_store_writes(runtime)  # what a crash left between ledger and store
 
 
 def _ensure_datasets(runtime: Runtime) -> None:
@@ -103,12 +77,6 @@ async def _every(interval_s: float, work: Any, name: str, wake: asyncio.Event | 
             log.warning("%s failed: %s", name, exc)
 
 
-def _sync_and_wake(runtime: Runtime, wakeups: Wakeups) -> None:
-    """The reconciliation pass; what it decided wakes the long-polls (here and on every replica)."""
-    if sync_responses(runtime).ingested:
-        wakeups.wake_from_thread()
-
-
 def create_app(settings: TacitSettings | None = None) -> FastAPI:
     settings = settings or get_settings()
     stack_secrets = read_secrets(settings.secrets_file)
@@ -135,7 +103,8 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
             asyncio.create_task(
                 _every(
                     settings.api.sync_interval_s,
-                    leader.only(lambda: _sync_and_wake(runtime, wakeups)),
+                    # what it decided wakes the long-polls (here and on every replica)
+                    leader.only(lambda: run_sync(runtime, wakeups.wake_from_thread)),
                     "sync",
                     wakeups.sync_soon,
                 )
@@ -162,8 +131,6 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.webhook_verifier = None
     app.state.webhook_secret = None
-    app.state.drafting = _champion_drafting(runtime)
-    app.state.escalation_rules = lambda body: route.escalation_rules(runtime, body)
 
     @app.get("/healthz", tags=["meta"])
     def healthz(
@@ -193,49 +160,13 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     meta = APIRouter(prefix="/v1", tags=["meta"], **app_key)
 
     @meta.get("/whoami")
-    def whoami(caller: Caller = Depends(require_app_key)) -> dict[str, str]:
+    def whoami(caller: AppCaller) -> dict[str, str]:
         """Which key this is (`app` or `admin`)."""
         return {"status": "authenticated", "key": caller.key}
 
     app.include_router(meta)
-
-    admin = APIRouter(  # POSTs that read no body: the body caps still answer a hostile one (413, 422)
-        prefix="/v1",
-        tags=["admin"],
-        dependencies=[Depends(require_admin_key)],
-        responses={**ADMIN_KEY, **CAPPED},
+    # sync and reindex change or drop derived state: the admin key's
+    app.include_router(
+        admin.router, dependencies=[Depends(require_admin_key)], responses={**ADMIN_KEY, **CAPPED}
     )
-
-    # The service is the one writer of the embedded Chroma folder (Chroma's PersistentClient is not
-    # safe for two writing processes), so the CLI asks it to sync and reindex while it runs.
-    @admin.post("/sync", responses=ARGILLA_UNAVAILABLE)
-    def sync_now() -> dict[str, Any]:
-        """Deliver waiting tickets and ingest every response a webhook may have missed (admin key)."""
-        delivered = deliver_outbox(runtime)
-        try:
-            report = sync_responses(runtime)
-        except ArgillaUnavailable as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-        if report.ingested:
-            app.state.wakeups.wake_from_thread()
-        return {
-            "delivered": delivered,
-            "seen": report.seen,
-            "ingested": report.ingested,
-            "cursor": report.cursor,
-            "store_pending": report.store_pending,
-            "withdrawn": report.withdrawn,
-            "datasets_read": report.datasets_read,
-            "datasets_skipped": report.datasets_skipped,
-        }
-
-    @admin.post("/reindex", responses=STORE_UNAVAILABLE)
-    def reindex_now() -> dict[str, Any]:
-        """Rebuild the example collection from the ledger (admin key)."""
-        try:
-            return asdict(runtime.reindex(progress=False))
-        except StoreUnavailable as exc:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
-
-    app.include_router(admin)
     return app

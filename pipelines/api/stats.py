@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from pipelines.loop.runtime import Runtime
+from pipelines.api.deps import RuntimeDep
 from pipelines.loop.stats import ledger_stats
 
 router = APIRouter(prefix="/v1", tags=["stats"])
@@ -19,11 +19,10 @@ router = APIRouter(prefix="/v1", tags=["stats"])
 
 @router.get("/stats")
 async def stats(
-    request: Request,
+    runtime: RuntimeDep,
     task: str | None = Query(None, max_length=200, description="only the tickets of this task"),
 ) -> dict[str, Any]:
     """`{responses, items, items_with_several_reviewers, alpha: {dataset: {question: alpha|null}},
     annotators: {user: {answers, compared_with_decision, agreement_with_decision}}, contested, adjudicated,
     in_adjudication, awaiting_reviewers, task}`, as `tacit stats --json` prints it (admin key)."""
-    runtime: Runtime = request.app.state.runtime
     return await run_in_threadpool(ledger_stats, runtime.ledger, runtime.settings.review.agreement, task)

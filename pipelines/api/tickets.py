@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from pipelines.api.auth import Caller, require_app_key
+from pipelines.api.auth import Caller
+from pipelines.api.deps import AppCaller, RuntimeDep, WakeupsDep
 from pipelines.api.errors import BODY, NOT_FOUND, ErrorBody
 from pipelines.ledger import (
     IdempotencyConflict,
@@ -31,7 +32,7 @@ from pipelines.loop.requests import (
     TicketView,
 )
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.tickets import open_approval, open_escalation, open_preference, open_review
+from pipelines.loop.tickets import TicketBody, create_ticket
 
 router = APIRouter(prefix="/v1", tags=["tickets"])
 
@@ -88,10 +89,6 @@ async def _replayed(runtime: Runtime, key: IdempotencyKey | None) -> TicketRecor
         return await run_in_threadpool(runtime.ledger.find_idempotent_ticket, key)
 
 
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
-
-
 def check_sizes(body: Any, limit: int, path: str = "body") -> None:
     """Refuse any text longer than the configured limit, naming the field (413)."""
     if isinstance(body, str):
@@ -139,96 +136,56 @@ def _created(response: Response, ticket: TicketRecord) -> TicketView:
     return view(ticket)
 
 
-@router.post("/reviews", response_model=TicketView, status_code=201, responses=CREATED)
-async def create_review(
-    body: ReviewCreate,
-    request: Request,
-    response: Response,
-    caller: Caller = Depends(require_app_key),
-    key: str | None = Depends(idempotency_key),
+async def _create_ticket(
+    kind: TicketKind, body: TicketBody, runtime: Runtime, caller: Caller, key: str | None, response: Response
 ) -> TicketView:
-    """A draft for a person to review and correct; without a draft, the champion model writes one."""
-    runtime = _runtime(request)
+    """The one path of the four ticket-creating POSTs: sizes checked (413), an Idempotency-Key's earlier
+    ticket answered before any drafting or embedding, a key reused for another body refused (409); then
+    the use-case (pipelines/loop/tickets.py) and 201/202 by where the record is."""
     check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    idempotency = _idempotency(caller, key, "review", body)
+    idempotency = _idempotency(caller, key, kind, body)
     if earlier := await _replayed(runtime, idempotency):
         return _created(response, earlier)
-    drafting = request.app.state.drafting
-    draft, agent, details = body.draft, "application", {}
-    if draft is None:
-        drafted = await run_in_threadpool(drafting, body)
-        draft, agent, details = drafted.text, drafted.model_version, drafted.details
     with _conflict_is_409():
         ticket = await run_in_threadpool(
-            lambda: open_review(runtime, body, draft, agent, details, actor=caller.actor, idempotency=idempotency)
+            lambda: create_ticket(runtime, body, actor=caller.actor, idempotency=idempotency)
         )
     return _created(response, ticket)
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]
+
+
+@router.post("/reviews", response_model=TicketView, status_code=201, responses=CREATED)
+async def create_review(
+    body: ReviewCreate, response: Response, runtime: RuntimeDep, caller: AppCaller, key: IdempotencyKeyDep
+) -> TicketView:
+    """A draft for a person to review and correct; without a draft, the champion model writes one."""
+    return await _create_ticket("review", body, runtime, caller, key, response)
 
 
 @router.post("/approvals", response_model=TicketView, status_code=201, responses=CREATED)
 async def create_approval(
-    body: ApprovalCreate,
-    request: Request,
-    response: Response,
-    caller: Caller = Depends(require_app_key),
-    key: str | None = Depends(idempotency_key),
+    body: ApprovalCreate, response: Response, runtime: RuntimeDep, caller: AppCaller, key: IdempotencyKeyDep
 ) -> TicketView:
     """A proposed action waiting for a person to approve, reject or modify it."""
-    runtime = _runtime(request)
-    check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    idempotency = _idempotency(caller, key, "approval", body)
-    if earlier := await _replayed(runtime, idempotency):
-        return _created(response, earlier)
-    with _conflict_is_409():
-        ticket = await run_in_threadpool(
-            lambda: open_approval(runtime, body, actor=caller.actor, idempotency=idempotency)
-        )
-    return _created(response, ticket)
+    return await _create_ticket("approval", body, runtime, caller, key, response)
 
 
 @router.post("/escalations", response_model=TicketView, status_code=201, responses=CREATED)
 async def create_escalation(
-    body: EscalationCreate,
-    request: Request,
-    response: Response,
-    caller: Caller = Depends(require_app_key),
-    key: str | None = Depends(idempotency_key),
+    body: EscalationCreate, response: Response, runtime: RuntimeDep, caller: AppCaller, key: IdempotencyKeyDep
 ) -> TicketView:
     """A conversation handed to a person, with the rules that fired and a summary of it."""
-    runtime = _runtime(request)
-    check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    idempotency = _idempotency(caller, key, "escalation", body)
-    if earlier := await _replayed(runtime, idempotency):
-        return _created(response, earlier)
-    rules_fired = body.rules_fired
-    if rules_fired is None:
-        rules_fired = await run_in_threadpool(request.app.state.escalation_rules, body)
-    with _conflict_is_409():
-        ticket = await run_in_threadpool(
-            lambda: open_escalation(runtime, body, rules_fired, actor=caller.actor, idempotency=idempotency)
-        )
-    return _created(response, ticket)
+    return await _create_ticket("escalation", body, runtime, caller, key, response)
 
 
 @router.post("/preferences", response_model=TicketView, status_code=201, responses=CREATED)
 async def create_preference(
-    body: PreferenceCreate,
-    request: Request,
-    response: Response,
-    caller: Caller = Depends(require_app_key),
-    key: str | None = Depends(idempotency_key),
+    body: PreferenceCreate, response: Response, runtime: RuntimeDep, caller: AppCaller, key: IdempotencyKeyDep
 ) -> TicketView:
     """Two responses to the same prompt, for a person to pick the better one."""
-    runtime = _runtime(request)
-    check_sizes(body.model_dump(), runtime.settings.api.max_text_chars)
-    idempotency = _idempotency(caller, key, "preference", body)
-    if earlier := await _replayed(runtime, idempotency):
-        return _created(response, earlier)
-    with _conflict_is_409():
-        ticket = await run_in_threadpool(
-            lambda: open_preference(runtime, body, actor=caller.actor, idempotency=idempotency)
-        )
-    return _created(response, ticket)
+    return await _create_ticket("preference", body, runtime, caller, key, response)
 
 
 def _listed(ledger: Ledger, status_filter: str | None, limit: int) -> list[TicketView]:
@@ -245,7 +202,7 @@ def _listed(ledger: Ledger, status_filter: str | None, limit: int) -> list[Ticke
 
 @router.get("/tickets", response_model=list[TicketView])
 async def list_tickets(
-    request: Request,
+    runtime: RuntimeDep,
     status_filter: TicketStatus | None = Query(
         None, alias="status", description="only tickets in this status; `failed` lists the dead letters"
     ),
@@ -253,20 +210,20 @@ async def list_tickets(
 ) -> list[TicketView]:
     """Tickets, oldest first. Dead letters (`status=failed`) carry the outbox's attempts and last error;
     `tacit retry` sends them again."""
-    return await run_in_threadpool(_listed, _runtime(request).ledger, status_filter, limit)
+    return await run_in_threadpool(_listed, runtime.ledger, status_filter, limit)
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketView, responses=NOT_FOUND)
 async def get_ticket(
     ticket_id: str,
-    request: Request,
+    runtime: RuntimeDep,
+    wakeups: WakeupsDep,
     wait: float = Query(
         0, ge=0, le=MAX_WAIT_S, description="long-poll up to this many seconds for a decision"
     ),
 ) -> TicketView:
     """The ticket's status and, once a person answered, the decision."""
-    ledger = _runtime(request).ledger
-    wakeups = request.app.state.wakeups
+    ledger = runtime.ledger
     deadline = time.monotonic() + wait
     while True:
         woken = wakeups.mark()  # before the read: a decision landing between the read and the wait wakes us

@@ -12,15 +12,14 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from redis.exceptions import RedisError
 
-from annotation.feedback import from_argilla_response
+from annotation.feedback import SubmittedResponse, from_argilla_response
 from annotation.webhooks import SeenOnce, WebhookPayloadError, WebhookRejected, WebhookVerifier
+from pipelines.api.deps import RuntimeDep, WakeDep, WakeupsDep
 from pipelines.api.errors import BODY, UNAUTHORIZED, ErrorBody, Responses
 from pipelines.ledger import Ledger
-from pipelines.loop.example_store import write_pending_examples
-from pipelines.loop.ingest import ingest_response
+from pipelines.loop.publish import ingest_and_publish
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.tickets import deliver_outbox
-from pipelines.loop.wakeups import DECIDED, SYNC
+from pipelines.loop.wakeups import SYNC
 from pipelines.stack import coordination
 from pipelines.stack.secrets_store import read_secrets
 
@@ -63,18 +62,18 @@ class LedgerReplayGuard:
         return self._ledger.first_delivery(message_id, self._keep_s)
 
 
-def _replay_guard(request: Request) -> SeenOnce:
+def _replay_guard(request: Request, runtime: Runtime) -> SeenOnce:
     """The shared guard in Redis with `coordination.backend: redis`, else the ledger's."""
     state = request.app.state
     if getattr(state, "replay_guard", None) is None:
-        settings = state.runtime.settings
+        settings = runtime.settings
         window_s = settings.api.webhook_tolerance_s
         if coordination.uses_redis(settings):
             state.replay_guard = SharedReplayGuard(
                 coordination.sync_client(settings), coordination.key(settings, "webhook-seen"), window_s
             )
         else:
-            state.replay_guard = LedgerReplayGuard(state.runtime.ledger, window_s)
+            state.replay_guard = LedgerReplayGuard(runtime.ledger, window_s)
     return state.replay_guard
 
 
@@ -88,7 +87,7 @@ def _secrets_stamp(path: Path) -> tuple[int, int, int] | None:
     return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
-def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None:
+def _verifier(request: Request, runtime: Runtime, refresh: bool = False) -> WebhookVerifier | None:
     """The secret is written by `tacit up` when it registers the webhook, possibly after this process
     started, and again when it recreates the webhook with a new secret. So the file is read when no secret
     is held yet, or when a signature does not match (`refresh`), and then only if the file changed since it
@@ -96,7 +95,7 @@ def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None
     state = request.app.state
     if state.webhook_verifier is not None and not refresh:
         return state.webhook_verifier
-    settings = state.runtime.settings
+    settings = runtime.settings
     stamp = _secrets_stamp(settings.secrets_file)
     if stamp == getattr(state, "webhook_secrets_stamp", None):
         return state.webhook_verifier  # unchanged since the last read: the secret held is current
@@ -107,7 +106,7 @@ def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None
         return None
     if state.webhook_verifier is None or state.webhook_secret != secret:
         state.webhook_verifier = WebhookVerifier(
-            secret, settings.api.webhook_tolerance_s, _replay_guard(request)
+            secret, settings.api.webhook_tolerance_s, _replay_guard(request, runtime)
         )
         state.webhook_secret = secret
     return state.webhook_verifier
@@ -119,30 +118,20 @@ def _verifier(request: Request, refresh: bool = False) -> WebhookVerifier | None
 RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES = ("record.updated", "record.completed")
 
 
-def _parse_response_event(event: dict[str, Any]) -> Any:
-    """The response a `response.*` event carries; WebhookPayloadError (400) when its shape is not Argilla's."""
+def _parse_response_event(event: dict[str, Any]) -> SubmittedResponse:
+    """The response a `response.*` event carries (`deleted` for `response.deleted`); WebhookPayloadError
+    (400) when its shape is not Argilla's."""
     data = event.get("data")
     try:
         record = data["record"]  # a response event nests the record (and the user) in the response
         username = data["user"].get("username")
-        return from_argilla_response(data, record, record["dataset"]["name"], username)
+        response = from_argilla_response(data, record, record["dataset"]["name"], username)
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise WebhookPayloadError(
             f"{event['type']} event without the response, record, dataset or user Argilla sends "
             f"({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
-
-
-def _ingest_response_event(runtime: Runtime, event: dict[str, Any]) -> int:
-    """An answer's way into the ledger: parse it, record it (feedback, examples, pairs, the ticket's decision,
-    all in one transaction). The caller wakes the waiters, then brings the example store up to date."""
-    response = _parse_response_event(event)
-    if event["type"] == "response.deleted":
-        response = replace(response, status="deleted")
-    result = ingest_response(runtime.ledger, response, runtime.settings.review)
-    if result.review is not None and result.review["state"] == "in_adjudication":
-        deliver_outbox(runtime, only_ticket=result.ticket_id)  # the adjudicator's record, now
-    return int(result.changed)
+    return replace(response, status="deleted") if event["type"] == "response.deleted" else response
 
 
 # The body is read raw (the signature covers its bytes); this documents what Argilla sends.
@@ -170,22 +159,23 @@ EVENT_BODY = {
     responses={**UNAUTHORIZED, **BODY, **REPLAY_GUARD_UNAVAILABLE},
     openapi_extra={"requestBody": EVENT_BODY},
 )
-async def argilla_webhook(request: Request) -> dict[str, Any]:
+async def argilla_webhook(
+    request: Request, runtime: RuntimeDep, wakeups: WakeupsDep, wake: WakeDep
+) -> dict[str, Any]:
     """Argilla's Standard-Webhooks-signed events. 401: unsigned, forged, stale or replayed; 400: signed,
     but not a UTF-8 JSON event of the shape Argilla sends; 413: over `api.max_body_bytes`; 503: the
     replicas' shared replay guard is unreachable (Argilla retries)."""
     body = await request.body()
     headers = dict(request.headers)
-    verifier = _verifier(request)
+    verifier = _verifier(request, runtime)
     if verifier is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "no webhook secret registered yet: run `tacit up`")
-    wakeups = request.app.state.wakeups
     try:
         try:
             # in a worker thread: a shared replay guard is a Redis round trip
             event = await run_in_threadpool(verifier.verify, body, headers)
         except WebhookRejected as exc:
-            refreshed = _verifier(request, refresh=True)
+            refreshed = _verifier(request, runtime, refresh=True)
             if refreshed is None or refreshed is verifier or "bad signature" not in str(exc):
                 raise
             event = await run_in_threadpool(refreshed.verify, body, headers)
@@ -204,14 +194,11 @@ async def argilla_webhook(request: Request) -> dict[str, Any]:
         return {"status": "sync scheduled", "type": kind, "changed": 0}
     if not kind.startswith("response."):
         return {"status": "ignored", "type": kind, "changed": 0}
-    runtime = request.app.state.runtime
     try:
-        changed = await run_in_threadpool(_ingest_response_event, runtime, event)
+        response = _parse_response_event(event)
     except WebhookPayloadError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    if changed:  # the decision is committed: long-polls on every replica answer now, not after Chroma
-        await wakeups.wake(DECIDED)
-    # what the ledger queued reaches the example store before Argilla hears back (a crash here delays it,
-    # the queue keeps it)
-    await run_in_threadpool(write_pending_examples, runtime.ledger, runtime.store)
-    return {"status": "ingested", "type": kind, "changed": changed}
+    # ingested, the waiters woken, the example store written, all before Argilla hears back (a crash in
+    # between delays the store write, the ledger's queue keeps it): pipelines/loop/publish.py
+    published = await run_in_threadpool(ingest_and_publish, runtime, response, wake)
+    return {"status": "ingested", "type": kind, "changed": int(published.ingested.changed)}

@@ -1,19 +1,23 @@
 """Reconciliation with Argilla: whatever a lost webhook missed, `sync` ingests (idempotently); responses
 deleted in Argilla are withdrawn (their examples and pairs, Chroma included); then the example store
-catches up with everything the ledger queued for it (a write a crash or an outage left)."""
+catches up with everything the ledger queued for it (a write a crash or an outage left).
+
+`run_sync` is the one sync service: `tacit sync` (through the API, or in its own process when no API runs),
+`POST /v1/sync` and the API's periodic pass all call it, and all get one `SyncReport`."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger
 from pipelines.ledger.timeutil import utcnow
-from pipelines.loop.example_store import write_pending_examples
-from pipelines.loop.ingest import ingest_response
+from pipelines.loop.publish import Publication, Wake
 from pipelines.loop.runtime import Runtime
+from pipelines.loop.tickets import deliver_outbox
 
 CURSOR = "argilla.responses.updated_at"
 # feedback ids a pass found missing in Argilla: withdrawn only when the next pass misses them too (a record
@@ -27,8 +31,9 @@ def fingerprint_cursor(dataset: str) -> str:
     return f"argilla.dataset.{dataset}.fingerprint"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SyncReport:
+    delivered: int = 0  # outbox records delivered before the pass (run_sync)
     seen: int
     ingested: int  # responses that changed the ledger
     cursor: str | None
@@ -37,8 +42,21 @@ class SyncReport:
     datasets_read: int = 0  # datasets whose records were read
     datasets_skipped: int = 0  # datasets unchanged since their last complete read: not read
 
+    def as_json(self) -> dict[str, Any]:
+        """What `POST /v1/sync` answers and `tacit sync` prints from, the same keys in the same order."""
+        return asdict(self)
 
-def sync_responses(runtime: Runtime) -> SyncReport:
+
+def run_sync(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
+    """Deliver what waits in the outbox, then reconcile with Argilla (`sync_responses`); `wake` is told when
+    a decision may have landed. One pass at a time across every process of the deployment (the sync lock,
+    pipelines/stack/work_lock.py): a user's `tacit sync` waits for the leader's pass, and the other way round."""
+    with runtime.sync_lock.held():
+        delivered = deliver_outbox(runtime)
+        return replace(sync_responses(runtime, wake), delivered=delivered)
+
+
+def sync_responses(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
     """Ingest every response of a read dataset that the ledger does not hold as of its `updated_at`
     (missing, or held older); withdraw what Argilla no longer holds.
 
@@ -58,7 +76,8 @@ def sync_responses(runtime: Runtime) -> SyncReport:
     awaits its second miss, or that read is older than `api.sync_full_read_s` (what the fingerprint cannot
     see: responses imported with records, a record deleted while another was added).
     """
-    ledger, review = runtime.ledger, runtime.settings.review
+    ledger = runtime.ledger
+    publication = Publication(runtime, wake)  # every answer ingested now, published once at the end
     full_read_s = runtime.settings.api.sync_full_read_s
     cursor = ledger.get_cursor(CURSOR)
     missing_before = set(json.loads(ledger.get_cursor(MISSING) or "[]"))
@@ -84,12 +103,12 @@ def sync_responses(runtime: Runtime) -> SyncReport:
             if _already_held(held, response):
                 continue
             seen += 1
-            if ingest_response(ledger, response, review).changed:
+            if publication.ingest(response).changed:
                 ingested += 1
             newest = max(newest or updated_at, updated_at)
         # only after the whole dataset was read: a pass cut short must not withdraw what it did not reach
         withdrawn += _withdraw_deleted(
-            runtime, dataset, present, records, read_from, missing_before, missing_now
+            runtime, publication, dataset, present, records, read_from, missing_before, missing_now
         )
         read[dataset] = json.dumps({"fingerprint": fingerprint, "read_at": taken_at.isoformat()})
     if newest is not None and newest != cursor:
@@ -99,8 +118,16 @@ def sync_responses(runtime: Runtime) -> SyncReport:
     # after MISSING: a pass cut short before it must not let the next one skip a dataset it has to confirm
     for dataset, value in read.items():
         ledger.set_cursor(fingerprint_cursor(dataset), value)
-    stored = write_pending_examples(ledger, runtime.store)
-    return SyncReport(seen, ingested, newest, stored.pending, withdrawn, len(read), skipped)
+    stored = publication.publish()
+    return SyncReport(
+        seen=seen,
+        ingested=ingested,
+        cursor=newest,
+        store_pending=stored.pending,
+        withdrawn=withdrawn,
+        datasets_read=len(read),
+        datasets_skipped=skipped,
+    )
 
 
 def _held_times(ledger: Ledger, dataset: str) -> dict[tuple[str, str], datetime | None]:
@@ -141,6 +168,7 @@ def _unchanged(
 
 def _withdraw_deleted(
     runtime: Runtime,
+    publication: Publication,
     dataset: str,
     present: set[tuple[str, str]],
     records: dict[str, SubmittedResponse],
@@ -177,6 +205,6 @@ def _withdraw_deleted(
         )
         if sibling is not None:
             deleted = replace(deleted, external_id=sibling.external_id or item.ticket_id)
-        if ingest_response(runtime.ledger, deleted, runtime.settings.review).changed:
+        if publication.ingest(deleted).changed:
             withdrawn += 1
     return withdrawn

@@ -4,6 +4,7 @@ The ticket and its outbox row are written in one transaction before Argilla is c
 accepted ticket is never lost: when Argilla is down the record waits and `deliver_outbox` (run
 right away and periodically by the service) delivers it later. With an idempotency key (the client's
 `Idempotency-Key`), a request already seen answers with the ticket it created and nothing new is written.
+`create_ticket` is the one way in for the four kinds (review, approval, escalation, preference).
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from pipelines.ledger import IdempotencyKey, OutboxItem, TicketRecord
 from pipelines.loop.argilla_gateway import is_unavailable
 from pipelines.loop.quorum import is_adjudication, route_by_quorum
 from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
+from pipelines.loop.routing_decisions import escalation_rules
 from pipelines.loop.runtime import Runtime
+from pipelines.stack.work_lock import WorkLockBusy, WorkLockUnavailable
 
 log = logging.getLogger(__name__)
 
 SUMMARY_CHARS = 280
+# How long a delivery waits for another process's delivery (one batch of up to 100 records) to finish; past
+# it the rows wait for the leader's next pass, a couple of seconds later.
+DELIVERY_WAIT_S = 30.0
+TicketBody = ReviewCreate | ApprovalCreate | EscalationCreate | PreferenceCreate
 
 
 def _metadata(task: str, request: Any, model_version: str | None = None) -> dict[str, Any]:
@@ -202,10 +209,15 @@ def open_preference(
 def deliver_outbox(runtime: Runtime, only_ticket: str | None = None, limit: int = 100) -> int:
     """Deliver due outbox rows to Argilla; return how many were delivered. Safe to run anywhere,
     any number of times: records are upserted by ticket id."""
-    # One delivery at a time per process: a request delivering its own ticket and the periodic pass
-    # must not upsert the same new record concurrently (Argilla would insert it twice and fail one).
-    with runtime.delivery_lock:
-        return _deliver_due(runtime, only_ticket, limit)
+    # One delivery at a time, across replicas too (pipelines/stack/work_lock.py): a request delivering its
+    # own ticket and the leader's pass must not upsert the same new record concurrently (Argilla would
+    # insert it twice and fail one). A delivery that cannot take the lock leaves the rows to the next pass.
+    try:
+        with runtime.delivery_lock.held(DELIVERY_WAIT_S):
+            return _deliver_due(runtime, only_ticket, limit)
+    except (WorkLockBusy, WorkLockUnavailable) as exc:
+        log.info("outbox not delivered now; the records wait for the next pass: %s", exc)
+        return 0
 
 
 def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
@@ -259,6 +271,34 @@ def _refused(runtime: Runtime, item: OutboxItem, exc: Exception) -> None:
         runtime.ledger.config.outbox_max_attempts,
         exc,
     )
+
+
+def create_ticket(
+    runtime: Runtime,
+    body: TicketBody,
+    *,
+    actor: str = "api",
+    idempotency: IdempotencyKey | None = None,
+) -> TicketRecord:
+    """The ticket a request body asks for, with what its kind needs first: a review without a draft is
+    drafted by the champion (base model before any promotion, retrieved examples in its prompt); an
+    escalation without its rules gets the rules that fire on it."""
+    match body:
+        case ReviewCreate():
+            draft, agent, details = body.draft, "application", {}
+            if draft is None:
+                drafted = runtime.drafter.draft(body.task, body.prompt, body.context)
+                draft, agent, details = drafted.text, drafted.model_version, drafted.details
+            return open_review(runtime, body, draft, agent, details, actor=actor, idempotency=idempotency)
+        case ApprovalCreate():
+            return open_approval(runtime, body, actor=actor, idempotency=idempotency)
+        case EscalationCreate():
+            rules = body.rules_fired if body.rules_fired is not None else escalation_rules(runtime, body)
+            return open_escalation(runtime, body, rules, actor=actor, idempotency=idempotency)
+        case PreferenceCreate():
+            return open_preference(runtime, body, actor=actor, idempotency=idempotency)
+        case _:
+            raise TypeError(f"no ticket is created from a {type(body).__name__}")
 
 
 def retry_failed(runtime: Runtime, ticket_ids: list[str] | None = None) -> list[str]:

@@ -20,10 +20,12 @@ from typing import Any
 import pytest
 
 from annotation.records import RecordPayload, review_payload
+from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
 from pipelines.ledger.config import LedgerConfig
 from pipelines.loop.argilla_gateway import ArgillaGateway, ArgillaUnavailable, is_unavailable
 from pipelines.loop.tickets import deliver_outbox
+from pipelines.stack.work_lock import WorkLock
 
 
 class FailingArgilla(ThreadingHTTPServer):
@@ -110,7 +112,7 @@ class HealthyArgilla:
 class OutboxRuntime:
     ledger: Ledger
     argilla: Any
-    delivery_lock: threading.Lock = field(default_factory=threading.Lock)
+    delivery_lock: WorkLock = field(default_factory=lambda: WorkLock(TacitSettings(), "outbox"))
 
 
 @pytest.mark.parametrize("status", [500, 503, 429, 401])

@@ -1,0 +1,39 @@
+"""Routing as a use-case: the explicit rules decide which interactions a human sees, and every decision is
+audited (`POST /v1/route`); an escalated conversation carries the rules that fire on it."""
+
+from __future__ import annotations
+
+from pipelines.ledger import stable_id
+from pipelines.loop.requests import EscalationCreate
+from pipelines.loop.runtime import Runtime
+from pipelines.routing import Interaction, RouteResponse
+
+EXCERPT_CHARS = 500
+
+
+def route_and_audit(runtime: Runtime, interaction: Interaction, actor: str = "api") -> RouteResponse:
+    decision = runtime.router.route(interaction)
+    runtime.ledger.append_audit(
+        actor,
+        "route.decided",
+        "interaction",
+        stable_id("route", interaction.task, interaction.input, interaction.output),
+        {
+            "task": interaction.task,
+            "input": interaction.input[:EXCERPT_CHARS],
+            "output": interaction.output[:EXCERPT_CHARS],
+            "signals": interaction.signals,  # whole: RouteRequest capped them (depth, keys, size)
+            "decision": decision.decision,
+            "rules": decision.rules_fired,
+            "rules_version": decision.rules_version,
+        },
+    )
+    return RouteResponse.from_decision(decision)
+
+
+def escalation_rules(runtime: Runtime, request: EscalationCreate) -> list[str]:
+    """The rules that fire on an escalated conversation, for the person who picks it up."""
+    user_text = "\n".join(turn.content for turn in request.conversation if turn.role == "user")
+    last_answer = next((t.content for t in reversed(request.conversation) if t.role != "user"), "")
+    interaction = Interaction(task=request.task, input=user_text, output=last_answer, signals=request.signals)
+    return runtime.router.route(interaction).rules_fired
