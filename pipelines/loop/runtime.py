@@ -7,21 +7,26 @@ writes: the use-cases (ingest, sync, tickets, example_store) do, where they are 
 from __future__ import annotations
 
 import logging
-import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
 from pipelines.ledger.timeutil import utcnow
 from pipelines.loop.argilla_gateway import ArgillaGateway
 from pipelines.loop.example_store import to_retrieval_example, write_changed_since
+from pipelines.progress import ReportStage
 from pipelines.routing import Router, RuleSkipped, cached_embedder
 from pipelines.stack.audit_keying import open_ledger
 from pipelines.stack.secrets_store import StackSecrets, read_secrets
 from pipelines.stack.service_logins import chroma_token
+from pipelines.stack.work_lock import WorkLock
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, RebuildReport
+
+if TYPE_CHECKING:
+    from pipelines.loop.drafting import Drafter
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,9 @@ log = logging.getLogger(__name__)
 class Runtime:
     def __init__(self, settings: TacitSettings) -> None:
         self.settings = settings
-        self.delivery_lock = threading.Lock()  # serializes outbox deliveries in this process
+        # one outbox delivery and one sync pass at a time, across replicas with Redis (stack/work_lock.py)
+        self.delivery_lock = WorkLock(settings, "outbox")
+        self.sync_lock = WorkLock(settings, "sync")
 
     @cached_property
     def secrets(self) -> StackSecrets:
@@ -75,6 +82,13 @@ class Runtime:
         )
 
     @cached_property
+    def drafter(self) -> Drafter:
+        """The champion's drafter (base model before any promotion); the model loads on its first draft."""
+        from pipelines.loop.drafting import Drafter  # it imports this module
+
+        return Drafter(self)
+
+    @cached_property
     def router(self) -> Router:
         """The routing rules; a malformed file raises RoutingRulesError naming the line."""
         trusted = self.settings.routing.trusted_validator_modules
@@ -100,15 +114,16 @@ class Runtime:
     def embed_one(self, text: str) -> list[float]:
         return self.embedder.encode_documents([text])[0].tolist()
 
-    def reindex(self, progress: bool = True) -> RebuildReport:
+    def reindex(self, on_progress: ReportStage | None = None) -> RebuildReport:
         """Rebuild the example store from the ledger as a new generation and swap it in (searches answer
         from the old one meanwhile). What the ledger changes during the rebuild is written to the new
-        generation right after the swap; a Chroma folder that cannot be opened is moved aside first."""
+        generation right after the swap; a Chroma folder that cannot be opened is moved aside first.
+        `on_progress(stage, done, total)` is told how far the indexing is (the CLI draws it)."""
         started = utcnow()  # before the read: a change committed after it is caught up after the swap
         examples = [to_retrieval_example(record) for record in self.ledger.list_examples()]
         return self.store.rebuild(
             examples,
             total=len(examples),
-            progress=progress,
+            on_progress=on_progress,
             catch_up=lambda: write_changed_since(self.ledger, self.store, started),
         )
