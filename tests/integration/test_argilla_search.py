@@ -587,7 +587,7 @@ def _rows(db: sqlite3.Connection, dataset_id: str) -> dict[str, dict]:
 
 
 def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch) -> None:
-    """`annotation.embedded_argilla load-records` (the benchmark's fast seeding) leaves the database and every search
+    """`tacit_argilla load-records` (the benchmark's fast seeding) leaves the database and every search
     answer exactly as Argilla's records bulk API does for the same items."""
     from pipelines.config import TacitSettings
     from pipelines.stack.supervisor import ARGILLA_PYTHON, argilla_env
@@ -615,7 +615,7 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
         [
             str(ARGILLA_PYTHON),
             "-m",
-            "annotation.embedded_argilla",
+            "tacit_argilla",
             "load-records",
             "--dataset-id",
             loaded["id"],
@@ -633,7 +633,7 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
         [
             str(ARGILLA_PYTHON),
             "-m",
-            "annotation.embedded_argilla",
+            "tacit_argilla",
             "load-records",
             "--dataset-id",
             str(uuid4()),

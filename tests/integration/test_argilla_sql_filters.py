@@ -1,4 +1,4 @@
-"""The embedded Argilla engine's filter and sort SQL (annotation/embedded_argilla/sql_filters.py) on SQLite,
+"""The embedded Argilla engine's filter and sort SQL (tacit_argilla/sql_filters.py) on SQLite,
 without a stack: the compiler runs inside `.venv-argilla` (it imports argilla_server), over a small table
 shaped like Argilla's own, and the test reads back which records each filter or sort returns.
 
@@ -32,7 +32,7 @@ from argilla_server.search_engine.base import (
     AndFilter, MetadataFilterScope, Order, RangeFilter, RecordFilterScope, ResponseFilterScope,
     SuggestionFilterScope, TermsFilter,
 )
-from annotation.embedded_argilla.sql_filters import FilterCompiler, SqlParams
+from tacit_argilla.sql_filters import FilterCompiler, SqlParams
 
 RECORDS = json.loads(sys.argv[1])
 db = sqlite3.connect(":memory:")

@@ -38,7 +38,7 @@ PAUSED_REBUILD = textwrap.dedent(
     import asyncio, json, sys
     from uuid import UUID
 
-    from annotation.embedded_argilla import sql_engine
+    from tacit_argilla import sql_engine
     from argilla_server.database import AsyncSessionLocal
     from argilla_server.models import Dataset, VectorSettings
     from sqlalchemy import select

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from annotation.embedded_argilla.text_index import (
+from tacit_argilla.text_index import (
     IndexedRecord,
     TextIndex,
     parse_query,
@@ -20,7 +20,7 @@ from annotation.embedded_argilla.text_index import (
     record_texts,
     to_match_query,
 )
-from annotation.embedded_argilla.vector_cache import VectorMatrix, rank_similar
+from tacit_argilla.vector_cache import VectorMatrix, rank_similar
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -160,7 +160,7 @@ def test_bulk_loader_refuses_a_malformed_dataset_id_with_a_clear_message() -> No
         [
             str(ARGILLA_PYTHON),
             "-m",
-            "annotation.embedded_argilla",
+            "tacit_argilla",
             "load-records",
             "--dataset-id",
             "not-a-uuid",

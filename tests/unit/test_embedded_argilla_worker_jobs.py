@@ -26,7 +26,7 @@ from argilla_server.database import _get_async_db, async_engine
 from redis import Redis
 from rq.job import Job
 from sqlalchemy import text
-from annotation.embedded_argilla.job_loop import ClosingLoopJob
+from tacit_argilla.job_loop import ClosingLoopJob
 
 async def read_as_update_record_status_does():
     async for db in _get_async_db(isolation_level="SERIALIZABLE"):

@@ -48,6 +48,8 @@ def offending(folder: str, forbidden: tuple[str, ...]) -> list[str]:
         ("pipelines/export", ("pipelines.api", "pipelines.demo", "pipelines.cli", "bench")),
         # tacit-client ships alone (httpx + pydantic): it never imports the server's packages
         ("clients/python", ("annotation", "retrieval", "training", "pipelines", "bench")),
+        # tacit-argilla (the embedded Argilla server) ships alone into .venv-argilla, where none of them exist
+        ("annotation/embedded_argilla", ("annotation", "retrieval", "training", "pipelines", "bench")),
     ],
 )
 def test_no_import_goes_the_wrong_way(folder: str, forbidden: tuple[str, ...]) -> None:
@@ -62,17 +64,20 @@ def test_the_checker_sees_function_level_imports(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # imports argilla-server in its own venv: ~13 s on 2 cores
 def test_embedded_argilla_engine_imports_in_the_argilla_venv_only_with_its_packages() -> None:
-    """`.venv-argilla` has argilla-server and none of tacit's main dependencies (torch, chromadb, ...)."""
+    """`.venv-argilla` has argilla-server, the tacit-argilla distribution, and none of tacit's main
+    dependencies (torch, chromadb, ...) or packages."""
     assert ARGILLA_PYTHON.exists(), "run `make setup`: it builds .venv-argilla"
     modules = sorted(
-        f"annotation.embedded_argilla.{path.stem}"
-        for path in (ROOT / "annotation" / "embedded_argilla").glob("*.py")
+        f"tacit_argilla.{path.stem}"
+        for path in (ROOT / "annotation" / "embedded_argilla" / "tacit_argilla").glob("*.py")
         if path.stem not in ("__init__", "__main__")
     )
     script = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
-        "leaked = sorted({'torch', 'chromadb', 'pipelines', 'retrieval', 'training'} & set(sys.modules))\n"
+        "import importlib.metadata; importlib.metadata.version('tacit-argilla')\n"  # installed by make setup
+        "leaked = sorted({'torch', 'chromadb', 'annotation', 'pipelines', 'retrieval', 'training', 'bench'}"
+        " & set(sys.modules))\n"
         "assert not leaked, leaked\n"
         "print('ok')\n"
     )

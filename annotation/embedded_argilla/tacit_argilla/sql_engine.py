@@ -46,8 +46,8 @@ from argilla_server.search_engine.base import (
 from argilla_server.settings import settings
 from sqlalchemy import event, text
 
-from annotation.embedded_argilla.sql_filters import FilterCompiler, SqlParams, json_member
-from annotation.embedded_argilla.text_index import (
+from tacit_argilla.sql_filters import FilterCompiler, SqlParams, json_member
+from tacit_argilla.text_index import (
     ALL_FIELDS,
     SCHEMA_NAME,
     IndexedRecord,
@@ -57,7 +57,7 @@ from annotation.embedded_argilla.text_index import (
     record_texts,
     to_match_query,
 )
-from annotation.embedded_argilla.vector_cache import VectorCache, VectorMatrix, rank_similar
+from tacit_argilla.vector_cache import VectorCache, VectorMatrix, rank_similar
 
 ENGINE_NAME = "sql"
 TEXT_INDEX_FILE = "tacit-search.sqlite"

@@ -48,8 +48,8 @@ def load_records(dataset_id: UUID, lines: IO[str], chunk_size: int = CHUNK) -> i
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
     from sqlalchemy.orm import selectinload
 
-    from annotation.embedded_argilla.sql_engine import text_index
-    from annotation.embedded_argilla.text_index import IndexedRecord
+    from tacit_argilla.sql_engine import text_index
+    from tacit_argilla.text_index import IndexedRecord
 
     loaded = 0
     with SyncSessionLocal() as db:

@@ -1,4 +1,4 @@
-"""`python -m annotation.embedded_argilla <command>`: run the embedded Argilla server, its worker and its setup steps.
+"""`python -m tacit_argilla <command>`: run the embedded Argilla server, its worker and its setup steps.
 
 Runs only inside `.venv-argilla` (argilla-server 2.8 and its pins). Argilla reads its settings from its own
 environment variables at import time (ARGILLA_HOME_PATH, ARGILLA_DATABASE_URL, ARGILLA_REDIS_URL,
@@ -21,7 +21,7 @@ from contextlib import closing
 
 import typer
 
-# must match annotation.embedded_argilla.sql_engine.ENGINE_NAME (imported lazily: it loads numpy)
+# must match tacit_argilla.sql_engine.ENGINE_NAME (imported lazily: it loads numpy)
 ENGINE_NAME = "sql"
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -170,8 +170,8 @@ def serve(
 ) -> None:
     """Serve Argilla's API and web UI with the SQL search engine."""
     _require_sql_engine_setting()
-    from annotation.embedded_argilla import argilla_speedups
-    from annotation.embedded_argilla.sql_engine import register_engine
+    from tacit_argilla import argilla_speedups
+    from tacit_argilla.sql_engine import register_engine
 
     register_engine()
     argilla_speedups.apply()
@@ -188,8 +188,8 @@ def worker(
 ) -> None:
     """Run Argilla's rq worker (webhooks, dataset jobs) on every queue Argilla enqueues to."""
     _require_sql_engine_setting()
-    from annotation.embedded_argilla import argilla_speedups
-    from annotation.embedded_argilla.sql_engine import register_engine
+    from tacit_argilla import argilla_speedups
+    from tacit_argilla.sql_engine import register_engine
 
     register_engine()
     argilla_speedups.apply()
@@ -198,7 +198,7 @@ def worker(
     from rq import SimpleWorker
     from rq.worker_pool import WorkerPool
 
-    from annotation.embedded_argilla.job_loop import ClosingLoopJob
+    from tacit_argilla.job_loop import ClosingLoopJob
 
     # Argilla 2.8 enqueues to exactly these two queues (argilla_server/jobs/queues.py); high is served first.
     queues = [HIGH_QUEUE.name, DEFAULT_QUEUE.name]
@@ -220,10 +220,10 @@ def load_records(
     """Bulk-load records (JSON lines on stdin, items of the records bulk API) into Argilla's database.
 
     For benchmark seeding: the rows are the ones the bulk API writes, without its per-record validation and
-    webhook events (see annotation/embedded_argilla/bulk_load.py)."""
+    webhook events (see tacit_argilla/bulk_load.py)."""
     from uuid import UUID
 
-    from annotation.embedded_argilla.bulk_load import load_records as load
+    from tacit_argilla.bulk_load import load_records as load
 
     try:
         dataset = UUID(dataset_id)
@@ -242,7 +242,7 @@ def load_records(
 
 
 def main() -> None:
-    cli(prog_name=f"{os.path.basename(sys.executable)} -m annotation.embedded_argilla")
+    cli(prog_name=f"{os.path.basename(sys.executable)} -m tacit_argilla")
 
 
 if __name__ == "__main__":
