@@ -19,9 +19,11 @@ from pipelines.routing.models import (
     OutOfScopeRule,
     RuleBase,
     ThresholdRule,
+    TrackRecordRule,
     ValidatorRule,
     WordingRule,
 )
+from pipelines.routing.track_record import TrackRecordSource, assess
 from pipelines.routing.validators import ValidatorCheck, disagreement
 
 Embed = Callable[[list[str]], np.ndarray]  # texts -> one L2-normalised row per text
@@ -395,3 +397,37 @@ class Validator(CompiledRule):
     def check(self, interaction: Interaction, memo: Memo) -> str | None:
         reason = disagreement(self._check, interaction, self._args)
         return None if reason is None else f"{self._name}: {reason}"
+
+
+# memo key under which track_record rules leave their assessments for the router to report
+ASSESSMENTS = "track_record"
+
+
+class TrackRecord(CompiledRule):
+    """Fires `review` unless the task's calibrated acceptance model vouches for this draft. Whatever it
+    concludes is left in the memo as an assessment (prediction, threshold, calibration, fit version)."""
+
+    __slots__ = ("_source", "_rule", "_get_text", "_get_draft", "_get_entropy")
+
+    def __init__(self, rule: TrackRecordRule, source: TrackRecordSource | None) -> None:
+        super().__init__(rule)
+        p = rule.params
+        self._source, self._rule = source, rule
+        self._get_text, self._get_draft, self._get_entropy = (
+            getter(p.field),
+            getter(p.draft_field),
+            getter(p.entropy_field),
+        )
+
+    def check(self, interaction: Interaction, memo: Memo) -> str | None:
+        entropy = self._get_entropy(interaction)
+        assessment = assess(
+            self._rule,
+            self._source,
+            interaction.task,
+            _text(self._get_text(interaction)).strip(),
+            _text(self._get_draft(interaction)),
+            float(entropy) if isinstance(entropy, int | float) and not isinstance(entropy, bool) else None,
+        )
+        memo.setdefault(ASSESSMENTS, {})[self.id] = assessment
+        return None if assessment["vouched"] else assessment["reason"]

@@ -25,7 +25,10 @@ class RoutingDecision:
     """The route for one interaction and why.
 
     `details` maps each fired rule id to what it saw, and each rule that could not be evaluated to a
-    note starting with "skipped:" (also listed in `rules_skipped`), so nothing is dropped silently.
+    note starting with "skipped:" (also listed in `rules_skipped`), so nothing is dropped silently; a
+    `track_record` rule that let the draft through has a note starting with "vouched:".
+    `track_record` holds each track_record rule's assessment: the predicted acceptance, the threshold,
+    the calibration size and error bound, and the version of the fit that decided.
     """
 
     decision: Decision
@@ -33,3 +36,4 @@ class RoutingDecision:
     rules_version: str
     details: dict[str, str]
     rules_skipped: list[str]
+    track_record: list[dict[str, Any]] = field(default_factory=list)

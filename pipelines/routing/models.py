@@ -118,6 +118,21 @@ class ValidatorParams(Strict):
     args: dict[str, object] = {}
 
 
+class TrackRecordParams(Strict):
+    """Reviewers' own record: a draft skips review only where, on a held-out calibration split, the upper
+    `confidence` bound (Clopper-Pearson) on the error among drafts that would have skipped is <= alpha."""
+
+    alpha: Annotated[float, Field(gt=0.0, le=0.5)] = 0.05
+    confidence: Annotated[float, Field(ge=0.5, lt=1.0)] = 0.95
+    # reviewed items a task needs before the rule may let any draft through; below it, every draft is reviewed
+    min_decisions: Annotated[int, Field(ge=20)] = 200
+    calibration_share: Annotated[float, Field(ge=0.2, le=0.8)] = 0.5
+    neighbours: Annotated[int, Field(ge=1, le=50)] = 5  # nearest reviewed examples the signals read
+    field: FieldPath = "input"
+    draft_field: FieldPath = "output"
+    entropy_field: FieldPath = "signals.entropy"
+
+
 # --- rules ---
 
 
@@ -163,6 +178,16 @@ class ValidatorRule(RuleBase):
     params: ValidatorParams
 
 
+class TrackRecordRule(RuleBase):
+    """Sends the drafts of its tasks to review unless reviewers' calibrated record vouches for them; it only
+    ever withdraws its own `review`, so every other rule keeps its decision (precedence is untouched)."""
+
+    kind: Literal["track_record"]
+    decision: Literal["review"]  # what it asks for when the record does not vouch; never auto by itself
+    enabled: bool = True  # false: validated, not evaluated (shipped off; `tacit route fit` still fits it)
+    params: TrackRecordParams = TrackRecordParams()
+
+
 Rule = Annotated[
     ThresholdRule
     | WordingRule
@@ -170,11 +195,12 @@ Rule = Annotated[
     | ComplianceRule
     | HighRiskActionRule
     | NoveltyRule
-    | ValidatorRule,
+    | ValidatorRule
+    | TrackRecordRule,
     Field(discriminator="kind"),
 ]
 
-EMBEDDING_KINDS = frozenset({"out_of_scope", "novelty"})
+EMBEDDING_KINDS = frozenset({"out_of_scope", "novelty", "track_record"})
 
 
 class RoutingRules(Strict):

@@ -169,6 +169,12 @@ class RouteResponse(BaseModel):
     rules_version: str
     details: dict[str, str] = Field(description="rule id -> why it fired, or why it was skipped")
     rules_skipped: list[str] = Field(description="ids of rules in scope that could not be evaluated")
+    track_record: list[dict[str, Any]] = Field(
+        [],
+        description="one entry per track_record rule in scope: rule, task, vouched (the draft may skip "
+        "review), predicted_acceptance, threshold, calibration_size, error_bound (upper 95% bound on the "
+        "error among drafts let through), measured_error, alpha, decisions, signals, fit_version, reason",
+    )
 
     @classmethod
     def from_decision(cls, decision: RoutingDecision) -> RouteResponse:
@@ -178,4 +184,5 @@ class RouteResponse(BaseModel):
             rules_version=decision.rules_version,
             details=decision.details,
             rules_skipped=decision.rules_skipped,
+            track_record=decision.track_record,
         )

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pipelines.routing import compiled
-from pipelines.routing.compiled import CompiledRule, Embed, Novelty, RuleSkipped
+from pipelines.routing.compiled import ASSESSMENTS, CompiledRule, Embed, Novelty, RuleSkipped
 from pipelines.routing.interaction import Interaction, RoutingDecision
 from pipelines.routing.loader import LoadedRules, RoutingRulesError, load_rules
 from pipelines.routing.models import (
@@ -21,9 +21,11 @@ from pipelines.routing.models import (
     OutOfScopeRule,
     RoutingRules,
     ThresholdRule,
+    TrackRecordRule,
     ValidatorRule,
     WordingRule,
 )
+from pipelines.routing.track_record import TrackRecordSource
 from pipelines.routing.validators import ValidatorCheck, resolve_validator
 
 _MISSING_CALLABLE = {
@@ -46,6 +48,7 @@ class Router:
         novelty: Novelty | None = None,
         validators: dict[str, ValidatorCheck] | None = None,
         trusted_modules: Iterable[str] = (),
+        track_record: TrackRecordSource | None = None,
     ) -> None:
         loaded = rules if isinstance(rules, LoadedRules) else LoadedRules(rules, "<routing rules>", {})
         trusted = tuple(trusted_modules)
@@ -58,7 +61,9 @@ class Router:
         self._default = self.rules.default
         available = {"embed": embed is not None, "novelty": novelty is not None}
         self._compiled = [
-            _compile(rule, loaded, embed, novelty, validators, trusted) for rule in self.rules.rules
+            _compile(rule, loaded, embed, novelty, validators, trusted, track_record)
+            for rule in self.rules.rules
+            if getattr(rule, "enabled", True)  # a rule switched off is validated, never evaluated
         ]
         self._unavailable = [rule for rule in self._compiled if rule.needs and not available[rule.needs]]
         self._active = [rule for rule in self._compiled if not (rule.needs and not available[rule.needs])]
@@ -73,6 +78,7 @@ class Router:
         novelty: Novelty | None = None,
         validators: dict[str, ValidatorCheck] | None = None,
         trusted_modules: Iterable[str] = (),
+        track_record: TrackRecordSource | None = None,
     ) -> Router:
         return cls(
             load_rules(path),
@@ -80,6 +86,7 @@ class Router:
             novelty=novelty,
             validators=validators,
             trusted_modules=trusted_modules,
+            track_record=track_record,
         )
 
     @property
@@ -109,7 +116,20 @@ class Router:
                 rank = self._rank[rule.decision]
                 if rank > best_rank:
                     best_rank, decision = rank, rule.decision
-        return RoutingDecision(decision, fired, self.version, details, skipped)  # type: ignore[arg-type]
+        assessments = memo.get(ASSESSMENTS)
+        if assessments is None:
+            return RoutingDecision(decision, fired, self.version, details, skipped)  # type: ignore[arg-type]
+        for rule_id, assessment in assessments.items():
+            if assessment["vouched"]:
+                details[rule_id] = assessment["reason"]
+        return RoutingDecision(
+            decision,
+            fired,
+            self.version,
+            details,
+            skipped,
+            list(assessments.values()),  # type: ignore[arg-type]
+        )
 
     def _scope(self, task: str) -> tuple[tuple[CompiledRule, ...], dict[str, str]]:
         """The rules that apply to `task`, and notes for those in scope that cannot run; cached."""
@@ -131,6 +151,7 @@ def _compile(
     novelty: Novelty | None,
     validators: dict[str, ValidatorCheck] | None,
     trusted_modules: tuple[str, ...],
+    track_record: TrackRecordSource | None,
 ) -> CompiledRule:
     match rule:
         case ThresholdRule():
@@ -151,4 +172,6 @@ def _compile(
             except LookupError as exc:
                 raise RoutingRulesError(f"{loaded.where(rule.id)}: params.check: {exc}") from None
             return compiled.Validator(rule, check)
+        case TrackRecordRule():
+            return compiled.TrackRecord(rule, track_record)
     raise TypeError(f"no compiler for rule {rule!r}")

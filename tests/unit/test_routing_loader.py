@@ -30,6 +30,7 @@ def test_the_shipped_rules_file_loads_with_every_kind() -> None:
         "high_risk_action",
         "novelty",
         "validator",
+        "track_record",
     }
     assert sorted(loaded.rules.precedence) == sorted(DECISIONS)
     assert loaded.rule_lines["distress.self-harm"] > 20  # points into the file, past the header comments

@@ -129,6 +129,9 @@ class RouteResult(_Response):
     rules_version: str
     details: dict[str, str] = Field(description="rule id -> why it fired, or why it was skipped")
     rules_skipped: list[str] = Field(description="rules in scope that could not be evaluated")
+    track_record: list[dict[str, Any]] = Field(
+        [], description="each track_record rule's assessment: predicted acceptance, threshold, calibration"
+    )
 
 
 # --- few-shot examples ----------------------------------------------------------------------------------
