@@ -39,23 +39,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from pipelines.config import TacitSettings
 from pipelines.demo.data import load_pool
 from pipelines.loop.drafting import Drafter
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import (
-    PoolEntry,
-    PoolFile,
-    PoolList,
-    measure,
-    pick,
-    pick_by_stage1,
-    rank,
-    screen,
-    shortlist,
-    shortlist_size,
-)
+from pipelines.loop.selection import PoolEntry, PoolFile, PoolList
+from pipelines.loop.selection_ranking import pick, pick_by_stage1, shortlist, shortlist_size
+from pipelines.loop.selection_stages import measure, rank, screen
 from pipelines.loop.settings import SelectionSettings
+from pipelines.progress_view import counted_columns, stage_bars
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
@@ -188,7 +182,10 @@ def run(
         rss_before = _rss_mb()
         started, cpu = time.perf_counter(), time.process_time()
         timings: dict[str, float] = {}
-        picked = rank(runtime, pool, n, settings=selection, drafter=drafter, progress=True, timings=timings)
+        with stage_bars(Console(stderr=True), counted_columns()) as on_progress:
+            picked = rank(
+                runtime, pool, n, settings=selection, drafter=drafter, on_progress=on_progress, timings=timings
+            )
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         figures: dict[str, Any] = {
             "pool_size": pool_size,
@@ -226,5 +223,5 @@ def select_throughput(
     runtime.router  # noqa: B018 -- and the routing rules (and the embedder behind them)
     pool = synthetic_pool(n_prompts)
     started = time.perf_counter()
-    rank(runtime, pool, n_prompts, settings=settings, drafter=drafter, progress=False)
+    rank(runtime, pool, n_prompts, settings=settings, drafter=drafter)
     return n_prompts / (time.perf_counter() - started)

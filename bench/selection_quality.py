@@ -38,7 +38,9 @@ from pipelines.evaluation.runner import resolve_cases_file
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolEntry, PoolList, measure, pick, pick_by_stage1, screen, shortlist
+from pipelines.loop.selection import PoolEntry, PoolList
+from pipelines.loop.selection_ranking import pick, pick_by_stage1, shortlist
+from pipelines.loop.selection_stages import measure, screen
 
 
 def _split(cases: list[EvalCase], eval_per_task: int, seed: int) -> tuple[list[EvalCase], list[EvalCase]]:

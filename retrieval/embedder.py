@@ -106,22 +106,22 @@ class Embedder:
         model = copy.deepcopy(self.model).to(getattr(torch, dtype))
         return Embedder(model, batch_size=self.batch_size, query_cache_size=0, name=self.name)
 
-    def _encode_locked(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def _encode_locked(self, texts: Sequence[str]) -> np.ndarray:
         with self._model_lock:
             vectors = self.model.encode(
                 list(texts),
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
-                show_progress_bar=progress,
+                show_progress_bar=False,  # a library draws no bars: its callers report progress
             )
         return np.asarray(vectors, dtype=np.float32)
 
-    def encode_documents(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
         """Encode many texts (e.g. example inputs at index time) in batches; shape (n, dimension)."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
-        return self._encode_locked(texts, progress=progress)
+        return self._encode_locked(texts)
 
     def encode_query(self, text: str) -> np.ndarray:
         """Encode one query: cached, and batched with concurrent callers; shape (dimension,)."""

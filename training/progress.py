@@ -1,7 +1,9 @@
-"""What a DPO run shows at the terminal: one rich progress bar (the phase, step i of N, the last loss), while
-everything the libraries print (tqdm bars, their log records, Python warnings, stray prints) goes to a log file.
+"""What a DPO run reports while it runs, and where the libraries' own output goes: TrainingProgress turns the
+Trainer's events into `on_progress(phase, step, total, loss)` reports (the CLI draws them: pipelines/
+progress_view.py), while everything the libraries print (tqdm bars, their log records, Python warnings, stray
+prints) goes to a log file. Nothing here draws.
 
-with training_output(home / "logs" / "train-dpo.log", console) as callbacks:
+with training_output(home / "logs" / "train-dpo.log", on_progress) as callbacks:
     train_dpo(recipe, pairs, home, tracking_uri, callbacks=callbacks)
 
 `train_dpo` drops the Trainer's own tqdm bar (and its printed log dicts) when a `TrainingProgress` is among
@@ -13,14 +15,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from transformers import TrainerCallback
 
 # Loggers whose records go to the log file while a run is on screen ("py.warnings" carries Python warnings).
@@ -40,33 +39,34 @@ log = logging.getLogger(__name__)
 
 
 class TrainingProgress(TrainerCallback):
-    """Drives one task of a rich `Progress`: "training" over the run's steps with the last loss, then
-    "evaluating and registering" once the Trainer is done."""
+    """Reports the run through `on_progress(phase, step, total, loss)`: "training" over the run's steps (with
+    the loss when the Trainer logs one), then "evaluating and registering" once the Trainer is done. Only the
+    main process reports."""
 
-    def __init__(self, progress: Progress, task: TaskID) -> None:
-        self.progress = progress
-        self.task = task
+    def __init__(self, on_progress: Callable[[str, int, int | None, float | None], None] | None) -> None:
+        self.on_progress = on_progress
+        self.phase = "training"
+
+    def _report(self, state, loss: float | None = None) -> None:
+        if self.on_progress is not None and state.is_world_process_zero:
+            self.on_progress(self.phase, state.global_step, state.max_steps, loss)
 
     def on_train_begin(self, args, state, control, **kwargs) -> None:
-        if state.is_world_process_zero:
-            self.progress.update(
-                self.task, description="training", total=state.max_steps, completed=state.global_step
-            )
+        self._report(state)
 
     def on_step_end(self, args, state, control, **kwargs) -> None:
-        if state.is_world_process_zero:
-            self.progress.update(self.task, completed=state.global_step)
+        self._report(state)
 
     def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs) -> None:
         if not state.is_world_process_zero or not logs:
             return
         log.info("step %d: %s", state.global_step, logs)  # the values the Trainer would have printed
         if isinstance(logs.get("loss"), int | float):
-            self.progress.update(self.task, loss=f"{logs['loss']:.4f}")
+            self._report(state, float(logs["loss"]))
 
     def on_train_end(self, args, state, control, **kwargs) -> None:
-        if state.is_world_process_zero:
-            self.progress.update(self.task, description="evaluating and registering")
+        self.phase = "evaluating and registering"
+        self._report(state)
 
 
 def _open_private(path: Path):  # -> text file, appended to, mode 0600 (the log can hold prompts)
@@ -118,31 +118,13 @@ def library_output_to_log(log_file: Path, step: str) -> Iterator[None]:
             yield
 
 
-def _is_main_process() -> bool:
-    """Under `accelerate launch` / torchrun every process runs the CLI: only rank 0 draws the bar."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 @contextlib.contextmanager
-def training_output(log_file: Path, console: Console | None = None) -> Iterator[list[TrainerCallback]]:
-    """One progress bar on `console` (none when None, or off the main process) for the whole run; the
-    libraries' own output appended to `log_file`. Yields the callbacks to hand to `train_dpo`."""
+def training_output(
+    log_file: Path, on_progress: Callable[[str, int, int | None, float | None], None] | None = None
+) -> Iterator[list[TrainerCallback]]:
+    """The libraries' own output appended to `log_file` for the whole run; the run's progress reported to
+    `on_progress` (None: not reported). Yields the callbacks to hand to `train_dpo`."""
     with _open_private(log_file) as stream:
         stream.write(f"\n=== DPO run, {time.strftime('%Y-%m-%d %H:%M:%S')} (pid {os.getpid()}) ===\n")
-        progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]}"),
-            TimeElapsedColumn(),
-            console=console or Console(file=sys.stderr),
-            disable=console is None or not _is_main_process(),
-        )
-        task = progress.add_task("preparing: base model, snapshot, MLflow run", total=None, loss="-")
-        with progress, _library_output_to(stream):
-            try:
-                yield [TrainingProgress(progress, task)]
-            finally:
-                # A run that trained leaves its bar (steps, last loss, time); a refusal or a skip leaves none.
-                trained = progress.tasks[task].total is not None
-                progress.update(task, description="done", visible=trained)
+        with _library_output_to(stream):
+            yield [TrainingProgress(on_progress)]

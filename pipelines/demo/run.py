@@ -329,13 +329,15 @@ def run_demo(
 
     if train:
         from pipelines.loop.training_job import run_dpo, training_log
+        from pipelines.progress_view import training_bar
         from training.errors import TrainingError
 
         console.rule("5. Short DPO run (TRL + PEFT LoRA) on the preference pairs, tracked in MLflow")
         started = time.perf_counter()
         # --if-new 1: a re-run with no new pairs keeps the earlier run instead of training again.
         try:
-            report.train = run_dpo(runtime, DEMO_RECIPE, if_new=1, console=console)
+            with training_bar(console) as on_progress:
+                report.train = run_dpo(runtime, DEMO_RECIPE, if_new=1, on_progress=on_progress)
             console.print(report.train.message)
         except TrainingError as exc:  # e.g. too few pairs with a small --share: say so, keep the stack up
             console.print(f"[yellow]DPO run not started: {exc}[/yellow]")

@@ -1,17 +1,17 @@
 """`tacit train dpo`: the ledger's preference pairs -> training.train_dpo -> the audit trail.
 
-On screen, one progress bar with the loss; what the ML libraries print goes to `<home>/logs/train-dpo.log`.
+The run's progress is reported to a callback (the CLI and the demo draw it as one bar with the loss:
+pipelines/progress_view.py::training_bar); what the ML libraries print goes to `<home>/logs/train-dpo.log`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
 from pipelines.config import PROJECT_ROOT
 from pipelines.ledger import PairRecord
 from pipelines.loop.runtime import Runtime
+from pipelines.progress import ReportTraining
 from training.types import PreferencePair, TrainResult
 
 
@@ -57,11 +57,12 @@ def run_dpo(
     runtime: Runtime,
     recipe: Path | None = None,
     if_new: int | None = None,
-    console: Console | None = None,
+    on_progress: ReportTraining | None = None,
 ) -> TrainResult:
     """Train on every preference pair in the ledger (the recipe's filters apply) and audit the gate, which
     scores replies with the eval's task scorers (evaluation.tasks).
-    With a `console`, one progress bar shows the run; the libraries' output goes to `training_log`."""
+    `on_progress(phase, step, total, loss)` is told how the run goes; the libraries' output goes to
+    `training_log`."""
     from pipelines.evaluation.metrics import task_closeness
     from pipelines.stack.service_logins import use_mlflow_login
     from training.dpo import train_dpo
@@ -73,7 +74,7 @@ def run_dpo(
     recipe = recipe if recipe.is_absolute() else PROJECT_ROOT / recipe
     pairs = runtime.ledger.list_pairs()
     cursor = max((pair.updated_at or pair.created_at for pair in pairs), default=None)
-    with training_output(training_log(runtime), console) as callbacks:
+    with training_output(training_log(runtime), on_progress) as callbacks:
         result = train_dpo(
             recipe,
             [to_preference_pair(pair) for pair in pairs],

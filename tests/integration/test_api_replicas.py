@@ -31,7 +31,7 @@ from standardwebhooks.webhooks import Webhook
 from pipelines.ledger import Ledger
 from pipelines.ledger.throwaway_postgres import ThrowawayPostgres
 from pipelines.stack.coordination import TACIT_DB
-from retrieval.store import PARTITION_OF
+from retrieval.partitions import PARTITION_OF
 from tests.conftest import PROJECT_ROOT, _started_processes, free_port
 from tests.support import answer
 

@@ -308,7 +308,7 @@ def test_a_task_another_process_wrote_first_is_searched_once_the_listing_is_old(
 ) -> None:
     """Two stores on one Chroma (two API replicas): the reader listed its partitions before the writer
     created a new task's; it searches that task as soon as its listing is older than the max age."""
-    import retrieval.store
+    import retrieval.partitions
 
     reader, writer = open_store(tmp_path / "chroma", embedder), open_store(tmp_path / "chroma", embedder)
     reader.upsert(SEED[:1])
@@ -317,7 +317,7 @@ def test_a_task_another_process_wrote_first_is_searched_once_the_listing_is_old(
     retriever = Retriever(reader, embedder)
     query = PASSWORD[0].input
     assert all(hit.example.task != PASSWORD[0].task for hit in retriever.search(query, k=3, min_score=-1))
-    monkeypatch.setattr(retrieval.store, "PARTITIONS_MAX_AGE_S", 0.0)
+    monkeypatch.setattr(retrieval.partitions, "PARTITIONS_MAX_AGE_S", 0.0)
     assert retriever.search(query, k=1, min_score=-1)[0].example.id == PASSWORD[0].id
     reader.close()
     writer.close()
@@ -341,11 +341,11 @@ def test_reindex_after_deleting_the_chroma_dir_restores_identical_results(
     shutil.rmtree(path)
 
     rebuilt = open_store(path, embedder)
-    report = rebuilt.rebuild(iter(SEED), total=len(SEED), progress=False)
+    report = rebuilt.rebuild(iter(SEED), total=len(SEED))
     assert (report.previous_count, report.indexed, report.count) == (0, len(SEED), len(SEED))
     assert snapshot(Retriever(rebuilt, embedder)) == before
     # A second rebuild with fewer examples leaves exactly those: the collection follows the ledger.
-    report = rebuilt.rebuild(SEED[:3], progress=False)
+    report = rebuilt.rebuild(SEED[:3])
     assert (report.previous_count, report.count) == (len(SEED), 3)
     assert sorted(rebuilt.ids()) == sorted(example.id for example in SEED[:3])
     rebuilt.close()

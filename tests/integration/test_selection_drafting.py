@@ -131,7 +131,6 @@ def test_tacit_select_pushes_its_picks_with_their_scores_to_argilla(
         draft=False,
         settings=settings,
         drafter=drafter,
-        progress=False,
     )
     assert [item.prompt for item in dry] == [NOVEL, PARAPHRASE] and all(
         item.ticket_id is None for item in dry

@@ -85,8 +85,8 @@ def test_rebuild_moves_the_corrupt_folder_aside_and_builds_a_fresh_one(
     with pytest.raises(StoreCorrupt):
         store.count()
 
-    with caplog.at_level(logging.WARNING, logger="retrieval.store"):
-        report = store.rebuild(EXAMPLES, progress=False)
+    with caplog.at_level(logging.WARNING, logger="retrieval.chroma_client"):
+        report = store.rebuild(EXAMPLES)
 
     assert report.set_aside is not None
     aside = Path(report.set_aside)
@@ -100,7 +100,7 @@ def test_rebuild_moves_the_corrupt_folder_aside_and_builds_a_fresh_one(
     # the new folder opens again from another client: it is a healthy store now
     reopened = ExampleStore(ChromaConfig(path=folder), embedder)
     assert sorted(reopened.ids()) == sorted(example.id for example in EXAMPLES)
-    assert reopened.rebuild(EXAMPLES, progress=False).set_aside is None  # a healthy folder stays put
+    assert reopened.rebuild(EXAMPLES).set_aside is None  # a healthy folder stays put
     reopened.close()
 
 

@@ -17,8 +17,9 @@ from retrieval.api_models import SEARCH_PATH, build_search_router
 from retrieval.config import BUNDLED_MODEL_NAME, ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.metadata import example_to_metadata
+from retrieval.partitions import EMBEDDING_MODEL, PARTITION_OF
 from retrieval.retriever import Retriever
-from retrieval.store import EMBEDDING_MODEL, PARTITION_OF, ExampleStore, StoreMismatch
+from retrieval.store import ExampleStore, StoreMismatch
 from retrieval.types import Example
 
 EXAMPLES = [
@@ -90,7 +91,7 @@ def test_a_same_dimension_model_change_is_a_mismatch_with_the_fix(
     assert answered.status_code == 409, answered.text
     assert answered.json()["detail"] == message
 
-    report = store.rebuild(EXAMPLES, progress=False)  # what `tacit reindex` does
+    report = store.rebuild(EXAMPLES)  # what `tacit reindex` does
     assert report.count == len(EXAMPLES)
     assert search_client(store, renamed).post(SEARCH_PATH, json={"query": "chest pain"}).status_code == 200
     with pytest.raises(StoreMismatch, match="acme/support-embeddings-v2"):  # and the old model is refused now
@@ -107,7 +108,7 @@ def test_a_dimension_change_names_both_models_and_dimensions(
     message = str(raised.value)
     assert f"{BUNDLED_MODEL_NAME} (384-d" in message and "acme/minilm-128 (128-d" in message
     assert "`tacit reindex`" in message
-    assert store.rebuild(EXAMPLES, progress=False).count == len(EXAMPLES)
+    assert store.rebuild(EXAMPLES).count == len(EXAMPLES)
     hits = Retriever(store, projected).search("chest pain", min_score=-1)
     assert {hit.example.id for hit in hits} == {"clin-1", "pay-1"}
 

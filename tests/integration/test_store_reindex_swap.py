@@ -67,19 +67,19 @@ class PausedRebuild:
         encode = runtime.embedder.encode_documents
         calls = {"n": 0}
 
-        def encode_then_maybe_pause(texts: Any, progress: bool = False) -> Any:
+        def encode_then_maybe_pause(texts: Any) -> Any:
             if threading.current_thread() is self.thread:
                 calls["n"] += 1
                 if calls["n"] == 2:
                     self.paused.set()
                     assert self.go.wait(120), "the test never resumed the rebuild"
-            return encode(texts, progress=progress)
+            return encode(texts)
 
         monkeypatch.setattr(runtime.embedder, "encode_documents", encode_then_maybe_pause)
 
     def _run(self, runtime: Runtime) -> None:
         try:
-            self.report = runtime.reindex(progress=False)
+            self.report = runtime.reindex()
         except BaseException as exc:  # surfaced by finish()
             self.error = exc
 
@@ -176,12 +176,12 @@ def test_a_writer_and_a_reader_with_a_stale_view_follow_the_swap(runtime: Runtim
         return 1
 
     examples = [to_retrieval_example(record) for record in runtime.ledger.list_examples()]
-    report = store.rebuild(examples, progress=False, catch_up=write_from_the_other_process)
+    report = store.rebuild(examples, catch_up=write_from_the_other_process)
 
     assert report.generation == 1 and store.generations().keys() == {1}
     assert "late-1" in store.ids(), "a write racing the swap is written again into the live generation"
     # a reader still holding generation 0 finds it dropped and follows the pointer
-    assert stale._generation == 0
+    assert stale.layout.generation == 0
     hits = Retriever(stale, runtime.embedder).search(
         "charged in euros and dollars for one subscription renewal", k=1
     )
@@ -201,11 +201,11 @@ def test_a_failed_rebuild_leaves_the_live_generation_answering(
         raise RuntimeError("the ledger went away mid-read")
 
     with pytest.raises(RuntimeError, match="mid-read"):
-        store.rebuild(broken(), progress=False)
+        store.rebuild(broken())
     assert store.live_generation() == 0 and store.generations().keys() == {0}
     assert store.count() == SEEDED
     # the next rebuild works and numbers past any leftover
     assert (
-        store.rebuild(map(to_retrieval_example, runtime.ledger.list_examples()), progress=False).count
+        store.rebuild(map(to_retrieval_example, runtime.ledger.list_examples())).count
         == SEEDED
     )

@@ -56,11 +56,11 @@ def test_a_value_chroma_refuses_is_not_an_outage(tmp_path: Path) -> None:
     """Chroma's refusal of a mixed list quotes the values: one holding "connect" used to be reported as
     "Chroma server unreachable" (503). Only Chroma's connection errors are an outage now."""
     store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder=None)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="connect") as refused, store._guard():
+    with pytest.raises(ValueError, match="connect") as refused, store.connection.guard():
         validate_where({"meta_plant": {"$in": ["connect", 1]}})
     assert not isinstance(refused.value, StoreUnavailable)
     with (
         pytest.raises(StoreUnavailable, match="is unreachable: Could not connect to a Chroma server"),
-        store._guard(),
+        store.connection.guard(),
     ):
         raise ValueError("Could not connect to a Chroma server. Are you sure it is running?")

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.loop.selection import (
+from pipelines.loop.selection_pool import PoolEntry
+from pipelines.loop.selection_ranking import (
     Candidate,
-    PoolEntry,
     Screened,
     diverse,
     pick,
