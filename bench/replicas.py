@@ -31,12 +31,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import psutil
 
+from bench.argilla_webhooks import response_event, signed
 from bench.chaos import _percentile, _say
 from bench.throwaway_stack import ThrowawayStack
 from bench.throwaway_stack import free_port as _free_port
@@ -170,48 +170,6 @@ def _measured(
     return figures
 
 
-def _signed(secret: str, event: dict) -> tuple[bytes, dict[str, str]]:
-    from standardwebhooks.webhooks import Webhook
-
-    body = json.dumps(event)
-    msg_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(tz=UTC)
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
-        "content-type": "application/json",
-    }
-    return body.encode(), headers
-
-
-def _decision(ticket: dict, user: dict, corrected: str) -> dict:
-    """The `response.created` event Argilla's worker sends when an annotator corrects a review."""
-    now = datetime.now(tz=UTC).isoformat()
-    return {
-        "type": "response.created",
-        "version": 1,
-        "timestamp": now,
-        "data": {
-            "id": str(uuid.uuid4()),
-            "status": "submitted",
-            "inserted_at": now,
-            "updated_at": now,
-            "values": {"verdict": {"value": "edit"}, "corrected": {"value": corrected}},
-            "user": {**user, "inserted_at": now, "updated_at": now},
-            "record": {
-                "id": ticket["argilla_record_id"],
-                "status": "pending",
-                "external_id": ticket["id"],
-                "fields": {"prompt": "p", "context": "", "draft": "d"},
-                "metadata": {"task": ticket["task"]},
-                "dataset": {"name": "corrections"},
-                "inserted_at": now,
-                "updated_at": now,
-            },
-        },
-    }
-
-
 def _wakeups(urls: list[str], api_key: str, secret: str, user: dict, n: int, waiter_at: int) -> dict[str, Any]:
     """Long-polls at replica `waiter_at` (0 or 1), woken by decisions posted as webhooks to replica 1."""
     headers = {"Authorization": f"Bearer {api_key}"}
@@ -232,9 +190,16 @@ def _wakeups(urls: list[str], api_key: str, secret: str, user: dict, n: int, wai
             waiter = threading.Thread(target=long_poll)
             waiter.start()
             time.sleep(0.3)  # the long-poll is waiting
-            body, signed = _signed(secret, _decision(created, user, f"Woken {i}"))
+            decision = response_event(
+                ticket_id=created["id"],
+                record_id=created["argilla_record_id"],
+                task=created["task"],
+                user=user,
+                values={"verdict": "edit", "corrected": f"Woken {i}"},
+            )
+            body, signed_headers = signed(secret, decision)
             sent = time.monotonic()
-            first.post("/v1/webhooks/argilla", content=body, headers=signed).raise_for_status()
+            first.post("/v1/webhooks/argilla", content=body, headers=signed_headers).raise_for_status()
             delivered = time.monotonic()
             waiter.join(60)
             if answered.get("decided"):

@@ -1,17 +1,20 @@
 """The four HITL patterns end to end on the real embedded stack: ticket over HTTP, answer as an
-annotator through Argilla, decision and ledger rows with provenance back in tacit."""
+annotator through Argilla, decision and ledger rows with provenance back in tacit; then what only a whole
+stack shows: lost webhooks recovered by sync, tickets waiting while Argilla is down, the stack's audit trail.
+
+How the API checks keys, bodies and webhook signatures (forged, stale, replayed) is unit-tested without a
+stack (tests/unit/test_api_scopes.py, test_api_request_validation.py, test_api_webhooks.py), and the served
+API's answers to bad calls through tacit-client in tests/integration/test_client_stack.py."""
 
 from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from standardwebhooks.webhooks import Webhook
-from tacit_client import TacitClient, UnprocessableEntityError
+from tacit_client import TacitClient
 
 from pipelines.ledger import Ledger
 from tests.conftest import StackInfo
@@ -158,108 +161,6 @@ def test_preference_pair_and_tie(stack: StackInfo, tacit: TacitClient, ledger: L
     assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == [(prompt, better, worse)]
 
 
-def test_the_served_api_checks_keys_bodies_and_ticket_ids(stack: StackInfo) -> None:
-    """The service as `tacit up` runs it answers like the app in-process (every bad body, the size cap and
-    the keys are in tests/unit/test_api_request_validation.py): no key, a bad body, an unknown ticket."""
-    assert httpx.get(f"{stack.api_url}/v1/tickets/abc", timeout=10).status_code == 401
-    headers = {"Authorization": f"Bearer {stack.api_key}"}
-    with httpx.Client(base_url=stack.api_url, headers=headers, timeout=30) as http:
-        missing = http.post("/v1/reviews", json={"task": "x", "draft": "d"})
-        assert missing.status_code == 422
-        assert [err["loc"] for err in missing.json()["detail"]] == [["body", "prompt"]]
-        unknown = http.get(f"/v1/tickets/{uuid.uuid4().hex}")
-        assert unknown.status_code == 404 and "no ticket with id" in unknown.json()["detail"]
-
-
-def _signed(
-    secret: str, event: dict, msg_id: str | None = None, at: float | None = None
-) -> tuple[bytes, dict]:
-    from datetime import UTC, datetime
-
-    body = json.dumps(event)
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    timestamp = datetime.fromtimestamp(at or time.time(), tz=UTC)
-    signature = Webhook(secret).sign(msg_id, timestamp, body)
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": signature,
-        "content-type": "application/json",
-    }
-    return body.encode(), headers
-
-
-def _response_event(stack: StackInfo, ticket: dict, values: dict) -> dict:
-    alice = stack.annotators[0]
-    client = httpx.get(
-        f"{stack.argilla_url}/api/v1/me", headers={"X-Argilla-Api-Key": alice.api_key}, timeout=10
-    )
-    me = client.json()
-    now = "2026-01-01T00:00:00"
-    return {
-        "type": "response.created",
-        "version": 1,
-        "timestamp": now,
-        "data": {
-            "id": str(uuid.uuid4()),
-            "status": "submitted",
-            "inserted_at": now,
-            "updated_at": now,
-            "values": {name: {"value": value} for name, value in values.items()},
-            "user": {
-                "id": me["id"],
-                "username": me["username"],
-                "first_name": me["username"],
-                "role": "annotator",
-                "inserted_at": now,
-                "updated_at": now,
-            },
-            "record": {
-                "id": ticket.argilla_record_id,
-                "status": "pending",
-                "external_id": ticket.id,
-                "fields": {"prompt": "Replay me", "context": "", "draft": "draft text"},
-                "metadata": {"task": "replay"},
-                "dataset": {"name": "corrections"},
-                "inserted_at": now,
-                "updated_at": now,
-            },
-        },
-    }
-
-
-def test_webhooks_are_verified_and_replays_change_nothing(
-    stack: StackInfo, tacit: TacitClient, ledger: Ledger
-) -> None:
-    secret = json.loads((stack.home / "secrets.json").read_text())["webhook_secret"]
-    ticket = tacit.review(task="replay", prompt="Replay me", draft="draft text")
-    event = _response_event(stack, ticket, {"verdict": "edit", "corrected": "fixed text"})
-    url = f"{stack.api_url}/v1/webhooks/argilla"
-    audit_before = len(ledger.list_audit())
-
-    unsigned = httpx.post(
-        url, content=json.dumps(event), headers={"content-type": "application/json"}, timeout=10
-    )
-    assert unsigned.status_code == 401
-    body, headers = _signed("whsec_" + "A" * 32, event)
-    assert httpx.post(url, content=body, headers=headers, timeout=10).status_code == 401  # wrong secret
-    body, headers = _signed(secret, event, at=time.time() - 3600)
-    assert httpx.post(url, content=body, headers=headers, timeout=10).status_code == 401  # stale
-    assert len(ledger.list_audit()) == audit_before, "a rejected webhook must ingest nothing"
-
-    body, headers = _signed(secret, event)
-    first = httpx.post(url, content=body, headers=headers, timeout=10)
-    assert first.status_code == 200 and first.json()["changed"] == 1
-    replay = httpx.post(url, content=body, headers=headers, timeout=10)
-    assert replay.status_code == 401 and "replayed" in replay.json()["detail"]
-    # The same event under a new delivery id is accepted but changes nothing (deterministic ids).
-    body, headers = _signed(secret, event)
-    again = httpx.post(url, content=body, headers=headers, timeout=10)
-    assert again.status_code == 200 and again.json()["changed"] == 0
-    assert len([e for e in ledger.list_examples(task="replay") if e.output == "fixed text"]) == 1
-    assert len([p for p in ledger.list_pairs(task="replay") if p.chosen == "fixed text"]) == 1
-
-
 def test_missed_webhooks_are_recovered_by_sync_exactly_once(
     stack: StackInfo, tacit: TacitClient, ledger: Ledger
 ) -> None:
@@ -384,9 +285,3 @@ def test_audit_trail_verifies_and_detects_an_edited_row(stack: StackInfo, tmp_pa
     broken = stack.tacit("audit", "verify", check=False, extra_env=env)
     assert broken.returncode == 1
     assert "seq 3" in broken.stderr
-
-
-def test_client_raises_with_the_api_message(tacit: TacitClient) -> None:
-    with pytest.raises(UnprocessableEntityError) as info:
-        tacit.review(task="", prompt="p", draft="d")
-    assert info.value.status_code == 422

@@ -22,13 +22,12 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from standardwebhooks.webhooks import Webhook
 
+from bench.argilla_webhooks import signature_headers
 from pipelines.api.body_limit import MAX_JSON_DEPTH
 from pipelines.config import ConfigError, load_settings
 from pipelines.routing.requests import MAX_SIGNALS_CHARS, MAX_SIGNALS_DEPTH, MAX_SIGNALS_ITEMS
@@ -570,15 +569,8 @@ def test_the_body_limit_is_a_config_key() -> None:
 
 
 def signed(body: bytes, *, at: float | None = None, msg_id: str | None = None) -> dict[str, str]:
-    """Headers as Argilla's worker signs a delivery (the Standard Webhooks reference library)."""
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    moment = datetime.fromtimestamp(time.time() if at is None else at, tz=UTC)
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(moment.timestamp())),
-        "webhook-signature": Webhook(SECRET).sign(msg_id, moment, body.decode("utf-8", "surrogateescape")),
-        "content-type": "application/json",
-    }
+    """Headers as Argilla's worker signs a delivery with the app's secret."""
+    return signature_headers(SECRET, body, msg_id=msg_id, at=at)
 
 
 def sign_bytes(body: bytes) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """`POST /v1/webhooks/argilla` through FastAPI's TestClient, no stack: the webhook router mounted on an app
 with a real Runtime on a temporary TACIT_HOME (SQLite ledger, Chroma and the embedder under that home), the
-secret written with `pipelines.stack.secrets_store`, deliveries signed with `standardwebhooks`.
+secret written with `pipelines.stack.secrets_store`, deliveries built and signed by `bench/argilla_webhooks.py`.
 
 A good delivery decides its ticket, teaches its example and pair and reaches the example store at once;
 forged, stale, replayed and malformed deliveries are refused with a 4xx and change nothing; `record.*` events
@@ -16,15 +16,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from standardwebhooks.webhooks import Webhook
 
+from bench import argilla_webhooks
+from bench.argilla_webhooks import signed
 from pipelines.api import webhooks
 from pipelines.config import TacitSettings
 from pipelines.loop.runtime import Runtime
@@ -110,22 +110,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     close(built)
 
 
-def signed(
-    secret: str, body: bytes | str | dict | list, msg_id: str | None = None, at: float | None = None
-) -> tuple[bytes, dict[str, str]]:
-    """A Standard-Webhooks delivery as Argilla's worker sends it."""
-    text = body if isinstance(body, str) else body.decode() if isinstance(body, bytes) else json.dumps(body)
-    msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
-    timestamp = datetime.fromtimestamp(time.time() if at is None else at, tz=UTC)
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(timestamp.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, timestamp, text),
-        "content-type": "application/json",
-    }
-    return text.encode(), headers
-
-
 def open_ticket(service: Service) -> tuple[str, str]:
     """A review ticket already delivered to Argilla as a record: (ticket id, record id)."""
     ledger = service.runtime.ledger
@@ -140,36 +124,18 @@ def open_ticket(service: Service) -> tuple[str, str]:
 def response_event(
     ticket_id: str, record_id: str, values: dict[str, Any], kind: str = "response.created"
 ) -> dict:
-    now = "2026-01-01T00:00:00"
-    return {
-        "type": kind,
-        "version": 1,
-        "timestamp": now,
-        "data": {
-            "id": str(uuid.uuid4()),
-            "status": "submitted",
-            "inserted_at": now,
-            "updated_at": now,
-            "values": {name: {"value": value} for name, value in values.items()},
-            "user": {
-                **ALICE,
-                "first_name": "Alice",
-                "role": "annotator",
-                "inserted_at": now,
-                "updated_at": now,
-            },
-            "record": {
-                "id": record_id,
-                "status": "completed",
-                "external_id": ticket_id,
-                "fields": {"prompt": PROMPT, "context": "", "draft": DRAFT},
-                "metadata": {"task": TASK},
-                "dataset": {"name": "corrections"},
-                "inserted_at": now,
-                "updated_at": now,
-            },
-        },
-    }
+    """Alice's answer to the ticket's record, at a fixed time (the ordering tests move it)."""
+    return argilla_webhooks.response_event(
+        ticket_id=ticket_id,
+        record_id=record_id,
+        task=TASK,
+        user={**ALICE, "first_name": "Alice"},
+        values=values,
+        fields={"prompt": PROMPT, "context": "", "draft": DRAFT},
+        kind=kind,
+        record_status="completed",
+        at="2026-01-01T00:00:00",
+    )
 
 
 EDIT = {"verdict": "edit", "corrected": CORRECTED, "note": "do not state MI before troponin is back"}
