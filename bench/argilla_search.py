@@ -140,13 +140,13 @@ class Login(NamedTuple):  # not a dataclass: `tacit bench` runs this file withou
 class ThrowawayArgilla:
     """Redis + `tacit_argilla serve` under a temporary ARGILLA_HOME, with an owner and two annotators.
 
-    The environment is the stack's (`pipelines.stack.supervisor.argilla_env`) with the home, database and Redis moved;
+    The environment is the stack's (`pipelines.stack.catalogue.argilla_env`) with the home, database and Redis moved;
     no worker runs and no webhook is registered. `restart(extra_env)` serves the same database again, e.g.
     with the engine's accelerations off."""
 
     def __init__(self, keep: bool = False) -> None:
-        from pipelines.config import TacitSettings
-        from pipelines.stack.supervisor import ARGILLA_PYTHON, PROJECT_ROOT, argilla_env, redis_server_binary
+        from pipelines.config import PROJECT_ROOT, TacitSettings
+        from pipelines.stack.catalogue import ARGILLA_PYTHON, argilla_env, redis_server_binary
 
         self.python, self.root, self.keep = str(ARGILLA_PYTHON), PROJECT_ROOT, keep
         self.dir = Path(tempfile.mkdtemp(prefix="tacit-argilla-bench-"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipelines.config import TacitSettings
-from pipelines.stack import supervisor
+from pipelines.stack.processes import run_argilla_command
 from pipelines.stack.secrets_store import StackSecrets, write_secrets
 
 
@@ -14,7 +14,7 @@ def bootstrap_argilla_database(settings: TacitSettings, secrets: StackSecrets) -
     owner = secrets.argilla.owner
     logins = [(owner, "owner")] + [(login, "annotator") for login in secrets.argilla.annotators]
     users = [{**login.model_dump(), "role": role} for login, role in logins]
-    supervisor.run_argilla_command(settings, "bootstrap", stdin=json.dumps(users))
+    run_argilla_command(settings, "bootstrap", stdin=json.dumps(users))
 
 
 def argilla_owner_client(settings: TacitSettings, secrets: StackSecrets):  # -> rg.Argilla

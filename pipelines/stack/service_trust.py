@@ -16,8 +16,9 @@ import httpx
 import psutil
 
 from pipelines.config import TacitSettings
-from pipelines.stack import supervisor
+from pipelines.stack.errors import StackError
 from pipelines.stack.home_identity import is_valid_proof, new_nonce
+from pipelines.stack.processes import running_process
 
 
 def listening_ports(process: psutil.Process) -> set[int]:
@@ -44,7 +45,7 @@ def something_listens(host: str, port: int) -> bool:
 
 def why_not_ours(settings: TacitSettings, name: str, port: int) -> str | None:
     """None when the process `tacit up` started as `name` is alive and listens on `port`; else the reason."""
-    process = supervisor.running_process(settings, name)
+    process = running_process(settings, name)
     if process is None:
         return f"no live {name} process that tacit up started for this home ({settings.run_dir / (name + '.json')})"
     if port not in listening_ports(process):
@@ -52,9 +53,9 @@ def why_not_ours(settings: TacitSettings, name: str, port: int) -> str | None:
     return None
 
 
-def _refusal(url: str, what: str, reason: str, port_key: str) -> supervisor.StackError:
+def _refusal(url: str, what: str, reason: str, port_key: str) -> StackError:
     env = "TACIT_" + port_key.replace(".", "__").upper()
-    return supervisor.StackError(
+    return StackError(
         f"{url} answers, but it is not this home's {what}: {reason}; no key was sent. Stop whatever holds that "
         f"port or move this home's {what} (config key '{port_key}', env {env}), then `tacit up`"
     )

@@ -590,7 +590,7 @@ def test_bulk_loader_writes_what_the_records_bulk_api_writes(stack, monkeypatch)
     """`tacit_argilla load-records` (the benchmark's fast seeding) leaves the database and every search
     answer exactly as Argilla's records bulk API does for the same items."""
     from pipelines.config import TacitSettings
-    from pipelines.stack.supervisor import ARGILLA_PYTHON, argilla_env
+    from pipelines.stack.catalogue import ARGILLA_PYTHON, argilla_env
 
     bench = _bench_module()
     owner = httpx.Client(

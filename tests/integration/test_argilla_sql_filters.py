@@ -112,7 +112,7 @@ RECORDS = [
 
 
 def compile_and_run(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from pipelines.stack.supervisor import ARGILLA_PYTHON
+    from pipelines.stack.catalogue import ARGILLA_PYTHON
 
     done = subprocess.run(
         [str(ARGILLA_PYTHON), "-c", SCRIPT, json.dumps(RECORDS)],

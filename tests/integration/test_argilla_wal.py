@@ -24,7 +24,7 @@ import argilla as rg
 import httpx
 import pytest
 
-from pipelines.stack.supervisor import ARGILLA_PYTHON
+from pipelines.stack.catalogue import ARGILLA_PYTHON
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 RECORDS = 200  # the stream reads 4 rows a block here: it is paused with almost all of them still unread
@@ -120,7 +120,7 @@ def test_annotators_submit_while_the_vector_matrix_is_rebuilt(stack) -> None:
     record_ids = [str(record._server_id) for record in first]
     assert len(record_ids) == SUBMITS
 
-    home = stack.home / "argilla"  # what pipelines.stack.supervisor.argilla_env gives Argilla's processes
+    home = stack.home / "argilla"  # what pipelines.stack.catalogue.argilla_env gives Argilla's processes
     env = {
         **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),

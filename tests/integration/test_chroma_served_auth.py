@@ -14,7 +14,7 @@ import pytest
 
 from pipelines.config import TacitSettings, load_settings
 from pipelines.loop.runtime import Runtime
-from pipelines.stack import supervisor
+from pipelines.stack import catalogue, processes, supervisor
 from pipelines.stack.secrets_store import ensure_secrets, read_secrets
 from retrieval.embedder import Embedder
 from retrieval.store import ExampleStore, StoreUnavailable
@@ -40,12 +40,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TacitSettings]:
         home=home, retrieval={"chroma": {"mode": "http", "serve": True, "port": free_port(), "connect_timeout_s": 5}}
     )
     ensure_secrets(settings.secrets_file, "owner", [])
-    component = supervisor.chroma_component(settings)
+    component = catalogue.chroma_component(settings)
     for folder in (settings.logs_dir, settings.run_dir):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    process = supervisor._spawn(settings, component)
+    process = processes.spawn(settings, component)
     try:
-        supervisor.wait_healthy(component, process, time.monotonic() + 120)
+        processes.wait_healthy(component, process, time.monotonic() + 120)
         yield settings
     finally:
         supervisor.stop(settings)
@@ -59,7 +59,7 @@ def test_a_served_chroma_refuses_a_call_without_the_token(served: TacitSettings)
     token = read_secrets(served.secrets_file).chroma_token
     right = httpx.get(f"{url}{COLLECTIONS}", headers={"Authorization": f"Bearer {token}"})
     assert (anonymous.status_code, wrong.status_code, right.status_code) == (403, 403, 200)
-    token_file = supervisor.chroma_token_path(served)
+    token_file = catalogue.chroma_token_path(served)
     assert token_file.read_text() == token and stat.S_IMODE(token_file.stat().st_mode) == 0o600
 
 

@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from sqlalchemy.engine import make_url
 
 from pipelines.config import load_settings
-from pipelines.stack import supervisor
+from pipelines.stack import catalogue, processes, supervisor
 from pipelines.stack.secrets_store import ensure_secrets
 from pipelines.stack.service_logins import MLFLOW_PASSWORD_ENV, MLFLOW_USERNAME_ENV, mlflow_login
 from tests.conftest import free_port
@@ -38,15 +38,15 @@ def test_the_embedded_mlflow_server_on_postgresql_tracks_registers_and_names_the
         mlflow={"backend_store_uri": store_url, "artifacts_destination": artifacts.as_uri()},
     )
     ensure_secrets(settings.secrets_file, "owner", [])  # MLflow's admin login, as `tacit up` writes it first
-    (component,) = [c for c in supervisor.components(settings) if c.name == "mlflow"]
+    (component,) = [c for c in catalogue.components(settings) if c.name == "mlflow"]
     username, password = mlflow_login(settings)
     monkeypatch.setenv(MLFLOW_USERNAME_ENV, username)  # what tacit's training sets in its own process
     monkeypatch.setenv(MLFLOW_PASSWORD_ENV, password)
     for folder in (settings.logs_dir, settings.run_dir, settings.home_dir / "mlflow"):
         folder.mkdir(parents=True, exist_ok=True)
-    process = supervisor._spawn(settings, component)
+    process = processes.spawn(settings, component)
     try:
-        supervisor.wait_healthy(component, process, time.monotonic() + 180)
+        processes.wait_healthy(component, process, time.monotonic() + 180)
         assert make_url(store_url).password not in " ".join(process.cmdline()), "the password is not in argv"
 
         overrides = {**FAST, "model": {"model_name_or_path": str(tiny_llama)}, "gate": {**FAST["gate"], **PROMOTE_ANY}}

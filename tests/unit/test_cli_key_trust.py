@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.config import PROJECT_ROOT, TacitSettings, load_settings
-from pipelines.stack import supervisor
+from pipelines.stack import catalogue, health, processes
 from pipelines.stack.home_identity import identity_proof, is_valid_proof
 from pipelines.stack.secrets_store import StackSecrets, ensure_secrets
 
@@ -172,17 +172,17 @@ def test_a_foreign_server_on_argillas_port_gets_no_owner_key_from_the_sync_fallb
 def start_stand_in(settings: TacitSettings, which: str, seen: Path, *, as_ours: bool) -> subprocess.Popen | None:
     argv = [sys.executable, "-c", STAND_IN_API, str(settings.ports.api), which, str(seen)]
     if as_ours:  # the way `tacit up` starts the API: pid file with start ticks
-        component = supervisor.Component(
+        component = catalogue.Component(
             name="api", argv=argv, url=settings.api_url, port=settings.ports.api, port_key="ports.api",
-            is_healthy=supervisor._http_ok(f"{settings.api_url}/healthz"),
+            is_healthy=health.http_ok(f"{settings.api_url}/healthz"),
         )
-        process = supervisor._spawn(settings, component)
+        process = processes.spawn(settings, component)
         popen = None
     else:
         popen = subprocess.Popen(argv, cwd=PROJECT_ROOT)
         process = None
     deadline = time.monotonic() + 30
-    while not supervisor._http_ok(f"{settings.api_url}/healthz")():
+    while not health.http_ok(f"{settings.api_url}/healthz")():
         assert time.monotonic() < deadline, "the stand-in API never answered"
         time.sleep(0.05)
     return popen if popen is not None else process

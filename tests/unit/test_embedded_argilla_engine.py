@@ -154,7 +154,7 @@ def test_unindexed_baseline_matches_what_the_fts_index_matches(
 
 
 def test_bulk_loader_refuses_a_malformed_dataset_id_with_a_clear_message() -> None:
-    from pipelines.stack.supervisor import ARGILLA_PYTHON
+    from pipelines.stack.catalogue import ARGILLA_PYTHON
 
     done = subprocess.run(
         [

@@ -46,7 +46,7 @@ print(json.dumps(left))
 
 @pytest.mark.slow  # a subprocess in the Argilla venv (imports argilla_server)
 def test_the_worker_job_class_returns_the_connections_argilla_leaves_checked_out(tmp_path: Path) -> None:
-    from pipelines.stack.supervisor import ARGILLA_PYTHON
+    from pipelines.stack.catalogue import ARGILLA_PYTHON
 
     done = subprocess.run(
         [str(ARGILLA_PYTHON), "-c", SCRIPT, str(tmp_path / "argilla.db")],

@@ -21,7 +21,8 @@ import redis
 from pipelines.api.webhooks import SharedReplayGuard
 from pipelines.config import TacitSettings
 from pipelines.loop.wakeups import DECIDED, SYNC, Wakeups
-from pipelines.stack import coordination, supervisor
+from pipelines.stack import catalogue, coordination, policy, processes, supervisor
+from pipelines.stack.errors import StackError
 from pipelines.stack.leader import Leadership
 from pipelines.stack.secrets_store import ensure_secrets
 
@@ -44,10 +45,10 @@ def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     home: Path = tmp_path_factory.mktemp("redis-home")
     settings = TacitSettings(home=home, ports={"redis": _free_port()}, coordination={"backend": "redis"})
     stack_secrets = ensure_secrets(settings.secrets_file, "owner", [])
-    (component,) = [c for c in supervisor.components(settings) if c.name == "redis"]
+    (component,) = [c for c in catalogue.components(settings) if c.name == "redis"]
     (home / "redis").mkdir()
     for path, text in component.files.items():
-        supervisor._write_private(path, text)
+        processes.write_private(path, text)
     server = subprocess.Popen(component.argv, stdout=subprocess.DEVNULL)
     embedded = EmbeddedRedis(
         coordination_url=coordination.redis_url(settings),
@@ -153,11 +154,9 @@ def test_the_replay_guard_is_shared_and_expires_with_the_window(embedded_redis: 
 
 
 def test_tacit_up_places_replicas_and_refuses_them_without_what_they_share(tmp_path: Path) -> None:
-    from pipelines.stack import supervisor
-
     alone = TacitSettings(home=tmp_path, api={"replicas": 3})
-    with pytest.raises(supervisor.StackError, match="coordination.backend redis.*retrieval.chroma.mode http"):
-        supervisor.check_replicas(alone)
+    with pytest.raises(StackError, match="coordination.backend redis.*retrieval.chroma.mode http"):
+        policy.check_replicas(alone)
     shared = TacitSettings(
         home=tmp_path,
         api={"replicas": 3},
@@ -165,8 +164,8 @@ def test_tacit_up_places_replicas_and_refuses_them_without_what_they_share(tmp_p
         coordination={"backend": "redis"},
         retrieval={"chroma": {"mode": "http", "serve": True, "port": 7200}},
     )
-    supervisor.check_replicas(shared)
-    started = {c.name: c.port for c in supervisor.components(shared) if c.name.startswith(("api", "chroma"))}
+    policy.check_replicas(shared)
+    started = {c.name: c.port for c in catalogue.components(shared) if c.name.startswith(("api", "chroma"))}
     assert started == {"chroma": 7200, "api": 7000, "api-2": 7100, "api-3": 7101}
     # `tacit status` lists the replicas `tacit up --api-replicas N` started even when the config says 1
     (tmp_path / "run").mkdir()

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from pipelines.config import TacitSettings
-from pipelines.stack import process_identity, supervisor
+from pipelines.stack import catalogue, health, process_identity, processes, supervisor
 from pipelines.stack.process_identity import (
     ProcessStamp,
     Verdict,
@@ -107,25 +107,25 @@ def home(tmp_path: Path) -> TacitSettings:
 
 
 @pytest.fixture
-def component(monkeypatch: pytest.MonkeyPatch) -> Iterator[supervisor.Component]:
+def component(monkeypatch: pytest.MonkeyPatch) -> Iterator[catalogue.Component]:
     """A stand-in for the API: a real HTTP server process, the only component `tacit up/status/down` see."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    served = supervisor.Component(
+    served = catalogue.Component(
         name="api",
         argv=[sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
         url=url,
         port=port,
         port_key="ports.api",
-        is_healthy=supervisor._http_ok(f"{url}/"),
+        is_healthy=health.http_ok(f"{url}/"),
     )
     monkeypatch.setattr(supervisor, "components", lambda settings: [served])
     yield served
 
 
 @pytest.fixture
-def started(home: TacitSettings, component: supervisor.Component) -> Iterator[psutil.Process]:
-    process = supervisor._spawn(home, component)
+def started(home: TacitSettings, component: catalogue.Component) -> Iterator[psutil.Process]:
+    process = processes.spawn(home, component)
     deadline = time.monotonic() + 30
     while not component.is_healthy():  # ready to answer, so status can say healthy
         assert time.monotonic() < deadline and process.is_running(), "the stand-in never answered"
@@ -166,12 +166,12 @@ def test_status_up_and_down_work_after_the_wall_clock_steps(
 
 
 def test_an_old_format_pid_file_written_before_the_step_is_still_ours_and_upgraded(
-    home: TacitSettings, started: psutil.Process, component: supervisor.Component
+    home: TacitSettings, started: psutil.Process, component: catalogue.Component
 ) -> None:
     pid_file = home.run_dir / "api.json"
     old = {"pid": started.pid, "create_time": started.create_time() - STEP_S, "argv": component.argv}
     pid_file.write_text(json.dumps(old))
-    assert supervisor.running_process(home, "api").pid == started.pid
+    assert processes.running_process(home, "api").pid == started.pid
     upgraded = json.loads(pid_file.read_text())
     assert upgraded["start_ticks"] == process_identity.read_start_ticks(started.pid)
     assert upgraded["boot_id"] == process_identity.read_boot_id() and upgraded["argv"] == component.argv

@@ -17,7 +17,8 @@ import psutil
 import pytest
 
 from pipelines.config import load_settings
-from pipelines.stack import supervisor
+from pipelines.stack import catalogue, policy, processes, service_configs, supervisor
+from pipelines.stack.errors import StackError
 from pipelines.stack.private import make_private, open_files_to_others
 from pipelines.stack.secrets_store import (
     SERVICE_SECRETS,
@@ -117,7 +118,7 @@ def test_older_secrets_get_the_services_credentials_once_at_the_next_up(tmp_path
 def test_redis_config_has_a_password_no_config_command_and_its_own_dir(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TACIT_HOME", str(tmp_path))
     settings = load_settings()
-    text = supervisor.redis_config(settings, "s3cret", "c00rdination")
+    text = service_configs.redis_config(settings, "s3cret", "c00rdination")
     assert "requirepass s3cret" in text and 'rename-command CONFIG ""' in text
     for command in ("MODULE", "SLAVEOF", "REPLICAOF", "DEBUG", "ACL", "SAVE", "BGSAVE"):
         assert f'rename-command {command} ""\n' in text
@@ -125,9 +126,9 @@ def test_redis_config_has_a_password_no_config_command_and_its_own_dir(tmp_path:
     assert user.startswith("user tacit-coordination reset on #") and "~tacit:* " in user and "&tacit:* " in user
     assert "c00rdination" not in text, "the ACL user's password is in the config as its hash only"
     assert f"dir {tmp_path.resolve() / 'redis'}" in text and "run" not in text
-    assert supervisor.argilla_env(settings, "s3cret")["ARGILLA_REDIS_URL"].startswith("redis://:s3cret@")
+    assert catalogue.argilla_env(settings, "s3cret")["ARGILLA_REDIS_URL"].startswith("redis://:s3cret@")
     ensure_secrets(settings.secrets_file, "owner", ["alice"])
-    (redis,) = [c for c in supervisor.components(settings) if c.name == "redis"]
+    (redis,) = [c for c in catalogue.components(settings) if c.name == "redis"]
     password = read_secrets(settings.secrets_file).redis_password
     assert not any(password in arg for arg in redis.argv), "never on a command line `ps` shows"
 
@@ -138,7 +139,7 @@ def test_mlflow_runs_its_basic_auth_app_and_a_served_chroma_asks_for_a_token(tmp
     monkeypatch.setenv("TACIT_RETRIEVAL__CHROMA__SERVE", "true")
     settings = load_settings()
     stack_secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
-    found = {c.name: c for c in supervisor.components(settings)}
+    found = {c.name: c for c in catalogue.components(settings)}
     mlflow, chroma = found["mlflow"], found["chroma"]
     assert mlflow.argv[-2:] == ["--app-name", "basic-auth"]
     (ini,) = mlflow.files.values()
@@ -158,10 +159,10 @@ def test_a_stray_file_in_run_does_not_stop_down(tmp_path: Path, monkeypatch) -> 
     monkeypatch.setenv("TACIT_HOME", str(tmp_path))
     settings = load_settings()
     settings.logs_dir.mkdir(parents=True)
-    sleeper = supervisor.Component(
+    sleeper = catalogue.Component(
         name="api", argv=["sleep", "300"], url="-", port=0, port_key="", is_healthy=lambda: True
     )
-    process = supervisor._spawn(settings, sleeper)
+    process = processes.spawn(settings, sleeper)
     (settings.run_dir / "notes.json").write_text("not json at all")
     (settings.run_dir / "half.json").write_text('{"pid": ')
     try:
@@ -178,20 +179,20 @@ def test_binding_beyond_loopback_is_refused_without_secrets_and_announced_with_t
 ) -> None:
     monkeypatch.setenv("TACIT_HOME", str(tmp_path))
     said: list[str] = []
-    supervisor.check_bind(load_settings(), None, said.append)  # 127.0.0.1: nothing to say
+    policy.check_bind(load_settings(), None, said.append)  # 127.0.0.1: nothing to say
     assert said == []
 
     monkeypatch.setenv("TACIT_HOST", "0.0.0.0")
     wide = load_settings()
     with pytest.raises(
-        supervisor.StackError, match=r"'host' \(env TACIT_HOST\) is '0.0.0.0'.*Redis password"
+        StackError, match=r"'host' \(env TACIT_HOST\) is '0.0.0.0'.*Redis password"
     ):
-        supervisor.check_bind(wide, None, said.append)
+        policy.check_bind(wide, None, said.append)
     secrets = ensure_secrets(wide.secrets_file, "owner", ["alice"])
-    supervisor.check_bind(wide, secrets, said.append)
+    policy.check_bind(wide, secrets, said.append)
     assert len(said) == 1 and said[0].startswith("WARNING: binding to 0.0.0.0, beyond loopback")
-    assert supervisor.is_loopback("::1") and supervisor.is_loopback("localhost")
-    assert not supervisor.is_loopback("example.com")
+    assert policy.is_loopback("::1") and policy.is_loopback("localhost")
+    assert not policy.is_loopback("example.com")
 
 
 def test_tacit_credentials_names_the_embedded_mlflow_s_login(tmp_path: Path, monkeypatch) -> None:
