@@ -187,7 +187,6 @@ def test_every_endpoint_through_the_client(stack: StackInfo, served: dict[str, A
     with TacitClient(stack.api_url, admin_key) as admin:
         stats = admin.stats(task=TASK)  # the documented shape, read from a live answer
         assert stats.task == TASK and stats.items == 0 and stats.annotators == {}
-        assert admin.stats().responses >= 0
     with TacitClient(stack.api_url, "wrong-key") as stranger, pytest.raises(AuthenticationError):
         stranger.whoami()
 
@@ -239,6 +238,7 @@ def test_langgraph_review_survives_a_restart_and_comes_back_as_an_example(
             graph = build_graph(SqliteSaver(connection))
             done = graph.get_state(thread("first")).values
             assert done["verdict"] == "edit" and done["delivered"] == CORRECTED
+            assert_the_stats_count_the_answer(stack, alice.username)
             opened = [t.id for t in tacit.tickets(limit=1000) if t.task == GRAPH_TASK]
             assert opened == [ticket_id]  # the node ran twice (interrupt, resume), the ticket was opened once
 
@@ -258,6 +258,21 @@ def test_langgraph_review_survives_a_restart_and_comes_back_as_an_example(
             following = graph.invoke({"question": QUESTION + " (bed 4)"}, thread("second"))
             assert CORRECTED in following["examples"]
         connection.close()
+
+
+def assert_the_stats_count_the_answer(stack: StackInfo, annotator: str) -> None:
+    """GRAPH_TASK's one ticket was decided by `annotator`'s one answer: its task's report says exactly that,
+    and the report over every task counts it too."""
+    admin_key = json.loads((stack.home / "secrets.json").read_text())["admin_api_key"]
+    with TacitClient(stack.api_url, admin_key) as admin:
+        mine = admin.stats(task=GRAPH_TASK)
+        assert (mine.task, mine.responses, mine.items) == (GRAPH_TASK, 1, 1)
+        assert {user: agreement.model_dump() for user, agreement in mine.annotators.items()} == {
+            annotator: {"answers": 1, "compared_with_decision": 1, "agreement_with_decision": 1.0}
+        }
+        everything = admin.stats()
+        assert everything.task is None and everything.responses >= 1
+        assert everything.annotators[annotator].answers >= 1
 
 
 def thread(name: str) -> dict[str, Any]:

@@ -63,7 +63,11 @@ def test_escalation_rules_are_listed_while_the_store_is_down(runtime: Runtime) -
             {"role": "assistant", "content": "I understand. Let me check."},
         ],
     )
-    assert isinstance(escalation_rules(runtime, request), list)
+    fired = escalation_rules(runtime, request)
+    # the lawyer is a legal threat whatever the store says; the novelty rule, which needs the store, is not
+    # listed as fired (it was skipped)
+    assert "compliance.legal-threat" in fired, fired
+    assert not set(fired) & set(novelty_rules(runtime)), fired
 
 
 def test_the_home_of_the_runtime_is_private(runtime: Runtime) -> None:
