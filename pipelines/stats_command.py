@@ -22,9 +22,13 @@ def stats(
     from pipelines.config import load_settings
     from pipelines.loop.runtime import Runtime
     from pipelines.loop.stats import ledger_stats
+    from pipelines.routing.track_record_stats import track_record_stats
 
     settings = load_settings()
-    report = ledger_stats(Runtime(settings).ledger, settings.review.agreement, task)
+    ledger = Runtime(settings).ledger
+    report = ledger_stats(ledger, settings.review.agreement, task)
+    # what each track_record rule took off the reviewers' queue, and its error on the calibration split
+    report["track_record"] = track_record_stats(ledger, settings.routing_rules_file, settings.home_dir, task)
     if as_json:
         print(json.dumps(report))
         return
@@ -50,3 +54,34 @@ def print_stats(report: dict[str, Any], console: Console) -> None:
         f"contested {report['contested']}, adjudicated {report['adjudicated']}, "
         f"waiting for an adjudicator {report['in_adjudication']}, waiting for reviewers {report['awaiting_reviewers']}"
     )
+    for rule in report.get("track_record", []):
+        print_track_record(rule, console)
+
+
+def print_track_record(rule: dict[str, Any], console: Console) -> None:
+    """One track_record rule: per task, what it took off the queue and its measured calibration error."""
+    state = "on" if rule["enabled"] else "switched off in the rules file"
+    table = Table(
+        "task",
+        "taken off the queue",
+        "kept for review",
+        "calibration error",
+        "bound",
+        "threshold",
+        "fit",
+        title=f"{rule['rule']} ({state}; alpha {rule['alpha']:g}; fit {rule['fit_version'] or 'none'})",
+    )
+    for task, figures in rule["tasks"].items():
+        error, bound = figures["calibration_error"], figures["error_bound"]
+        table.add_row(
+            task,
+            str(figures["taken_off_queue"]),
+            str(figures["kept_for_review"]),
+            "-"
+            if error is None
+            else f"{error:.3f} ({figures['auto_in_calibration']}/{figures['calibration_size']})",
+            "-" if bound is None else f"{bound:.3f}",
+            "-" if figures["threshold"] is None else f"{figures['threshold']:g}",
+            figures["reason"],
+        )
+    console.print(table)

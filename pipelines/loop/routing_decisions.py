@@ -26,6 +26,8 @@ def route_and_audit(runtime: Runtime, interaction: Interaction, actor: str = "ap
             "decision": decision.decision,
             "rules": decision.rules_fired,
             "rules_version": decision.rules_version,
+            # a track_record rule's prediction, threshold, calibration and fit version: reproducible
+            **({"track_record": decision.track_record} if decision.track_record else {}),
         },
     )
     return RouteResponse.from_decision(decision)

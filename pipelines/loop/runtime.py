@@ -107,8 +107,21 @@ class Runtime:
                 ) from None
             return hits[0].similarity if hits else None
 
+        from pipelines.routing.fitting import fits_dir
+        from pipelines.routing.neighbours import store_neighbours
+        from pipelines.routing.track_record import FileTrackRecord, FitFiles
+
+        # track_record rules: their fits under the home (re-read when `tacit route fit` makes a new one
+        # current), and the reviewed examples near the input from the store, on the same cached embedding
+        track_record = FileTrackRecord(
+            FitFiles(fits_dir(self.settings.home_dir)), store_neighbours(self.store, shared)
+        )
         return Router.from_file(
-            self.settings.routing_rules_file, embed=shared, novelty=novelty, trusted_modules=trusted
+            self.settings.routing_rules_file,
+            embed=shared,
+            novelty=novelty,
+            trusted_modules=trusted,
+            track_record=track_record,
         )
 
     def embed_one(self, text: str) -> list[float]:

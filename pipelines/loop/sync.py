@@ -53,7 +53,18 @@ def run_sync(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
     pipelines/stack/work_lock.py): a user's `tacit sync` waits for the leader's pass, and the other way round."""
     with runtime.sync_lock.held():
         delivered = deliver_outbox(runtime)
-        return replace(sync_responses(runtime, wake), delivered=delivered)
+        report = replace(sync_responses(runtime, wake), delivered=delivered)
+    if report.ingested or report.withdrawn:  # new verdicts: the track_record rules learn from them
+        from pipelines.routing.fitting import refit_after_sync
+
+        settings = runtime.settings
+        refit_after_sync(  # the embedder is loaded only when a rule is switched on
+            runtime.ledger,
+            lambda texts: runtime.embedder.encode_documents(texts),
+            settings.routing_rules_file,
+            settings.home_dir,
+        )
+    return report
 
 
 def sync_responses(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
