@@ -16,18 +16,16 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 import redis
-from standardwebhooks.webhooks import Webhook
 
+from bench.argilla_webhooks import response_event, signed
 from pipelines.ledger import Ledger
 from pipelines.ledger.throwaway_postgres import ThrowawayPostgres
 from pipelines.stack.coordination import TACIT_DB
@@ -131,48 +129,18 @@ def replicas(postgres_server: ThrowawayPostgres, tmp_path_factory: pytest.TempPa
         assert not leftovers, f"tacit down left processes running: {[p.cmdline() for p in leftovers]}"
 
 
-def _signed(secret: str, event: dict) -> tuple[bytes, dict[str, str]]:
-    """A delivery exactly as Argilla's worker signs it (Standard Webhooks)."""
-    body = json.dumps(event)
-    msg_id, now = f"msg_{uuid.uuid4().hex}", datetime.now(tz=UTC)
-    headers = {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body),
-        "content-type": "application/json",
-    }
-    return body.encode(), headers
-
-
 def _response_event(replicas: Replicas, ticket: dict, corrected: str) -> dict:
+    """The annotator's correction of the ticket's record, as Argilla's worker would send it now."""
     me = httpx.get(
         f"{replicas.argilla_url}/api/v1/me", headers={"X-Argilla-Api-Key": replicas.annotator_key}, timeout=10
     ).json()
-    now = datetime.now(tz=UTC).isoformat()
-    return {
-        "type": "response.created",
-        "version": 1,
-        "timestamp": now,
-        "data": {
-            "id": str(uuid.uuid4()),
-            "status": "submitted",
-            "inserted_at": now,
-            "updated_at": now,
-            "values": {"verdict": {"value": "edit"}, "corrected": {"value": corrected}},
-            "user": {"id": me["id"], "username": me["username"], "role": "annotator", "inserted_at": now,
-                     "updated_at": now},
-            "record": {
-                "id": ticket["argilla_record_id"],
-                "status": "pending",
-                "external_id": ticket["id"],
-                "fields": {"prompt": "p", "context": "", "draft": "d"},
-                "metadata": {"task": ticket["task"]},
-                "dataset": {"name": "corrections"},
-                "inserted_at": now,
-                "updated_at": now,
-            },
-        },
-    }
+    return response_event(
+        ticket_id=ticket["id"],
+        record_id=ticket["argilla_record_id"],
+        task=ticket["task"],
+        user={"id": me["id"], "username": me["username"]},
+        values={"verdict": "edit", "corrected": corrected},
+    )
 
 
 def test_a_webhook_at_one_replica_wakes_a_long_poll_at_the_other_and_its_replay_changes_nothing(
@@ -192,7 +160,7 @@ def test_a_webhook_at_one_replica_wakes_a_long_poll_at_the_other_and_its_replay_
         waiter.start()
         time.sleep(1.0)  # the long-poll is waiting at replica 2
         assert "ticket" not in answered
-        body, headers = _signed(replicas.webhook_secret, _response_event(replicas, ticket, "Verify identity first."))
+        body, headers = signed(replicas.webhook_secret, _response_event(replicas, ticket, "Verify identity first."))
         delivered = httpx.post(f"{replicas.urls[0]}/v1/webhooks/argilla", content=body, headers=headers, timeout=30)
         sent_at = time.monotonic()
         assert delivered.status_code == 200 and delivered.json()["changed"] == 1, delivered.text
