@@ -1,6 +1,6 @@
 """`tacit bench NAME --json [--set KEY=VALUE ...]`: the benchmarks under bench/, one subcommand each.
 
-bench/ is not an installed package: tacit runs from a checkout, and pipelines/cli.py mounts this app from
+bench/ is not an installed package: tacit runs from a checkout, and pipelines/cli/app.py mounts this app from
 `PROJECT_ROOT / "bench"`. Each benchmark is a module here with a `run(...) -> dict` of figures. What its run()
 asks about the running stack (settings, URLs, API keys, a login, the selection hook) is filled in from this
 machine's config and secrets; `--set KEY=VALUE` passes the rest. Human-readable lines come first (the

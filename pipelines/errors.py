@@ -2,7 +2,7 @@
 
 The CLI prints them as one line, without a traceback, and exits with `exit_code` (2: the input is wrong;
 1: something the command needs is missing or down). Errors of the other packages that read the same way
-(a bad recipe, MLflow down, Argilla down, ...) are listed in `pipelines/cli.py` and treated alike.
+(a bad recipe, MLflow down, Argilla down, ...) are listed by class in `pipelines/cli/errors.py` and treated alike.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`tacit export examples|pairs|feedback --format jsonl|parquet|hf --out DIR [--task T] [--since DATE]
-[--min-agreement X] [--force]`, mounted by pipelines/cli.py. Heavy imports stay inside the command."""
+[--min-agreement X] [--force]`, mounted by pipelines/cli/app.py. Heavy imports stay inside the command."""
 
 from __future__ import annotations
 

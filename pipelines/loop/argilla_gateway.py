@@ -16,6 +16,7 @@ import httpx
 from annotation.feedback import SubmittedResponse, from_argilla_response
 from annotation.records import RecordPayload, log_payloads
 from annotation.specs import ensure_datasets
+from pipelines.errors import Unavailable
 
 PAGE_SIZE = 500
 
@@ -26,8 +27,8 @@ PAGE_SIZE = 500
 UNAVAILABLE_STATUSES = frozenset({401, 403, 429})
 
 
-class ArgillaUnavailable(RuntimeError):
-    """Argilla cannot be reached now, or cannot serve now; work waits in the outbox."""
+class ArgillaUnavailable(Unavailable, RuntimeError):
+    """Argilla cannot be reached now, or cannot serve now; work waits in the outbox (the CLI: one line, exit 1)."""
 
 
 def http_status(exc: BaseException) -> int | None:

@@ -63,7 +63,7 @@ def home_with_logins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # -> (Ta
 def test_up_prints_no_password_where_stdout_is_not_a_terminal(
     home_with_logins, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipelines.cli import print_where_to_go
+    from pipelines.cli.stack_commands import print_where_to_go
 
     settings, secrets = home_with_logins
     print_where_to_go(settings)  # capsys's stdout, like a CI log or a service's journal: not a terminal
@@ -78,7 +78,7 @@ def test_up_prints_no_password_where_stdout_is_not_a_terminal(
 def test_up_prints_the_passwords_in_a_terminal(
     home_with_logins, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipelines.cli import print_where_to_go
+    from pipelines.cli.stack_commands import print_where_to_go
 
     settings, secrets = home_with_logins
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
