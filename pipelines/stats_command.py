@@ -68,7 +68,6 @@ def print_track_record(rule: dict[str, Any], console: Console) -> None:
         "calibration error",
         "bound",
         "threshold",
-        "fit",
         title=f"{rule['rule']} ({state}; alpha {rule['alpha']:g}; fit {rule['fit_version'] or 'none'})",
     )
     for task, figures in rule["tasks"].items():
@@ -82,6 +81,7 @@ def print_track_record(rule: dict[str, Any], console: Console) -> None:
             else f"{error:.3f} ({figures['auto_in_calibration']}/{figures['calibration_size']})",
             "-" if bound is None else f"{bound:.3f}",
             "-" if figures["threshold"] is None else f"{figures['threshold']:g}",
-            figures["reason"],
         )
     console.print(table)
+    for task, figures in rule["tasks"].items():
+        console.print(f"  {task}: {figures['reason']}")

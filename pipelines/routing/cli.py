@@ -12,8 +12,10 @@ route_app = typer.Typer(help="Routing rules that learn from reviewers (track_rec
 
 @route_app.command("fit")
 def fit(as_json: bool = typer.Option(False, "--json", help="one JSON object on stdout")) -> None:
-    """Fit each track_record rule on the ledger's decided reviews; each fit is a new version under the home,
-    which the API uses from its next decision on. Also runs after every sync that ingested answers."""
+    """Fit each track_record rule on the ledger's decided reviews (a new version under the home).
+
+    The API uses a new fit from its next decision on. A sync that ingested answers refits the rules that
+    are switched on."""
     from rich.console import Console
     from rich.table import Table
 
@@ -39,11 +41,12 @@ def fit(as_json: bool = typer.Option(False, "--json", help="one JSON object on s
         )
         console.print(f"{summary.rule_id}: version {summary.version}{state}")
         table = Table(
-            "task", "decisions", "accepted as-is", "threshold", "calibration", "error", "bound", "state"
+            "task", "state", "decisions", "accepted as-is", "threshold", "calibration", "error", "bound"
         )
         for task, figures in summary.tasks.items():
             table.add_row(
                 task,
+                "on" if figures["active"] else "off",
                 str(figures["decisions"]),
                 str(figures["accepted"]),
                 _number(figures["threshold"], "g"),
@@ -52,9 +55,10 @@ def fit(as_json: bool = typer.Option(False, "--json", help="one JSON object on s
                 else f"{figures['auto_in_calibration']}/{figures['calibration_size']}",
                 _number(figures["measured_error"], ".3f"),
                 _number(figures["error_bound"], ".3f"),
-                figures["reason"],
             )
         console.print(table)
+        for task, figures in summary.tasks.items():
+            console.print(f"  {task}: {figures['reason']}")
 
 
 def _number(value: float | None, spec: str) -> str:
