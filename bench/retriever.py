@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from pipelines.api.search import build_search_router
 from pipelines.errors import BadInput
-from retrieval.api_models import SEARCH_PATH, build_search_router
+from retrieval.api_models import SEARCH_PATH
 from retrieval.config import ChromaConfig, EmbedderConfig, RankingConfig
 from retrieval.embedder import Embedder
 from retrieval.filters import compile_filters

@@ -1,24 +1,21 @@
-"""`POST /v1/examples/search`: request/response models, the endpoint logic, and a router to mount.
+"""`POST /v1/examples/search`: the request and answer models and the endpoint's logic (`search_examples`).
 
-The tacit service mounts `build_search_router(get_retriever)` (adding its own auth dependency); the bench
-mounts the same router, so what is measured is what is served.
+No web framework here: the router that serves them is `pipelines/api/search.py` (`build_search_router`),
+mounted by the tacit service and by the bench.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from retrieval.config import PromptBlockConfig
-from retrieval.filters import SearchInputError, build_where
+from retrieval.filters import build_where
 from retrieval.prompt_block import build_prompt_block
 from retrieval.retriever import Retriever
-from retrieval.store import StoreMismatch, StoreUnavailable
 from retrieval.types import RetrievedExample
 
 SEARCH_PATH = "/v1/examples/search"
@@ -132,34 +129,3 @@ def search_examples(
         messages=[ChatMessage(**message) for message in block.messages],
         took_ms=(time.perf_counter() - started) * 1000,
     )
-
-
-def build_search_router(
-    get_retriever: Callable[[], Retriever], prompt: PromptBlockConfig | None = None
-) -> APIRouter:
-    """A router with `POST /v1/examples/search`; 422 names a bad field, 503 when Chroma is unreachable."""
-    router = APIRouter(tags=["examples"])
-
-    # A plain `def`: FastAPI runs it in its thread pool, so concurrent requests meet in the micro-batcher.
-    @router.post(
-        SEARCH_PATH,
-        response_model=SearchResponse,
-        responses={
-            503: {"description": "the example store (Chroma) is unreachable; proceed without examples"},
-            409: {"description": "the example store was built with another embedding model: `tacit reindex`"},
-        },
-    )
-    def search(request: SearchRequest, retriever: Retriever = Depends(get_retriever)) -> SearchResponse:
-        try:
-            return search_examples(request, retriever, prompt)
-        except StoreUnavailable as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from None
-        except StoreMismatch as exc:
-            raise HTTPException(status_code=409, detail=str(exc)) from None
-        except SearchInputError as exc:
-            loc = ["body", *exc.field.split(".", 1)]
-            raise HTTPException(
-                status_code=422, detail=[{"loc": loc, "msg": str(exc), "type": "value_error"}]
-            ) from None
-
-    return router

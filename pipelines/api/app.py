@@ -18,6 +18,7 @@ from pipelines.api.auth import api_keys, require_admin_key, require_app_key
 from pipelines.api.body_limit import BodySizeLimit
 from pipelines.api.deps import AppCaller
 from pipelines.api.errors import ADMIN_KEY, APP_KEY, BODY, CAPPED, http_error, validation_error
+from pipelines.api.search import build_search_router
 from pipelines.config import TacitSettings, get_settings
 from pipelines.loop.publish import publish_store_writes
 from pipelines.loop.runtime import Runtime
@@ -27,7 +28,6 @@ from pipelines.loop.wakeups import Wakeups
 from pipelines.stack.home_identity import NONCE_PATTERN, identity_proof, proof_key
 from pipelines.stack.leader import Leadership
 from pipelines.stack.secrets_store import read_secrets
-from retrieval.api_models import build_search_router
 from retrieval.store import StoreMismatch, StoreUnavailable
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from retrieval.api_models import SEARCH_PATH, SearchResponse, build_search_router
+from pipelines.api.search import build_search_router
+from retrieval.api_models import SEARCH_PATH, SearchResponse
 from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever

@@ -13,7 +13,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from retrieval.api_models import SEARCH_PATH, build_search_router
+from pipelines.api.search import build_search_router
+from retrieval.api_models import SEARCH_PATH
 from retrieval.config import BUNDLED_MODEL_NAME, ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.metadata import example_to_metadata

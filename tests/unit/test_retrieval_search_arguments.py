@@ -10,7 +10,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from retrieval.api_models import SEARCH_PATH, build_search_router
+from pipelines.api.search import build_search_router
+from retrieval.api_models import SEARCH_PATH
 from retrieval.filters import FilterError, SearchInputError
 from retrieval.retriever import Retriever
 
