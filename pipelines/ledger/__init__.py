@@ -1,7 +1,8 @@
 """The ledger: tacit's source of truth (tickets, outbox, feedback, examples, preference pairs, sync
-cursors) and its hash-chained, append-only audit trail."""
+cursors) and its hash-chained, append-only audit trail. `Ledger.transaction()` is a unit of work: the
+repositories (repositories/) of one write transaction, audit events appended in it (audit/)."""
 
-from .audit import GENESIS_HASH, canonical_json, event_hash, verify_chain
+from .audit.chain import GENESIS_HASH, canonical_json, event_hash, verify_chain
 from .config import LedgerConfig
 from .errors import LedgerError, NotFoundError
 from .idempotency import IdempotencyConflict, IdempotencyKey
@@ -25,6 +26,7 @@ from .records import (
     TicketStatus,
     VerifyResult,
 )
+from .transaction import Transaction
 
 __all__ = [
     "EXAMPLE_KINDS",
@@ -49,6 +51,7 @@ __all__ = [
     "TicketKind",
     "TicketRecord",
     "TicketStatus",
+    "Transaction",
     "VerifyResult",
     "canonical_json",
     "event_hash",

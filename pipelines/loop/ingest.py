@@ -3,11 +3,17 @@
 Idempotent end to end: ids are derived from (dataset, record, user) and (feedback, kind), so a
 webhook delivered twice, a replayed sync, or a crash between the two write nothing twice. Order-safe:
 a response older than the one the ledger holds for the same record and user changes nothing. A decided
-ticket whose decision changes later keeps the change as an amendment (`Ledger.decide_ticket`).
+ticket whose decision changes later keeps the change as an amendment (`tx.tickets.decide`).
 
 Quorum records (`<dataset>-quorum-N`, see quorum.py) teach nothing per reviewer: once the quorum agrees, or
 an adjudicator settles it, the deciding answer's examples and pairs are written, stamped with how they
 were decided (`reviewer_count`, `decided_by`, `agreement`); a disagreement queues the adjudication record.
+
+One response is one write transaction (`Ledger.transaction()`): the feedback, what it teaches, the
+quorum settled from every answer held and the ticket's review and decision commit together, under the
+database's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: the write advisory lock, and the ticket's row
+held FOR UPDATE), which holds across processes: two replicas ingesting two reviewers' answers at once
+settle one after the other, each from what the other committed.
 
 The examples this writes reach the example store through the ledger's queue of store writes
 (`example_store.write_pending_examples`), which the caller runs right after: see the webhook router
@@ -16,7 +22,6 @@ and `sync`.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,14 +29,7 @@ from typing import Any
 from annotation.agreement import QuestionAgreement
 from annotation.feedback import SubmittedResponse, judge
 from annotation.specs import REVIEWS_FIELD, base_dataset
-from pipelines.ledger import (
-    ExampleRecord,
-    FeedbackRecord,
-    Ledger,
-    NotFoundError,
-    PairRecord,
-    TicketRecord,
-)
+from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, PairRecord, TicketRecord, Transaction
 from pipelines.loop.quorum import (
     Answer,
     ReviewState,
@@ -63,9 +61,6 @@ class Basis:
 
 
 SINGLE = Basis(1, "single", None)
-# Two reviewers' webhooks ingested at once must not settle from two different reads (the later write of an
-# earlier read would set the review back): quorum answers are settled one at a time in this process.
-_SETTLING = threading.Lock()
 
 
 def _provenance(response: SubmittedResponse) -> dict[str, Any]:
@@ -78,13 +73,12 @@ def _provenance(response: SubmittedResponse) -> dict[str, Any]:
     }
 
 
-def _ticket(ledger: Ledger, response: SubmittedResponse) -> TicketRecord | None:
+def _ticket(tx: Transaction, response: SubmittedResponse) -> TicketRecord | None:
+    """The response's ticket, its row held until the transaction ends (None: a record created outside
+    tacit, still learned from)."""
     if not response.external_id:
         return None
-    try:
-        return ledger.get_ticket(response.external_id)
-    except NotFoundError:
-        return None  # a record created outside tacit: still learn from it
+    return tx.tickets.find(response.external_id, lock=True)
 
 
 def _feedback_item(response: SubmittedResponse, ticket: TicketRecord | None) -> FeedbackRecord:
@@ -157,15 +151,20 @@ def _learned(
 def ingest_response(
     ledger: Ledger, response: SubmittedResponse, review: ReviewSettings | None = None
 ) -> IngestResult:
-    """Record one response (submitted, draft, discarded or deleted) and what follows from it."""
-    review = review or ReviewSettings()
-    ticket = _ticket(ledger, response)
+    """Record one response (submitted, draft, discarded or deleted) and what follows from it, in one
+    write transaction."""
+    with ledger.transaction() as tx:
+        return ingest_in(tx, response, review or ReviewSettings())
+
+
+def ingest_in(tx: Transaction, response: SubmittedResponse, review: ReviewSettings) -> IngestResult:
+    """`ingest_response` within the caller's transaction (a use-case that writes more beside it)."""
+    ticket = _ticket(tx, response)
     if is_adjudication(response.dataset) or quorum_of(response.dataset) > 1:
-        with _SETTLING:
-            return _ingest_quorum_answer(ledger, response, ticket, review)
+        return _ingest_quorum_answer(tx, response, ticket, review)
     item = _feedback_item(response, ticket)
     examples, pairs, decision = _learned(response, ticket, item.id, SINGLE, {})
-    outcome = ledger.record_feedback(item, examples, pairs)
+    outcome = tx.feedback.record(item, examples, pairs)
     if outcome.stale:
         return IngestResult(item.id, False, ticket.id if ticket else None, [], stale=True)
     decided_by = response.username or response.user_id
@@ -174,20 +173,20 @@ def ingest_response(
     if decision is not None and ticket is not None and first_or_same:
         # the review state first: a waiting application wakes at the decision and must read both
         single = ReviewState("decided", 1, [decided_by], None, decided_by="single")
-        ledger.set_ticket_review(ticket.id, single.as_dict(), actor=decided_by)
-        ledger.decide_ticket(
+        tx.tickets.set_review(ticket.id, single.as_dict(), actor=decided_by)
+        tx.tickets.decide(
             ticket.id, {**decision, "annotator": decided_by}, by=decided_by, at=response.updated_at
         )
     return IngestResult(item.id, outcome.changed, ticket.id if ticket else None, outcome.examples_added)
 
 
 def _answers(
-    ledger: Ledger, dataset: str, record_id: str | None, ticket_id: str | None, only: set[str] | None = None
+    tx: Transaction, dataset: str, record_id: str | None, ticket_id: str | None, only: set[str] | None = None
 ) -> list[tuple[FeedbackRecord, Answer]]:
     """The submitted answers the ledger holds for one record (or, by ticket, in one dataset)."""
     if record_id is None and ticket_id is None:
         return []
-    held = ledger.list_feedback(dataset, record_id=record_id, ticket_id=ticket_id)
+    held = tx.feedback.list(dataset, record_id=record_id, ticket_id=ticket_id)
     found = []
     for item in held:
         user = item.username or item.user_id
@@ -197,12 +196,13 @@ def _answers(
 
 
 def _ingest_quorum_answer(
-    ledger: Ledger, response: SubmittedResponse, ticket: TicketRecord | None, review: ReviewSettings
+    tx: Transaction, response: SubmittedResponse, ticket: TicketRecord | None, review: ReviewSettings
 ) -> IngestResult:
     """A reviewer's answer to a quorum record, or an adjudicator's answer: record it (teaching nothing on
-    its own), then settle the ticket's review from every answer held."""
+    its own), then settle the ticket's review from every answer held. All in the caller's transaction,
+    whose lock keeps another replica's answer from settling on the same reads."""
     item = _feedback_item(response, ticket)
-    outcome = ledger.record_feedback(item, [], [])
+    outcome = tx.feedback.record(item, [], [])
     ticket_id = ticket.id if ticket else None
     if outcome.stale:
         return IngestResult(item.id, False, ticket_id, [], stale=True)
@@ -212,10 +212,10 @@ def _ingest_quorum_answer(
     # the reviewers' record: the ticket's own (an adjudicator's answer arrives on the adjudication record)
     reviewed_dataset = ticket.argilla_dataset if adjudicating and ticket else response.dataset
     reviewed_record = ticket.argilla_record_id if adjudicating and ticket else response.record_id
-    reviewers = _answers(ledger, reviewed_dataset, reviewed_record, None)
+    reviewers = _answers(tx, reviewed_dataset, reviewed_record, None)
     adjudications = (
         _answers(
-            ledger,
+            tx,
             f"{base_dataset(reviewed_dataset)}-adjudication",
             None,
             ticket.id,
@@ -234,12 +234,12 @@ def _ingest_quorum_answer(
         review.agreement,
     )
     fields = {name: value for name, value in response.fields.items() if name != REVIEWS_FIELD}
-    added = _settle(ledger, response, ticket, state, fields, reviewers, adjudications, review.agreement)
+    added = _settle(tx, response, ticket, state, fields, reviewers, adjudications, review.agreement)
     return IngestResult(item.id, outcome.changed or bool(added), ticket_id, added, review=state.as_dict())
 
 
 def _settle(
-    ledger: Ledger,
+    tx: Transaction,
     response: SubmittedResponse,
     ticket: TicketRecord | None,
     state: ReviewState,
@@ -253,11 +253,11 @@ def _settle(
     actor = response.username or response.user_id
     added: list[str] = []
     if ticket is not None:  # before the decision: a waiting application wakes at it and must read both
-        ledger.set_ticket_review(ticket.id, state.as_dict(), actor=actor)
+        tx.tickets.set_review(ticket.id, state.as_dict(), actor=actor)
     deciding_id = state.deciding.feedback_id if state.deciding else None
     for item, _ in [*reviewers, *adjudications]:
         if item.id != deciding_id:
-            ledger.record_feedback(item, [], [])  # withdraws what an earlier state had it teach
+            tx.feedback.record(item, [], [])  # withdraws what an earlier state had it teach
     if state.deciding is not None:
         deciding_item = next(item for item, answer in [*reviewers, *adjudications] if item.id == deciding_id)
         basis = Basis(max(len(state.answered), 1), state.decided_by or "single", state.agreement)
@@ -275,10 +275,10 @@ def _settle(
         )
         extra = {"reviewers": state.answered, "adjudicator": state.adjudicator}
         examples, pairs, decision = _learned(as_answered, ticket, deciding_item.id, basis, extra)
-        added = ledger.record_feedback(deciding_item, examples, pairs).examples_added
+        added = tx.feedback.record(deciding_item, examples, pairs).examples_added
         if ticket is not None and decision is not None:
             decider = state.deciding.user
-            ledger.decide_ticket(
+            tx.tickets.decide(
                 ticket.id,
                 {
                     **decision,
@@ -296,7 +296,7 @@ def _settle(
         payload = adjudication_payload(
             ticket.argilla_dataset, ticket.id, fields, response.metadata or {}, [a for _, a in reviewers]
         )
-        ledger.queue_delivery(
+        tx.outbox.queue(
             ticket.id, payload.model_dump(mode="json"), actor=actor, action="ticket.adjudication_requested"
         )
     return added
