@@ -8,10 +8,16 @@ MLflow on PostgreSQL without installing a service:
 PostgreSQL refuses to run as root, so as root (CI, containers) the cluster runs as the system user
 `tacit-pg`, created with `useradd` when missing; otherwise it runs as the calling user. The binaries come
 from Debian's `postgresql` package (`make postgres`): PATH first, then /usr/lib/postgresql/<ver>/bin.
+
+A cluster outlives a process killed before `stop()` (a test run stopped with SIGKILL, a timeout): the
+server is its own daemon. So each cluster's folder (`<tempdir>/tacit-pg-*`) holds `owner.json`, the process
+that started it (pid and start time), and every `start()` first stops and removes the clusters whose owner
+is gone (`reap_orphans`). A cluster whose owner still runs, or a folder without the file, is left alone.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import re
@@ -25,6 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from .errors import LedgerError
 
 SERVICE_USER = "tacit-pg"
@@ -34,6 +42,8 @@ INSTALL_HINT = "install PostgreSQL's server binaries: `make postgres` (Debian's 
 FAST_SETTINGS = ("fsync=off", "synchronous_commit=off", "full_page_writes=off")
 _DB_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DEBIAN_BIN_ROOT = Path("/usr/lib/postgresql")  # <version>/bin/ under it
+ROOT_PREFIX = "tacit-pg-"  # every cluster's folder, directly under tempfile.gettempdir()
+OWNER_FILE = "owner.json"
 
 
 def find_postgres_bin(name: str) -> Path:
@@ -72,6 +82,59 @@ def _service_user() -> pwd.struct_passwd | None:
         return pwd.getpwnam(SERVICE_USER)
 
 
+def _owner_mark() -> dict[str, Any]:
+    """This process, as `owner.json` records it: the start time tells a reused pid from the owner."""
+    me = psutil.Process()
+    return {"pid": me.pid, "started": me.create_time(), "uid": os.getuid()}
+
+
+def _owner_alive(mark: dict[str, Any]) -> bool:
+    try:
+        owner = psutil.Process(int(mark["pid"]))
+        return owner.create_time() == float(mark["started"]) and owner.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:  # not ours to read: take it as alive (a live cluster is never stopped)
+        return True
+
+
+def reap_orphans(temp_root: Path | None = None) -> list[Path]:
+    """Stop and remove every cluster under `temp_root` (the temp dir) whose owner process is gone: what a
+    killed run left running. Only this user's clusters (another user's are not ours to stop). Returns the
+    folders removed."""
+    reaped = []
+    for root in sorted(Path(temp_root or tempfile.gettempdir()).glob(f"{ROOT_PREFIX}*")):
+        try:
+            mark = json.loads((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # being created right now, or not one of ours
+        if not isinstance(mark, dict) or mark.get("uid") != os.getuid() or _owner_alive(mark):
+            continue
+        data = root / "data"
+        if (data / "postmaster.pid").exists():
+            user = _service_user()
+            _run_as(user, [find_postgres_bin("pg_ctl"), "stop", "-D", data, "-m", "immediate", "-w", "-t", "30"], root)
+        shutil.rmtree(root, ignore_errors=True)
+        reaped.append(root)
+    return reaped
+
+
+def _run_as(user: pwd.struct_passwd | None, command: list[Any], cwd: Path) -> subprocess.CompletedProcess:
+    """`command` as `user` (None: as the caller), in a clean environment."""
+    as_user: dict[str, Any] = {}
+    if user is not None:
+        as_user = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **as_user,
+    )
+
+
 class ThrowawayPostgres:
     """One cluster; `start()`, `create_database(name)` -> SQLAlchemy URL, `stop()` (removes the dir)."""
 
@@ -82,7 +145,8 @@ class ThrowawayPostgres:
         self._pg_ctl = find_postgres_bin("pg_ctl")
         self._user = _service_user()
         # under /tmp itself (not pytest's 0700 base dir) so that the service user can reach it
-        self.root = Path(tempfile.mkdtemp(prefix="tacit-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX))
+        (self.root / OWNER_FILE).write_text(json.dumps(_owner_mark()))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self._started = False
@@ -90,6 +154,7 @@ class ThrowawayPostgres:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> ThrowawayPostgres:
+        reap_orphans(self.root.parent)
         try:
             self._init_cluster()
             options = " ".join(
@@ -164,18 +229,7 @@ class ThrowawayPostgres:
         password_file.unlink()
 
     def _run(self, command: list[Any], check: bool = True) -> subprocess.CompletedProcess:
-        as_user: dict[str, Any] = {}
-        if self._user is not None:
-            as_user = {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
-        done = subprocess.run(
-            [str(part) for part in command],
-            cwd=self.root,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TZ": "UTC"},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            **as_user,
-        )
+        done = _run_as(self._user, command, self.root)
         if check and done.returncode != 0:
             log = self.log.read_text()[-2000:] if self.log.exists() else ""
             raise LedgerError(

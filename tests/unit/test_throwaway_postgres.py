@@ -1,9 +1,15 @@
-"""The tests' throwaway PostgreSQL: a missing server is a failure that names `make postgres`, and the
-cluster never runs as root (PostgreSQL refuses to; CI runs as root)."""
+"""The tests' throwaway PostgreSQL: a missing server is a failure that names `make postgres`, the cluster
+never runs as root (PostgreSQL refuses to; CI runs as root), and a killed run's cluster is stopped and removed
+by the next start."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -13,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from pipelines.ledger import LedgerError, throwaway_postgres
 from pipelines.ledger.throwaway_postgres import SERVICE_USER, ThrowawayPostgres, find_postgres_bin
+from tests.conftest import PROJECT_ROOT
 
 
 def test_a_missing_server_binary_names_the_fix(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -36,3 +43,61 @@ def test_the_cluster_serves_each_database_and_never_runs_as_root(postgres_server
         expected = SERVICE_USER if os.geteuid() == 0 else psutil.Process().username()
         assert backend.username() == expected
     postgres_server.drop_database("throwaway_check")
+
+
+# A process that starts a cluster, says where it is, then waits to be killed (as a test run is, by SIGKILL)
+STARTS_AND_WAITS = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from pipelines.ledger.throwaway_postgres import ThrowawayPostgres
+server = ThrowawayPostgres().start()
+postmaster = (server.data / "postmaster.pid").read_text().split()[0]
+print(server.root, postmaster, flush=True)
+time.sleep(600)
+"""
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.slow  # two clusters (initdb and a start each): seconds
+def test_a_cluster_whose_owner_was_killed_is_reaped_by_the_next_start() -> None:
+    owner = subprocess.Popen(
+        [sys.executable, "-c", STARTS_AND_WAITS, str(PROJECT_ROOT)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        root_text, postmaster_text = owner.stdout.readline().split()  # type: ignore[union-attr]
+    finally:
+        owner.kill()  # SIGKILL: no `stop()`, no cleanup of any kind
+        owner.wait(30)
+    orphan_root, orphan = Path(root_text), int(postmaster_text)
+    try:
+        assert running(orphan), "the cluster must outlive its killed owner (what this test is about)"
+        with ThrowawayPostgres() as next_run:
+            assert not running(orphan), "the next start left the orphan server running"
+            assert not orphan_root.exists()
+            assert running(int((next_run.data / "postmaster.pid").read_text().split()[0]))
+    finally:
+        if running(orphan):  # the test failed: leave nothing behind all the same
+            os.kill(orphan, signal.SIGKILL)
+            shutil.rmtree(orphan_root, ignore_errors=True)
+
+
+def test_a_cluster_whose_owner_still_runs_is_left_alone(tmp_path: Path) -> None:
+    """Only the dead's clusters are reaped: a live run's (this process's) folder, a folder without an owner
+    file (being created, or not ours) and another user's stay; a dead owner's folder goes."""
+    alive, unmarked, foreign, dead = (tmp_path / f"{throwaway_postgres.ROOT_PREFIX}{name}" for name in "abcd")
+    for root in (alive, unmarked, foreign, dead):
+        root.mkdir()
+    me = psutil.Process()
+    mark = {"pid": me.pid, "started": me.create_time(), "uid": os.getuid()}
+    (alive / throwaway_postgres.OWNER_FILE).write_text(json.dumps(mark))
+    (foreign / throwaway_postgres.OWNER_FILE).write_text(json.dumps({**mark, "pid": 2**22 + 1, "uid": os.getuid() + 1}))
+    # this pid with another start time: the pid was reused after the owner died
+    (dead / throwaway_postgres.OWNER_FILE).write_text(json.dumps({**mark, "started": mark["started"] - 60}))
+    assert throwaway_postgres.reap_orphans(tmp_path) == [dead]
+    assert [root.exists() for root in (alive, unmarked, foreign, dead)] == [True, True, True, False]
