@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.api.route import escalation_rules, route_and_audit
 from pipelines.config import load_settings
 from pipelines.loop.requests import EscalationCreate
+from pipelines.loop.routing_decisions import escalation_rules, route_and_audit
 from pipelines.loop.runtime import Runtime
 from pipelines.routing import Interaction
 
