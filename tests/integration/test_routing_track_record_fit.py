@@ -1,5 +1,5 @@
 """The track_record rule end to end without Argilla: decided reviews in a real ledger, their examples in a
-real Chroma store, real embeddings. Before a fit every draft of the task is reviewed; `refit` (what `tacit
+real Chroma store, real embeddings, `POST /v1/route` of the real app. Before a fit every draft of the task is reviewed; `refit` (what `tacit
 route fit` and a sync run) writes a versioned fit under the home; then a near-duplicate of what reviewers
 always accepted goes to `auto`, with the prediction, threshold, calibration and fit version in the response
 and the audit trail, while a compliance trigger and an unfamiliar question still go to review; `tacit
@@ -7,18 +7,21 @@ stats`' figures count what the rule took off the queue."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
+from fastapi.testclient import TestClient
 
-from pipelines.config import load_settings
+from pipelines.api.app import create_app
+from pipelines.config import TacitSettings
 from pipelines.ledger import ExampleRecord
-from pipelines.loop.routing_decisions import route_and_audit
 from pipelines.loop.runtime import Runtime
-from pipelines.routing import Interaction
 from pipelines.routing.fitting import fits_dir, refit
 from pipelines.routing.track_record import FitFiles
 from pipelines.routing.track_record_stats import track_record_stats
+from pipelines.stack.secrets_store import ensure_secrets
 
 pytestmark = pytest.mark.slow  # ~300 ledger writes and the embedder: several seconds
 
@@ -72,42 +75,61 @@ def history() -> list[tuple[str, str, bool, str]]:
     return rows
 
 
+@dataclass
+class Service:
+    """The real app in-process (no lifespan: no Argilla, no background passes) and its runtime."""
+
+    client: TestClient
+    runtime: Runtime
+    headers: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     home = tmp_path_factory.mktemp("home")
     rules = home.parent / "track-record-rules.yaml"
     rules.write_text(RULES)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TACIT_HOME", str(home))
-        patch.setenv("TACIT_ROUTING__RULES_FILE", str(rules))
-        opened = Runtime(load_settings())
-        ledger = opened.ledger
-        for prompt, draft, accepted, kept in history():
-            request = {
-                "task": TASK,
-                "prompt": prompt,
-                "draft": draft,
-                "context": None,
-                "metadata": {},
-                "details": {},
-            }
-            ticket = ledger.create_ticket("review", TASK, request, "corrections")
-            verdict = "accept" if accepted else "edit"
-            ledger.decide_ticket(ticket.id, {"verdict": verdict, "output": kept, "note": None}, "reviewer")
-            kind = "accepted" if accepted else "correction"
-            ledger.add_example(ExampleRecord(TASK, kind, prompt, kept))  # after the verdict, as ingest does
-        opened.reindex()  # the store holds the ledger's examples
-        yield opened
-        opened.ledger.close()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    settings = TacitSettings(
+        home=home, argilla={"api_url": f"http://127.0.0.1:{closed}"}, routing={"rules_file": rules}
+    )
+    secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
+    app = create_app(settings)
+    runtime: Runtime = app.state.runtime
+    ledger = runtime.ledger
+    for prompt, draft, accepted, kept in history():
+        request = {
+            "task": TASK,
+            "prompt": prompt,
+            "draft": draft,
+            "context": None,
+            "metadata": {},
+            "details": {},
+        }
+        ticket = ledger.create_ticket("review", TASK, request, "corrections")
+        verdict = "accept" if accepted else "edit"
+        ledger.decide_ticket(ticket.id, {"verdict": verdict, "output": kept, "note": None}, "reviewer")
+        kind = "accepted" if accepted else "correction"
+        ledger.add_example(ExampleRecord(TASK, kind, prompt, kept))  # after the verdict, as ingest does
+    runtime.reindex()  # the store holds the ledger's examples
+    yield Service(TestClient(app), runtime, {"Authorization": f"Bearer {secrets.api_key}"})
+    ledger.close()
 
 
-def route(runtime: Runtime, text: str, draft: str = ANSWER) -> dict:
-    return route_and_audit(runtime, Interaction(TASK, text, draft)).model_dump()
+def test_a_task_with_a_track_record_lets_near_duplicates_through_and_audits_why(service: Service) -> None:
+    runtime = service.runtime
 
+    def route(text: str, draft: str = ANSWER) -> dict:
+        answer = service.client.post(
+            "/v1/route", json={"task": TASK, "input": text, "output": draft}, headers=service.headers
+        )
+        assert answer.status_code == 200, answer.text
+        return answer.json()
 
-def test_a_task_with_a_track_record_lets_near_duplicates_through_and_audits_why(runtime: Runtime) -> None:
     question = "How could I reset my password?"
-    before = route(runtime, question)
+    before = route(question)
     assert before["decision"] == "review"
     assert "not fitted yet" in before["details"]["track-record.drafts"]
 
@@ -121,7 +143,7 @@ def test_a_task_with_a_track_record_lets_near_duplicates_through_and_audits_why(
     fit = FitFiles(fits_dir(settings.home_dir)).load("track-record.drafts")
     assert fit is not None and fit.version == summary.version
 
-    after = route(runtime, question)
+    after = route(question)
     assert after["decision"] == "auto", after
     (assessment,) = after["track_record"]
     assert assessment["vouched"] is True and assessment["fit_version"] == summary.version
@@ -132,10 +154,10 @@ def test_a_task_with_a_track_record_lets_near_duplicates_through_and_audits_why(
     assert audited.action == "route.decided" and audited.payload["decision"] == "auto"
     assert audited.payload["track_record"][0]["fit_version"] == summary.version
 
-    card = route(runtime, "How could I reset my password? My card is 4111 1111 1111 1111.")
+    card = route("How could I reset my password? My card is 4111 1111 1111 1111.")
     assert card["decision"] == "review" and "compliance.card-number" in card["rules"]
 
-    unfamiliar = route(runtime, "Can you explain the November charge on my invoice?", "Your plan renews.")
+    unfamiliar = route("Can you explain the November charge on my invoice?", "Your plan renews.")
     assert unfamiliar["decision"] == "review"
     assert unfamiliar["track_record"][0]["vouched"] is False
 
