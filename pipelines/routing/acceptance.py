@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from rapidfuzz.distance import Indel
 
 FEATURES: tuple[str, ...] = (
     "similarity",
@@ -48,6 +47,8 @@ class Neighbour:
 
 def signals(neighbours: Sequence[Neighbour], draft: str, entropy: float | None) -> tuple[float, ...]:
     """The FEATURES of one draft, in order."""
+    from rapidfuzz.distance import Indel  # here: only a track_record rule pays its import
+
     weights = [max(n.similarity, 0.0) for n in neighbours]
     total = sum(weights)
     similarity = max((n.similarity for n in neighbours), default=0.0)

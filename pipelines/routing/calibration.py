@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.special import betaincinv
 
 # Candidate thresholds on the predicted acceptance, most confident first; fixed before any data is seen.
 THRESHOLD_GRID: tuple[float, ...] = tuple(round(1.0 - step / 100, 2) for step in range(1, 51))  # 0.99..0.50
@@ -33,6 +32,8 @@ def error_upper_bound(errors: int, n: int, confidence: float = 0.95) -> float:
         raise ValueError(f"need 0 <= errors <= n, got errors={errors}, n={n}")
     if n == 0 or errors == n:
         return 1.0
+    from scipy.special import betaincinv  # here: scipy takes a second to import, routing never calls this
+
     return float(betaincinv(errors + 1, n - errors, confidence))
 
 

@@ -321,7 +321,7 @@ def assess(
         return review("no track record given to the router (Router(..., track_record=...)); nothing vouches")
     try:
         fit = source.fit(rule.id)
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # unreadable or malformed file: routing answers (review), never fails
         return review(f"the fitted rule cannot be read ({type(exc).__name__}: {str(exc)[:200]})")
     if fit is None:
         return review("not fitted yet; `tacit route fit` fits it from the reviewers' decisions")
