@@ -86,6 +86,25 @@ def _base_model_loads_need_the_slow_marker(
     monkeypatch.setattr(training.base_model, "resolve_base_model", refuse)
 
 
+@pytest.fixture(autouse=True)
+def _stack_tests_write_as_tacit_does(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A stack test that writes into the stack's home (a ledger or the demo run in-process, the notebook's
+    kernel) does so with tacit's own umask, 077 (pipelines/stack/private.py), as the CLI and every process
+    `tacit up` starts do. So the home stays as private as the stack keeps it whichever stack tests ran before:
+    tests/integration/test_stack_lockdown.py needs no `tacit up` (which tightens the home again) run after
+    them."""
+    if STACK_FIXTURE not in request.fixturenames:
+        yield
+        return
+    from pipelines.stack.private import PRIVATE_UMASK
+
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

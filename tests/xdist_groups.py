@@ -17,12 +17,12 @@ GROUPED_MARKERS = ("stack", "postgres")
 
 # Stack test modules that run on the second stack. Fixed (not computed), so a run is reproducible. It
 # balances the times measured in clean-clone runs on 2 busy cores (seconds, rounded; each group also pays one
-# stack start, ~70-250 s) and keeps the modules that build on each other's state on one stack, in their
-# old order: the eval test answers the demo's scenarios, which test_demo has already answered; test_stack's
-# second `tacit up` (which makes the home private again) comes after the notebook has written into the home
-# and before test_stack_lockdown checks it.
-#   stack   : test_notebook ~150-400, test_quorum_stack 110, test_eval_stack 100, test_stack 75,
-#             test_demo 60, test_argilla_wal 60, the rest ~40
+# stack start, ~70-250 s). No stack module needs another's state: each makes the tickets, answers and
+# examples it checks (`tacit eval` measures the demo's answers within test_demo's one test), and a stack
+# test writes into the home with tacit's umask (tests/conftest.py), so test_stack_lockdown's privacy check
+# holds in any order.
+#   stack   : test_notebook ~150-400, test_demo (with the eval) 150, test_quorum_stack 110, test_stack 75,
+#             test_argilla_wal 60, the rest ~40
 #   stack-2 : test_workflows 400, test_selection_drafting 125, test_argilla_search 120
 # Within a group the tests keep their collection order. A new stack module lands in `stack` unless it is
 # listed here: move modules when the two drift apart (`--durations` shows them).
