@@ -128,6 +128,9 @@ class TrackRecordParams(Strict):
     min_decisions: Annotated[int, Field(ge=20)] = 200
     calibration_share: Annotated[float, Field(ge=0.2, le=0.8)] = 0.5
     neighbours: Annotated[int, Field(ge=1, le=50)] = 5  # nearest reviewed examples the signals read
+    # share of the drafts it vouches for still sent to review (chosen by a hash of the interaction), so
+    # the record keeps measuring the drafts it lets through
+    audit_share: Annotated[float, Field(ge=0.0, le=0.5)] = 0.0
     field: FieldPath = "input"
     draft_field: FieldPath = "output"
     entropy_field: FieldPath = "signals.entropy"

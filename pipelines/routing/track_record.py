@@ -127,10 +127,19 @@ def fit_params(params: TrackRecordParams) -> dict[str, Any]:
     return params.model_dump(mode="json")
 
 
+def _hashed_unit(key: str) -> float:
+    """A stable number in [0, 1) for `key`: the same on every run and every replica."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big") / 2**64
+
+
 def in_calibration(item_id: str, share: float) -> bool:
     """Whether an item falls in the calibration split: a stable hash, so a refit keeps each item's side."""
-    digest = hashlib.sha256(item_id.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
+    return _hashed_unit(item_id) < share
+
+
+def in_audit_sample(task: str, text: str, draft: str, share: float) -> bool:
+    """Whether a vouched draft is one of the `share` still sent to review (the same draft, the same answer)."""
+    return _hashed_unit(f"audit\x00{task}\x00{text}\x00{draft}") < share
 
 
 def fit_task(task: str, items: Sequence[ReviewedItem], params: TrackRecordParams) -> TaskFit:
@@ -311,6 +320,7 @@ def assess(
         "confidence": params.confidence,
         "decisions": None,
         "signals": None,
+        "audit_sample": False,
     }
 
     def review(why: str) -> dict[str, Any]:
@@ -351,6 +361,12 @@ def assess(
     threshold = calibration.threshold  # type: ignore[union-attr]
     if predicted < threshold:  # type: ignore[operator]
         return review(f"predicted acceptance {predicted:.3f} < threshold {threshold:g} (fit {fit.version})")
+    if params.audit_share and in_audit_sample(task, text, draft, params.audit_share):
+        out["audit_sample"] = True
+        return review(
+            f"an audit sample (audit_share {params.audit_share:g}) of the drafts it vouches for: predicted "
+            f"acceptance {predicted:.3f} >= threshold {threshold:g} (fit {fit.version})"
+        )
     out["vouched"] = True
     out["reason"] = (
         f"vouched: predicted acceptance {predicted:.3f} >= threshold {threshold:g}; error bound "

@@ -259,6 +259,23 @@ def test_a_task_off_in_the_fit_reviews_and_says_why(loaded) -> None:  # type: ig
     assert "100 reviewed decisions, the rule needs 200" in decision.details["track-record.drafts"]
 
 
+def test_an_audit_sample_of_vouched_drafts_still_goes_to_review() -> None:
+    audited = parse_rules(
+        RULES.replace("params: {min_decisions: 200}", "params: {min_decisions: 200, audit_share: 0.3}")
+    )
+    refitted = fit_rule("track-record.drafts", audited.rules.rules[-1].params, {TASK: history()})
+    router = router_with(audited, MemorySource(refitted, [Neighbour(0.97, True, DRAFT)] * 5))
+    questions = [f"How do I reset my password? (case {i})" for i in range(200)]
+    decisions = [router.route(Interaction(TASK, q, DRAFT)) for q in questions]
+    sampled = [d for d in decisions if d.track_record[0]["audit_sample"]]
+    assert all(d.decision == "review" and "audit sample" in d.details["track-record.drafts"] for d in sampled)
+    assert all(d.decision == "auto" for d in decisions if not d.track_record[0]["audit_sample"])
+    assert 0.2 < len(sampled) / len(decisions) < 0.4
+    first_sampled = questions[decisions.index(sampled[0])]
+    again = router.route(Interaction(TASK, first_sampled, DRAFT))
+    assert again.decision == "review"  # the same draft is sampled again: decisions are reproducible
+
+
 def test_other_tasks_are_untouched(loaded, fitted: TrackRecordFit) -> None:  # type: ignore[no-untyped-def]
     decision = familiar_router(loaded, fitted).route(Interaction("charge_dispute", "hello", DRAFT))
     assert decision.decision == "auto" and decision.track_record == []
