@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from pipelines.api.deps import get_runtime, get_wake, get_wakeups
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
 from pipelines.loop.publish import ingest_and_publish, publish_store_writes
+from pipelines.loop.sync import run_sync
 from pipelines.loop.wakeups import Wakeups
 from pipelines.stack.secrets_store import ensure_secrets, write_secrets
 from pipelines.stack.work_lock import WorkLock
@@ -43,20 +44,22 @@ SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk="
 
 @dataclass
 class ArgillaHolding:
-    """Argilla as the reconciliation pass reads it: one dataset holding `held`."""
+    """Argilla as the reconciliation pass reads it: the answers `held`, in their datasets; takes records."""
 
     held: list[SubmittedResponse]
     delivered: list[str] = field(default_factory=list)
+    datasets: tuple[str, ...] = ("corrections",)
 
     def ensure_datasets(self) -> list[str]:
-        return ["corrections"]
+        return list(self.datasets)
 
     def fingerprints(self) -> dict[str, str]:
-        return {"corrections": repr(self.held)}
+        return {name: repr([r for r in self.held if r.dataset == name]) for name in self.datasets}
 
     def responses(self, dataset: str) -> Iterator[tuple[SubmittedResponse, str]]:
         for response in self.held:
-            yield response, str(response.updated_at)
+            if response.dataset == dataset:
+                yield response, str(response.updated_at)
 
     def deliver(self, payloads: list[Any]) -> dict[str, str]:
         self.delivered += [payload.external_id for payload in payloads]
@@ -197,3 +200,40 @@ def test_the_start_publishes_what_a_store_outage_held_back(
     webhook_outcome: dict[str, Any], tmp_path: Path
 ) -> None:
     assert taken_in_by(after_a_store_outage_at_start, tmp_path) == webhook_outcome
+
+
+def test_a_disagreement_a_sync_pass_takes_in_reaches_the_adjudicator_in_that_pass(tmp_path: Path) -> None:
+    """The webhook always sent the adjudicator's record at once; a sync pass (`tacit sync` with no API
+    running, above all) left it in the outbox for the next delivery pass."""
+    quorum = "approvals-quorum-2"  # a critical action: two reviewers (review.quorum's default)
+    settings = TacitSettings(home=tmp_path)
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        ticket = ledger.create_ticket("approval", "infra", {"action": {"risk": "critical"}}, quorum)
+        ledger.set_ticket_delivered(ticket.id, quorum, "rec-q-1")
+
+        def answer(user: str, **values: str) -> SubmittedResponse:
+            fields = {"context": "Friday 17:40", "action": "kubectl drain node-7", "risk": "critical"}
+            return replace(
+                the_answer(),
+                dataset=quorum,
+                record_id="rec-q-1",
+                external_id=ticket.id,
+                fields=fields,
+                metadata={"task": "infra"},
+                response_id=f"resp-{user}",
+                user_id=f"user-{user}",
+                username=user,
+                values=values,
+            )
+
+        argilla = ArgillaHolding(
+            [
+                answer("alice", decision="approve"),
+                answer("bob", decision="reject", reason="the only replica"),
+            ],
+            datasets=(quorum,),
+        )
+        report = run_sync(EdgeRuntime(settings, ledger, argilla))  # type: ignore[arg-type]
+        assert report.ingested == 2 and ledger.get_ticket(ticket.id).review["state"] == "in_adjudication"
+        assert len(argilla.delivered) == 1 and ticket.id in argilla.delivered[0]  # the adjudication record
+        assert [item for item in ledger.pending_outbox() if item.ticket_id == ticket.id] == []
