@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipelines.api import admin, route, stats, tickets, webhooks
 from pipelines.api.auth import api_keys, require_admin_key, require_app_key
 from pipelines.api.body_limit import BodySizeLimit
-from pipelines.api.deps import AppCaller
+from pipelines.api.deps import AppCaller, get_retriever
 from pipelines.api.errors import ADMIN_KEY, APP_KEY, BODY, CAPPED, http_error, validation_error
 from pipelines.api.search import build_search_router
 from pipelines.config import TacitSettings, get_settings
@@ -151,7 +151,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     # GET /v1/stats: reviewer agreement, naming every annotator: the admin key's, not an application's
     app.include_router(stats.router, dependencies=[Depends(require_admin_key)], responses=ADMIN_KEY)
     app.include_router(
-        build_search_router(lambda: runtime.retriever, settings.retrieval.prompt),
+        build_search_router(get_retriever, settings.retrieval.prompt),
         dependencies=[Depends(require_app_key)],
         responses={**APP_KEY, **BODY},
     )

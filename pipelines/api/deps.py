@@ -15,10 +15,15 @@ from pipelines.api.auth import Caller, require_admin_key, require_app_key
 from pipelines.loop.publish import Wake
 from pipelines.loop.runtime import Runtime
 from pipelines.loop.wakeups import DECIDED, Wakeups
+from retrieval.retriever import Retriever
 
 
 def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
+
+
+def get_retriever(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Retriever:
+    return runtime.retriever
 
 
 def get_wakeups(request: Request) -> Wakeups:
