@@ -18,7 +18,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,8 +123,9 @@ class TrackRecordFit:
 
 
 def fit_params(params: TrackRecordParams) -> dict[str, Any]:
-    """The params that change a fit (an edited alpha or min_decisions makes the old fit stale)."""
-    return params.model_dump(mode="json")
+    """The params that change a fit (an edited alpha or min_decisions makes the old fit stale); the audit
+    share only changes what happens after the prediction."""
+    return params.model_dump(mode="json", exclude={"audit_share"})
 
 
 def _hashed_unit(key: str) -> float:
@@ -255,13 +256,6 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
-def items_by_task(items: Iterable[tuple[str, ReviewedItem]]) -> dict[str, list[ReviewedItem]]:
-    grouped: dict[str, list[ReviewedItem]] = {}
-    for task, item in items:
-        grouped.setdefault(task, []).append(item)
-    return grouped
-
-
 class TrackRecordSource(Protocol):
     """What a track_record rule reads at routing time: its current fit, and the reviewed examples near an
     input (same task, most similar first). Either may raise when its store is unavailable."""
@@ -275,7 +269,7 @@ class FileTrackRecord:
     """Fits read from `FitFiles`, re-read when `tacit route fit` makes a new one current (checked on each
     call: one stat), and neighbours from the given lookup."""
 
-    def __init__(self, files: FitFiles, neighbours: Any) -> None:
+    def __init__(self, files: FitFiles, neighbours: Callable[[str, str, int], list[Neighbour]]) -> None:
         self._files = files
         self._lookup = neighbours
         self._loaded: dict[str, tuple[tuple[int, int] | None, TrackRecordFit | None]] = {}
