@@ -41,8 +41,13 @@ class Neighbour:
 
     similarity: float
     accepted: bool
-    output: str
+    output: str  # what the reviewers stood behind; "" for a rejected draft (nothing was kept)
     agreement: float | None = None  # the reviewers' agreement; None: one reviewer decided
+
+    @classmethod
+    def of_example(cls, kind: str, output: str, similarity: float, agreement: float | None) -> Neighbour:
+        # a lesson's output is the rejected draft itself: resembling it is no agreement with the reviewers
+        return cls(similarity, kind == ACCEPTED_KIND, "" if kind == "lesson" else output, agreement)
 
 
 def signals(neighbours: Sequence[Neighbour], draft: str, entropy: float | None) -> tuple[float, ...]:

@@ -20,7 +20,7 @@ import numpy as np
 
 from pipelines.ledger import Ledger
 from pipelines.ledger.records import ExampleRecord, TicketRecord
-from pipelines.routing.acceptance import ACCEPTED_KIND, REVIEWED_KINDS, Neighbour, signals
+from pipelines.routing.acceptance import REVIEWED_KINDS, Neighbour, signals
 from pipelines.routing.loader import load_rules
 from pipelines.routing.models import TrackRecordRule
 from pipelines.routing.track_record import FitFiles, ReviewedItem, TrackRecordFit, fit_rule
@@ -115,7 +115,7 @@ def reviewed_items(
 
 
 def _neighbour(example: ExampleRecord, similarity: float) -> Neighbour:
-    return Neighbour(similarity, example.kind == ACCEPTED_KIND, example.output, example.agreement)
+    return Neighbour.of_example(example.kind, example.output, similarity, example.agreement)
 
 
 @dataclass(frozen=True)

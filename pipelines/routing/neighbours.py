@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from pipelines.routing.acceptance import ACCEPTED_KIND, REVIEWED_KINDS, Neighbour
+from pipelines.routing.acceptance import REVIEWED_KINDS, Neighbour
 from retrieval.filters import compile_filters
 from retrieval.store import ExampleStore
 
@@ -22,9 +22,7 @@ def store_neighbours(store: ExampleStore, embed: Callable[[list[str]], np.ndarra
         where = compile_filters({"task": task, "kind": list(REVIEWED_KINDS)})
         hits = store.query(np.asarray(embed([text]))[0], k, where)
         return [
-            Neighbour(
-                hit.similarity, hit.example.kind == ACCEPTED_KIND, hit.example.output, hit.example.agreement
-            )
+            Neighbour.of_example(hit.example.kind, hit.example.output, hit.similarity, hit.example.agreement)
             for hit in hits
         ]
 

@@ -114,6 +114,15 @@ def test_signals_read_similarity_acceptance_agreement_and_the_draft() -> None:
     assert (values["entropy"], values["entropy_given"]) == (0.4, 1.0)
 
 
+def test_a_rejected_draft_is_no_precedent_for_the_same_draft() -> None:
+    rejected = Neighbour.of_example("lesson", DRAFT, 0.95, None)  # a lesson's output is the rejected draft
+    kept = Neighbour.of_example("correction", DRAFT, 0.95, None)
+    agreement = FEATURES.index("draft_agreement")
+    assert signals([rejected], DRAFT, None)[agreement] == 0.0
+    assert signals([kept], DRAFT, None)[agreement] == 1.0
+    assert not rejected.accepted and not kept.accepted
+
+
 def test_predictor_learns_which_drafts_reviewers_accept() -> None:
     items = history()
     model = fit_acceptance(np.array([i.features for i in items]), [i.accepted for i in items])
