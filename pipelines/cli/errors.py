@@ -7,7 +7,6 @@ tests/unit/test_cli_error_classes.py runs, rather than silently turning a clear 
 
 from __future__ import annotations
 
-import sys
 from functools import cache
 
 UNREACHABLE_HINT = "is the stack up? `tacit status` says, `tacit up` starts it"
@@ -74,9 +73,8 @@ def known_error(exc: BaseException) -> tuple[str, int] | None:
                 1,
             )
         cause = cause.__cause__ or cause.__context__
-    if (
-        "argilla" in sys.modules
-    ):  # only a command that loaded Argilla's SDK (seconds to import) meets its errors
+    # Argilla's SDK takes seconds to import: its class is imported only for an error of one of its modules
+    if any(kind.__module__.startswith("argilla.") for kind in type(exc).__mro__):
         from argilla._exceptions._base import ArgillaError
 
         if isinstance(exc, ArgillaError):

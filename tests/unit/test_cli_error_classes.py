@@ -66,5 +66,12 @@ def test_a_subclass_comes_before_its_base() -> None:
         assert not any(issubclass(later, kind) and later is not kind for later in order[index + 1 :]), kind
 
 
+def test_an_error_of_argillas_sdk_is_one_line() -> None:
+    from argilla._exceptions._api import ForbiddenError
+
+    message, code = known_error(ForbiddenError("no access to workspace tacit"))
+    assert code == 1 and message.startswith("Argilla refused the request: ") and "workspace tacit" in message
+
+
 def test_a_bug_is_not_a_known_error() -> None:
     assert known_error(ZeroDivisionError("a bug")) is None
