@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from pipelines.api.deps import RuntimeDep, WakeDep
-from pipelines.api.errors import ARGILLA_UNAVAILABLE, STORE_UNAVAILABLE
+from pipelines.api.errors import STORE_UNAVAILABLE, SYNC_UNAVAILABLE
 from pipelines.loop.argilla_gateway import ArgillaUnavailable
 from pipelines.loop.sync import run_sync
 from pipelines.stack.work_lock import WorkLockUnavailable
@@ -21,7 +21,7 @@ from retrieval.store import StoreUnavailable
 router = APIRouter(prefix="/v1", tags=["admin"])
 
 
-@router.post("/sync", responses=ARGILLA_UNAVAILABLE)
+@router.post("/sync", responses=SYNC_UNAVAILABLE)
 def sync_now(runtime: RuntimeDep, wake: WakeDep) -> dict[str, Any]:
     """Deliver waiting tickets and ingest every response a webhook may have missed (admin key)."""
     try:

@@ -51,7 +51,11 @@ TOO_LARGE = _error(
 )
 STORE_MISMATCH = _error(409, "the example store was built with another embedding model: run `tacit reindex`")
 STORE_UNAVAILABLE = _error(503, "the example store (Chroma) is unreachable; proceed without examples")
-ARGILLA_UNAVAILABLE = _error(503, "Argilla is unreachable; nothing was lost, try again when it is back")
+SYNC_UNAVAILABLE = _error(
+    503,
+    "Argilla, or (replicas) the shared Redis that keeps passes one at a time, is unreachable; nothing was lost, "
+    "try again when it is back",
+)
 
 # FastAPI's own 422 (it adds the same for any route with a body or parameters, unless one is listed).
 INVALID: Responses = {

@@ -19,8 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from annotation.records import RecordPayload, review_payload
+from pipelines.api import admin
+from pipelines.api.deps import get_runtime, get_wake
 from pipelines.cli.errors import known_error
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
@@ -161,8 +165,14 @@ def test_without_redis_the_work_waits_and_says_so_naming_no_password(tmp_path: P
         assert argilla.delivered == [] and [item.ticket_id for item in ledger.pending_outbox()] == [ticket_id]
         with pytest.raises(WorkLockUnavailable) as refused:
             run_sync(replica)  # type: ignore[arg-type]
-    message, code = known_error(refused.value)  # `tacit sync`: one line, exit 1
+        app = FastAPI()
+        app.include_router(admin.router)
+        app.dependency_overrides[get_runtime] = lambda: replica
+        app.dependency_overrides[get_wake] = lambda: lambda: None
+        answered = TestClient(app).post("/v1/sync")  # `tacit sync` while the API runs
+    message, code = known_error(refused.value)  # `tacit sync` in its own process: one line, exit 1
     assert code == 1 and "Redis" in message and password not in message
+    assert answered.status_code == 503 and answered.json()["detail"] == message
     assert argilla.overlap.most == 0  # no pass started
 
 
