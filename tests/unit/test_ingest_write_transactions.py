@@ -108,3 +108,42 @@ def test_one_correction_is_one_write_to_ingest_and_one_to_acknowledge_the_store(
             "ticket.review",
             "ticket.decided",
         ]
+
+
+def reviewer(ticket_id: str, user: str, minutes: int) -> SubmittedResponse:
+    return SubmittedResponse(
+        dataset="approvals-quorum-2",
+        record_id="rec-q-1",
+        external_id=ticket_id,
+        fields={"context": "Friday 17:40", "action": "kubectl drain node-7", "risk": "critical"},
+        metadata={"task": "infra"},
+        response_id=f"resp-{user}",
+        user_id=f"user-{user}",
+        username=user,
+        status="submitted",
+        values={"decision": "approve"},
+        updated_at=datetime(2026, 5, 1, 9, minutes, tzinfo=UTC),
+    )
+
+
+def test_a_quorum_answer_that_settles_the_ticket_is_one_write_transaction(ledger_db: LedgerDatabase) -> None:
+    """Before: its feedback, the review, every other answer re-recorded, the deciding answer's rows and the
+    decision were each their own transaction (measured on the old code: 3 for the first answer, 5 for the
+    deciding one)."""
+    with Ledger(ledger_db.url) as ledger:
+        created = ledger.create_ticket(
+            "approval", "infra", {"action": {"risk": "critical"}}, "approvals-quorum-2"
+        )
+        ticket = ledger.set_ticket_delivered(created.id, "approvals-quorum-2", "rec-q-1")
+        writes = WriteTransactions(ledger)
+        try:
+            with writes.step("first answer"):
+                first = ingest_response(ledger, reviewer(ticket.id, "alice", 0))
+            with writes.step("deciding answer"):
+                second = ingest_response(ledger, reviewer(ticket.id, "bob", 3))
+        finally:
+            writes.close()
+        assert writes.by_step == {"first answer": 1, "deciding answer": 1}
+        assert first.review is not None and first.review["state"] == "awaiting_reviewers"
+        assert second.review is not None and second.review["state"] == "decided"
+        assert ledger.get_ticket(ticket.id).status == "decided"
