@@ -171,7 +171,7 @@ def ingest_in(tx: Transaction, response: SubmittedResponse, review: ReviewSettin
     # A quorum of 1: the first annotator to submit decides; only they can change the decision later.
     first_or_same = ticket is not None and (ticket.status != "decided" or ticket.decided_by == decided_by)
     if decision is not None and ticket is not None and first_or_same:
-        # the review state first: a waiting application wakes at the decision and must read both
+        # the review state, then the decision: they commit together, audited in this order
         single = ReviewState("decided", 1, [decided_by], None, decided_by="single")
         tx.tickets.set_review(ticket.id, single.as_dict(), actor=decided_by)
         tx.tickets.decide(
@@ -252,7 +252,7 @@ def _settle(
     the ticket's decision and review state, and the adjudication record when the reviewers disagree."""
     actor = response.username or response.user_id
     added: list[str] = []
-    if ticket is not None:  # before the decision: a waiting application wakes at it and must read both
+    if ticket is not None:  # before the decision, in the same transaction (see ingest_in)
         tx.tickets.set_review(ticket.id, state.as_dict(), actor=actor)
     deciding_id = state.deciding.feedback_id if state.deciding else None
     for item, _ in [*reviewers, *adjudications]:
