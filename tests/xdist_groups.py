@@ -3,9 +3,11 @@
 `make test` runs `pytest -n 3 --dist loadgroup`. The embedded-stack tests are split by module into two
 xdist groups, `stack` and `stack-2`: each group runs on one worker, which starts its own session `stack`
 (its own temp home and free ports), so two stacks serve the stack tests side by side. Every PostgreSQL test
-goes to one worker (one throwaway cluster); the rest is shared out test by test. The stack tests mostly
-wait on Argilla, webhooks and polling, so a third worker on two cores pays: while they wait, the unit, model
-and training tests run. Without xdist the marks do nothing (one process, one stack).
+goes to one worker (one throwaway cluster); the rest is shared out module by module, so that what a module
+sets up once (a `scope="module"` fixture: an MLflow store, a Runtime with its embedder, an app) is set up on
+one worker, not on each (`make test-fast`: 2 workers). The stack tests mostly wait on Argilla, webhooks and
+polling, so a third worker on two cores pays: while they wait, the unit, model and training tests run.
+Without xdist the marks do nothing (one process, one stack).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ GROUPED_MARKERS = ("stack", "postgres")
 SECOND_STACK_MODULES = frozenset({"test_workflows.py", "test_argilla_search.py", "test_selection_drafting.py"})
 
 
-def xdist_group_of(item: pytest.Item) -> str | None:
-    """The xdist group a test runs in, or None when it may run on any worker."""
+def xdist_group_of(item: pytest.Item) -> str:
+    """The xdist group a test runs in: its service's, or else its module's."""
     callspec = getattr(item, "callspec", None)
     # a fixture's marked parameter (tests/ledger_backends.py) marks only the callspec, not the item
     param_marks = {mark.name for mark in callspec.marks} if callspec is not None else set()
@@ -39,13 +41,11 @@ def xdist_group_of(item: pytest.Item) -> str | None:
             if marker == "stack" and item.path.name in SECOND_STACK_MODULES:
                 return "stack-2"
             return marker
-    return None
+    return item.path.name
 
 
 # before xdist reads the marks (its own hook turns them into the node id suffix that groups tests)
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        group = xdist_group_of(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(xdist_group_of(item)))
