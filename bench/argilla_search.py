@@ -11,8 +11,10 @@ the stack's environment, but a temporary ARGILLA_HOME, its own Redis, its own us
 and stops it afterwards, so a user's live stack never sees the benchmark's records or events. The first batch
 goes through Argilla's records bulk API (validated as any client's); the rest is written by
 `tacit_argilla load-records`, which writes the rows the bulk API writes, about a hundred times faster.
-With `baseline=true` the same data is measured again on a server started with TACIT_SEARCH_ACCELERATION=off
-(no FTS5 index, no vector matrix cache): figures under "baseline" and baseline/engine p95 ratios under "ratios".
+With `baseline=true` the same data is measured again on a server whose engine runs without its accelerations (no
+FTS5 index, no vector matrix cache, none of the engine's `tacit_*` indexes on Argilla's tables): this benchmark
+patches them out of a subclass of the engine (`UNACCELERATED_SERVER`; the engine has no switch of its own).
+Figures under "baseline" and baseline/engine p95 ratios under "ratios".
 `server=stack` measures the running stack's Argilla instead (seeding through the API only: slow, and every
 record makes a webhook event for the stack's subscribers).
 
@@ -92,7 +94,64 @@ WORDS = {
 }
 VERDICTS = ["accept", "edit", "reject"]
 BULK_SIZE = 500  # Argilla's records bulk limit
-ACCELERATION_ENV = "TACIT_SEARCH_ACCELERATION"  # read by tacit_argilla/sql_engine.py
+# Run by .venv-argilla's python in place of `python -m tacit_argilla` for the baseline: the engine without its
+# accelerations, as a subclass registered before the launcher's `serve` registers the engine (first wins). Text
+# queries are scored in Python record by record instead of through the FTS5 index, vectors are read and scored
+# on every similarity query instead of cached, and the engine's indexes are dropped, so the baseline measures
+# Argilla's own schema (the next normal start creates them again).
+UNACCELERATED_SERVER = r"""
+import functools, json, sys
+from argilla_server.database import AsyncSessionLocal, async_engine
+from sqlalchemy import event, text
+from tacit_argilla import __main__ as launcher, sql_engine
+from tacit_argilla.text_index import parse_query, python_text_score, record_texts, to_match_query
+
+@functools.lru_cache(maxsize=64)
+def parsed(q):
+    return parse_query(q)
+
+def text_score(fields_json, field, q):
+    texts = record_texts(json.loads(fields_json) if fields_json else {})
+    return python_text_score(parsed(q), texts.get(field, ""))
+
+class UnacceleratedEngine(sql_engine.SQLSearchEngine):
+    indexes_dropped = False
+
+    async def _prepare_indexes(self):
+        if UnacceleratedEngine.indexes_dropped:
+            return
+        async with AsyncSessionLocal() as db:
+            listed = "SELECT name FROM sqlite_master WHERE type = 'index' AND substr(name, 1, 6) = 'tacit_'"
+            for name in (await db.execute(text(listed))).scalars().all():
+                await db.execute(text(f"DROP INDEX {name}"))
+            await db.commit()
+        UnacceleratedEngine.indexes_dropped = True
+
+    async def configure_metadata_property(self, dataset, metadata_property):
+        pass
+
+    async def _text_part(self, db, dataset, p, text_query):
+        if to_match_query(text_query.q).is_empty:
+            return None
+        field = p(text_query.field or sql_engine.ALL_FIELDS)
+        scored = (
+            f"SELECT s.id AS record_id, tacit_text_score(s.fields, {field}, {p(text_query.q)}) AS score "
+            f"FROM records s WHERE s.dataset_id = {p(dataset.id.hex)}"
+        )
+        return sql_engine.TextPart([f"t AS MATERIALIZED ({scored})"], True, ["t.score > 0"])
+
+    async def _matrix(self, db, dataset, vector_settings):
+        sql_engine._vectors.invalidate_dataset(dataset.id.hex)
+        return await super()._matrix(db, dataset, vector_settings)
+
+def register_text_score(connection, _record):
+    connection.create_function("tacit_text_score", 3, text_score, deterministic=True)
+
+sql_engine.register_engine(UnacceleratedEngine)
+event.listen(async_engine.sync_engine, "connect", register_text_score)
+sys.argv = ["tacit_argilla", *sys.argv[1:]]
+launcher.main()
+"""
 START_TIMEOUT_S = 300  # argilla_server takes tens of seconds to import on a busy 2-core machine
 
 
@@ -141,7 +200,7 @@ class ThrowawayArgilla:
     """Redis + `tacit_argilla serve` under a temporary ARGILLA_HOME, with an owner and two annotators.
 
     The environment is the stack's (`pipelines.stack.catalogue.argilla_env`) with the home, database and Redis moved;
-    no worker runs and no webhook is registered. `restart(extra_env)` serves the same database again, e.g.
+    no worker runs and no webhook is registered. `restart(unaccelerated)` serves the same database again, e.g.
     with the engine's accelerations off."""
 
     def __init__(self, keep: bool = False) -> None:
@@ -195,21 +254,14 @@ class ThrowawayArgilla:
             raise RuntimeError(f"tacit_argilla {args[0]} failed:\n{done.stderr[-3000:]}")
         return done.stdout
 
-    def start(self, extra_env: dict[str, str] | None = None) -> None:
+    def start(self, unaccelerated: bool = False) -> None:
         port = _free_port()
         self.log = open(self.dir / f"argilla-{port}.log", "wb")  # noqa: SIM115 - closed in stop()
+        launcher = ["-c", UNACCELERATED_SERVER] if unaccelerated else ["-m", "tacit_argilla"]
         self.server = psutil.Popen(
-            [
-                self.python,
-                "-m",
-                "tacit_argilla",
-                "serve",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
+            [self.python, *launcher, "serve", "--port", str(port), "--no-access-log"],
             cwd=self.root,
-            env={**self.env, **(extra_env or {})},
+            env=self.env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
@@ -237,9 +289,9 @@ class ThrowawayArgilla:
             self.log.close()
         self.server = None
 
-    def restart(self, extra_env: dict[str, str] | None = None) -> None:
+    def restart(self, unaccelerated: bool = False) -> None:
         self.stop()
-        self.start(extra_env)
+        self.start(unaccelerated)
 
     def rss_mb(self) -> tuple[float, float]:
         """The server's resident memory now and its peak (VmHWM) in MiB."""
@@ -502,7 +554,7 @@ def _run_throwaway(
         }
         print(f"engine: max p95 {result['max_p95_ms']} ms, RSS {result['server_rss_mb']} MiB", flush=True)
         if baseline:
-            argilla.restart({ACCELERATION_ENV: "off"})
+            argilla.restart(unaccelerated=True)
             owner = _client(argilla.url, owner_login.api_key)
             queue = _client(argilla.url, annotator_logins[0].api_key)
             base = _measure(_calls(owner, queue, ds), baseline_repeats)

@@ -26,6 +26,9 @@ from argilla_server.search_engine.base import (
     TermsFilter,
 )
 
+from tacit_argilla import metadata_index as indexed
+from tacit_argilla.metadata_index import json_path, plain_key
+
 # How SQLAlchemy stores datetimes in SQLite; string comparison on this format is chronological.
 DB_DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 _DATE_ONLY_LENGTH = len("2024-01-31")
@@ -44,18 +47,6 @@ class SqlParams:
 
     def in_list(self, values: list[Any]) -> str:
         return "(" + ", ".join(self(value) for value in values) + ")"
-
-
-def json_path(key: str) -> str:
-    """JSON path to a top-level key, quoted. Only right for a `plain_key`: SQLite's path syntax has no
-    escape (a `"` ends the label) and compares the label with the stored JSON text, which holds non-ASCII
-    and backslashes escaped; `json_member` addresses any key."""
-    return '$."' + key + '"'
-
-
-def plain_key(key: str) -> bool:
-    """A key SQLite's quoted JSON path addresses as written: printable ASCII without `"` or `\\`."""
-    return key.isascii() and key.isprintable() and '"' not in key and "\\" not in key
 
 
 # The JSON text of a json_each row's value (json_each hands scalars back as SQL values, booleans as 1/0).
@@ -169,11 +160,23 @@ def suggestion_property(scope: SuggestionFilterScope) -> str:
 
 
 class FilterCompiler:
-    """Compiles one search's filters and sort orders; `question_ids` maps question names to stored ids."""
+    """Compiles one search's filters and sort orders; `question_ids` maps question names to stored ids.
 
-    def __init__(self, params: SqlParams, question_ids: dict[str, str]) -> None:
+    With `dataset` (its hex id), metadata filters and sorts on a plain key are written so that the metadata
+    expression indexes (metadata_index.py) answer them; `container_keys` names the metadata keys that hold an
+    array or an object in some record of the dataset, which a sort must then aggregate element by element."""
+
+    def __init__(
+        self,
+        params: SqlParams,
+        question_ids: dict[str, str],
+        dataset: str | None = None,
+        container_keys: frozenset[str] = frozenset(),
+    ) -> None:
         self.p = params
         self.question_ids = question_ids
+        self.dataset = dataset
+        self.container_keys = container_keys
 
     # --- filters ---
 
@@ -208,10 +211,43 @@ class FilterCompiler:
         return f"r.{prop} IN {p.in_list(values)}" if values else "0"
 
     def _metadata(self, flt: Filter, name: str) -> str:
+        if self.dataset is not None and plain_key(name):
+            return self._indexed_metadata(flt, name)
         member = json_member("r.metadata", name, self.p)
         if isinstance(flt, TermsFilter):
             return _any_json_value_in(member, list(flt.values), self.p)
         return _any_json_number_between(member, flt, self.p, f"metadata {name!r}")
+
+    def _indexed_metadata(self, flt: Filter, name: str) -> str:
+        """The records matching a metadata filter as a rowid set, each part an index lookup or range; the same
+        records as the json_each form (ES semantics: any element of an array matches, terms compare as text,
+        ranges take numbers only, booleans excepted)."""
+        p = self.p
+        v = indexed.value("x", name)
+        rows = f"SELECT x.rowid FROM records x WHERE x.dataset_id = {p(self.dataset)} AND "
+        each = f"json_each({indexed.member('x', name)})"  # of the member itself: a string may look like JSON
+        in_containers = f"{rows}{indexed.container_ranges(v)} AND EXISTS (SELECT 1 FROM {each} je WHERE "
+        if isinstance(flt, TermsFilter):
+            values = [str(value) for value in flt.values]
+            # a value spelled like an array or object is found among the containers' range, element-wise
+            plain = [value for value in values if not value.startswith(("[", "{"))]
+            parts = [
+                f"{rows}{v} IN {p.in_list(plain)}" if plain else None,
+                # numbers (and true/false, stored as 1/0) compare by their text, as ES keyword terms do
+                f"{rows}{v} < '' AND CAST({v} AS TEXT) IN {p.in_list(values)}",
+                f"{in_containers}CAST(je.value AS TEXT) IN {p.in_list(values)})",
+            ]
+            return "r.rowid IN (" + " UNION ALL ".join(part for part in parts if part) + ")"
+        what = f"metadata {name!r}"
+        scalar = _range_sql(v, flt, p, lambda value, _up: to_number(value, what))
+        element = _range_sql("je.value", flt, p, lambda value, _up: to_number(value, what))
+        # text sorts above every number in SQLite, so `< ''` keeps numbers only; true/false index as 1/0
+        kind = f"json_type({indexed.member('x', name)})"
+        numbers = f"{v} < '' AND ({v} NOT IN (0, 1) OR {kind} IN ('integer', 'real'))"
+        return (
+            f"r.rowid IN ({rows}{scalar} AND {numbers} UNION ALL "
+            f"{in_containers}je.type IN ('integer', 'real') AND {element}))"
+        )
 
     def _question_id(self, name: str) -> str:
         if name not in self.question_ids:
@@ -264,6 +300,9 @@ class FilterCompiler:
 
     # --- sorting ---
 
+    def _sorts_by_index(self, name: str) -> bool:
+        return self.dataset is not None and plain_key(name) and name not in self.container_keys
+
     def order_by(self, orders: list[Order]) -> list[str]:
         return [self._order(order) for order in orders]
 
@@ -277,6 +316,9 @@ class FilterCompiler:
                     f"records sort by {', '.join(RECORD_SORT_PROPERTIES)}, not {scope.property!r}"
                 )
             expr = f"r.{scope.property}"
+        elif isinstance(scope, MetadataFilterScope) and self._sorts_by_index(scope.metadata_property):
+            # no arrays or objects under this key: the value is its own min/max, read off the index in order
+            expr = indexed.value("r", scope.metadata_property)
         elif isinstance(scope, MetadataFilterScope):
             member = json_member("r.metadata", scope.metadata_property, p)
             # an array value sorts by its smallest element ascending and its largest descending, like ES
