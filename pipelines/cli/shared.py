@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 
 from pipelines.config import TacitSettings, load_settings
 from pipelines.errors import MissingPrerequisite
 
+if TYPE_CHECKING:  # imported by the commands that use them: `tacit status` stays quick
+    from tacit_client import TacitClient
+
+    from pipelines.loop.runtime import Runtime
+    from pipelines.stack.secrets_store import StackSecrets
+
 console = Console(stderr=True)
 
 
-def require_secrets(settings: TacitSettings):  # -> StackSecrets
+def require_secrets(settings: TacitSettings) -> StackSecrets:
     """This machine's stack secrets, or a MissingPrerequisite naming the command that writes them."""
     from pipelines.stack.secrets_store import read_secrets
 
@@ -20,13 +28,13 @@ def require_secrets(settings: TacitSettings):  # -> StackSecrets
     return secrets
 
 
-def open_runtime():  # -> Runtime
+def open_runtime() -> Runtime:
     from pipelines.loop.runtime import Runtime
 
     return Runtime(load_settings())
 
 
-def running_service(settings: TacitSettings):  # -> tacit_client.TacitClient | None
+def running_service(settings: TacitSettings) -> TacitClient | None:
     """A client for this machine's tacit API when it runs: it is the one writer of the example store.
     Something answering on the API's port gets the admin key only when it is the API `tacit up` started for
     this home and proves it holds that key (pipelines/stack/service_trust.py); otherwise a StackError."""
