@@ -113,7 +113,8 @@ def _train(args, recipe: Recipe, snapshot: Snapshot, model, tokenizer, state, ca
         callbacks=callbacks,
     )
     if any(isinstance(callback, TrainingProgress) for callback in callbacks):
-        # our rich bar shows the steps and the loss: not also the Trainer's tqdm bar or its printed dicts
+        # our progress callback reports the steps and the loss (the caller draws them): not also the Trainer's
+        # tqdm bar or its printed dicts
         trainer.remove_callback(ProgressCallback)
         trainer.remove_callback(PrinterCallback)
     trainer.train(resume_from_checkpoint=checkpoint)

@@ -50,7 +50,7 @@ _mount_stats()
 
 
 def _mount_route() -> None:
-    from pipelines.routing.cli import route_app
+    from pipelines.cli.route import route_app
 
     app.add_typer(route_app, name="route")  # `tacit route fit`: the track_record rules (pipelines/routing/)
 
