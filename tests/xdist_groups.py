@@ -30,9 +30,14 @@ GROUPED_MARKERS = ("stack", "postgres")
 # listed here: move modules when the two drift apart (`--durations` shows them).
 SECOND_STACK_MODULES = frozenset({"test_workflows.py", "test_argilla_search.py", "test_selection_drafting.py"})
 
+# training/'s unit tests import transformers, trl, accelerate or mlflow when they run (in the test, not at
+# collection: ~5 s of imports), so they share one worker and the other never pays for them
+TRAINING_UNIT_PREFIX = "test_training_"
+
 
 def xdist_group_of(item: pytest.Item) -> str:
-    """The xdist group a test runs in: its service's, or else its module's."""
+    """The xdist group a test runs in: its service's, training's (the unit tests that import transformers),
+    or else its module's."""
     callspec = getattr(item, "callspec", None)
     # a fixture's marked parameter (tests/ledger_backends.py) marks only the callspec, not the item
     param_marks = {mark.name for mark in callspec.marks} if callspec is not None else set()
@@ -41,6 +46,8 @@ def xdist_group_of(item: pytest.Item) -> str:
             if marker == "stack" and item.path.name in SECOND_STACK_MODULES:
                 return "stack-2"
             return marker
+    if item.path.parent.name == "unit" and item.path.name.startswith(TRAINING_UNIT_PREFIX):
+        return "training"
     return item.path.name
 
 

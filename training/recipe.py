@@ -14,14 +14,16 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from peft import LoraConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from trl import DPOConfig
 
 from training.errors import RecipeError
+
+if TYPE_CHECKING:  # peft and trl import torch and transformers (seconds): imported where a recipe is read or used
+    from peft import LoraConfig
+    from trl import DPOConfig
 
 SECTIONS = ("model", "data", "lora", "training", "gate")
 # DPOConfig fields a recipe must state explicitly: they decide cost and what is learned.
@@ -97,9 +99,13 @@ class Recipe:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def lora_config(self) -> LoraConfig:
+        from peft import LoraConfig
+
         return LoraConfig(**{"task_type": "CAUSAL_LM", **self.lora})
 
     def dpo_config(self, output_dir: Path) -> DPOConfig:
+        from trl import DPOConfig
+
         return DPOConfig(**self.training, output_dir=str(output_dir), report_to="none")
 
     def params(self) -> dict[str, str]:
@@ -164,6 +170,9 @@ def parse_recipe(raw: dict[str, Any], source: str = "<dict>") -> Recipe:
             parsed[name] = cls.model_validate(sections[name])
         except ValidationError as error:
             problems += _pydantic_problems(name, error)
+
+    from peft import LoraConfig
+    from trl import DPOConfig
 
     lora_fields = _field_names(LoraConfig)
     problems += [

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from mlflow import MlflowClient
 from sqlalchemy.engine import make_url
 
 from pipelines.config import load_settings
@@ -18,7 +17,6 @@ from pipelines.stack.secrets_store import ensure_secrets
 from pipelines.stack.service_logins import MLFLOW_PASSWORD_ENV, MLFLOW_USERNAME_ENV, mlflow_login
 from tests.conftest import free_port
 from tests.integration.test_training_dpo import FAST, PROMOTE_ANY, RECIPE
-from training.dpo import train_dpo
 from training.recipe import load_recipe
 from training.sample_pairs import sample_pairs
 
@@ -30,6 +28,11 @@ MODEL = "tacit-dpo-on-postgres"
 def test_the_embedded_mlflow_server_on_postgresql_tracks_registers_and_names_the_champion(
     postgres_server, tiny_llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # here, not at collection: mlflow, transformers and trl cost every xdist worker seconds, run or not
+    from mlflow import MlflowClient
+
+    from training.dpo import train_dpo
+
     store_url = postgres_server.create_database("mlflow")
     artifacts = tmp_path / "artifacts"
     settings = load_settings(

@@ -17,20 +17,19 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mlflow import MlflowClient
-from transformers import TrainerCallback
 
 from pipelines.ledger import FeedbackRecord, Ledger, PairRecord
 from training.base_model import DEFAULT_BASE_MODEL, MARKER
-from training.dpo import train_dpo
 from training.gate import decide_promotion
 from training.recipe import load_recipe
 from training.sample_pairs import sample_pairs
-from training.serving import generate, load_champion
 from training.snapshot import build_snapshot, filter_pairs
 from training.types import PreferencePair, TrainResult
 
 pytestmark = pytest.mark.slow
+
+# mlflow, transformers and trl (training.dpo, training.serving) are imported where a test uses them: every
+# xdist worker collects this module, and `make test-fast` (which runs none of it) should not pay seconds for them
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "configs" / "train_dpo.yaml"
@@ -62,12 +61,16 @@ class Store:
         self.home = home or root / "home"
         self.base_model = base_model
         self.uri = f"sqlite:///{root / 'mlflow.db'}"
+        from mlflow import MlflowClient
+
         self.client = MlflowClient(self.uri)
 
     def recipe_overrides(self, extra: dict | None = None) -> dict:
         return _merge(_merge(FAST, {"model": {"model_name_or_path": self.base_model}}), extra or {})
 
     def train(self, pairs, recipe_overrides=None, **kwargs) -> TrainResult:
+        from training.dpo import train_dpo
+
         recipe = load_recipe(RECIPE, self.recipe_overrides(recipe_overrides))
         return train_dpo(recipe, pairs, self.home, self.uri, registered_model=MODEL, **kwargs)
 
@@ -190,6 +193,8 @@ def test_if_new_skips_without_a_run(store: Store, first_run: TrainResult) -> Non
 def test_champion_loads_and_generates(
     store: Store, first_run: TrainResult, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    from training.serving import generate, load_champion
+
     with warnings.catch_warnings(record=True) as shown:
         warnings.simplefilter("always")
         model, tokenizer, version = load_champion(store.uri, MODEL, store.home)
@@ -310,13 +315,16 @@ class Interrupted(RuntimeError):
     """Stands for a crash (power cut, preempted node) right after a checkpoint was written."""
 
 
-class CrashAfterCheckpoint(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
+def crash_after_checkpoint(step: int):  # -> transformers.TrainerCallback
+    """A callback that raises `Interrupted` once the checkpoint of `step` is written."""
+    from transformers import TrainerCallback
 
-    def on_save(self, args, state, control, **kwargs) -> None:
-        if state.global_step >= self.step:
-            raise Interrupted(f"stopped after checkpoint-{state.global_step}")
+    class CrashAfterCheckpoint(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs) -> None:
+            if state.global_step >= step:
+                raise Interrupted(f"stopped after checkpoint-{state.global_step}")
+
+    return CrashAfterCheckpoint()
 
 
 def test_an_interrupted_run_resumes_from_its_last_checkpoint(store: Store, tmp_path: Path) -> None:
@@ -325,7 +333,7 @@ def test_an_interrupted_run_resumes_from_its_last_checkpoint(store: Store, tmp_p
     resume = {"training": {"max_steps": 4, "save_steps": 1}, "gate": {"sample_prompts": 0}}
     pairs = sample_pairs(24)  # a snapshot of its own, so a run folder of its own
     with pytest.raises(Interrupted, match="checkpoint-2"):
-        resumable.train(pairs, resume, callbacks=[CrashAfterCheckpoint(2)])
+        resumable.train(pairs, resume, callbacks=[crash_after_checkpoint(2)])
     [crashed] = resumable.runs()
     assert crashed.info.status == "FAILED"
     assert [m.step for m in resumable.client.get_metric_history(crashed.info.run_id, "loss")] == [1, 2]

@@ -5,12 +5,18 @@ and nothing (training mode, the tokenizer's padding side) is left changed."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from training.generation import chat_batch, greedy_replies, sample_replies
+
+# transformers (and trl, peft, mlflow) are imported where used, not at collection: every xdist worker collects
+# every module, and these cost seconds that a worker running no training test should not pay
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 WORDS = [
     "user",
@@ -39,6 +45,8 @@ CHAT_TEMPLATE = (
 
 @pytest.fixture(scope="module")
 def tokenizer() -> PreTrainedTokenizerFast:
+    from transformers import PreTrainedTokenizerFast
+
     vocab = {token: i for i, token in enumerate(["<pad>", "<unk>", "</s>", *WORDS])}
     word_level = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     word_level.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -51,6 +59,8 @@ def tokenizer() -> PreTrainedTokenizerFast:
 
 @pytest.fixture(scope="module")
 def model(tokenizer: PreTrainedTokenizerFast) -> LlamaForCausalLM:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer),

@@ -8,8 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from training.dpo import read_pairs_jsonl
 from training.sample_pairs import sample_pairs
+
+
+def read_pairs_jsonl(path: Path) -> list:
+    from training.dpo import read_pairs_jsonl  # transformers, trl, mlflow: seconds, paid only where it runs
+
+    return read_pairs_jsonl(path)
 
 
 def test_pairs_round_trip(tmp_path: Path) -> None:

@@ -12,14 +12,18 @@ from types import SimpleNamespace
 
 import datasets
 import pytest
-from transformers.utils import logging as transformers_logging
 
-from training.progress import TrainingProgress, library_output_to_log, training_output
+# training.progress (a transformers TrainerCallback) is imported in each test, not at collection: transformers
+# costs every xdist worker seconds, whether it runs these tests or not
 
 
 def test_library_output_goes_to_the_log_file_and_comes_back_after(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from transformers.utils import logging as transformers_logging
+
+    from training.progress import TrainingProgress, training_output
+
     log_file = tmp_path / "logs" / "train-dpo.log"
     transformers_logging.enable_progress_bar()  # as a plain process starts (the CLI turns them off)
     datasets.enable_progress_bars()
@@ -47,6 +51,8 @@ def test_library_output_goes_to_the_log_file_and_comes_back_after(
 
 
 def test_the_run_reports_its_phase_steps_and_loss(tmp_path: Path) -> None:
+    from training.progress import training_output
+
     reports: list[tuple[str, int, int | None, float | None]] = []
     with training_output(tmp_path / "train.log", lambda *report: reports.append(report)) as (callback,):
         state = SimpleNamespace(is_world_process_zero=True, max_steps=8, global_step=0)
@@ -69,6 +75,8 @@ def test_the_run_reports_its_phase_steps_and_loss(tmp_path: Path) -> None:
 def test_without_a_callback_nothing_is_reported_but_the_log_is_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from training.progress import training_output
+
     with training_output(tmp_path / "train.log") as (callback,):
         callback.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, max_steps=2, global_step=0), None)
         print("still captured")
@@ -82,6 +90,8 @@ def test_one_steps_raw_bars_and_warnings_go_to_the_models_log(
     """What transformers' GGUF conversion draws (a raw tqdm bar on stderr) and what PEFT triggers on every
     adapter load (transformers' `is_gradient_checkpointing` FutureWarning) land in the log, not the terminal."""
     from tqdm.auto import tqdm
+
+    from training.progress import library_output_to_log
 
     log_file = tmp_path / "logs" / "models.log"
     with library_output_to_log(log_file, "converting a model"):

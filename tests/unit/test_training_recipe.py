@@ -6,8 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from peft import LoraConfig
-from trl import DPOConfig
 
 from training.errors import RecipeError
 from training.recipe import load_recipe, parse_recipe
@@ -20,6 +18,9 @@ def shipped() -> dict:
 
 
 def test_shipped_recipe_parses_into_trl_and_peft_configs(tmp_path: Path) -> None:
+    from peft import LoraConfig  # here, not at collection: peft and trl import transformers (seconds)
+    from trl import DPOConfig
+
     recipe = load_recipe(RECIPE)
     dpo = recipe.dpo_config(tmp_path)
     assert isinstance(dpo, DPOConfig)

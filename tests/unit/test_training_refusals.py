@@ -8,9 +8,7 @@ import socket
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
-from training.dpo import train_dpo
 from training.errors import NotEnoughPairsError, RecipeError, TrackingUnavailableError
 from training.recipe import load_recipe
 from training.sample_pairs import sample_pairs
@@ -27,12 +25,23 @@ def closed_port() -> int:
 @pytest.fixture(scope="module")
 def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One MLflow SQLite store for the module (creating one runs MLflow's migrations: seconds)."""
+    from mlflow import MlflowClient
+
     uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
     MlflowClient(uri).search_experiments()
     return uri
 
 
+def train_dpo(*args: object) -> None:
+    # transformers, trl and mlflow are imported where a test runs, not at collection (seconds per xdist worker)
+    from training.dpo import train_dpo
+
+    train_dpo(*args)
+
+
 def runs(uri: str) -> list:
+    from mlflow import MlflowClient
+
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("tacit-dpo")
     return [] if experiment is None else client.search_runs([experiment.experiment_id])
