@@ -1,4 +1,4 @@
-"""`tacit eval [--cases FILE.jsonl] [--model champion|base|RUN] [--k 4] [--json]`, mounted by pipelines/cli.py."""
+"""`tacit eval [--cases FILE.jsonl] [--model champion|base|RUN] [--k 4] [--json]`, mounted by pipelines/cli/app.py."""
 
 from __future__ import annotations
 

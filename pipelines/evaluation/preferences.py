@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -97,9 +98,11 @@ def evaluate_preferences(
     recipe_path = runtime.settings.training.recipe
     recipe = load_recipe(recipe_path if recipe_path.startswith("/") else PROJECT_ROOT / recipe_path)
     system_prompt = recipe.model.system_prompt
+    started = time.perf_counter()
     metrics = reward_accuracy(
         loaded, cases, system_prompt, float(recipe.training["beta"]), int(recipe.training["max_length"])
     )
+    reward_s = round(time.perf_counter() - started, 1)
     replies = generate(preference_jobs(loaded, cases, system_prompt, max_new_tokens))
     base_replies, tuned_replies = replies[: len(cases)], replies[len(cases) :]
     closeness = task_closeness(runtime.settings.evaluation.tasks)
@@ -118,6 +121,7 @@ def evaluate_preferences(
         "verdict": say_lift(f"{loaded.label}'s replies", "the base model's", lift.mean, lift.as_list()),
         "reward_accuracy": round(metrics.accuracy, 4),
         "reward_margin": round(metrics.margin, 4),
+        "reward_s": reward_s,
         "rows": [
             {"id": c.id, "prompt": c.prompt, "chosen": c.chosen, "base": b, "champion": t, "base_score": bs,
              "champion_score": ts}

@@ -191,6 +191,8 @@ def run_eval(
     arm_cases = [c for c in cases if not c.is_preference]
     preference_cases = [c for c in cases if c.is_preference] if preferences else []
     loaded = model if isinstance(model, EvalModel) else load_eval_model(runtime, model)
+    stage_s: dict[str, float] = {"load": round(time.perf_counter() - started, 1)}
+    mark = time.perf_counter()
 
     builder = ArmBuilder(runtime, k, settings.max_prompt_chars, settings.seed)
     plan = plan_jobs(runtime, builder, arm_cases, settings, curve)
@@ -213,7 +215,10 @@ def run_eval(
     # The arms generate with the adapter folded in; preference replies need the base and the champion in one
     # batch (PEFT's per-row adapters) and reward accuracy keeps the model's own precision.
     precision = resolve_precision(settings.dtype, loaded.model)
+    stage_s["plan"] = round(time.perf_counter() - mark, 1)  # the example arms' retrieval and sampling
+    mark = time.perf_counter()
     outputs = generate_all(merged_copy(loaded, precision), loaded.tokenizer, jobs, settings.batch_size, advance)
+    stage_s["arms"] = round(time.perf_counter() - mark, 1)
 
     mixed: list[Any] = []  # the adapter-switching model in `precision`, copied once when first needed
 
@@ -236,18 +241,22 @@ def run_eval(
         generations=len(jobs),
         store_sizes=store_sizes,
     )
+    mark = time.perf_counter()
     prefs = evaluate_preferences(
         runtime, loaded, preference_cases, generate,
         max_new_tokens=preference_new_tokens, samples=settings.bootstrap_samples, seed=settings.seed,
     ) if preference_cases else {"cases": 0, "note": "no preference cases"}
     summary["preferences"] = {key: value for key, value in prefs.items() if key != "rows"}
+    stage_s["preferences"] = round(time.perf_counter() - mark, 1)
     if retrieved_vs_base:
         base_jobs = [Job(jobs[i].conversation, jobs[i].max_new_tokens, BASE_ADAPTER) for i in base_drafts]
         base_outputs = generate(base_jobs)
         summary["retrieved_vs_base"] = _versus_base(
             [outcomes[i] for i in base_drafts], base_outputs, loaded.label, settings
         )
+        stage_s["retrieved_vs_base"] = round(time.perf_counter() - mark, 1) - stage_s["preferences"]
     summary["wall_s"] = round(time.perf_counter() - started, 1)
+    summary["stage_s"] = stage_s  # where the time went: model, plan, arms, preferences, drafts vs base
     report = EvalReport(summary, outcomes, prefs)
     if log_to_mlflow:
         from pipelines.evaluation.tracking import log_eval_run
