@@ -2,7 +2,8 @@
 
 Argilla's database already holds the truth (records, responses, suggestions, vectors), so the index-writing
 hooks only keep two derived structures in step: the FTS5 text index (text_index.py) and the per-dataset
-vector matrices (vector_cache.py). Filtering, sorting and counting run as SQL (sql_filters.py).
+vector matrices (vector_cache.py). Filtering, sorting and counting run as SQL (sql_filters.py), served by the
+engine's own indexes on Argilla's tables (STATIC_INDEXES below; one per metadata name, metadata_index.py).
 Semantics follow argilla_server/search_engine/commons.py (the Elasticsearch engine).
 """
 
