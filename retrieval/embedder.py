@@ -73,6 +73,7 @@ class Embedder:
             self._encode_locked, window_s=micro_batch_window_ms / 1000, max_batch=micro_batch_max
         )
         self.cache_hits = 0
+        self.documents_encoded = 0  # texts through encode_documents: what a reindex had to embed again
         dimension = model.get_embedding_dimension()
         if not dimension:
             raise EmbedderError("the embedding model does not report a fixed embedding dimension")
@@ -121,6 +122,7 @@ class Embedder:
         """Encode many texts (e.g. example inputs at index time) in batches; shape (n, dimension)."""
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
+        self.documents_encoded += len(texts)
         return self._encode_locked(texts)
 
     def encode_query(self, text: str) -> np.ndarray:

@@ -2,6 +2,10 @@
 it in, then drop the old one. A rebuild never empties the live store: searches keep answering from the old
 generation until the swap (the layout of generations is in retrieval/partitions.py).
 
+Vectors are copied from the sidecar (retrieval/vectors.py) where it holds one made by the same model from the
+same text; only the rest is embedded: a reindex with the same model embeds nothing, a model change
+(name or dimension) embeds everything.
+
 Progress is reported through `on_progress(stage, done, total)`; the caller draws it (the CLI's bar), or not.
 """
 
@@ -22,7 +26,9 @@ if TYPE_CHECKING:
 
     from retrieval.store import ExampleStore
 
-REBUILD_BATCH = 256
+# examples per step: one sidecar read, one embedding call for what it lacks, one Chroma write per task
+# (Chroma's per-call cost dominates a copy in small batches)
+REBUILD_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -65,7 +71,7 @@ def rebuild_store(
     try:
         if on_progress is not None:
             on_progress(stage, 0, total)
-        for chunk in _batched(examples, max(store.embedder.batch_size, REBUILD_BATCH)):
+        for chunk in _batched(examples, REBUILD_BATCH):
             indexed += _write_generation(store, chunk, generation, built)
             done += len(chunk)
             if on_progress is not None:
@@ -79,6 +85,8 @@ def rebuild_store(
         caught_up = catch_up() if catch_up is not None else 0
     finally:
         _drop_generations(store, keep=generation)
+    if store.vectors is not None:  # the live store holds this model's vectors only: no use for others'
+        store.vectors.keep_only(store.embedder)
     return RebuildReport(
         previous_count=previous,
         indexed=indexed,
@@ -94,7 +102,7 @@ def _write_generation(
 ) -> int:
     """Write examples into a generation that is not live yet (no other writer knows it)."""
     unique = list({example.id: example for example in examples}.values())
-    vectors = store.embedder.encode_documents([example.input for example in unique])
+    vectors = store.vectors_for(unique)  # copied from the sidecar; embedded where it has none
     ids = [example.id for example in unique]
     metadatas = [example_to_metadata(example) for example in unique]
     documents = [example.input for example in unique]

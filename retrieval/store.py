@@ -27,6 +27,7 @@ from retrieval.partitions import Partitions, generation_of, rows_by_task
 from retrieval.rebuild import RebuildReport, rebuild_store
 from retrieval.store_errors import StoreCorrupt, StoreMismatch, StoreUnavailable
 from retrieval.types import Example
+from retrieval.vectors import VectorSidecar
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -62,13 +63,17 @@ class ExampleStore:
         *,
         default_path: Path | None = None,
         auth_token: str | None = None,
+        vectors: VectorSidecar | None = None,
     ) -> None:
+        """`vectors`: where each example's vector is kept beside the store (retrieval/vectors.py), so a
+        reindex with the same model copies it instead of embedding the text again; None keeps none."""
         if config.mode == "persistent" and config.path is None and default_path is None:
             raise ValueError(
                 "retrieval.chroma.path is not set and no default path was given (e.g. <home>/chroma)"
             )
         self.config = config
         self.embedder = embedder
+        self.vectors = vectors
         self.path = Path(config.path or default_path) if config.mode == "persistent" else None  # type: ignore[arg-type]
         self.connection = ChromaConnection(config, self.path, auth_token)
         self.layout = Partitions(self.connection, config, embedder)
@@ -76,6 +81,8 @@ class ExampleStore:
 
     def close(self) -> None:
         self.connection.close()
+        if self.vectors is not None:
+            self.vectors.close()
 
     def partition_name(self, task: str, generation: int = 0) -> str:
         return self.layout.name(task, generation)
@@ -122,7 +129,7 @@ class ExampleStore:
             return 0
         unique = {example.id: example for example in examples}  # Chroma rejects duplicate ids in one call
         batch = list(unique.values())
-        vectors = self.embedder.encode_documents([example.input for example in batch])
+        vectors = self.vectors_for(batch)
         self.upsert_vectors(
             [example.id for example in batch],
             vectors,
@@ -131,6 +138,23 @@ class ExampleStore:
             fresh=fresh,
         )
         return len(batch)
+
+    def vectors_for(self, examples: Sequence[Example]) -> np.ndarray:
+        """The examples' vectors, shape (n, dimension): copied from the sidecar where it holds one made by
+        this model from the same text, embedded otherwise (and then kept there). One path for every write
+        into Chroma, a live upsert or a rebuild, so the sidecar follows the store."""
+        ids = [example.id for example in examples]
+        texts = [example.input for example in examples]
+        if self.vectors is None:
+            return self.embedder.encode_documents(texts)
+        vectors, missing = self.vectors.take(self.embedder, ids, texts)
+        if missing:
+            embedded = self.embedder.encode_documents([texts[row] for row in missing])
+            vectors[missing] = embedded
+            self.vectors.put(
+                self.embedder, [ids[row] for row in missing], [texts[row] for row in missing], embedded
+            )
+        return vectors
 
     def upsert_vectors(
         self,
@@ -182,6 +206,8 @@ class ExampleStore:
             self.layout.each(lambda collection: collection.delete(ids=list(ids)))
 
         self._into_live(write)
+        if self.vectors is not None:
+            self.vectors.delete(ids)
 
     def drop(self) -> int:
         """Delete every partition of this store, of every generation, and its pointer; returns how many

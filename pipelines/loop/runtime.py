@@ -24,6 +24,7 @@ from pipelines.stack.work_lock import WorkLock
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
 from retrieval.store import ExampleStore, RebuildReport
+from retrieval.vectors import SIDECAR_FILE, VectorSidecar
 
 if TYPE_CHECKING:
     from pipelines.loop.drafting import Drafter
@@ -63,6 +64,8 @@ class Runtime:
             self.embedder,
             default_path=self.settings.chroma_path,
             auth_token=chroma_token(self.settings),  # a Chroma that tacit up serves asks for its token
+            # each example's vector beside the store, so a reindex with the same model embeds nothing
+            vectors=VectorSidecar(self.settings.home_dir / SIDECAR_FILE),
         )
 
     @cached_property
