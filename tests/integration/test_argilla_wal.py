@@ -61,7 +61,7 @@ PAUSED_REBUILD = textwrap.dedent(
             dataset = await db.get(Dataset, UUID(dataset_id))
             query = select(VectorSettings).where(VectorSettings.dataset_id == dataset.id)
             vector_settings = (await db.execute(query)).scalar_one()
-            matrix = await sql_engine.SQLSearchEngine(accelerated=True)._matrix(db, dataset, vector_settings)
+            matrix = await sql_engine.SQLSearchEngine()._matrix(db, dataset, vector_settings)
         print("rows", len(matrix.record_ids), flush=True)
 
     asyncio.run(main(sys.argv[1]))

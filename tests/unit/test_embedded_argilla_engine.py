@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from tacit_argilla.text_index import (
     IndexedRecord,
     TextIndex,
@@ -122,7 +121,7 @@ def test_rank_similar_scores_like_elasticsearch_cosine_with_threshold() -> None:
 def test_unindexed_baseline_matches_what_the_fts_index_matches(
     tmp_path: Path, query: str, expected: set[str]
 ) -> None:
-    """The benchmark's baseline (TACIT_SEARCH_ACCELERATION=off) evaluates text queries in Python; it must find
+    """The benchmark's baseline (bench/argilla_search.py) evaluates text queries in Python; it must find
     the records the FTS5 index finds, or its timings would compare different work."""
     index = TextIndex(str(tmp_path / "fts.sqlite"))
     index.upsert(

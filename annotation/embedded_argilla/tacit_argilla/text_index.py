@@ -212,7 +212,7 @@ def to_match_query(q: str) -> MatchQuery:
     return MatchQuery(required=required, excluded=excluded)
 
 
-# --- the unindexed baseline (TACIT_SEARCH_ACCELERATION=off): the same query evaluated in Python per record ---
+# --- the unindexed baseline (the benchmark's, bench/argilla_search.py): the same query evaluated in Python per record ---
 
 _TOKEN_CHARS = re.compile(r"[^\W_]+", re.UNICODE)  # unicode61: letters and digits; `_` separates
 
