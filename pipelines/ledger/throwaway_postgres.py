@@ -11,8 +11,8 @@ from Debian's `postgresql` package (`make postgres`): PATH first, then /usr/lib/
 
 A cluster outlives a process killed before `stop()` (a test run stopped with SIGKILL, a timeout): the
 server is its own daemon. So each cluster's folder (`<tempdir>/tacit-pg-*`) holds `owner.json`, the process
-that started it (pid and start time), and every `start()` first stops and removes the clusters whose owner
-is gone (`reap_orphans`). A cluster whose owner still runs, or a folder without the file, is left alone.
+that started it (pid, boot id and start ticks: pipelines/stack/process_identity.py), and every `start()`
+first stops and removes the clusters whose owner is gone (`reap_orphans`). A cluster whose owner still runs, or a folder without the file, is left alone.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from pipelines.stack.process_identity import ProcessStamp, Verdict, judge, observe, stamp
 
 from .errors import LedgerError
 
@@ -83,19 +85,18 @@ def _service_user() -> pwd.struct_passwd | None:
 
 
 def _owner_mark() -> dict[str, Any]:
-    """This process, as `owner.json` records it: the start time tells a reused pid from the owner."""
+    """This process, as `owner.json` records it: pid, boot id and start ticks (process_identity: what tells
+    a reused pid from the owner, whatever a clock step does) and the user whose cluster it is."""
     me = psutil.Process()
-    return {"pid": me.pid, "started": me.create_time(), "uid": os.getuid()}
+    return {**stamp(me.pid, me.cmdline()).to_record(), "uid": os.getuid()}
 
 
 def _owner_alive(mark: dict[str, Any]) -> bool:
     try:
-        owner = psutil.Process(int(mark["pid"]))
-        return owner.create_time() == float(mark["started"]) and owner.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.Error:  # not ours to read: take it as alive (a live cluster is never stopped)
-        return True
+        recorded = ProcessStamp.from_record(mark)
+    except (KeyError, TypeError, ValueError):
+        return True  # not a mark this code wrote: never stop what we cannot judge
+    return judge(recorded, observe(recorded.pid)) is Verdict.OURS
 
 
 def reap_orphans(temp_root: Path | None = None) -> list[Path]:

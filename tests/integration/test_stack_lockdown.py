@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -103,7 +104,10 @@ def test_tacit_logs_itself_in_to_mlflow(stack: StackInfo) -> None:
         env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
     )
     said = " ".join(done.stderr.split())  # the CLI's console is stderr
-    assert done.returncode == 0 and "skipped: only 0 new preference pairs" in said, done.stdout + done.stderr
+    # skipping needs the runs read from MLflow (with tacit's login); how many pairs are new depends on what
+    # the stack tests before this one answered and trained, so any count will do
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"skipped: only \d+ new preference pairs since", said), said
 
 
 def test_no_secret_is_on_a_command_line(stack: StackInfo) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from pipelines.ledger import LedgerError, throwaway_postgres
 from pipelines.ledger.throwaway_postgres import SERVICE_USER, ThrowawayPostgres, find_postgres_bin
+from pipelines.stack.process_identity import stamp
 from tests.conftest import PROJECT_ROOT
 
 
@@ -94,10 +95,10 @@ def test_a_cluster_whose_owner_still_runs_is_left_alone(tmp_path: Path) -> None:
     for root in (alive, unmarked, foreign, dead):
         root.mkdir()
     me = psutil.Process()
-    mark = {"pid": me.pid, "started": me.create_time(), "uid": os.getuid()}
+    mark = {**stamp(me.pid, me.cmdline()).to_record(), "uid": os.getuid()}
     (alive / throwaway_postgres.OWNER_FILE).write_text(json.dumps(mark))
     (foreign / throwaway_postgres.OWNER_FILE).write_text(json.dumps({**mark, "pid": 2**22 + 1, "uid": os.getuid() + 1}))
-    # this pid with another start time: the pid was reused after the owner died
-    (dead / throwaway_postgres.OWNER_FILE).write_text(json.dumps({**mark, "started": mark["started"] - 60}))
+    # this pid started at other ticks: the pid was reused after the owner died
+    (dead / throwaway_postgres.OWNER_FILE).write_text(json.dumps({**mark, "start_ticks": mark["start_ticks"] - 1}))
     assert throwaway_postgres.reap_orphans(tmp_path) == [dead]
     assert [root.exists() for root in (alive, unmarked, foreign, dead)] == [True, True, True, False]
