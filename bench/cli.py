@@ -33,6 +33,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "stats": ("bench.stats", "Agreement statistics (alpha, per-annotator, contested) over 100,000 responses."),
     "chaos": ("bench.chaos", "The loop under kill -9 of each component, on a throwaway stack: nothing lost."),
     "replicas": ("bench.replicas", "1 vs 2 API replicas on one PostgreSQL and Chroma server; cross-replica wake-ups."),
+    "reindex": ("bench.reindex", "tacit reindex of N examples: vectors copied vs a model change, on a throwaway home."),
 }
 # What a run() may ask for that only a running stack (`tacit up`) can give.
 STACK_ARGUMENTS = ("argilla_url", "api_url", "api_key", "tacit_api_key", "annotator_api_keys", "login")
@@ -60,6 +61,27 @@ def parse_options(options: list[str]) -> dict[str, object]:
         if not sep or not key:
             raise BadInput(f"--set takes KEY=VALUE, got {option!r}")
         parsed[key.replace("-", "_")] = parse_value(value)
+    return parsed
+
+
+def parse_flags(extra: list[str]) -> dict[str, object]:
+    """`["--n-examples", "1000", "--floor=false"]` -> `{"n_examples": 1000, "floor": False}`: a benchmark's
+    run() options as flags, beside `--set`; a flag without a value is true."""
+    parsed: dict[str, object] = {}
+    position = 0
+    while position < len(extra):
+        flag = extra[position]
+        if not flag.startswith("--") or len(flag) == 2:
+            raise BadInput(f"expected an option such as --n-examples 1000, got {flag!r}")
+        key, sep, value = flag[2:].partition("=")
+        if not sep:
+            following = extra[position + 1] if position + 1 < len(extra) else None
+            if following is None or following.startswith("--"):
+                value = "true"
+            else:
+                value, position = following, position + 1
+        parsed[key.replace("-", "_")] = parse_value(value)
+        position += 1
     return parsed
 
 
@@ -122,12 +144,13 @@ def arguments(
 
 def _command(name: str, module: str) -> Callable[..., None]:
     def command(
+        context: typer.Context,
         as_json: bool = typer.Option(False, "--json", help="print one JSON object as the last line"),
         options: list[str] = typer.Option(
             [], "--set", help="KEY=VALUE passed to the benchmark's run(), repeatable"
         ),
     ) -> None:
-        overrides = parse_options(options)
+        overrides = {**parse_flags(context.args), **parse_options(options)}
         run = importlib.import_module(module).run
         figures = run(**arguments(name, run, load_settings(), overrides))
         if as_json:
@@ -139,4 +162,6 @@ def _command(name: str, module: str) -> Callable[..., None]:
 
 
 for _name, (_module, _help) in BENCHES.items():
-    app.command(_name, help=_help)(_command(_name, _module))
+    app.command(  # run()'s options also as flags: `tacit bench reindex --n-examples 1000`
+        _name, help=_help, context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    )(_command(_name, _module))
