@@ -35,6 +35,7 @@ REBUILD_BATCH = 5000
 class RebuildReport:
     previous_count: int  # records in the live generation before the rebuild
     indexed: int  # examples written into the new generation
+    embedded: int = 0  # of those, how many were embedded (the rest copied from the sidecar)
     count: int  # records in the store afterwards
     generation: int = 0  # the generation now live
     caught_up: int = 0  # changes written after the swap (what the source changed while the rebuild ran)
@@ -66,13 +67,14 @@ def rebuild_store(
         previous = sum(c.count() for c in existing if generation_of(c) == live)
         generation = max([live, *(generation_of(c) for c in existing)]) + 1
     built: dict[str, Collection] = {}
-    indexed = done = 0
+    indexed = embedded = done = 0
     stage = f"indexing examples into {store.config.collection}"
     try:
         if on_progress is not None:
             on_progress(stage, 0, total)
         for chunk in _batched(examples, REBUILD_BATCH):
-            indexed += _write_generation(store, chunk, generation, built)
+            written, new = _write_generation(store, chunk, generation, built)
+            indexed, embedded = indexed + written, embedded + new
             done += len(chunk)
             if on_progress is not None:
                 on_progress(stage, done, total)
@@ -90,6 +92,7 @@ def rebuild_store(
     return RebuildReport(
         previous_count=previous,
         indexed=indexed,
+        embedded=embedded,
         count=store.count(),
         generation=generation,
         caught_up=caught_up,
@@ -99,10 +102,11 @@ def rebuild_store(
 
 def _write_generation(
     store: ExampleStore, examples: Sequence[Example], generation: int, built: dict[str, Collection]
-) -> int:
-    """Write examples into a generation that is not live yet (no other writer knows it)."""
+) -> tuple[int, int]:
+    """Write examples into a generation that is not live yet (no other writer knows it); returns how many
+    were written and how many of them embedded."""
     unique = list({example.id: example for example in examples}.values())
-    vectors = store.vectors_for(unique)  # copied from the sidecar; embedded where it has none
+    vectors, embedded = store.vectors_for(unique)  # copied from the sidecar; embedded where it has none
     ids = [example.id for example in unique]
     metadatas = [example_to_metadata(example) for example in unique]
     documents = [example.input for example in unique]
@@ -111,7 +115,7 @@ def _write_generation(
             with store.connection.guard():
                 built[task] = store.layout.create(store.connection.client(), task, generation)
         store.write_rows(built[task], rows, ids, vectors, metadatas, documents)
-    return len(unique)
+    return len(unique), embedded
 
 
 def _swap_in(store: ExampleStore, generation: int, built: dict[str, Collection]) -> None:

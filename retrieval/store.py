@@ -129,7 +129,7 @@ class ExampleStore:
             return 0
         unique = {example.id: example for example in examples}  # Chroma rejects duplicate ids in one call
         batch = list(unique.values())
-        vectors = self.vectors_for(batch)
+        vectors, _ = self.vectors_for(batch)
         self.upsert_vectors(
             [example.id for example in batch],
             vectors,
@@ -139,14 +139,15 @@ class ExampleStore:
         )
         return len(batch)
 
-    def vectors_for(self, examples: Sequence[Example]) -> np.ndarray:
-        """The examples' vectors, shape (n, dimension): copied from the sidecar where it holds one made by
-        this model from the same text, embedded otherwise (and then kept there). One path for every write
-        into Chroma, a live upsert or a rebuild, so the sidecar follows the store."""
+    def vectors_for(self, examples: Sequence[Example]) -> tuple[np.ndarray, int]:
+        """The examples' vectors, shape (n, dimension), and how many of them were embedded: copied from the
+        sidecar where it holds one made by this model from the same text, embedded otherwise (and then kept
+        there). One path for every write into Chroma, a live upsert or a rebuild, so the sidecar follows the
+        store."""
         ids = [example.id for example in examples]
         texts = [example.input for example in examples]
         if self.vectors is None:
-            return self.embedder.encode_documents(texts)
+            return self.embedder.encode_documents(texts), len(texts)
         vectors, missing = self.vectors.take(self.embedder, ids, texts)
         if missing:
             embedded = self.embedder.encode_documents([texts[row] for row in missing])
@@ -154,7 +155,7 @@ class ExampleStore:
             self.vectors.put(
                 self.embedder, [ids[row] for row in missing], [texts[row] for row in missing], embedded
             )
-        return vectors
+        return vectors, len(missing)
 
     def upsert_vectors(
         self,

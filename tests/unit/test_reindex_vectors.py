@@ -89,6 +89,7 @@ def test_a_same_model_reindex_copies_the_kept_vectors_and_embeds_nothing(written
 
     assert written.embedder.documents_encoded == encoded  # every vector came from the sidecar
     assert report.indexed == report.count == len(EXAMPLES) and report.generation == 1
+    assert report.embedded == 0
     assert neighbours(written) == before
 
 
@@ -99,7 +100,7 @@ def test_a_model_change_embeds_everything_again_and_forgets_the_old_models_vecto
     other = embedder("another-model")
     store = open_store(home, other)
     try:
-        store.rebuild(EXAMPLES)
+        assert store.rebuild(EXAMPLES).embedded == len(EXAMPLES)
         assert other.documents_encoded == len(EXAMPLES)
         assert store.vectors is not None
         assert store.vectors.count(other) == len(EXAMPLES) and store.vectors.count() == len(EXAMPLES)
