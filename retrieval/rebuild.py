@@ -35,8 +35,8 @@ REBUILD_BATCH = 5000
 class RebuildReport:
     previous_count: int  # records in the live generation before the rebuild
     indexed: int  # examples written into the new generation
-    embedded: int = 0  # of those, how many were embedded (the rest copied from the sidecar)
     count: int  # records in the store afterwards
+    embedded: int = 0  # of the indexed, how many were embedded (the rest copied from the sidecar)
     generation: int = 0  # the generation now live
     caught_up: int = 0  # changes written after the swap (what the source changed while the rebuild ran)
     set_aside: str | None = None  # where a folder that could not be opened was moved
