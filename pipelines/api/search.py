@@ -20,7 +20,7 @@ from retrieval.store_errors import StoreMismatch, StoreUnavailable
 
 
 def build_search_router(
-    get_retriever: Callable[[], Retriever], prompt: PromptBlockConfig | None = None
+    get_retriever: Callable[..., Retriever], prompt: PromptBlockConfig | None = None
 ) -> APIRouter:
     """A router with `POST /v1/examples/search`; 422 names a bad field, 503 when Chroma is unreachable."""
     router = APIRouter(tags=["examples"])
