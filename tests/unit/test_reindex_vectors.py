@@ -88,6 +88,7 @@ def test_a_same_model_reindex_copies_the_kept_vectors_and_embeds_nothing(written
     report = written.rebuild(EXAMPLES)
 
     assert written.embedder.documents_encoded == encoded  # every vector came from the sidecar
+    assert written.vectors is not None and written.vectors.path.stat().st_mode & 0o077 == 0  # owner only
     assert report.indexed == report.count == len(EXAMPLES) and report.generation == 1
     assert report.embedded == 0
     assert neighbours(written) == before
