@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import pipelines.loop.example_store as example_store
+import retrieval.rebuild as rebuild
 from pipelines.config import load_settings
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.example_store import to_retrieval_example, write_pending_examples
@@ -46,6 +47,7 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime
     # Catch-up margin 0: only what really changed after the rebuild read the ledger is caught up, so the
     # test sees the mechanism itself (the margin covers transactions that commit late).
     monkeypatch.setattr(example_store, "CATCH_UP_MARGIN", timedelta(0))
+    monkeypatch.setattr(rebuild, "REBUILD_BATCH", 256)  # two batches of the seeded examples
     opened = Runtime(load_settings())
     for n in range(SEEDED):
         opened.ledger.add_example(seeded_example(n))
@@ -56,26 +58,26 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime
 
 
 class PausedRebuild:
-    """Runs `runtime.reindex()` in a thread that stops when it is about to embed its second batch (the
-    first batch is written into the new generation, which is not live yet) until `resume()`."""
+    """Runs `runtime.reindex()` in a thread that stops when it is about to take the vectors of its second
+    batch (the first batch is written into the new generation, which is not live yet) until `resume()`."""
 
     def __init__(self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
         self.paused, self.go = threading.Event(), threading.Event()
         self.report: RebuildReport | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(runtime,), name="reindex")
-        encode = runtime.embedder.encode_documents
+        vectors_for = runtime.store.vectors_for  # once per batch (copied from the sidecar or embedded)
         calls = {"n": 0}
 
-        def encode_then_maybe_pause(texts: Any) -> Any:
+        def vectors_then_maybe_pause(examples: Any) -> Any:
             if threading.current_thread() is self.thread:
                 calls["n"] += 1
                 if calls["n"] == 2:
                     self.paused.set()
                     assert self.go.wait(120), "the test never resumed the rebuild"
-            return encode(texts)
+            return vectors_for(examples)
 
-        monkeypatch.setattr(runtime.embedder, "encode_documents", encode_then_maybe_pause)
+        monkeypatch.setattr(runtime.store, "vectors_for", vectors_then_maybe_pause)
 
     def _run(self, runtime: Runtime) -> None:
         try:
