@@ -176,7 +176,7 @@ class VectorSidecar:
                         "could not keep example vectors in %s (%s); a reindex embeds them", self.path, error
                     )
                     return
-                except sqlite3.Error as error:  # locked past the timeout, disk full, ...
+                except (sqlite3.Error, OSError) as error:  # locked past the timeout, disk full, a link, ...
                     log.warning(
                         "could not keep example vectors in %s (%s); a reindex embeds them", self.path, error
                     )
@@ -213,7 +213,7 @@ class VectorSidecar:
                         "cannot read example vectors from %s (%s); embedding them again", self.path, error
                     )
                 return found, list(range(len(ids)))
-            except sqlite3.Error as error:
+            except (sqlite3.Error, OSError) as error:  # locked past the timeout, a link, ...
                 log.warning(
                     "cannot read example vectors from %s (%s); embedding them again", self.path, error
                 )

@@ -174,3 +174,15 @@ def test_a_corrupt_sidecar_falls_back_to_embedding_with_a_warning(
 def test_a_withdrawn_example_leaves_the_sidecar(written: ExampleStore) -> None:
     written.delete(["ex-0"])
     assert written.vectors is not None and written.vectors.count() == len(EXAMPLES) - 1
+
+
+def test_a_sidecar_path_that_is_a_link_is_never_followed_and_the_store_still_writes(home: Path) -> None:
+    elsewhere = home / "elsewhere.sqlite"
+    (home / SIDECAR_FILE).symlink_to(elsewhere)
+    store = open_store(home, embedder())
+    try:
+        assert store.upsert(EXAMPLES) == len(EXAMPLES)  # the store's write does not depend on the sidecar
+        assert store.count() == len(EXAMPLES) and not elsewhere.exists()
+        assert store.rebuild(EXAMPLES).embedded == len(EXAMPLES)
+    finally:
+        store.close()
