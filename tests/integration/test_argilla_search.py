@@ -304,6 +304,14 @@ def test_text_query_over_all_fields_and_one_field(seeded: Seeded) -> None:
     assert all(item["query_score"] > 0 for item in result["items"])
     # the duplicate-charge record says "charge" twice: it ranks first
     assert ids[0] == "bill-1"
+    # a page of the ranking, and a page past its end, count every hit all the same
+    assert search(seeded, {"query": {"text": {"q": "charge"}}}, limit=1)[1]["total"] == 2
+    past_the_end = seeded.owner_http.post(
+        f"/api/v1/datasets/{seeded.dataset_id}/records/search",
+        json={"query": {"text": {"q": "charge"}}},
+        params={"limit": 1, "offset": 2},
+    ).json()
+    assert past_the_end["items"] == [] and past_the_end["total"] == 2
     assert set(search(seeded, {"query": {"text": {"q": "duplicate refund"}}})[0]) == {
         "bill-1"
     }  # AND of words
@@ -378,13 +386,12 @@ def test_record_id_and_status_filters(seeded: Seeded) -> None:
 
 def test_response_status_filters_are_per_user(seeded: Seeded) -> None:
     pending = terms(RESP(), "pending")
-    assert set(search(seeded, where(pending), as_annotator=0)[0]) == {
-        "clin-2",
-        "infra-2",
-        "bill-2",
-        "mfg-1",
-        "mfg-2",
-    }
+    queue, result = search(seeded, where(pending), as_annotator=0)
+    assert set(queue) == {"clin-2", "infra-2", "bill-2", "mfg-1", "mfg-2"}
+    # the queue's total is counted apart from its page (the records less the user's other answers)
+    assert result["total"] == 5 and search(seeded, where(pending), as_annotator=0, limit=2)[1]["total"] == 5
+    draft_or_pending = search(seeded, where(terms(RESP(), "draft", "pending")), as_annotator=0, limit=2)
+    assert draft_or_pending[1]["total"] == 6
     assert set(search(seeded, where(pending), as_annotator=1)[0]) == {
         "clin-2",
         "infra-1",

@@ -411,6 +411,8 @@ class SQLSearchEngine(SearchEngine):
                 return SearchResponses(items=[], total=0)
             if base.text_only and not sort and user_id is None:
                 rows, total = await self._text_page(db, base, p, offset, limit)
+            elif sort and filter is not None and query is None and _pending_queue_filter(filter) is None:
+                rows, total = await self._sorted_filter_page(db, dataset, base, p, sort, offset, limit)
             else:
                 total = await self._count(db, dataset, base, p, query, filter)
                 rows = await self._page(db, dataset, base, p, sort, offset, limit, user_id)
@@ -450,9 +452,7 @@ class SQLSearchEngine(SearchEngine):
         user_id: UUID | str | None,
     ) -> list[Any]:
         if sort:
-            containers = await self._container_keys(db, dataset, sort)
-            compiler = FilterCompiler(p, await self._question_ids(db, dataset), dataset.id.hex, containers)
-            order = compiler.order_by(sort) + ["r.inserted_at ASC", "r.id ASC"]
+            order = await self._sort_order(db, dataset, p, sort)
             score = "NULL"
         else:
             score = "t.score" if base.has_text else "1.0"
@@ -469,6 +469,37 @@ class SQLSearchEngine(SearchEngine):
             + f" ORDER BY {', '.join(order)} LIMIT {p(int(limit))} OFFSET {p(int(offset))}"
         )
         return list((await db.execute(text(sql), p.values)).all())
+
+    async def _sort_order(self, db: Any, dataset: Dataset, p: SqlParams, sort: list[Order]) -> list[str]:
+        containers = await self._container_keys(db, dataset, sort)
+        compiler = FilterCompiler(p, await self._question_ids(db, dataset), dataset.id.hex, containers)
+        return compiler.order_by(sort) + ["r.inserted_at ASC", "r.id ASC"]
+
+    async def _sorted_filter_page(
+        self,
+        db: Any,
+        dataset: Dataset,
+        base: BaseQuery,
+        p: SqlParams,
+        sort: list[Order],
+        offset: int,
+        limit: int,
+    ) -> tuple[list[Any], int]:
+        """Filtered and sorted: one statement finds the matching records once (their filters' index lookups
+        are the cost), counts them, and sorts the page from them, instead of a count and a page that each
+        find them again."""
+        order = await self._sort_order(db, dataset, p, sort)
+        matching = base.sql.replace(COLUMNS, "r.rowid AS rid")
+        sql = (
+            f"WITH m AS MATERIALIZED ({matching}) SELECT r.id, NULL, (SELECT count(*) FROM m) FROM records r "
+            f"WHERE r.dataset_id = {p(dataset.id.hex)} AND r.rowid IN (SELECT rid FROM m) "
+            f"ORDER BY {', '.join(order)} LIMIT {p(int(limit))} OFFSET {p(int(offset))}"
+        )
+        rows = (await db.execute(text(sql), p.values)).all()
+        if rows:
+            return [(rid, score) for rid, score, _ in rows], int(rows[0][2])
+        count_sql = base.sql.replace(COLUMNS, "count(*)")
+        return [], int((await db.execute(text(count_sql), p.values)).scalar_one())
 
     @staticmethod
     async def _text_page(
