@@ -55,7 +55,11 @@ def say_lift(subject: str, other: str, lift: float, ci: Sequence[float]) -> str:
     return f"{subject} are not distinguishable from {other}: {numbers}"
 
 
-def reward_accuracy(loaded: EvalModel, cases: Sequence[EvalCase], system_prompt: str | None, beta: float, max_length: int):
+def reward_accuracy(
+    loaded: EvalModel, model: Any, cases: Sequence[EvalCase], system_prompt: str | None, beta: float, max_length: int
+):
+    """DPO's implicit reward on the cases, with `model` (the loaded PEFT model, or a copy of it in the eval's
+    precision) and its adapter switched off as the reference."""
     from training.evaluate import completion_logps, encode_pairs, preference_metrics
 
     rows = [
@@ -69,9 +73,9 @@ def reward_accuracy(loaded: EvalModel, cases: Sequence[EvalCase], system_prompt:
     ]
     encoded = encode_pairs(loaded.tokenizer, rows, max_length)
     pad = loaded.tokenizer.pad_token_id
-    with loaded.model.disable_adapter():
-        reference = completion_logps(loaded.model, encoded, pad)
-    policy = completion_logps(loaded.model, encoded, pad)
+    with model.disable_adapter():
+        reference = completion_logps(model, encoded, pad)
+    policy = completion_logps(model, encoded, pad)
     return preference_metrics(policy, reference, beta, loaded.label)
 
 
@@ -80,6 +84,7 @@ def evaluate_preferences(
     loaded: EvalModel,
     cases: Sequence[EvalCase],
     generate: Callable[[list[Job]], list[str]],
+    scoring_model: Callable[[], Any],
     *,
     max_new_tokens: int,
     samples: int,
@@ -100,7 +105,8 @@ def evaluate_preferences(
     system_prompt = recipe.model.system_prompt
     started = time.perf_counter()
     metrics = reward_accuracy(
-        loaded, cases, system_prompt, float(recipe.training["beta"]), int(recipe.training["max_length"])
+        loaded, scoring_model(), cases, system_prompt, float(recipe.training["beta"]),
+        int(recipe.training["max_length"]),
     )
     reward_s = round(time.perf_counter() - started, 1)
     replies = generate(preference_jobs(loaded, cases, system_prompt, max_new_tokens))

@@ -87,7 +87,9 @@ def test_preferences_score_replies_with_the_gates_measure(tiny_llama: Path) -> N
     runtime = Runtime(settings)
     try:
         with torch.no_grad():
-            result = evaluate_preferences(runtime, loaded, cases, generate, max_new_tokens=16, samples=500, seed=0)
+            result = evaluate_preferences(
+                runtime, loaded, cases, generate, lambda: loaded.model, max_new_tokens=16, samples=500, seed=0
+            )
     finally:
         runtime.store.close()
     assert [job.adapter for job in seen] == [BASE_ADAPTER] * 8 + [peft.active_adapter] * 8
