@@ -25,11 +25,13 @@ def select(
 ) -> None:
     """Active learning in two stages (selection: in the config): rank a pool by novelty, routing risk and the
     model's entropy, sample drafts for the shortlist only; push the top N to Argilla."""
+    from pipelines.allocator import keep_freed_memory
     from pipelines.loop.runtime import Runtime
     from pipelines.loop.selection import PoolFile, as_rows
     from pipelines.loop.selection import select as select_prompts
     from pipelines.progress_view import counted_columns, stage_bars
 
+    keep_freed_memory()  # a generation run: far fewer page faults (pipelines/allocator.py)
     settings = load_settings()
     entries = PoolFile(pool)  # every line is checked before the model loads; then read a batch at a time
     push = push and not dry_run
