@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.throwaway_stack import settings_with
 from pipelines.config import PROJECT_ROOT, TacitSettings
 
 BASE_TEXTS = 500
@@ -94,20 +95,10 @@ def _home_env(home: Path) -> dict[str, str]:
 
 
 def _settings(home: Path, model: str | None = None) -> TacitSettings:
-    from pipelines.config import load_settings
-
-    saved = {key: value for key, value in os.environ.items() if key.startswith("TACIT_")}
-    for key in saved:
-        del os.environ[key]
-    os.environ.update({k: v for k, v in _home_env(home).items() if k.startswith("TACIT_")})
+    env = _home_env(home)
     if model is not None:
-        os.environ["TACIT_RETRIEVAL__EMBEDDER__MODEL"] = model
-    try:
-        return load_settings()
-    finally:
-        for key in [key for key in os.environ if key.startswith("TACIT_")]:
-            del os.environ[key]
-        os.environ.update(saved)
+        env["TACIT_RETRIEVAL__EMBEDDER__MODEL"] = model
+    return settings_with(env)
 
 
 def _cpu_s() -> float:

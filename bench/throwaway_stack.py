@@ -52,16 +52,7 @@ class ThrowawayStack:
 
     def settings(self) -> TacitSettings:
         """The stack's settings, read with its environment (this process's TACIT_* restored after)."""
-        saved = {key: value for key, value in os.environ.items() if key.startswith("TACIT_")}
-        for key in saved:
-            del os.environ[key]
-        os.environ.update({key: value for key, value in self.env.items() if key.startswith("TACIT_")})
-        try:
-            return load_settings()
-        finally:
-            for key in [key for key in os.environ if key.startswith("TACIT_")]:
-                del os.environ[key]
-            os.environ.update(saved)
+        return settings_with(self.env)
 
     def tacit(self, *args: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
         done = subprocess.run(
@@ -99,6 +90,20 @@ class ThrowawayStack:
         )
         if not keep:
             shutil.rmtree(self.home, ignore_errors=True)
+
+
+def settings_with(env: dict[str, str]) -> TacitSettings:
+    """The settings `env`'s TACIT_* variables alone give (none of this process's), which are restored after."""
+    saved = {key: value for key, value in os.environ.items() if key.startswith("TACIT_")}
+    for key in saved:
+        del os.environ[key]
+    os.environ.update({key: value for key, value in env.items() if key.startswith("TACIT_")})
+    try:
+        return load_settings()
+    finally:
+        for key in [key for key in os.environ if key.startswith("TACIT_")]:
+            del os.environ[key]
+        os.environ.update(saved)
 
 
 @contextmanager
