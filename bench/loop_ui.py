@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import httpx
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop_ui.py`
 from pipelines.errors import BadInput, MissingPrerequisite  # noqa: E402
@@ -125,8 +126,7 @@ class AnnotatorSession:
         questions = self._questions()
         # The corrected-output editor is the only textbox pre-filled (suggestion) with the current draft;
         # Argilla wraps the editable paragraph in a span with role=textbox, so fill the paragraph inside.
-        editor = questions.get_by_role("textbox").filter(has_text=current_text)
-        editor.locator("[contenteditable=true]").fill(corrected)
+        self._replace_text(questions, current_text, corrected)
         # Label options render as buttons named "<option text>"; match the option's word, not its hint.
         verdict = questions.get_by_role("button", name=re.compile(rf"^\s*{re.escape(verdict_label)}\b"))
         verdict.click()
@@ -142,9 +142,27 @@ class AnnotatorSession:
             except TimeoutError:
                 verdict.click()
         self._wait_enabled(submit)
+        self._replace_text(questions, current_text, corrected)  # a late re-render can restore the suggestion
         clicked = time.perf_counter()
         submit.click()
         return clicked
+
+    @staticmethod
+    def _replace_text(questions: Locator, current_text: str, corrected: str) -> None:
+        """Fill the editor pre-filled with `current_text` until it holds `corrected`: on a loaded machine the
+        form can re-render from the record's suggestion after a fill, and a submit would then send the draft
+        (seen in a CI run: the example stored the draft as the correction)."""
+        typed = questions.get_by_role("textbox").filter(has_text=corrected)
+        for _ in range(5):
+            if typed.count():
+                return
+            draft = questions.get_by_role("textbox").filter(has_text=current_text)
+            draft.locator("[contenteditable=true]").fill(corrected)
+            try:
+                typed.first.wait_for(timeout=2000)
+            except PlaywrightTimeout:
+                continue
+        typed.first.wait_for(timeout=STEP_TIMEOUT_MS)
 
     def wait_submitted(self, distinctive_text: str) -> None:
         """The UI moves on once the response is stored: the searched record leaves the pending queue (the
