@@ -54,11 +54,15 @@ def root_cause_cases(rng: random.Random) -> list[dict[str, Any]]:
     return cases
 
 
-def infra_cases(rng: random.Random) -> list[dict[str, Any]]:
+def infra_cases(
+    rng: random.Random, hosts: dict[str, list[str]] | None = None, prefix: str = "eval"
+) -> list[dict[str, Any]]:
+    """`hosts` (action id -> hosts) replaces the eval's own: the rounds' stream (round_stream.py) uses others."""
     facts, held = load_facts("infrastructure"), load_facts("eval_cases")["infra_action"]
     cases = []
     for action in facts["actions"]:
-        for index, host in enumerate(held["hosts"][action["id"]][: held["hosts_per_action"]]):
+        chosen = hosts[action["id"]] if hosts is not None else held["hosts"][action["id"]][: held["hosts_per_action"]]
+        for index, host in enumerate(chosen):
             slots = {**action, **rng.choice(facts["windows"]), "host": host, "pct": rng.choice(held["percents"])}
             where = f"eval_cases.yaml infra_action {action['id']!r}"
             slots |= {key: fill(action[key], slots, where) for key in ("observation", "summary", "command")}
@@ -69,7 +73,7 @@ def infra_cases(rng: random.Random) -> list[dict[str, Any]]:
             else:
                 reference = f"{DECISION_WORD[decision]}. {reason}"
             prompt = fill(held["prompt"], slots, where)
-            cases.append(_case(f"eval-infra-{action['id']}-{index}", facts["task"], prompt, reference))
+            cases.append(_case(f"{prefix}-infra-{action['id']}-{index}", facts["task"], prompt, reference))
     return cases
 
 
