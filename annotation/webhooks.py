@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -29,6 +30,9 @@ ARGILLA_EVENTS = [
     "record.updated",
     "record.completed",
 ]
+
+# The stage marks `tacit bench loop` reads (pipelines/stage_log.py collects them; off, a level check each)
+_stages = logging.getLogger("tacit.stages.verify")
 
 SECRET_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
@@ -141,6 +145,8 @@ class WebhookVerifier:
         expected = hmac.new(self._key, signed, hashlib.sha256).digest()
         if not any(hmac.compare_digest(expected, signature) for signature in sent):
             raise WebhookRejected("bad signature: no v1 signature matches this body and secret")
+        if _stages.isEnabledFor(logging.DEBUG):
+            _stages.debug("signature_checked")  # what follows is the replay guard (a ledger write, or Redis)
         if not self._replays.first_time(message_id):
             raise WebhookRejected(f"replayed delivery {message_id}")
         return parse_event(body)

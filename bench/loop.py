@@ -3,6 +3,9 @@
 Runs on a throwaway stack (bench/throwaway_stack.py: a temporary TACIT_HOME on free ports, removed at the
 end), so its `bench-loop-*` tickets and examples never reach the user's ledger, Chroma or retrieval; no
 `tacit up` is needed. `python bench/loop.py [N]` or `tacit bench loop --json`.
+
+The stack runs with `api.stage_log`, so the figures say where each path's time goes (`api_stages`,
+`ui_stages`: per stage, median and p95 seconds; bench/loop_stages.py names the stages).
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from tacit_client import TacitClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop.py`
 
+from bench.loop_stages import Submission, summarize  # noqa: E402
 from bench.throwaway_stack import throwaway_stack  # noqa: E402
+from pipelines import stage_log  # noqa: E402
+from pipelines.api.app import STAGE_LOG_NAME  # noqa: E402
 from pipelines.config import TacitSettings  # noqa: E402
 from pipelines.demo.simulated_annotators import SimulatedAnnotators  # noqa: E402
 from pipelines.ledger import Ledger  # noqa: E402
@@ -44,10 +50,13 @@ def run(
         from bench.loop_ui import require_chromium
 
         require_chromium()  # before the stack's start and the API path's minutes, not after
-    with throwaway_stack(prefix="tacit-bench-loop-", keep=keep) as stack:
+    with throwaway_stack(
+        prefix="tacit-bench-loop-", keep=keep, env={"TACIT_API__STAGE_LOG": "true"}
+    ) as stack:
         settings = stack.settings()
         secrets = _stack_secrets(settings)
-        figures = _api_path(settings, secrets, n, timeout_s)
+        figures, api_submissions = _api_path(settings, secrets, n, timeout_s)
+        figures["api_stages"] = _stages(settings, api_submissions)
         if ui:
             from bench.loop_ui import run as run_ui
 
@@ -59,8 +68,16 @@ def run(
                 "ui_missed": browser["missed"],
                 "ui_p50_s": browser["ui_p50_s"],
                 "ui_p95_s": browser["ui_p95_s"],
+                "ui_stages": _stages(settings, [Submission(**found) for found in browser["submissions"]]),
             }
     return figures
+
+
+def _stages(settings: TacitSettings, submissions: list[Submission]) -> dict[str, Any]:
+    """The stage breakdown of `submissions` from the stack's stage logs (the API's, the Argilla worker's)."""
+    marks = stage_log.read(settings.logs_dir / STAGE_LOG_NAME)
+    jobs = stage_log.read(settings.logs_dir / "argilla-stages.jsonl")
+    return summarize(submissions, marks, jobs)
 
 
 def _stack_secrets(settings: TacitSettings) -> StackSecrets:
@@ -70,12 +87,17 @@ def _stack_secrets(settings: TacitSettings) -> StackSecrets:
     return secrets
 
 
-def _api_path(settings: TacitSettings, secrets: StackSecrets, n: int, timeout_s: float) -> dict[str, Any]:
+def _api_path(
+    settings: TacitSettings, secrets: StackSecrets, n: int, timeout_s: float
+) -> tuple[dict[str, Any], list[Submission]]:
+    """Submits through Argilla's API; seen when the ledger holds the example (the store written or not)."""
     annotator = secrets.argilla.annotators[0]
     annotators = SimulatedAnnotators(settings.argilla_url, [annotator])
     ledger = Ledger(settings.ledger_url, settings.ledger)
     run_id = uuid.uuid4().hex[:8]
     latencies: list[float] = []
+    submissions: list[Submission] = []
+    to_wall = time.time() - time.perf_counter()
     with TacitClient(settings.api_url, secrets.api_key) as tacit:
         tickets = [
             tacit.review(
@@ -91,20 +113,30 @@ def _api_path(settings: TacitSettings, secrets: StackSecrets, n: int, timeout_s:
             annotators.answer(
                 annotator.username, ticket.argilla_record_id, {"verdict": "edit", "corrected": corrected}
             )
+            seen = None
             while time.perf_counter() - started < timeout_s:
                 if any(e.output == corrected for e in ledger.list_examples(task=f"bench-loop-{run_id}")):
-                    latencies.append(time.perf_counter() - started)
+                    seen = time.perf_counter()
+                    latencies.append(seen - started)
                     break
                 time.sleep(0.02)
+            submissions.append(
+                Submission(
+                    record_id=str(ticket.argilla_record_id),
+                    click=started + to_wall,
+                    seen=seen + to_wall if seen is not None else None,
+                )
+            )
             print(f"{i + 1}/{n}: {latencies[-1] if latencies else float('nan'):.3f}s", file=sys.stderr)
     ledger.close()
     missed = n - len(latencies)
-    return {
+    figures = {
         "n": n,
         "missed": missed,
         "p50_s": round(statistics.median(latencies), 4) if latencies else None,
         "p95_s": round(_percentile(latencies, 0.95), 4) if latencies else None,
     }
+    return figures, submissions
 
 
 if __name__ == "__main__":

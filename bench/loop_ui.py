@@ -4,6 +4,8 @@ being returned by the tacit API's `POST /v1/examples/search`.
     ui_p50_s, ui_p95_s   seconds from the submit click to retrievable, over `n` submissions made by one
                          annotator in one browser session (Debian chromium driven by Playwright)
     n, missed            submissions made, and those not retrievable within `timeout_s`
+    submissions          each one's record, click, submit request and seen times (time.time()), for the
+                         stage breakdown (bench/loop_stages.py)
 
 Needs /usr/bin/chromium (never downloaded: Playwright only drives it). `run` takes the stack to measure;
 `tacit bench loop --json` calls it on its throwaway stack, and so does `python bench/loop_ui.py [N]` (from
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
-from playwright.sync_api import Browser, Locator, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Request, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop_ui.py`
@@ -199,6 +201,19 @@ def wait_retrievable(
     return None
 
 
+# The UI's submit: a new response (POST records/{id}/responses) or a changed one (PUT responses/{id})
+SUBMIT_REQUEST = re.compile(r"/api/v1/(records/[^/]+/responses|responses/[^/]+)$")
+
+
+def _request_started(request: Request) -> float | None:
+    """When the browser sent `request` (time.time()), from Playwright's resource timing."""
+    timing = request.timing
+    if not timing or timing.get("startTime", -1) < 0:
+        return None
+    offset_ms = max(timing.get("requestStart", -1), 0)  # -1: not known; startTime alone then
+    return (timing["startTime"] + offset_ms) / 1000
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (no interpolation: with 20 samples p95 is the 19th smallest)."""
     ordered = sorted(values)
@@ -217,8 +232,11 @@ def run(
         raise BadInput(f"n must be at least 1, got {n}")
     run_id = uuid.uuid4().hex[:8]
     latencies: list[float] = []
+    submissions: list[dict[str, Any]] = []
+    to_wall = time.time() - time.perf_counter()  # perf_counter -> time.time(), as the stack's stage marks
     with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as http:
         cases = []
+        ticket_ids = []
         for i in range(n):
             tag = f"uibench{run_id}n{i}"
             prompt = f"Line 3 resin pellets jam the hopper again, case {tag}: what is the root cause?"
@@ -228,14 +246,21 @@ def run(
                 "/v1/reviews", json={"task": f"bench-loop-ui-{run_id}", "prompt": prompt, "draft": draft}
             )
             response.raise_for_status()
+            ticket_ids.append(response.json()["id"])
             cases.append((tag, prompt, draft, corrected))
         with chromium_browser() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
+            sent: list[Request] = []
+            page.on(
+                "request",
+                lambda request: sent.append(request) if SUBMIT_REQUEST.search(request.url) else None,
+            )
             ui = AnnotatorSession(page, argilla_url)
             ui.sign_in(login)
             ui.open_dataset("corrections")
             for i, (tag, prompt, draft, corrected) in enumerate(cases):
                 ui.find_record(tag)
+                sent.clear()
                 clicked = ui.correct_and_submit(draft, corrected)
                 seen = wait_retrievable(http, prompt, corrected, timeout_s)
                 if seen is not None:
@@ -243,11 +268,24 @@ def run(
                 shown = f"{seen - clicked:.3f}s" if seen is not None else "missed"
                 print(f"{i + 1}/{n}: {shown}", file=sys.stderr)
                 ui.wait_submitted(tag)
+                submissions.append(
+                    {
+                        "ticket_id": ticket_ids[i],
+                        "click": clicked + to_wall,
+                        "seen": seen + to_wall if seen is not None else None,
+                        "request": _request_started(sent[0]) if sent else None,
+                    }
+                )
+        for submission in submissions:  # the record each ticket went to (known once delivered to Argilla)
+            ticket = http.get(f"/v1/tickets/{submission.pop('ticket_id')}")
+            ticket.raise_for_status()
+            submission["record_id"] = ticket.json()["argilla_record_id"]
     return {
         "n": n,
         "missed": n - len(latencies),
         "ui_p50_s": round(statistics.median(latencies), 4) if latencies else None,
         "ui_p95_s": round(percentile(latencies, 0.95), 4) if latencies else None,
+        "submissions": submissions,
     }
 
 
@@ -261,7 +299,9 @@ def main() -> None:
         settings = stack.settings()
         secrets = read_secrets(settings.secrets_file)
         assert secrets is not None, "`tacit up` writes the secrets"
-        figures = run(settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=n)
+        figures = run(
+            settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=n
+        )
     print(json.dumps(figures))
 
 

@@ -107,9 +107,13 @@ def settings_with(env: dict[str, str]) -> TacitSettings:
 
 
 @contextmanager
-def throwaway_stack(prefix: str = "tacit-bench-", keep: bool = False) -> Iterator[ThrowawayStack]:
-    """A started throwaway stack; stopped and removed on the way out, also when the body or `up` failed."""
+def throwaway_stack(
+    prefix: str = "tacit-bench-", keep: bool = False, env: dict[str, str] | None = None
+) -> Iterator[ThrowawayStack]:
+    """A started throwaway stack; stopped and removed on the way out, also when the body or `up` failed.
+    `env`: TACIT_* settings (or other variables) its processes start with, beside the built-in defaults."""
     stack = ThrowawayStack(prefix)
+    stack.env |= env or {}
     try:
         print(f"starting a throwaway stack under {stack.home}", file=sys.stderr, flush=True)
         stack.tacit("up")

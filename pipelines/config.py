@@ -85,6 +85,9 @@ class ApiSettings(Section):
     # Where Argilla's webhook reaches the API: your load balancer in front of the replicas. null = replica 1
     # (http://host:ports.api); with several replicas that one's outage leaves the answers to the sync pass.
     public_url: str | None = Field(None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    # Write each webhook delivery's stage times (received, verified, ingested, embedded, stored...) as JSON
+    # lines to logs/stages.jsonl (pipelines/stage_log.py): `tacit bench loop` turns on to say where the time goes.
+    stage_log: bool = False
 
 
 class TacitSettings(BaseSettings):

@@ -10,6 +10,7 @@ nothing lands only in a generation about to be dropped.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
@@ -28,6 +29,9 @@ from retrieval.rebuild import RebuildReport, rebuild_store
 from retrieval.store_errors import StoreCorrupt, StoreMismatch, StoreUnavailable
 from retrieval.types import Example
 from retrieval.vectors import VectorSidecar
+
+# The stage marks `tacit bench loop` reads (pipelines/stage_log.py collects them; off, a level check each)
+_stages = logging.getLogger("tacit.stages.store")
 
 if TYPE_CHECKING:
     from chromadb.api.models.Collection import Collection
@@ -129,7 +133,9 @@ class ExampleStore:
             return 0
         unique = {example.id: example for example in examples}  # Chroma rejects duplicate ids in one call
         batch = list(unique.values())
-        vectors, _ = self.vectors_for(batch)
+        vectors, embedded = self.vectors_for(batch)
+        if _stages.isEnabledFor(logging.DEBUG):
+            _stages.debug("embedded", extra={"stage_fields": {"n": len(batch), "embedded": embedded}})
         self.upsert_vectors(
             [example.id for example in batch],
             vectors,
@@ -137,6 +143,8 @@ class ExampleStore:
             [example.input for example in batch],
             fresh=fresh,
         )
+        if _stages.isEnabledFor(logging.DEBUG):
+            _stages.debug("written", extra={"stage_fields": {"n": len(batch)}})
         return len(batch)
 
     def vectors_for(self, examples: Sequence[Example]) -> tuple[np.ndarray, int]:

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipelines import stage_log
 from pipelines.api import admin, route, stats, tickets, webhooks
 from pipelines.api.auth import api_keys, require_admin_key, require_app_key
 from pipelines.api.body_limit import BodySizeLimit
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 OUTBOX_INTERVAL_S = 2.0
 SYNC_DEBOUNCE_S = 5.0
+STAGE_LOG_NAME = "stages.jsonl"  # under the home's logs/, with api.stage_log
 
 
 def _warm(runtime: Runtime) -> None:
@@ -82,6 +84,8 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     stack_secrets = read_secrets(settings.secrets_file)
     if stack_secrets is None:
         raise RuntimeError(f"no secrets at {settings.secrets_file}: run `tacit up` first")
+    if settings.api.stage_log:
+        stage_log.install(settings.logs_dir / STAGE_LOG_NAME)
     runtime = Runtime(settings)
     runtime.router  # noqa: B018 -- a malformed rules file must stop the service at start, naming the line
 

@@ -14,16 +14,18 @@ from redis.exceptions import RedisError
 
 from annotation.feedback import SubmittedResponse, from_argilla_response
 from annotation.webhooks import SeenOnce, WebhookPayloadError, WebhookRejected, WebhookVerifier
+from pipelines import stage_log
 from pipelines.api.deps import RuntimeDep, WakeDep, WakeupsDep
 from pipelines.api.errors import BODY, UNAUTHORIZED, ErrorBody, Responses
 from pipelines.ledger import Ledger
-from pipelines.loop.publish import ingest_and_publish
+from pipelines.loop.publish import Wake, ingest_and_publish
 from pipelines.loop.runtime import Runtime
-from pipelines.loop.wakeups import SYNC
+from pipelines.loop.wakeups import SYNC, Wakeups
 from pipelines.stack import coordination
 from pipelines.stack.secrets_store import read_secrets
 
 log = logging.getLogger(__name__)
+stages = stage_log.stage_logger("webhook")
 REPLAY_GUARD_UNAVAILABLE: Responses = {
     503: {
         "model": ErrorBody,
@@ -134,6 +136,14 @@ def _parse_response_event(event: dict[str, Any]) -> SubmittedResponse:
     return replace(response, status="deleted") if event["type"] == "response.deleted" else response
 
 
+def _event_marks(event: dict[str, Any]) -> dict[str, Any]:
+    """What places a delivery on the timeline: Argilla's event time (when it queued the event) and the
+    record it is about."""
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    record = data.get("record") if isinstance(data.get("record"), dict) else data
+    return {"event_timestamp": event.get("timestamp"), "record_id": record.get("id")}
+
+
 # The body is read raw (the signature covers its bytes); this documents what Argilla sends.
 EVENT_BODY = {
     "required": True,
@@ -165,8 +175,16 @@ async def argilla_webhook(
     """Argilla's Standard-Webhooks-signed events. 401: unsigned, forged, stale or replayed; 400: signed,
     but not a UTF-8 JSON event of the shape Argilla sends; 413: over `api.max_body_bytes`; 503: the
     replicas' shared replay guard is unreachable (Argilla retries)."""
-    body = await request.body()
     headers = dict(request.headers)
+    with stage_log.delivery(headers.get("webhook-id") or "unsigned"):
+        return await _handle(request, headers, runtime, wakeups, wake)
+
+
+async def _handle(
+    request: Request, headers: dict[str, str], runtime: Runtime, wakeups: Wakeups, wake: Wake
+) -> dict[str, Any]:
+    stage_log.mark(stages, "received")
+    body = await request.body()
     verifier = _verifier(request, runtime)
     if verifier is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "no webhook secret registered yet: run `tacit up`")
@@ -189,6 +207,7 @@ async def argilla_webhook(
             f"the replicas' shared replay guard (Redis) is unreachable: {type(exc).__name__}",
         ) from None
     kind = event["type"]
+    stage_log.mark(stages, "verified", type=kind, **_event_marks(event))
     if kind in RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES:
         await wakeups.wake(SYNC)  # the leader runs the pass (this replica or another)
         return {"status": "sync scheduled", "type": kind, "changed": 0}
@@ -201,4 +220,5 @@ async def argilla_webhook(
     # ingested, the waiters woken, the example store written, all before Argilla hears back (a crash in
     # between delays the store write, the ledger's queue keeps it): pipelines/loop/publish.py
     published = await run_in_threadpool(ingest_and_publish, runtime, response, wake)
+    stage_log.mark(stages, "done")
     return {"status": "ingested", "type": kind, "changed": int(published.ingested.changed)}

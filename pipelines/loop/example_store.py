@@ -17,11 +17,13 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pipelines import stage_log
 from pipelines.ledger import ExampleRecord, Ledger
 from retrieval.store import ExampleStore, StoreMismatch, StoreUnavailable
 from retrieval.types import Example, ExampleKind, Provenance
 
 log = logging.getLogger(__name__)
+stages = stage_log.stage_logger("example_store")
 
 BATCH = 256
 # A change's updated_at is set when its transaction starts; it may commit a little later than that.
@@ -65,6 +67,7 @@ def write_pending_examples(ledger: Ledger, store: ExampleStore, max_batches: int
     for _ in range(max_batches):
         with _applying:  # per batch: a drain that waits here waits for one batch, not for a whole pass
             writes = ledger.pending_store_writes(BATCH)
+            stage_log.mark(stages, "queue_read", n=len(writes))
             if not writes:
                 break
             live = [write.example for write in writes if not write.withdrawn]
@@ -83,6 +86,7 @@ def write_pending_examples(ledger: Ledger, store: ExampleStore, max_batches: int
                 )
                 return StoreWriteReport(upserted, deleted, ledger.count_store_writes(), str(exc))
             ledger.clear_store_writes(writes)
+            stage_log.mark(stages, "cleared", n=len(writes))
         upserted, deleted = upserted + len(live), deleted + len(gone)
         if len(writes) < BATCH:
             break

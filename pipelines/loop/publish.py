@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from annotation.feedback import SubmittedResponse
+from pipelines import stage_log
 from pipelines.loop.example_store import StoreWriteReport, write_pending_examples
 from pipelines.loop.ingest import IngestResult, ingest_response
 from pipelines.loop.runtime import Runtime
 from pipelines.loop.tickets import deliver_outbox
 
+stages = stage_log.stage_logger("publish")
 Wake = Callable[[], None]  # tells the waiters that a decision may have landed; callable from a worker thread
 
 
@@ -44,6 +46,7 @@ class Publication:
     def ingest(self, response: SubmittedResponse) -> IngestResult:
         runtime = self._runtime
         result = ingest_response(runtime.ledger, response, runtime.settings.review)
+        stage_log.mark(stages, "ingested", changed=result.changed)
         if result.review is not None and result.review["state"] == "in_adjudication":
             deliver_outbox(runtime, only_ticket=result.ticket_id)  # the adjudicator's record, now
         self.changed += int(result.changed)
@@ -53,7 +56,10 @@ class Publication:
         """Wake the waiters when anything changed, then bring the example store up to date."""
         if self.changed and self._wake is not None:
             self._wake()
-        return publish_store_writes(self._runtime)
+            stage_log.mark(stages, "woken")
+        written = publish_store_writes(self._runtime)
+        stage_log.mark(stages, "stored", upserted=written.upserted, pending=written.pending)
+        return written
 
 
 def ingest_and_publish(runtime: Runtime, response: SubmittedResponse, wake: Wake | None = None) -> Published:

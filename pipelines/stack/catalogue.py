@@ -55,6 +55,12 @@ def argilla_env(settings: TacitSettings, redis_password: str | None = None) -> d
         "ARGILLA_SEARCH_ENGINE": "sql",
         "HF_HUB_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
+        # the worker's job times beside the API's stage marks (api.stage_log; tacit_argilla/job_loop.py)
+        **(
+            {"TACIT_STAGE_LOG_FILE": str(settings.logs_dir / "argilla-stages.jsonl")}
+            if settings.api.stage_log
+            else {}
+        ),
     }
 
 

@@ -16,17 +16,32 @@ job leaves open is finalized, and its connections go back to the pool, before th
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from rq.job import Job
 
 LEFTOVER_TIMEOUT_S = 30.0  # a job's leftovers (closing sessions) take milliseconds; never hang the worker
+# With this set (tacit's `api.stage_log`), each job's queue wait and run are appended there as JSON lines:
+# `tacit bench loop` reads them beside the API's stage marks (pipelines/stage_log.py).
+STAGE_LOG_ENV = "TACIT_STAGE_LOG_FILE"
 
 
 class ClosingLoopJob(Job):
     """An rq job that finalizes its async generators and closes its loop when its coroutine ends."""
 
     def _execute(self) -> Any:
+        started = time.time()
+        try:
+            return self._run()
+        finally:
+            if os.environ.get(STAGE_LOG_ENV):
+                _log_job(os.environ[STAGE_LOG_ENV], self, started, time.time())
+
+    def _run(self) -> Any:
         result = self.func(*self.args, **self.kwargs)
         if not asyncio.iscoroutine(result):
             return result
@@ -38,6 +53,35 @@ class ClosingLoopJob(Job):
                 _finish_leftovers(loop)
             finally:
                 loop.close()
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    """rq keeps naive UTC datetimes."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _log_job(path: str, job: Job, started: float, ended: float) -> None:
+    """One JSON line: the job, what it is about (a webhook's event and record), when it was queued, run and
+    done (time.time(), comparable with the API's marks)."""
+    line: dict[str, Any] = {
+        "t": started,
+        "stage": "job",
+        "where": "argilla-worker",
+        "func": job.func_name,
+        "enqueued_at": _epoch(job.enqueued_at),
+        "ended": ended,
+    }
+    if job.func_name.endswith("notify_event_job") and len(job.args) >= 4:
+        data = job.args[3] if isinstance(job.args[3], dict) else {}
+        record = data.get("record") if isinstance(data.get("record"), dict) else data
+        line |= {"type": str(job.args[1]), "record_id": record.get("id")}
+    try:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, default=str) + "\n")
+    except OSError:
+        pass  # a measurement aid: never fail a job over it
 
 
 def _finish_leftovers(loop: asyncio.AbstractEventLoop) -> None:
