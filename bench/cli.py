@@ -34,6 +34,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "chaos": ("bench.chaos", "The loop under kill -9 of each component, on a throwaway stack: nothing lost."),
     "replicas": ("bench.replicas", "1 vs 2 API replicas on one PostgreSQL and Chroma server; cross-replica wake-ups."),
     "reindex": ("bench.reindex", "tacit reindex of N examples: vectors copied vs a model change, on a throwaway home."),
+    "rounds": ("bench.rounds", "The loop in R rounds on a throwaway stack: full loop vs retrieval only vs frozen (+ select vs random)."),
 }
 # What a run() may ask for that only a running stack (`tacit up`) can give.
 STACK_ARGUMENTS = ("argilla_url", "api_url", "api_key", "tacit_api_key", "annotator_api_keys", "login")

@@ -70,7 +70,12 @@ def stream(seed: int = DEFAULT_SEED) -> list[dict[str, Any]]:
         for task in TASKS:
             case = per_task[task][index]
             items.append(
-                {"id": f"rounds-{task}-{index:03d}", "task": task, "prompt": case["prompt"], "reference": case["reference"]}
+                {
+                    "id": f"rounds-{task}-{index:03d}",
+                    "task": task,
+                    "prompt": case["prompt"],
+                    "reference": case["reference"],
+                }
             )
     return items
 
