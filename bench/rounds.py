@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bench.rounds_arms import (
@@ -56,6 +57,7 @@ from bench.rounds_reviewer import ACCEPT_CHRF, SIMULATED_MARKUP, SIMULATED_REVIE
 from bench.throwaway_stack import ThrowawayStack
 from pipelines.config import PROJECT_ROOT, TacitSettings
 from pipelines.demo.run import DEMO_RECIPE
+from pipelines.routing.loader import load_rules
 
 STREAM = PROJECT_ROOT / "bench" / "data" / "rounds_stream.jsonl"
 TASKS = ("clinical_note", "root_cause", "infra_action", "charge_dispute")
@@ -67,12 +69,14 @@ SMALL = {
     "budget": 2,
     "eval_per_task": 1,
     "selection_eval_per_task": 1,
-    "min_decisions": 2,
+    "min_decisions": 20,
     "if_new": 1,
 }
+# max_length 512: the tiny Llama's tokenizer spends ~2.5 characters a token, and TRL drops a pair whose prompt
+# alone fills max_length (the stream's prompts take ~250 of its tokens)
 SMALL_RECIPE = {
     "data": {"min_pairs": 2, "eval_fraction": 0.25},
-    "training": {"max_steps": 2, "max_length": 96, "logging_steps": 1, "save_steps": 2},
+    "training": {"max_steps": 2, "max_length": 512, "logging_steps": 1, "save_steps": 2},
     "gate": {"max_prompts": 2, "max_new_tokens": 4, "sample_prompts": 1, "min_lift_lower": -1.0},
 }
 SMALL_ENV = {
@@ -196,6 +200,7 @@ def _stack_env(
     rule["params"] = {**rule.get("params", {}), "alpha": alpha, "min_decisions": min_decisions}
     rules_file = folder / "routing.yaml"
     rules_file.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
+    load_rules(rules_file)  # a bad alpha or min_decisions is refused here, not by the stack's API at start-up
     env = {"TACIT_ROUTING__RULES_FILE": str(rules_file), "TACIT_DRAFTING__CHAMPION_CHECK_S": "0"}
     if base_model:
         env["TACIT_DRAFTING__BASE_MODEL"] = base_model
@@ -340,11 +345,14 @@ def _train(runtime: Any, recipe_file: Path, if_new: int, console: Console) -> di
         with training_bar(console) as on_progress:
             result = run_dpo(runtime, recipe_file, if_new=if_new, on_progress=on_progress)
     except TrainingError as exc:  # e.g. fewer pairs than the recipe's min_pairs: the round goes on untrained
+        return {"status": "not started", "reason": str(exc), "promoted": False, "train_s": _since(mark)}
+    except Exception as exc:  # noqa: BLE001 - a long run keeps its other figures; the record says why
+        console.print(f"[red]DPO failed: {type(exc).__name__}: {escape(str(exc))}[/red]")
         return {
-            "status": "not started",
-            "reason": str(exc),
+            "status": "failed",
+            "reason": f"{type(exc).__name__}: {exc}",
             "promoted": False,
-            "train_s": round(time.perf_counter() - mark, 1),
+            "train_s": _since(mark),
         }
     console.print(f"DPO: {result.message}")
     return {
@@ -356,6 +364,10 @@ def _train(runtime: Any, recipe_file: Path, if_new: int, console: Console) -> di
         "reason": result.decision.reason if result.decision else result.message,
         "train_s": round(time.perf_counter() - mark, 1),
     }
+
+
+def _since(mark: float) -> float:
+    return round(time.perf_counter() - mark, 1)
 
 
 def _selection_pair(runtime: Any, model: Any, cases: list, seed: int) -> dict[str, Any]:
