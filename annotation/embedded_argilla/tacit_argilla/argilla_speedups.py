@@ -10,6 +10,11 @@ do work whose result never changes or is thrown away:
 
 The patches keep the results: one adapter per settings type validates the same way, and the event is still
 built and enqueued exactly when an enabled webhook exists.
+
+Two more keep the webhooks Argilla sends and shorten the time from an annotator's Submit to tacit having the
+answer (`tacit bench loop` measures it by stage): a response write queues its `response.*` event before the
+`record.*` events it causes (event_order.py), and the worker delivers through one HTTP client instead of a
+new one per delivery (webhook_client.py).
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ def apply() -> None:
         return
     _cache_settings_adapters()
     _skip_record_events_without_webhooks()
+    from tacit_argilla import event_order, webhook_client
+
+    event_order.apply()  # after the wrapper above: it holds what that one would queue
+    webhook_client.apply()
     _applied = True
 
 
