@@ -43,9 +43,11 @@ def run(
     ui: bool = True,
     ui_n: int = 20,
     keep: bool = False,
+    compare: bool = False,
 ) -> dict[str, Any]:
     """API path (`p50_s`, `p95_s` over n) and, with `ui`, the browser path (`ui_p50_s`, `ui_p95_s` over ui_n),
-    both on one throwaway stack. `keep` leaves its home (logs, ledger) for inspection."""
+    both on one throwaway stack. `keep` leaves its home (logs, ledger) for inspection. `compare`: the browser
+    path once more, with the embedded Argilla as before issue 28 (bench/loop_before.py), under `before`."""
     if ui:
         from bench.loop_ui import require_chromium
 
@@ -70,6 +72,25 @@ def run(
                 "ui_p95_s": browser["ui_p95_s"],
                 "ui_stages": _stages(settings, [Submission(**found) for found in browser["submissions"]]),
             }
+            if compare:
+                from bench.loop_before import argilla_as_before
+
+                with argilla_as_before(stack):
+                    before = run_ui(
+                        settings.api_url,
+                        secrets.api_key,
+                        settings.argilla_url,
+                        secrets.argilla.annotators[0],
+                        n=ui_n,
+                    )
+                figures["before"] = {
+                    "what": "Argilla 2.8's webhook order and a new HTTP client per delivery (bench/loop_before.py)",
+                    "ui_n": before["n"],
+                    "ui_missed": before["missed"],
+                    "ui_p50_s": before["ui_p50_s"],
+                    "ui_p95_s": before["ui_p95_s"],
+                    "ui_stages": _stages(settings, [Submission(**found) for found in before["submissions"]]),
+                }
     return figures
 
 
