@@ -54,7 +54,7 @@ from bench.rounds_arms import (
 from bench.rounds_figures import TABLE_HEADER, round_record, round_table, summary
 from bench.rounds_record import RoundsRecord
 from bench.rounds_reviewer import ACCEPT_CHRF, SIMULATED_MARKUP, SIMULATED_REVIEWER
-from bench.throwaway_stack import ThrowawayStack
+from bench.throwaway_stack import ThrowawayStack, free_port
 from pipelines.config import PROJECT_ROOT, TacitSettings
 from pipelines.demo.run import DEMO_RECIPE
 from pipelines.routing.loader import load_rules
@@ -201,7 +201,16 @@ def _stack_env(
     rules_file = folder / "routing.yaml"
     rules_file.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
     load_rules(rules_file)  # a bad alpha or min_decisions is refused here, not by the stack's API at start-up
-    env = {"TACIT_ROUTING__RULES_FILE": str(rules_file), "TACIT_DRAFTING__CHAMPION_CHECK_S": "0"}
+    env = {
+        "TACIT_ROUTING__RULES_FILE": str(rules_file),
+        "TACIT_DRAFTING__CHAMPION_CHECK_S": "0",
+        # A Chroma server, not the embedded store: this process reads the store the stack's API writes
+        # (drafts, selection, eval), and two processes on one persistent Chroma folder see each other's
+        # writes half done ("Error finding id" from the reader).
+        "TACIT_RETRIEVAL__CHROMA__MODE": "http",
+        "TACIT_RETRIEVAL__CHROMA__SERVE": "true",
+        "TACIT_RETRIEVAL__CHROMA__PORT": str(free_port()),
+    }
     if base_model:
         env["TACIT_DRAFTING__BASE_MODEL"] = base_model
     return env | (SMALL_ENV if small else {})

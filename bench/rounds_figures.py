@@ -118,13 +118,4 @@ def round_table(records: Sequence[dict[str, Any]]) -> list[list[str]]:
     ]
 
 
-TABLE_HEADER = [
-    "round",
-    "arm",
-    "accept as-is",
-    "edit distance",
-    "routed",
-    "auto error",
-    "eval (retrieved)",
-    "reviewed",
-]
+TABLE_HEADER = ["round", "arm", "accept", "edit", "routed", "auto err", "eval", "reviewed"]
