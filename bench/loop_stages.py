@@ -65,7 +65,7 @@ class Submission:
     extra: dict[str, float] = field(default_factory=dict)
 
 
-def _deliveries(marks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def deliveries(marks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """delivery id -> {"type", "record_id", point name -> first time}."""
     found: dict[str, dict[str, Any]] = defaultdict(dict)
     for mark in marks:
@@ -80,7 +80,7 @@ def _deliveries(marks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def timeline(
-    submission: Submission, deliveries: dict[str, dict[str, Any]], jobs: list[dict[str, Any]]
+    submission: Submission, by_delivery: dict[str, dict[str, Any]], jobs: list[dict[str, Any]]
 ) -> dict[str, float]:
     """The submission's points (name -> time.time()); a point the logs lack is left out."""
     points: dict[str, float] = {"click": submission.click}
@@ -100,7 +100,7 @@ def timeline(
         points["job_started"] = job["t"]
     delivered = [
         entry
-        for entry in deliveries.values()
+        for entry in by_delivery.values()
         if entry.get("record_id") == submission.record_id
         and str(entry.get("type", "")).startswith("response.")
         and entry.get("received", 0) >= submission.click - 1
@@ -134,11 +134,11 @@ def summarize(
 ) -> dict[str, Any]:
     """Per stage: median and p95 seconds over the submissions that have it, and the largest stage by median.
     `record_jobs_ahead` is how many record.* jobs of the same record the worker ran before the response's."""
-    deliveries = _deliveries(marks)
+    by_delivery = deliveries(marks)
     per_stage: dict[str, list[float]] = defaultdict(list)
     ahead: list[int] = []
     for submission in submissions:
-        points = timeline(submission, deliveries, jobs)
+        points = timeline(submission, by_delivery, jobs)
         for name, seconds in durations(points).items():
             per_stage[name].append(seconds)
         if "job_started" in points:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import socket
 import time
 import uuid
@@ -25,6 +26,7 @@ from fastapi.testclient import TestClient
 
 from bench import argilla_webhooks
 from bench.argilla_webhooks import signed
+from pipelines import stage_log
 from pipelines.api import webhooks
 from pipelines.config import TacitSettings
 from pipelines.loop.runtime import Runtime
@@ -296,3 +298,40 @@ def test_a_secret_written_after_start_replaces_the_old_one(tmp_path: Path) -> No
         assert old.status_code == 401 and "bad signature" in old.json()["detail"]
     finally:
         close(rotated)
+
+
+def test_with_the_stage_log_a_delivery_marks_each_stage_in_order_under_its_id(
+    service: Service, tmp_path: Path
+) -> None:
+    """`api.stage_log` (pipelines/stage_log.py), what `tacit bench loop` reads to say where a submit's time goes:
+    every stage of the path, in order, each stamped with the delivery's id."""
+    path = tmp_path / "stages.jsonl"
+    handler = stage_log.install(path)
+    try:
+        ticket_id, record_id = open_ticket(service)
+        body, headers = signed(service.secret, response_event(ticket_id, record_id, EDIT))
+        assert service.deliver(body, headers).status_code == 200
+    finally:
+        logging.getLogger(stage_log.ROOT).removeHandler(handler)
+        logging.getLogger(stage_log.ROOT).setLevel(logging.NOTSET)
+        handler.close()
+    marks = stage_log.read(path)
+    assert [mark["stage"] for mark in marks] == [
+        "received",
+        "signature_checked",
+        "verified",  # the replay guard's ledger write done
+        "ingested",
+        "woken",
+        "queue_read",
+        "embedded",
+        "written",
+        "cleared",
+        "stored",
+        "done",
+    ]
+    assert {mark["delivery"] for mark in marks} == {headers["webhook-id"]}
+    times = [mark["t"] for mark in marks]
+    assert times == sorted(times)
+    verified = marks[2]
+    assert (verified["type"], verified["record_id"]) == ("response.created", record_id)
+    assert next(mark for mark in marks if mark["stage"] == "embedded")["embedded"] == 1
