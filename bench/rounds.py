@@ -54,7 +54,7 @@ from bench.rounds_arms import (
 from bench.rounds_figures import TABLE_HEADER, round_record, round_table, summary
 from bench.rounds_record import RoundsRecord
 from bench.rounds_reviewer import ACCEPT_CHRF, SIMULATED_MARKUP, SIMULATED_REVIEWER
-from bench.throwaway_stack import ThrowawayStack, free_port
+from bench.throwaway_stack import ThrowawayStack
 from pipelines.config import PROJECT_ROOT, TacitSettings
 from pipelines.demo.run import DEMO_RECIPE
 from pipelines.routing.loader import load_rules
@@ -204,12 +204,6 @@ def _stack_env(
     env = {
         "TACIT_ROUTING__RULES_FILE": str(rules_file),
         "TACIT_DRAFTING__CHAMPION_CHECK_S": "0",
-        # A Chroma server, not the embedded store: this process reads the store the stack's API writes
-        # (drafts, selection, eval), and two processes on one persistent Chroma folder see each other's
-        # writes half done ("Error finding id" from the reader).
-        "TACIT_RETRIEVAL__CHROMA__MODE": "http",
-        "TACIT_RETRIEVAL__CHROMA__SERVE": "true",
-        "TACIT_RETRIEVAL__CHROMA__PORT": str(free_port()),
     }
     if base_model:
         env["TACIT_DRAFTING__BASE_MODEL"] = base_model
@@ -249,6 +243,7 @@ def _rounds(
     from tacit_client import TacitClient
 
     from bench.rounds_eval import GenerationModel, held_out_cases, retrieved_scores
+    from bench.rounds_store import through_the_stack
     from pipelines.demo.simulated_annotators import SimulatedAnnotators
     from pipelines.loop.runtime import Runtime
     from pipelines.stack.secrets_store import read_secrets
@@ -257,13 +252,10 @@ def _rounds(
     secrets = read_secrets(settings.secrets_file)
     if secrets is None:
         raise RuntimeError(f"the throwaway stack's `tacit up` wrote no {settings.secrets_file}")
-    runtime = Runtime(settings)
     reviewers = [
         login for login in secrets.argilla.annotators if login.username not in settings.review.adjudicators
     ]
     simulated = SimulatedAnnotators(settings.argilla_url, reviewers)
-    small_cases = held_out_cases(runtime, eval_per_task)
-    models = {FULL: GenerationModel(runtime, "champion"), "base": GenerationModel(runtime, "base")}
     trained: list[dict[str, Any]] = []
     stack_peak = 0.0
     frozen_scores: list[float] | None = None
@@ -271,6 +263,9 @@ def _rounds(
         TacitClient(settings.api_url, secrets.api_key, timeout_s=300) as tacit,
         TacitClient(settings.api_url, secrets.admin_api_key or secrets.api_key, timeout_s=600) as admin,
     ):
+        runtime = through_the_stack(Runtime(settings), tacit)
+        small_cases = held_out_cases(runtime, eval_per_task)
+        models = {FULL: GenerationModel(runtime, "champion"), "base": GenerationModel(runtime, "base")}
         runner = RoundRunner(runtime, tacit, simulated, [r.username for r in reviewers], console, accept_chrf)
         for index in range(rounds):
             number = index + 1
