@@ -59,6 +59,15 @@ class Candidate:
     embedding: np.ndarray
 
 
+def _delete_held(collection: Collection, ids: list[str]) -> None:
+    """Delete those of `ids` the partition holds. Looked up first: a lookup is a read (about 0.4 ms a
+    partition here), a delete a write even when it finds nothing (about 20 ms), and a live write's example
+    is almost always in no other partition (`tacit bench loop`: the deletes took longer than the upsert)."""
+    held = collection.get(ids=ids, include=[])["ids"]
+    if held:
+        collection.delete(ids=held)
+
+
 class ExampleStore:
     def __init__(
         self,
@@ -182,7 +191,7 @@ class ExampleStore:
                 others = [] if fresh else [t for t in self.partitions() if t != task]
                 if others:
                     stale = [ids[row] for row in rows]
-                    self.layout.each(lambda collection, stale=stale: collection.delete(ids=stale), others)
+                    self.layout.each(lambda collection, stale=stale: _delete_held(collection, stale), others)
                 self.write_rows(self.layout.for_write(task), rows, ids, vectors, metadatas, documents)
 
         self._into_live(write)
