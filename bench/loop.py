@@ -16,20 +16,23 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tacit_client import TacitClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run directly: `python bench/loop.py`
 
 from bench.loop_stages import Submission, summarize  # noqa: E402
-from bench.throwaway_stack import throwaway_stack  # noqa: E402
+from bench.throwaway_stack import ThrowawayStack, throwaway_stack  # noqa: E402
 from pipelines import stage_log  # noqa: E402
 from pipelines.api.app import STAGE_LOG_NAME  # noqa: E402
 from pipelines.config import TacitSettings  # noqa: E402
 from pipelines.demo.simulated_annotators import SimulatedAnnotators  # noqa: E402
 from pipelines.ledger import Ledger  # noqa: E402
 from pipelines.stack.secrets_store import StackSecrets, read_secrets  # noqa: E402
+
+if TYPE_CHECKING:
+    from bench.loop_ui import ArgillaLogin  # playwright: imported only when the browser path runs
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -47,7 +50,7 @@ def run(
 ) -> dict[str, Any]:
     """API path (`p50_s`, `p95_s` over n) and, with `ui`, the browser path (`ui_p50_s`, `ui_p95_s` over ui_n),
     both on one throwaway stack. `keep` leaves its home (logs, ledger) for inspection. `compare`: the browser
-    path once more, with the embedded Argilla as before issue 28 (bench/loop_before.py), under `before`."""
+    path before and after issue 28's changes in one run (bench/loop_before.py), the before side under `before`."""
     if ui:
         from bench.loop_ui import require_chromium
 
@@ -60,38 +63,57 @@ def run(
         figures, api_submissions = _api_path(settings, secrets, n, timeout_s)
         figures["api_stages"] = _stages(settings, api_submissions)
         if ui:
-            from bench.loop_ui import run as run_ui
-
-            browser = run_ui(
-                settings.api_url, secrets.api_key, settings.argilla_url, secrets.argilla.annotators[0], n=ui_n
-            )
-            figures |= {
-                "ui_n": browser["n"],
-                "ui_missed": browser["missed"],
-                "ui_p50_s": browser["ui_p50_s"],
-                "ui_p95_s": browser["ui_p95_s"],
-                "ui_stages": _stages(settings, [Submission(**found) for found in browser["submissions"]]),
-            }
+            login = secrets.argilla.annotators[0]
             if compare:
-                from bench.loop_before import argilla_as_before
+                figures |= _compare(stack, settings, secrets.api_key, login, ui_n)
+            else:
+                from bench.loop_ui import run as run_ui
 
-                with argilla_as_before(stack):
-                    before = run_ui(
-                        settings.api_url,
-                        secrets.api_key,
-                        settings.argilla_url,
-                        secrets.argilla.annotators[0],
-                        n=ui_n,
-                    )
-                figures["before"] = {
-                    "what": "Argilla 2.8's webhook order and a new HTTP client per delivery (bench/loop_before.py)",
-                    "ui_n": before["n"],
-                    "ui_missed": before["missed"],
-                    "ui_p50_s": before["ui_p50_s"],
-                    "ui_p95_s": before["ui_p95_s"],
-                    "ui_stages": _stages(settings, [Submission(**found) for found in before["submissions"]]),
-                }
+                browser = run_ui(settings.api_url, secrets.api_key, settings.argilla_url, login, n=ui_n)
+                figures |= {"ui_n": browser["n"], "ui_missed": browser["missed"]}
+                figures |= _browser_figures(settings, browser["submissions"])
     return figures
+
+
+def _browser_figures(settings: TacitSettings, found: list[dict[str, Any]]) -> dict[str, Any]:
+    """ui_p50_s, ui_p95_s (click to seen by the bench) and ui_stages of the browser's submissions."""
+    from bench.loop_ui import percentile
+
+    submissions = [Submission(**submission) for submission in found]
+    latencies = [s.seen - s.click for s in submissions if s.seen is not None]
+    return {
+        "ui_p50_s": round(statistics.median(latencies), 4) if latencies else None,
+        "ui_p95_s": round(percentile(latencies, 0.95), 4) if latencies else None,
+        "ui_stages": _stages(settings, submissions),
+    }
+
+
+def _compare(
+    stack: ThrowawayStack, settings: TacitSettings, api_key: str, login: ArgillaLogin, ui_n: int
+) -> dict[str, Any]:
+    """The browser path in blocks before, after, after, before issue 28 (bench/loop_before.py), ui_n per side:
+    the after side's figures at the top level, the before side's under `before`."""
+    from bench.loop_before import BLOCKS, restarted
+    from bench.loop_ui import run as run_ui
+
+    sides: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    missed = {"before": 0, "after": 0}
+    per_block = max(1, ui_n // 2)
+    for block in BLOCKS:
+        with restarted(stack, before=block == "before"):
+            browser = run_ui(settings.api_url, api_key, settings.argilla_url, login, n=per_block)
+        sides[block] += browser["submissions"]
+        missed[block] += browser["missed"]
+    after = {"ui_n": len(sides["after"]), "ui_missed": missed["after"]} | _browser_figures(
+        settings, sides["after"]
+    )
+    before = {"ui_n": len(sides["before"]), "ui_missed": missed["before"]}
+    before |= _browser_figures(settings, sides["before"])
+    before["what"] = (
+        "Argilla 2.8's webhook order, a new HTTP client per delivery, the store's delete in every other "
+        "partition (bench/loop_before.py); blocks before, after, after, before"
+    )
+    return after | {"before": before}
 
 
 def _stages(settings: TacitSettings, submissions: list[Submission]) -> dict[str, Any]:
