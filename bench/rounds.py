@@ -62,6 +62,9 @@ from pipelines.routing.loader import load_rules
 STREAM = PROJECT_ROOT / "bench" / "data" / "rounds_stream.jsonl"
 TASKS = ("clinical_note", "root_cause", "infra_action", "charge_dispute")
 TRACK_RECORD_RULE = "track-record.reviewed-drafts"
+STREAM_MAX_LENGTH = (
+    320  # tokens of a training pair (prompt, reply and chat template) the bench's recipe keeps
+)
 # --small: the wiring end to end in a test's time (a tiny model given as base_model; CI checks wiring, not quality)
 SMALL = {
     "rounds": 2,
@@ -215,6 +218,9 @@ def _recipe(folder: Path, source: Path, base_model: str | None, small: bool) -> 
     carry `<task>@<arm>`), on `base_model` when given; the small preset's few steps."""
     recipe = yaml.safe_load(source.read_text(encoding="utf-8"))
     recipe["data"]["tasks"] = list(TASKS)
+    # The stream's prompt and reference take up to 237 SmolLM2 tokens (181 on average): the demo's 192 would cut
+    # the chosen replies short, so the bench trains on whole pairs
+    recipe["training"]["max_length"] = max(int(recipe["training"].get("max_length") or 0), STREAM_MAX_LENGTH)
     if base_model:
         recipe["model"]["model_name_or_path"] = base_model
     for section, values in (SMALL_RECIPE if small else {}).items():
