@@ -395,6 +395,8 @@ def _selection_pair(runtime: Any, model: Any, cases: list, seed: int) -> dict[st
         "cases": len(cases),
         "score": {arm: round(mean_interval(values).mean, 4) for arm, values in scores.items()},
         "lift_select_vs_random": {"value": round(lift.mean, 4), "ci95": lift.as_list()},
+        # whether the set is large enough: a difference of 0.05 lies outside an interval this wide
+        "ci95_half_width": round((lift.high - lift.low) / 2, 4),
     }
 
 

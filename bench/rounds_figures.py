@@ -91,6 +91,10 @@ def summary(records: Sequence[dict[str, Any]], arms: Sequence[str], seed: int = 
         "auto_error_by_round": by_round(records, FULL, "auto_error"),
         "auto_by_round": by_round(records, FULL, "auto"),
         "vouched_by_round": by_round(records, FULL, "vouched"),
+        # per round and task: the fitted rule's state, calibration size, measured error and bound, and why
+        "track_record_by_round": [
+            (fit or {}).get("tasks") for fit in by_round(records, FULL, "track_record")
+        ],
         "edit_distance_by_round": {arm: by_round(records, arm, "edit_distance") for arm in arms},
         "eval_score_by_round": {arm: by_round(records, arm, "eval_score") for arm in arms},
         "last_vs_frozen": {arm: last_vs(records, arm, FROZEN, seed) for arm in arms if arm != FROZEN},

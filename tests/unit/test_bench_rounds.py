@@ -86,7 +86,14 @@ def test_the_summary_gives_each_figure_by_round_and_the_last_rounds_lift_over_fr
 ):
     records = [
         round_record(
-            1, FULL, _outcomes([True, False, False, False], ["review", "review", "review", "review"]), [0.5]
+            1,
+            FULL,
+            _outcomes([True, False, False, False], ["review", "review", "review", "review"]),
+            [0.5],
+            track_record={
+                "version": "v1",
+                "tasks": {"infra_action": {"active": False, "reason": "off: 4 decisions"}},
+            },
         ),
         round_record(1, FROZEN, _outcomes([False, False, False, False]), [0.25]),
         round_record(
@@ -104,6 +111,11 @@ def test_the_summary_gives_each_figure_by_round_and_the_last_rounds_lift_over_fr
     assert lift["value"] == 0.5 and lift["n"] == 4  # paired item by item in round 2
     assert lift["ci95"][0] <= 0.5 <= lift["ci95"][1]
     assert figures["last_vs_frozen"][FULL]["eval_score"]["value"] == 0.75
+    # the calibrated rule's state each round, with why it is off
+    assert figures["track_record_by_round"] == [
+        {"infra_action": {"active": False, "reason": "off: 4 decisions"}},
+        None,
+    ]
 
 
 def test_a_cut_off_run_reports_the_last_round_both_arms_finished() -> None:
