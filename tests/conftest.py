@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.stack_rules import write_stack_rules
+
 # pytester: tests/unit/test_marker_rules.py runs these rules on throwaway files;
 # tests.postgres_server: the session's throwaway PostgreSQL (`postgres_server`, marker `postgres`)
 # tests.xdist_groups: two workers with a stack each, one for PostgreSQL (`make test` runs three workers)
@@ -156,6 +158,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         "TACIT_PORTS__REDIS": str(free_port()),
         "TACIT_PORTS__MLFLOW": str(free_port()),
         "TACIT_PORTS__API": str(free_port()),
+        # the shipped rules plus one track_record rule, switched on for a task only its stack test sends
+        "TACIT_ROUTING__RULES_FILE": str(write_stack_rules(tmp_path_factory.mktemp("routing"))),
     }
     info = None
     try:
