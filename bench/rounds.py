@@ -28,7 +28,9 @@ from __future__ import annotations
 import copy
 import json
 import resource
+import signal
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,6 +155,7 @@ def run(
     recipe_file = _recipe(folder, Path(recipe) if recipe else DEMO_RECIPE, base_model, small)
     outcome: dict[str, Any] = {}
     failed = True
+    stop_on_sigterm()
     try:
         console.print(f"starting a throwaway stack under {stack.home}")
         stack.tacit("up")
@@ -190,6 +193,13 @@ def run(
         record.finish(figures, failed)
         stack.close(keep)
     return figures
+
+
+def stop_on_sigterm() -> None:
+    """A run cut off with SIGTERM (`kill`, a job's time limit) stops as on Ctrl-C: the rounds it finished are
+    summarised into the run's folder and MLflow run, and the throwaway stack is stopped and removed."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
 
 
 def _stack_env(
