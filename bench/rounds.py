@@ -155,7 +155,7 @@ def run(
     recipe_file = _recipe(folder, Path(recipe) if recipe else DEMO_RECIPE, base_model, small)
     outcome: dict[str, Any] = {}
     failed = True
-    stop_on_sigterm()
+    previous = stop_on_sigterm()
     try:
         console.print(f"starting a throwaway stack under {stack.home}")
         stack.tacit("up")
@@ -190,16 +190,22 @@ def run(
             "mlflow": {"tracking_uri": record.tracking_uri, "run_id": record.run_id},
             "complete": not failed,
         }
-        record.finish(figures, failed)
-        stack.close(keep)
+        try:
+            record.finish(figures, failed)
+        finally:
+            stack.close(keep)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
     return figures
 
 
-def stop_on_sigterm() -> None:
+def stop_on_sigterm() -> Any:
     """A run cut off with SIGTERM (`kill`, a job's time limit) stops as on Ctrl-C: the rounds it finished are
-    summarised into the run's folder and MLflow run, and the throwaway stack is stopped and removed."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
+    summarised into the run's folder and MLflow run, and the throwaway stack is stopped and removed. Returns
+    the handler it replaced (None off the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
 
 
 def _stack_env(
