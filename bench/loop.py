@@ -101,7 +101,7 @@ def _compare(
     per_block = max(1, ui_n // 2)
     for block in BLOCKS:
         with restarted(stack, before=block == "before"):
-            browser = run_ui(settings.api_url, api_key, settings.argilla_url, login, n=per_block)
+            browser = run_ui(settings.api_url, api_key, settings.argilla_url, login, n=per_block, warmup=1)
         sides[block] += browser["submissions"]
         missed[block] += browser["missed"]
     after = {"ui_n": len(sides["after"]), "ui_missed": missed["after"]} | _browser_figures(

@@ -227,7 +227,10 @@ def run(
     login: ArgillaLogin,
     n: int = 20,
     timeout_s: float = 30.0,
+    warmup: int = 0,
 ) -> dict[str, Any]:
+    """`n` timed submissions, after `warmup` untimed ones (a just-restarted stack's first answers pay its
+    caches and imports: `tacit bench loop --set compare=true` restarts it for every block)."""
     if n < 1:
         raise BadInput(f"n must be at least 1, got {n}")
     run_id = uuid.uuid4().hex[:8]
@@ -237,7 +240,7 @@ def run(
     with httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30) as http:
         cases = []
         ticket_ids = []
-        for i in range(n):
+        for i in range(warmup + n):
             tag = f"uibench{run_id}n{i}"
             prompt = f"Line 3 resin pellets jam the hopper again, case {tag}: what is the root cause?"
             draft = f"Hopper motor failure ({tag})."
@@ -263,10 +266,14 @@ def run(
                 sent.clear()
                 clicked = ui.correct_and_submit(draft, corrected)
                 seen = wait_retrievable(http, prompt, corrected, timeout_s)
+                shown = f"{seen - clicked:.3f}s" if seen is not None else "missed"
+                if i < warmup:
+                    print(f"warm-up {i + 1}/{warmup}: {shown}", file=sys.stderr)
+                    ui.wait_submitted(tag)
+                    continue
                 if seen is not None:
                     latencies.append(seen - clicked)
-                shown = f"{seen - clicked:.3f}s" if seen is not None else "missed"
-                print(f"{i + 1}/{n}: {shown}", file=sys.stderr)
+                print(f"{i + 1 - warmup}/{n}: {shown}", file=sys.stderr)
                 ui.wait_submitted(tag)
                 submissions.append(
                     {

@@ -48,7 +48,9 @@ def test_bench_loop_leaves_the_users_home_untouched_and_removes_its_own(
     figures = run(n=2, ui=False, timeout_s=60)
 
     assert figures["n"] == 2 and figures["missed"] == 0, figures  # the loop closed, on the throwaway stack
-    assert set(figures) == {"n", "missed", "p50_s", "p95_s"}
+    assert set(figures) == {"n", "missed", "p50_s", "p95_s", "api_stages"}
+    # where the time went, from the throwaway stack's stage marks: each answer's delivery was ingested
+    assert figures["api_stages"]["stages"]["ingested"]["n"] == 2
     assert _files(user_home) == files_before
     with Ledger(ledger_url) as ledger:
         assert [t.id for t in ledger.list_tickets(limit=1000)] == [ticket.id]
