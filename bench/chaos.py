@@ -106,7 +106,7 @@ def _send(client: httpx.Client, ledger_url: str, item: Sent, journal: Journal, d
             journal.errors["api died mid-request"] += 1
             time.sleep(1.0)
             with Ledger(ledger_url) as ledger:
-                found = [t for t in ledger.list_tickets(limit=100_000) if _tag_of(t) == item.tag]
+                found = [t for t in ledger.tickets.list(limit=100_000) if _tag_of(t) == item.tag]
             if found:
                 item.ticket_id = found[0].id
                 return
@@ -143,7 +143,7 @@ def _answer_open_tickets(
         if not todo and stop.is_set():
             return
         with Ledger(ledger_url) as ledger:
-            records = {item.ticket_id: ledger.get_ticket(item.ticket_id).argilla_record_id for item in todo}
+            records = {item.ticket_id: ledger.tickets.get(item.ticket_id).argilla_record_id for item in todo}
         for item in todo:
             record_id = records.get(item.ticket_id)
             if record_id is None:
@@ -263,18 +263,18 @@ def _check(stack: ThrowawayStack, journal: Journal) -> dict[str, Any]:
 
     runtime = Runtime(stack.settings())
     ledger = runtime.ledger
-    tickets = ledger.list_tickets(limit=1_000_000)
+    tickets = ledger.tickets.list(limit=1_000_000)
     per_tag = Counter(_tag_of(ticket) for ticket in tickets)
     answered = [item for item in journal.sent if item.answered_by]
-    feedback = {(f.argilla_dataset, f.record_id, f.username) for f in ledger.list_feedback()}
+    feedback = {(f.argilla_dataset, f.record_id, f.username) for f in ledger.feedback.list()}
     lost = [
         item.tag
         for item in answered
         if (item.scenario.dataset, item.record_id, item.answered_by) not in feedback
     ]
-    live = {example.id for example in ledger.list_examples()}
+    live = {example.id for example in ledger.examples.list()}
     stored = set(runtime.store.ids())
-    audit = ledger.verify_audit()
+    audit = ledger.audit.verify()
     figures = {
         "tickets": sum(1 for item in journal.sent if item.ticket_id),
         "answers": len(answered),
@@ -284,7 +284,7 @@ def _check(stack: ThrowawayStack, journal: Journal) -> dict[str, Any]:
         "audit_ok": audit.ok,
         "examples": len(live),
         "undecided_answered": sum(
-            1 for item in answered if ledger.get_ticket(item.ticket_id).status != "decided"
+            1 for item in answered if ledger.tickets.get(item.ticket_id).status != "decided"
         ),
     }
     if lost:

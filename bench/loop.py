@@ -158,7 +158,7 @@ def _api_path(
             )
             seen = None
             while time.perf_counter() - started < timeout_s:
-                if any(e.output == corrected for e in ledger.list_examples(task=f"bench-loop-{run_id}")):
+                if any(e.output == corrected for e in ledger.examples.list(task=f"bench-loop-{run_id}")):
                     seen = time.perf_counter()
                     latencies.append(seen - started)
                     break

@@ -128,7 +128,7 @@ class RoundRunner:
     def full(self, items: Sequence[Item]) -> list[Outcome]:
         def through_the_api(item: Item) -> Outcome:
             ticket = self.tacit.review(item.task, item.prompt, metadata={"app": "bench-rounds"})
-            draft = str(self.runtime.ledger.get_ticket(ticket.id).request.get("draft") or "")
+            draft = str(self.runtime.ledger.tickets.get(ticket.id).request.get("draft") or "")
             routed = self.tacit.route(item.task, item.prompt, draft)
             vouched = any(entry.get("vouched") for entry in routed.track_record)
             return Outcome(

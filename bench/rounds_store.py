@@ -46,7 +46,7 @@ class LedgerVectors:
 
     def vectors_by_task(self) -> dict[str, np.ndarray]:
         inputs: dict[str, list[str]] = defaultdict(list)
-        for example in self.runtime.ledger.list_examples():
+        for example in self.runtime.ledger.examples.list():
             inputs[example.task].append(example.input)
         return {
             task: np.asarray(self.runtime.embedder.encode_documents(texts)) for task, texts in inputs.items()

@@ -114,7 +114,7 @@ def run(
             runtime = _home(settings, root, f"{method}-{n}", shared=chooser)
             for index in indices:  # the simulated annotator's corrections: the pool's reference answers
                 case = pool_cases[index]
-                runtime.ledger.add_example(
+                runtime.ledger.examples.add(
                     ExampleRecord(task=case.task, kind="correction", input=case.prompt, output=case.reference)
                 )
             write_pending_examples(runtime.ledger, runtime.store)

@@ -86,7 +86,7 @@ async def _replayed(runtime: Runtime, key: IdempotencyKey | None) -> TicketRecor
     if key is None:
         return None
     with _conflict_is_409():
-        return await run_in_threadpool(runtime.ledger.find_idempotent_ticket, key)
+        return await run_in_threadpool(runtime.ledger.tickets.find_idempotent, key)
 
 
 def check_sizes(body: Any, limit: int, path: str = "body") -> None:
@@ -190,10 +190,10 @@ async def create_preference(
 
 def _listed(ledger: Ledger, status_filter: str | None, limit: int) -> list[TicketView]:
     views = []
-    for ticket in ledger.list_tickets(status=status_filter, limit=limit):
+    for ticket in ledger.tickets.list(status=status_filter, limit=limit):
         shown = view(ticket)
         if ticket.status == "failed":
-            waiting = ledger.undelivered_outbox(ticket.id)
+            waiting = ledger.outbox.undelivered(ticket.id)
             if waiting:
                 shown.details["outbox"] = {"attempts": waiting[-1].attempts, "last_error": waiting[-1].last_error}
         views.append(shown)
@@ -228,7 +228,7 @@ async def get_ticket(
     while True:
         woken = wakeups.mark()  # before the read: a decision landing between the read and the wait wakes us
         try:
-            ticket = await run_in_threadpool(ledger.get_ticket, ticket_id)
+            ticket = await run_in_threadpool(ledger.tickets.get, ticket_id)
         except NotFoundError:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no ticket with id {ticket_id!r}") from None
         remaining = deadline - time.monotonic()

@@ -61,7 +61,7 @@ class LedgerReplayGuard:
         self._keep_s = 2 * window_s
 
     def first_time(self, message_id: str) -> bool:
-        return self._ledger.first_delivery(message_id, self._keep_s)
+        return self._ledger.deliveries.first(message_id, self._keep_s)
 
 
 def _replay_guard(request: Request, runtime: Runtime) -> SeenOnce:

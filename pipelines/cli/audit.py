@@ -28,7 +28,7 @@ def audit_verify(
     from pipelines.ledger.audit.checkpoints import latest_checkpoint
 
     checkpoint = latest_checkpoint(against) if against is not None else None
-    result = open_runtime().ledger.verify_audit(against=checkpoint)
+    result = open_runtime().ledger.audit.verify(against=checkpoint)
     if not result.ok:
         where = f" at seq {result.first_bad_seq}" if result.first_bad_seq is not None else ""
         console.print(f"[red]audit trail broken{where}: {result.reason}[/red]")
@@ -52,7 +52,7 @@ def audit_checkpoint(
     from pipelines.ledger.audit.checkpoints import append_checkpoint, checkpoint_line, default_checkpoint_file
 
     runtime = open_runtime()
-    checkpoint = runtime.ledger.audit_checkpoint()
+    checkpoint = runtime.ledger.audit.checkpoint()
     if out == "-":
         sys.stdout.write(checkpoint_line(checkpoint))
         sys.stdout.flush()
@@ -79,7 +79,7 @@ def audit_adopt_key(
         )
     runtime = open_runtime()
     recorded = require_secrets(runtime.settings).audit_keying
-    event = runtime.ledger.adopt_audit_key(actor="cli")
+    event = runtime.ledger.audit.adopt_key(actor="cli")
     keep_start(runtime.settings, recorded, runtime.ledger)
     console.print(f"audit trail keyed from seq {event.seq}; the start is kept with the secrets")
 
@@ -97,12 +97,12 @@ def audit_export(
     ledger = open_runtime().ledger
     try:
         if output == "-":
-            count = ledger.export_audit(sys.stdout, format=format)
+            count = ledger.audit.export(sys.stdout, format=format)
         else:
             if format != "jsonl":  # before the file is opened (and truncated)
                 raise ValueError(f"audit export format {format!r} is not supported: use 'jsonl'")
             with os.fdopen(open_private(Path(output), append=False), "w", encoding="utf-8") as handle:
-                count = ledger.export_audit(handle, format=format)
+                count = ledger.audit.export(handle, format=format)
     except ValueError as exc:  # an unknown --format
         raise BadInput(str(exc)) from None
     console.print(f"exported {count} events")

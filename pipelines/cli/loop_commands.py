@@ -75,7 +75,7 @@ def retry(
     if not requeued:
         console.print("no failed ticket to send again")
         return
-    states = [runtime.ledger.get_ticket(ticket_id).status for ticket_id in requeued]
+    states = [runtime.ledger.tickets.get(ticket_id).status for ticket_id in requeued]
     console.print(
         f"sent again: {len(requeued)} ticket(s); now in Argilla: {states.count('open')}, "
         f"waiting: {states.count('queued')}, refused again: {states.count('failed')}"

@@ -147,4 +147,4 @@ def dead_letters(settings: TacitSettings) -> int:
     from pipelines.ledger import Ledger
 
     with Ledger(settings.ledger_url, settings.ledger) as ledger:
-        return len(ledger.list_tickets(status="failed", limit=100_000))
+        return len(ledger.tickets.list(status="failed", limit=100_000))

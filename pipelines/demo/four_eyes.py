@@ -71,7 +71,7 @@ def run_four_eyes(
     contested: list[tuple[str, demo_data.Scenario]] = []
     for index, scenario in enumerate(chosen):
         key = PREFIX + scenario.id
-        ticket = runtime.ledger.get_ticket(tickets[key])
+        ticket = runtime.ledger.tickets.get(tickets[key])
         if ticket.argilla_record_id is None:
             continue  # waiting in the outbox
         second = disagreeing(scenario.answer) if index % DISAGREE_EVERY == 0 else scenario.answer

@@ -151,7 +151,7 @@ def send_scenarios(
         ticket_id = state.tickets.get(scenario.id)
         if ticket_id is not None:
             try:
-                runtime.ledger.get_ticket(ticket_id)
+                runtime.ledger.tickets.get(ticket_id)
                 continue
             except NotFoundError:
                 state.answered.discard(scenario.id)  # the ledger was reset: start this one over
@@ -182,7 +182,7 @@ def answer_scenarios(
     for scenario in chosen:
         if scenario.id in state.answered:
             continue
-        record_id = runtime.ledger.get_ticket(state.tickets[scenario.id]).argilla_record_id
+        record_id = runtime.ledger.tickets.get(state.tickets[scenario.id]).argilla_record_id
         if record_id is None:
             waiting += 1
             continue
@@ -215,7 +215,7 @@ def show_one_correction_retrievable(
 ) -> float | None:
     """Submit one correction and time how long until the tacit API returns it as a few-shot example
     (Argilla webhook -> ledger -> Chroma). Returns the seconds, or None when it did not show up."""
-    record_id = runtime.ledger.get_ticket(state.tickets[scenario.id]).argilla_record_id
+    record_id = runtime.ledger.tickets.get(state.tickets[scenario.id]).argilla_record_id
     if record_id is None:
         return None
     corrected = scenario.answer["corrected"]
@@ -311,8 +311,8 @@ def run_demo(
         with TacitClient(settings.api_url, secrets.admin_api_key or secrets.api_key, timeout_s=600) as admin:
             admin.sync()  # an admin operation: the app key may not run it
         report.timings["sync_s"] = time.perf_counter() - started
-        report.examples = len(runtime.ledger.list_examples())
-        report.pairs = runtime.ledger.count_pairs()
+        report.examples = len(runtime.ledger.examples.list())
+        report.pairs = runtime.ledger.pairs.count()
         from pipelines.loop.stats import ledger_stats
 
         report.agreement = ledger_stats(runtime.ledger, settings.review.agreement)

@@ -48,7 +48,7 @@ class StoreView:
 
 def store_views(runtime: Runtime, task: str, sizes: Sequence[int]) -> tuple[dict[str, StoreView], int]:
     """The views of `task` at each size smaller than the store, plus `all`; and the store's size."""
-    examples = sorted(runtime.ledger.list_examples(task=task), key=lambda e: (e.created_at, e.id))
+    examples = sorted(runtime.ledger.examples.list(task=task), key=lambda e: (e.created_at, e.id))
     views = {str(n): StoreView(task, n, examples[:n]) for n in sizes if n < len(examples)}
     views[ALL] = StoreView(task, None, examples)
     return views, len(examples)

@@ -56,7 +56,7 @@ def known_tasks(runtime: Runtime) -> set[str]:
             tasks |= set(getattr(rule, "tasks", None) or [])
     except Exception:  # noqa: BLE001 - a routing problem is reported by the service, not by the eval
         pass
-    tasks |= {example.task for example in runtime.ledger.list_examples()}
+    tasks |= {example.task for example in runtime.ledger.examples.list()}
     return tasks
 
 

@@ -199,7 +199,7 @@ class _Tickets:
             return None
         if ticket_id not in self._seen:
             try:
-                self._seen[ticket_id] = self._ledger.get_ticket(ticket_id)
+                self._seen[ticket_id] = self._ledger.tickets.get(ticket_id)
             except NotFoundError:
                 self._seen[ticket_id] = None
         return self._seen[ticket_id]
@@ -251,7 +251,7 @@ def select(ledger: Ledger, what: str, filters: ExportFilters, pseudonyms: Pseudo
     tickets = _Tickets(ledger)
     rows: list[dict[str, Any]]
     if what == "feedback":
-        items = [(item, tickets.get(item.ticket_id)) for item in ledger.list_feedback()]
+        items = [(item, tickets.get(item.ticket_id)) for item in ledger.feedback.list()]
         _check_task(what, [ticket.task for _, ticket in items if ticket], filters)
         rows = [
             _feedback_row(item, ticket, pseudonyms)
@@ -260,7 +260,9 @@ def select(ledger: Ledger, what: str, filters: ExportFilters, pseudonyms: Pseudo
         ]
         total = len(items)
     else:
-        records: Sequence[PairRecord | ExampleRecord] = ledger.list_pairs() if what == "pairs" else ledger.list_examples()
+        records: Sequence[PairRecord | ExampleRecord] = (
+            ledger.pairs.list() if what == "pairs" else ledger.examples.list()
+        )
         _check_task(what, [record.task for record in records], filters)
         ticket_of = _ticket_ids(ledger)
         build: Callable[..., dict[str, Any]] = _pair_row if what == "pairs" else _example_row
@@ -278,7 +280,7 @@ def select(ledger: Ledger, what: str, filters: ExportFilters, pseudonyms: Pseudo
 
 def _ticket_ids(ledger: Ledger) -> dict[str, str]:
     """feedback id -> ticket id, for the examples and pairs a ticket's answer taught."""
-    return {item.id: item.ticket_id for item in ledger.list_feedback() if item.ticket_id}
+    return {item.id: item.ticket_id for item in ledger.feedback.list() if item.ticket_id}
 
 
 def _nothing_left(what: str, total: int, filters: ExportFilters) -> str:

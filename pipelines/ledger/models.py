@@ -124,7 +124,7 @@ class IdempotencyKeyRow(Base):
 class WebhookDelivery(Base):
     """A webhook delivery id the API accepted (its SHA-256), kept while a capture of it could still pass
     the timestamp window: the replay guard of `coordination.backend: local`, which survives a restart of
-    the API. Pruned by `Ledger.first_delivery` past twice the window."""
+    the API. Pruned by `deliveries.first` (repositories/deliveries.py) past twice the window."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_seen", "seen_at"),)

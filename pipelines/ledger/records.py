@@ -197,7 +197,7 @@ class PairRecord:
 
 @dataclass(frozen=True)
 class FeedbackOutcome:
-    """What `record_feedback` changed. `changed` is False when the same feedback was seen before, or
+    """What `feedback.record` changed. `changed` is False when the same feedback was seen before, or
     when it is `stale`: older than the version of the same response the ledger already holds."""
 
     feedback_new: bool
@@ -245,7 +245,7 @@ class AuditEvent:
     hash: str
 
     def as_export(self) -> dict[str, Any]:
-        """The auditor's view of one event (one JSON line of `export_audit`)."""
+        """The auditor's view of one event (one JSON line of `audit.export`)."""
         return {
             "seq": self.seq,
             "at": self.at.isoformat(),

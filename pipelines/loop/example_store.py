@@ -1,7 +1,7 @@
 """The example store follows the ledger: the last step of the loop's data path.
 
 Every example the ledger adds, changes or withdraws is queued in the same transaction
-(`Ledger.pending_store_writes`). `write_pending_examples` applies the queue to Chroma and clears what
+(`ledger.examples.pending_store_writes`). `write_pending_examples` applies the queue to Chroma and clears what
 it wrote; a write that fails (Chroma down, a crash in between) stays queued, so the store converges at
 the next drain: the next ingest, every sync pass, and the API's start.
 
@@ -66,7 +66,7 @@ def write_pending_examples(ledger: Ledger, store: ExampleStore, max_batches: int
     upserted = deleted = 0
     for _ in range(max_batches):
         with _applying:  # per batch: a drain that waits here waits for one batch, not for a whole pass
-            writes = ledger.pending_store_writes(BATCH)
+            writes = ledger.examples.pending_store_writes(BATCH)
             stage_log.mark(stages, "queue_read", n=len(writes))
             if not writes:
                 break
@@ -81,16 +81,16 @@ def write_pending_examples(ledger: Ledger, store: ExampleStore, max_batches: int
                 log.log(
                     level,
                     "example store behind the ledger (%d queued), retried at the next sync: %s",
-                    ledger.count_store_writes(),
+                    ledger.examples.count_store_writes(),
                     exc,
                 )
-                return StoreWriteReport(upserted, deleted, ledger.count_store_writes(), str(exc))
-            ledger.clear_store_writes(writes)
+                return StoreWriteReport(upserted, deleted, ledger.examples.count_store_writes(), str(exc))
+            ledger.examples.clear_store_writes(writes)
             stage_log.mark(stages, "cleared", n=len(writes))
         upserted, deleted = upserted + len(live), deleted + len(gone)
         if len(writes) < BATCH:
             break
-    return StoreWriteReport(upserted, deleted, ledger.count_store_writes())
+    return StoreWriteReport(upserted, deleted, ledger.examples.count_store_writes())
 
 
 def write_changed_since(ledger: Ledger, store: ExampleStore, since: datetime) -> int:
@@ -102,7 +102,7 @@ def write_changed_since(ledger: Ledger, store: ExampleStore, since: datetime) ->
     Raises if the store fails: the reindex then fails, loudly, and is run again.
     """
     with _applying:
-        changed = ledger.list_examples(include_withdrawn=True, since=since - CATCH_UP_MARGIN)
+        changed = ledger.examples.list(include_withdrawn=True, since=since - CATCH_UP_MARGIN)
         live = [to_retrieval_example(record) for record in changed if record.withdrawn_at is None]
         gone = [record.id for record in changed if record.withdrawn_at is not None]
         for chunk in range(0, len(live), BATCH):

@@ -13,7 +13,7 @@ EXCERPT_CHARS = 500
 
 def route_and_audit(runtime: Runtime, interaction: Interaction, actor: str = "api") -> RouteResponse:
     decision = runtime.router.route(interaction)
-    runtime.ledger.append_audit(
+    runtime.ledger.audit.append(
         actor,
         "route.decided",
         "interaction",

@@ -136,7 +136,7 @@ class Runtime:
         generation right after the swap; a Chroma folder that cannot be opened is moved aside first.
         `on_progress(stage, done, total)` is told how far the indexing is (the CLI draws it)."""
         started = utcnow()  # before the read: a change committed after it is caught up after the swap
-        examples = [to_retrieval_example(record) for record in self.ledger.list_examples()]
+        examples = [to_retrieval_example(record) for record in self.ledger.examples.list()]
         return self.store.rebuild(
             examples,
             total=len(examples),

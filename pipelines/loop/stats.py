@@ -157,12 +157,12 @@ def ledger_stats(
     ledger: Ledger, rules: Mapping[str, QuestionAgreement], task: str | None = None
 ) -> dict[str, Any]:
     """`compute_stats` over everything the ledger holds; with `task`, over that task's tickets only."""
-    tickets = {ticket.id: ticket for ticket in ledger.list_tickets(limit=10**9)}
+    tickets = {ticket.id: ticket for ticket in ledger.tickets.list(limit=10**9)}
     if task is not None:
         tickets = {ident: ticket for ident, ticket in tickets.items() if ticket.task == task}
     feedback = [
         item
-        for item in ledger.list_feedback()
+        for item in ledger.feedback.list()
         if item.status == "submitted" and (task is None or item.ticket_id in tickets)
     ]
     rows = []

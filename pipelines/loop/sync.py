@@ -90,8 +90,8 @@ def sync_responses(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
     ledger = runtime.ledger
     publication = Publication(runtime, wake)  # every answer ingested now, published once at the end
     full_read_s = runtime.settings.api.sync_full_read_s
-    cursor = ledger.get_cursor(CURSOR)
-    missing_before = set(json.loads(ledger.get_cursor(MISSING) or "[]"))
+    cursor = ledger.cursors.get(CURSOR)
+    missing_before = set(json.loads(ledger.cursors.get(MISSING) or "[]"))
     missing_now: set[str] = set()
     newest = cursor
     seen = ingested = withdrawn = 0
@@ -123,12 +123,12 @@ def sync_responses(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
         )
         read[dataset] = json.dumps({"fingerprint": fingerprint, "read_at": taken_at.isoformat()})
     if newest is not None and newest != cursor:
-        ledger.set_cursor(CURSOR, newest)
+        ledger.cursors.set(CURSOR, newest)
     if missing_now != missing_before:
-        ledger.set_cursor(MISSING, json.dumps(sorted(missing_now)))
+        ledger.cursors.set(MISSING, json.dumps(sorted(missing_now)))
     # after MISSING: a pass cut short before it must not let the next one skip a dataset it has to confirm
     for dataset, value in read.items():
-        ledger.set_cursor(fingerprint_cursor(dataset), value)
+        ledger.cursors.set(fingerprint_cursor(dataset), value)
     stored = publication.publish()
     return SyncReport(
         seen=seen,
@@ -143,7 +143,7 @@ def sync_responses(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
 
 def _held_times(ledger: Ledger, dataset: str) -> dict[tuple[str, str], datetime | None]:
     """(record id, user id) -> the `updated_at` of the response the ledger holds, for one dataset."""
-    return {(item.record_id, item.user_id): item.submitted_at for item in ledger.list_feedback(dataset)}
+    return {(item.record_id, item.user_id): item.submitted_at for item in ledger.feedback.list(dataset)}
 
 
 def _already_held(held: dict[tuple[str, str], datetime | None], response: SubmittedResponse) -> bool:
@@ -166,7 +166,7 @@ def _unchanged(
 ) -> bool:
     """Whether the dataset can be skipped: same fingerprint as at its last complete read, that read
     recent enough, and none of its responses awaiting the second miss that withdraws it."""
-    stored = ledger.get_cursor(fingerprint_cursor(dataset))
+    stored = ledger.cursors.get(fingerprint_cursor(dataset))
     if stored is None:
         return False
     last = json.loads(stored)
@@ -174,7 +174,7 @@ def _unchanged(
         return False
     if (now - datetime.fromisoformat(last["read_at"])).total_seconds() >= full_read_s:
         return False
-    return not (missing_before and any(item.id in missing_before for item in ledger.list_feedback(dataset)))
+    return not (missing_before and any(item.id in missing_before for item in ledger.feedback.list(dataset)))
 
 
 def _withdraw_deleted(
@@ -192,7 +192,7 @@ def _withdraw_deleted(
     and pairs are withdrawn, and a quorum review is settled again. Only rows the ledger held before the
     read began count: a webhook ingested during the read is not a deletion."""
     withdrawn = 0
-    for item in runtime.ledger.list_feedback(dataset):
+    for item in runtime.ledger.feedback.list(dataset):
         if item.status not in LIVE or (item.record_id, item.user_id) in present:
             continue
         if item.ingested_at is None or item.ingested_at >= read_from:

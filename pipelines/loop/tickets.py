@@ -77,7 +77,7 @@ def _open(
 ) -> TicketRecord:
     # a ticket that needs several reviewers goes to its quorum dataset (review.quorum, loop/quorum.py)
     payload = route_by_quorum(runtime.settings.review, kind, task, request, payload)
-    ticket = runtime.ledger.create_ticket(
+    ticket = runtime.ledger.tickets.create(
         kind,
         task,
         request,
@@ -91,7 +91,7 @@ def _open(
     if ticket.id != payload.external_id:  # the key's earlier ticket: the first request delivers it
         return ticket
     deliver_outbox(runtime, only_ticket=ticket.id)
-    return runtime.ledger.get_ticket(ticket.id)
+    return runtime.ledger.tickets.get(ticket.id)
 
 
 def new_ticket_id() -> str:
@@ -223,7 +223,7 @@ def deliver_outbox(runtime: Runtime, only_ticket: str | None = None, limit: int 
 def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
     ledger = runtime.ledger
     due = [
-        item for item in ledger.pending_outbox(limit) if only_ticket is None or item.ticket_id == only_ticket
+        item for item in ledger.outbox.pending(limit) if only_ticket is None or item.ticket_id == only_ticket
     ]
     if not due:
         return 0
@@ -235,7 +235,7 @@ def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
         # records: every row waits and backs off, none is given up. Only a refusal of a record counts.
         if is_unavailable(exc):
             for item in due:
-                ledger.mark_outbox_attempt(item.id, str(exc))
+                ledger.outbox.mark_attempt(item.id, str(exc))
             log.info("%d record(s) wait in the outbox: %s", len(due), exc)
             return 0
         if len(due) == 1:
@@ -248,22 +248,22 @@ def _deliver_due(runtime: Runtime, only_ticket: str | None, limit: int) -> int:
                 delivered |= runtime.argilla.deliver([payload])
             except Exception as failure:
                 if is_unavailable(failure):
-                    ledger.mark_outbox_attempt(item.id, str(failure))
+                    ledger.outbox.mark_attempt(item.id, str(failure))
                 else:
                     _refused(runtime, item, failure)
     for item, payload in zip(due, payloads, strict=True):
         record_id = delivered.get(payload.external_id)
         if record_id and is_adjudication(payload.dataset):  # a second record: the ticket's own stays
-            ledger.mark_outbox_delivered(item.id)
+            ledger.outbox.mark_delivered(item.id)
             where = {"argilla_dataset": payload.dataset, "argilla_record_id": record_id}
-            ledger.append_audit("outbox", "ticket.adjudication_delivered", "ticket", item.ticket_id, where)
+            ledger.audit.append("outbox", "ticket.adjudication_delivered", "ticket", item.ticket_id, where)
         elif record_id:
-            ledger.set_ticket_delivered(item.ticket_id, payload.dataset, record_id)
+            ledger.tickets.set_delivered(item.ticket_id, payload.dataset, record_id)
     return len(delivered)
 
 
 def _refused(runtime: Runtime, item: OutboxItem, exc: Exception) -> None:
-    attempt = runtime.ledger.mark_outbox_attempt(item.id, f"{type(exc).__name__}: {exc}", refused=True)
+    attempt = runtime.ledger.outbox.mark_attempt(item.id, f"{type(exc).__name__}: {exc}", refused=True)
     log.warning(
         "Argilla refused the record of ticket %s (attempt %d of %d): %s",
         item.ticket_id,
@@ -303,7 +303,7 @@ def create_ticket(
 
 def retry_failed(runtime: Runtime, ticket_ids: list[str] | None = None) -> list[str]:
     """`tacit retry`: send dead-lettered tickets again, now."""
-    requeued = runtime.ledger.retry_failed(ticket_ids)
+    requeued = runtime.ledger.outbox.retry_failed(ticket_ids)
     if requeued:
         deliver_outbox(runtime)
     return requeued

@@ -72,7 +72,7 @@ def run_dpo(
     use_mlflow_login(settings)  # the run, its adapter and the champion alias: all behind MLflow's login
     recipe = recipe or Path(settings.training.recipe)
     recipe = recipe if recipe.is_absolute() else PROJECT_ROOT / recipe
-    pairs = runtime.ledger.list_pairs()
+    pairs = runtime.ledger.pairs.list()
     cursor = max((pair.updated_at or pair.created_at for pair in pairs), default=None)
     with training_output(training_log(runtime), on_progress) as callbacks:
         result = train_dpo(
@@ -91,7 +91,7 @@ def run_dpo(
         )
     if result.status == "trained":
         decision = result.decision
-        runtime.ledger.append_audit(
+        runtime.ledger.audit.append(
             "train-dpo",
             "model.promoted" if result.promoted else "model.refused",
             "model_version",

@@ -58,7 +58,7 @@ class Reviewed:
 def decided_reviews(ledger: Ledger) -> list[Reviewed]:
     """Decided review tickets with a verdict, oldest first."""
     found = []
-    for ticket in ledger.list_tickets("decided", limit=TICKETS_READ_LIMIT):
+    for ticket in ledger.tickets.list("decided", limit=TICKETS_READ_LIMIT):
         reviewed = _reviewed(ticket)
         if reviewed is not None:
             found.append(reviewed)
@@ -148,7 +148,7 @@ def refit(
         by_task = {
             task: reviewed_items(
                 [r for r in scoped if r.task == task],
-                ledger.list_examples(task=task),
+                ledger.examples.list(task=task),
                 embed,
                 rule.params.neighbours,
             )

@@ -21,7 +21,7 @@ def routed_counts(ledger: Ledger, task: str | None = None) -> tuple[Counter, Cou
     kept: Counter = Counter()
     after = 0
     while True:
-        events = ledger.list_audit(subject_type="interaction", after_seq=after, limit=AUDIT_PAGE)
+        events = ledger.audit.list(subject_type="interaction", after_seq=after, limit=AUDIT_PAGE)
         for event in events:
             payload = event.payload
             if event.action != "route.decided" or not payload.get("track_record"):

@@ -169,11 +169,11 @@ def test_a_webhook_at_one_replica_wakes_a_long_poll_at_the_other_and_its_replay_
         assert answered["ticket"]["decision"]["output"] == "Verify identity first."
         assert answered["at"] - sent_at < 2.0  # woken, not timed out (the wake-up itself: the unit test)
 
-        audit_before = len(replicas.ledger.list_audit())
+        audit_before = len(replicas.ledger.audit.list())
         replayed = httpx.post(f"{replicas.urls[1]}/v1/webhooks/argilla", content=body, headers=headers, timeout=30)
         assert replayed.status_code == 401 and "replayed" in replayed.json()["detail"]
-        assert len(replicas.ledger.list_audit()) == audit_before
-        assert [e.output for e in replicas.ledger.list_examples(task="cross")] == ["Verify identity first."]
+        assert len(replicas.ledger.audit.list()) == audit_before
+        assert [e.output for e in replicas.ledger.examples.list(task="cross")] == ["Verify identity first."]
 
 
 def test_the_replicas_share_redis_as_coordination_s_acl_user_and_chroma_with_its_token(replicas: Replicas) -> None:
@@ -253,7 +253,7 @@ def test_kill_9_of_the_leader_while_tickets_stream_loses_nothing(replicas: Repli
     takeover_s = time.monotonic() - killed_at
     # every ticket the ledger holds reaches Argilla, also one replica 1 committed but never delivered
     tickets = _until(
-        lambda: (found := replicas.ledger.list_tickets(limit=1000))
+        lambda: (found := replicas.ledger.tickets.list(limit=1000))
         and all(t.argilla_record_id for t in found if t.task == "stream")
         and found,
         30,
@@ -273,7 +273,7 @@ def test_kill_9_of_the_leader_while_tickets_stream_loses_nothing(replicas: Repli
             decided = second.get(f"/v1/tickets/{ticket.id}", params={"wait": 30}).json()
             assert decided["status"] == "decided" and decided["decision"]["output"] == f"Fixed {ticket.id}"
 
-    examples = replicas.ledger.list_examples(task="stream")
+    examples = replicas.ledger.examples.list(task="stream")
     assert sorted(e.output for e in examples) == sorted(f"Fixed {t.id}" for t in streamed)
     stored = _until(
         lambda: len(found := _stored_outputs(replicas, [e.id for e in examples])) == len(examples) and found,

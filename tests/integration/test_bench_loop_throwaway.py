@@ -38,8 +38,8 @@ def test_bench_loop_leaves_the_users_home_untouched_and_removes_its_own(
     monkeypatch.setenv("TACIT_HOME", str(user_home))
     monkeypatch.setenv("TACIT_LEDGER__URL", ledger_url)
     with Ledger(ledger_url) as ledger:
-        ticket = ledger.create_ticket("review", "support_reply", {"prompt": "Where is my parcel?"}, "corrections")
-        ledger.add_example(ExampleRecord(task="billing", kind="knowledge", input="VAT?", output="20% in France."))
+        ticket = ledger.tickets.create("review", "support_reply", {"prompt": "Where is my parcel?"}, "corrections")
+        ledger.examples.add(ExampleRecord(task="billing", kind="knowledge", input="VAT?", output="20% in France."))
     files_before = _files(user_home)
     throwaway_parent = tmp_path / "tmp"
     throwaway_parent.mkdir()
@@ -53,6 +53,6 @@ def test_bench_loop_leaves_the_users_home_untouched_and_removes_its_own(
     assert figures["api_stages"]["stages"]["ingested"]["n"] == 2
     assert _files(user_home) == files_before
     with Ledger(ledger_url) as ledger:
-        assert [t.id for t in ledger.list_tickets(limit=1000)] == [ticket.id]
-        assert [(e.task, e.output) for e in ledger.list_examples()] == [("billing", "20% in France.")]
+        assert [t.id for t in ledger.tickets.list(limit=1000)] == [ticket.id]
+        assert [(e.task, e.output) for e in ledger.examples.list()] == [("billing", "20% in France.")]
     assert list(throwaway_parent.iterdir()) == []  # the throwaway home was removed

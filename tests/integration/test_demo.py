@@ -76,8 +76,8 @@ def test_demo_runs_the_loop_a_second_run_duplicates_nothing_and_eval_measures_it
 
     ledger = Ledger(settings.ledger_url, settings.ledger)
     try:
-        tickets_after_first = {t.id: t for t in ledger.list_tickets(limit=1000)}
-        feedback_after_first = len(ledger.list_examples()), ledger.count_pairs()
+        tickets_after_first = {t.id: t for t in ledger.tickets.list(limit=1000)}
+        feedback_after_first = len(ledger.examples.list()), ledger.pairs.count()
     finally:
         ledger.close()
 
@@ -87,8 +87,8 @@ def test_demo_runs_the_loop_a_second_run_duplicates_nothing_and_eval_measures_it
     assert second.answered == first.answered
     ledger = Ledger(settings.ledger_url, settings.ledger)
     try:
-        assert {t.id for t in ledger.list_tickets(limit=1000)} == set(tickets_after_first)
-        assert (len(ledger.list_examples()), ledger.count_pairs()) == feedback_after_first
+        assert {t.id for t in ledger.tickets.list(limit=1000)} == set(tickets_after_first)
+        assert (len(ledger.examples.list()), ledger.pairs.count()) == feedback_after_first
     finally:
         ledger.close()
 

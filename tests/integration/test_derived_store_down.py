@@ -52,7 +52,7 @@ def test_route_skips_the_novelty_rule_and_still_decides(runtime: Runtime) -> Non
     for rule_id in skipped:
         assert "example store is unavailable (StoreUnavailable" in decided.details[rule_id]
     assert decided.decision in ("auto", "review", "approve", "escalate")
-    assert runtime.ledger.list_audit()[-1].action == "route.decided"
+    assert runtime.ledger.audit.list()[-1].action == "route.decided"
 
 
 def test_escalation_rules_are_listed_while_the_store_is_down(runtime: Runtime) -> None:

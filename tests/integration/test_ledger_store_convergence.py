@@ -72,13 +72,13 @@ def test_a_kill_between_ledger_and_store_is_repaired_by_the_next_drain(
     store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
     with Ledger(url) as ledger:
         assert store.get(added) == [], "the store never heard of it: the process died first"
-        assert ledger.count_store_writes() == len(added)
+        assert ledger.examples.count_store_writes() == len(added)
 
         report = write_pending_examples(ledger, store)
 
         assert report.upserted == len(added) and report.pending == 0 and report.error is None
         assert sorted(e.id for e in store.get(added)) == sorted(added)
-        assert ledger.count_store_writes() == 0
+        assert ledger.examples.count_store_writes() == 0
         assert write_pending_examples(ledger, store).upserted == 0, "nothing is written twice"
 
 
@@ -91,20 +91,20 @@ def test_writes_wait_while_chroma_is_down_and_land_when_it_is_back(
     )
     down = ExampleStore(ChromaConfig(mode="http", port=closed_port(), connect_timeout_s=0.5), embedder)
     with Ledger(url) as ledger:
-        queued = ledger.count_store_writes()
+        queued = ledger.examples.count_store_writes()
         failed = write_pending_examples(ledger, down)  # must not raise: the caller's write is committed
         assert failed.upserted == 0 and failed.pending == queued and "unreachable" in (failed.error or "")
 
         # meanwhile a curator adds one example and withdraws the ingested one
-        withdrawn = ledger.list_examples()[0].id
+        withdrawn = ledger.examples.list()[0].id
         curated = ExampleRecord(
             task="root_cause",
             kind="knowledge",
             input="Cracks at the inner radius on brake 4",
             output="Check which die is fitted before blaming the operator.",
         )
-        ledger.add_example(curated)
-        ledger.withdraw_example(withdrawn)
+        ledger.examples.add(curated)
+        ledger.examples.withdraw(withdrawn)
 
         back = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
         report = write_pending_examples(ledger, back)

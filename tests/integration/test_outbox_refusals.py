@@ -39,7 +39,7 @@ def queue_review(runtime: Runtime, prompt: str, vector: list[float]) -> str:
     payload = review_payload(
         ticket_id, prompt, "Assessment: unclear.", None, {"task": "clinical_note"}, vector, "test"
     )
-    runtime.ledger.create_ticket(
+    runtime.ledger.tickets.create(
         "review",
         "clinical_note",
         {"prompt": prompt},
@@ -67,15 +67,15 @@ def test_a_refused_record_blocks_no_other_and_ends_as_a_dead_letter(
     good = queue_review(runtime, prompt, runtime.embed_one(prompt))
 
     deliver_outbox(runtime)  # one batch with both (the API's own pass may run it first: same outcome)
-    wait_for(lambda: ledger.get_ticket(good).status == "open", 30, "the good record was not delivered")
-    assert ledger.get_ticket(bad).status in ("queued", "failed")
+    wait_for(lambda: ledger.tickets.get(good).status == "open", 30, "the good record was not delivered")
+    assert ledger.tickets.get(bad).status in ("queued", "failed")
 
     def dead() -> bool:
         deliver_outbox(runtime)
-        return ledger.get_ticket(bad).status == "failed"
+        return ledger.tickets.get(bad).status == "failed"
 
     wait_for(dead, 90, "the refused record was not dead-lettered")
-    (waiting,) = ledger.undelivered_outbox(bad)
+    (waiting,) = ledger.outbox.undelivered(bad)
     assert waiting.attempts >= runtime.settings.ledger.outbox_max_attempts
 
     listed = httpx.get(
@@ -90,5 +90,5 @@ def test_a_refused_record_blocks_no_other_and_ends_as_a_dead_letter(
     assert good not in [ticket["id"] for ticket in listed.json()]
 
     assert retry_failed(runtime, [bad]) == [bad]
-    assert ledger.get_ticket(bad).status in ("queued", "failed"), "sent again (and refused again)"
-    assert any(e.action == "ticket.retried" and e.subject_id == bad for e in ledger.list_audit())
+    assert ledger.tickets.get(bad).status in ("queued", "failed"), "sent again (and refused again)"
+    assert any(e.action == "ticket.retried" and e.subject_id == bad for e in ledger.audit.list())

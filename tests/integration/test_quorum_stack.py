@@ -109,7 +109,7 @@ def test_four_eyes_adjudication_and_stats(stack: StackInfo, tacit: TacitClient) 
 
     # the example it teaches carries the adjudication, in the ledger and in the example store
     with Ledger(f"sqlite:///{stack.home / 'ledger.db'}") as ledger:
-        held = ledger.list_examples(task=TASK, include_withdrawn=True)
+        held = ledger.examples.list(task=TASK, include_withdrawn=True)
         lessons = [e for e in held if e.reason == REASON and e.withdrawn_at is None]
         assert len(lessons) == 1, [
             (e.kind, e.reason, e.decided_by, e.withdrawn_reason, e.provenance) for e in held

@@ -108,11 +108,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             "metadata": {},
             "details": {},
         }
-        ticket = ledger.create_ticket("review", TASK, request, "corrections")
+        ticket = ledger.tickets.create("review", TASK, request, "corrections")
         verdict = "accept" if accepted else "edit"
-        ledger.decide_ticket(ticket.id, {"verdict": verdict, "output": kept, "note": None}, "reviewer")
+        ledger.tickets.decide(ticket.id, {"verdict": verdict, "output": kept, "note": None}, "reviewer")
         kind = "accepted" if accepted else "correction"
-        ledger.add_example(ExampleRecord(TASK, kind, prompt, kept))  # after the verdict, as ingest does
+        ledger.examples.add(ExampleRecord(TASK, kind, prompt, kept))  # after the verdict, as ingest does
     runtime.reindex()  # the store holds the ledger's examples
     yield Service(TestClient(app), runtime, {"Authorization": f"Bearer {secrets.api_key}"})
     ledger.close()
@@ -150,7 +150,7 @@ def test_a_task_with_a_track_record_lets_near_duplicates_through_and_audits_why(
     assert assessment["predicted_acceptance"] >= assessment["threshold"] == figures["threshold"]
     assert assessment["calibration_size"] == figures["calibration_size"]
     assert assessment["error_bound"] == figures["error_bound"]
-    audited = runtime.ledger.list_audit()[-1]
+    audited = runtime.ledger.audit.list()[-1]
     assert audited.action == "route.decided" and audited.payload["decision"] == "auto"
     assert audited.payload["track_record"][0]["fit_version"] == summary.version
 

@@ -83,7 +83,7 @@ def runtime(stack: StackInfo) -> Iterator[Runtime]:
         assert settings.home_dir == stack.home.resolve()
         runtime = Runtime(settings)
         for example in STORED:
-            runtime.ledger.add_example(example)
+            runtime.ledger.examples.add(example)
         write_pending_examples(runtime.ledger, runtime.store)
         yield runtime
         runtime.retriever.close()
@@ -164,7 +164,7 @@ def test_tacit_select_pushes_its_picks_with_their_scores_to_argilla(
         assert suggestion.score == pytest.approx(row["score"], abs=1e-4)
         assert suggestion.value.strip()
         # Why it was picked: every signal, kept with the ticket.
-        ticket = runtime.ledger.get_ticket(row["ticket_id"])
+        ticket = runtime.ledger.tickets.get(row["ticket_id"])
         assert ticket.status == "open"
         signals = ticket.request["details"]["selection"]
         assert signals["score"] == pytest.approx(row["score"], abs=1e-4)

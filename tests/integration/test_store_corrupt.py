@@ -120,7 +120,7 @@ def test_the_api_starts_on_a_corrupt_folder_answers_503_and_reindex_repairs_it(
     written_then_corrupted(settings.chroma_path, embedder)
     app = create_app(settings)
     runtime = app.state.runtime
-    runtime.ledger.add_example(
+    runtime.ledger.examples.add(
         ExampleRecord(
             task="infra-change",
             kind="lesson",

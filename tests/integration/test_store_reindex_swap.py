@@ -50,7 +50,7 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Runtime
     monkeypatch.setattr(rebuild, "REBUILD_BATCH", 256)  # two batches of the seeded examples
     opened = Runtime(load_settings())
     for n in range(SEEDED):
-        opened.ledger.add_example(seeded_example(n))
+        opened.ledger.examples.add(seeded_example(n))
     assert write_pending_examples(opened.ledger, opened.store, max_batches=10).pending == 0
     yield opened
     opened.store.close()
@@ -100,7 +100,7 @@ class PausedRebuild:
 
 
 def live_ids(runtime: Runtime) -> set[str]:
-    return {example.id for example in runtime.ledger.list_examples()}
+    return {example.id for example in runtime.ledger.examples.list()}
 
 
 def test_searches_answer_during_a_rebuild_and_nothing_ingested_meanwhile_is_lost(
@@ -108,7 +108,7 @@ def test_searches_answer_during_a_rebuild_and_nothing_ingested_meanwhile_is_lost
 ) -> None:
     store, ledger = runtime.store, runtime.ledger
     retriever = Retriever(store, runtime.embedder)
-    withdrawn = ledger.list_examples()[7].id
+    withdrawn = ledger.examples.list()[7].id
     rebuild = PausedRebuild(runtime, monkeypatch)
     rebuild.start()
 
@@ -133,17 +133,17 @@ def test_searches_answer_during_a_rebuild_and_nothing_ingested_meanwhile_is_lost
         output="archive during the batch job",
         reason="the batch saturates disk I/O; schedule the archive for 02:00 UTC",
     )
-    ledger.add_example(drained)
+    ledger.examples.add(drained)
     assert write_pending_examples(ledger, store).upserted == 1
     # in the live (old) generation at once; not asserted through a vector query here: Chroma 1.5's query
     # missed a record written a moment before, about 1 run in 5, while the paused rebuild had just written
     # 256 records into generation 1 (get() by id found it each time)
     assert [example.id for example in store.get([drained.id])] == [drained.id]
-    ledger.withdraw_example(withdrawn)
+    ledger.examples.withdraw(withdrawn)
     assert write_pending_examples(ledger, store).deleted == 1
     assert store.get([withdrawn]) == []
-    ledger.add_example(queued)
-    assert ledger.count_store_writes() == 1
+    ledger.examples.add(queued)
+    assert ledger.examples.count_store_writes() == 1
 
     report = rebuild.finish()
 
@@ -153,7 +153,7 @@ def test_searches_answer_during_a_rebuild_and_nothing_ingested_meanwhile_is_lost
     assert store.live_generation() == 1
     assert set(store.ids()) == live_ids(runtime) and report.count == SEEDED + 1
     assert drained.id in store.ids() and queued.id in store.ids() and withdrawn not in store.ids()
-    assert ledger.count_store_writes() == 0
+    assert ledger.examples.count_store_writes() == 0
     found = retriever.search("archive transaction logs during the nightly batch", k=1)
     assert found[0].example.id == queued.id
 
@@ -177,7 +177,7 @@ def test_a_writer_and_a_reader_with_a_stale_view_follow_the_swap(runtime: Runtim
         other.upsert([late])  # its cached partitions are generation 0, which is no longer live
         return 1
 
-    examples = [to_retrieval_example(record) for record in runtime.ledger.list_examples()]
+    examples = [to_retrieval_example(record) for record in runtime.ledger.examples.list()]
     report = store.rebuild(examples, catch_up=write_from_the_other_process)
 
     assert report.generation == 1 and store.generations().keys() == {1}
@@ -199,7 +199,7 @@ def test_a_failed_rebuild_leaves_the_live_generation_answering(
     store = runtime.store
 
     def broken() -> Iterator[Example]:
-        yield to_retrieval_example(runtime.ledger.list_examples()[0])
+        yield to_retrieval_example(runtime.ledger.examples.list()[0])
         raise RuntimeError("the ledger went away mid-read")
 
     with pytest.raises(RuntimeError, match="mid-read"):
@@ -208,6 +208,6 @@ def test_a_failed_rebuild_leaves_the_live_generation_answering(
     assert store.count() == SEEDED
     # the next rebuild works and numbers past any leftover
     assert (
-        store.rebuild(map(to_retrieval_example, runtime.ledger.list_examples())).count
+        store.rebuild(map(to_retrieval_example, runtime.ledger.examples.list())).count
         == SEEDED
     )

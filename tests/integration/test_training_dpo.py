@@ -369,7 +369,7 @@ def _fill_ledger(ledger_url: str, pairs: list) -> None:
                 annotator=pair.annotator,
                 provenance={"dataset": pair.source_dataset, "record_id": pair.record_id},
             )
-            ledger.record_feedback(response, pairs=[derived])
+            ledger.feedback.record(response, pairs=[derived])
 
 
 @pytest.mark.timeout(1200)  # two processes each import torch, TRL and the CLI; the launch may take 900 s
@@ -424,7 +424,7 @@ def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_deci
     assert versions[0].tags["tacit.gate.decision"] == decision
 
     with Ledger(ledger_url) as ledger:
-        gate_events = ledger.list_audit(subject_type="model_version")
+        gate_events = ledger.audit.list(subject_type="model_version")
     assert [(event.action, event.subject_id) for event in gate_events] == [
         ("model.promoted" if decision == "promoted" else "model.refused", f"{registered}/1")
     ]

@@ -60,7 +60,7 @@ def test_review_edit_becomes_example_and_pair(stack: StackInfo, tacit: TacitClie
     assert decided.decision["output"] == corrected
     assert decided.decided_by == alice.username
 
-    examples = [e for e in ledger.list_examples(task="clinical-notes") if e.output == corrected]
+    examples = [e for e in ledger.examples.list(task="clinical-notes") if e.output == corrected]
     assert len(examples) == 1
     example = examples[0]
     assert example.kind == "correction"
@@ -69,7 +69,7 @@ def test_review_edit_becomes_example_and_pair(stack: StackInfo, tacit: TacitClie
     assert example.provenance["dataset"] == "corrections"
     assert example.provenance["record_id"] == ticket.argilla_record_id
     assert example.provenance["user"] == alice.username
-    pairs = [p for p in ledger.list_pairs(task="clinical-notes") if p.chosen == corrected]
+    pairs = [p for p in ledger.pairs.list(task="clinical-notes") if p.chosen == corrected]
     assert len(pairs) == 1
     assert pairs[0].rejected == "Patient is having a myocardial infarction."
     assert pairs[0].annotator == alice.username
@@ -96,7 +96,7 @@ def test_approval_rejection_with_reason_becomes_lesson(
     decided = tacit.wait(ticket.id, timeout_s=90)
     assert decided.decision["decision"] == "reject"
     assert decided.decision["reason"] == reason
-    lessons = [e for e in ledger.list_examples(task="infra-change", kind="lesson") if e.reason == reason]
+    lessons = [e for e in ledger.examples.list(task="infra-change", kind="lesson") if e.reason == reason]
     assert len(lessons) == 1
     assert "Delete WAL archives" in lessons[0].input
     assert lessons[0].provenance["user"] == bob.username
@@ -132,7 +132,7 @@ def test_escalation_carries_rules_and_summary_and_learns_resolution(
         "annotator": alice.username,
     }
     resolutions = [
-        e for e in ledger.list_examples(task="charge-dispute", kind="resolution") if e.output == resolution
+        e for e in ledger.examples.list(task="charge-dispute", kind="resolution") if e.output == resolution
     ]
     assert len(resolutions) == 1
 
@@ -157,7 +157,7 @@ def test_preference_pair_and_tie(stack: StackInfo, tacit: TacitClient, ledger: L
     answer(stack.argilla_url, alice.api_key, tie.argilla_record_id, {"preference": "tie"})
     assert tacit.wait(first.id, timeout_s=90).decision["preferred"] == "b"
     assert tacit.wait(tie.id, timeout_s=90).decision["preferred"] == "tie"
-    pairs = [p for p in ledger.list_pairs(task="root-cause")]
+    pairs = [p for p in ledger.pairs.list(task="root-cause")]
     assert [(p.prompt, p.chosen, p.rejected) for p in pairs] == [(prompt, better, worse)]
 
 
@@ -186,14 +186,14 @@ def test_missed_webhooks_are_recovered_by_sync_exactly_once(
     assert stack.tacit("up").returncode == 0  # restarts only the API
     synced = stack.tacit("sync")
     assert "responses seen" in synced.stderr + synced.stdout
-    examples = [e for e in ledger.list_examples(task="sync-check")]
+    examples = [e for e in ledger.examples.list(task="sync-check")]
     assert sorted(e.output for e in examples) == sorted(
         f"Tension-type headache likely ({i}); no red flags." for i in range(20)
     )
     again = stack.tacit("sync")
     assert again.returncode == 0
-    assert len(ledger.list_examples(task="sync-check")) == 20
-    assert len(ledger.list_pairs(task="sync-check")) == 20
+    assert len(ledger.examples.list(task="sync-check")) == 20
+    assert len(ledger.pairs.list(task="sync-check")) == 20
     for ticket in tickets:
         assert tacit.ticket(ticket.id).status == "decided"
 
@@ -228,14 +228,14 @@ def test_sync_reads_only_datasets_with_activity_and_still_withdraws_a_lost_delet
         )
         admin.sync()
         assert tacit.ticket(ticket.id).status == "decided", "the pass after an answer reads and ingests it"
-        assert [e.output for e in ledger.list_examples(task="sync-skip")] == [corrected]
+        assert [e.output for e in ledger.examples.list(task="sync-skip")] == [corrected]
 
-        (feedback,) = ledger.list_feedback(record_id=ticket.argilla_record_id)
+        (feedback,) = ledger.feedback.list(record_id=ticket.argilla_record_id)
         owner.delete(f"/api/v1/responses/{feedback.response_id}").raise_for_status()
         admin.sync()
         admin.sync()
-        assert ledger.list_examples(task="sync-skip") == [], "a deletion whose event was lost is withdrawn"
-        assert ledger.list_feedback(record_id=ticket.argilla_record_id)[0].status == "deleted"
+        assert ledger.examples.list(task="sync-skip") == [], "a deletion whose event was lost is withdrawn"
+        assert ledger.feedback.list(record_id=ticket.argilla_record_id)[0].status == "deleted"
     finally:
         for hook in hooks:
             owner.patch(f"/api/v1/webhooks/{hook['id']}", json={"enabled": hook["enabled"]}).raise_for_status()

@@ -33,13 +33,13 @@ def _provenance(item: FeedbackRecord, **extra: object) -> dict:
 
 def fill(ledger: Ledger) -> dict[str, str]:
     """Write the scenario; return the ticket ids by name."""
-    single = ledger.create_ticket("review", "support_reply", {"prompt": "Where is my parcel?"}, "corrections")
-    quorum = ledger.create_ticket("review", "support_reply", {"prompt": "Refund?"}, "corrections-q2")
-    adjudicated = ledger.create_ticket("preference", "billing", {"prompt": "Charged twice"}, "preferences-q2")
+    single = ledger.tickets.create("review", "support_reply", {"prompt": "Where is my parcel?"}, "corrections")
+    quorum = ledger.tickets.create("review", "support_reply", {"prompt": "Refund?"}, "corrections-q2")
+    adjudicated = ledger.tickets.create("preference", "billing", {"prompt": "Charged twice"}, "preferences-q2")
 
     item = _feedback(ledger, single.id, "dr-ng", "corrections", {"verdict": "edit", "text": "It ships Monday."})
     basis = {"reviewer_count": 1, "decided_by": "single"}
-    ledger.record_feedback(
+    ledger.feedback.record(
         item,
         [
             ExampleRecord(
@@ -66,13 +66,13 @@ def fill(ledger: Ledger) -> dict[str, str]:
             )
         ],
     )
-    ledger.decide_ticket(single.id, {"verdict": "edit"}, by="dr-ng")
+    ledger.tickets.decide(single.id, {"verdict": "edit"}, by="dr-ng")
 
     alice = _feedback(ledger, quorum.id, "alice", "corrections-q2", {"verdict": "edit", "text": "Yes, in 5 days."})
     bob = _feedback(ledger, quorum.id, "bob", "corrections-q2", {"verdict": "edit", "text": "Yes, in 5 days."})
     agreed = {"reviewer_count": 2, "decided_by": "unanimous", "agreement": 1.0}
     reviewers = _provenance(alice, reviewers=["alice", "bob"], adjudicator=None)
-    ledger.record_feedback(
+    ledger.feedback.record(
         alice,
         [
             ExampleRecord(
@@ -98,15 +98,15 @@ def fill(ledger: Ledger) -> dict[str, str]:
             )
         ],
     )
-    ledger.record_feedback(bob)
-    ledger.decide_ticket(quorum.id, {"verdict": "edit"}, by="alice")
-    ledger.set_ticket_review(
+    ledger.feedback.record(bob)
+    ledger.tickets.decide(quorum.id, {"verdict": "edit"}, by="alice")
+    ledger.tickets.set_review(
         quorum.id, {"state": "decided", "answered": ["alice", "bob"], "agreement": 1.0, "decided_by": "unanimous"}
     )
 
     dave = _feedback(ledger, adjudicated.id, "dave", "preferences-q2-adjudication", {"preference": "a"})
     settled = _provenance(dave, reviewers=["alice", "carol"], adjudicator="dave")
-    ledger.record_feedback(
+    ledger.feedback.record(
         dave,
         [],
         [
@@ -124,17 +124,17 @@ def fill(ledger: Ledger) -> dict[str, str]:
             )
         ],
     )
-    ledger.decide_ticket(adjudicated.id, {"preference": "a"}, by="dave")
-    ledger.set_ticket_review(
+    ledger.tickets.decide(adjudicated.id, {"preference": "a"}, by="dave")
+    ledger.tickets.set_review(
         adjudicated.id,
         {"state": "decided", "answered": ["alice", "carol"], "agreement": 0.0, "decided_by": "adjudicated"},
     )
 
-    ledger.add_example(ExampleRecord(task="billing", kind="knowledge", input="VAT?", output="20% in France."))
+    ledger.examples.add(ExampleRecord(task="billing", kind="knowledge", input="VAT?", output="20% in France."))
     carol = _feedback(ledger, None, "carol", "preferences", {"preference": "b"})
     withdrawn = PairRecord(
         task="billing", prompt="Old", chosen="A", rejected="B", feedback_id=carol.id, annotator="carol"
     )
-    ledger.record_feedback(carol, [], [withdrawn])
-    ledger.record_feedback(carol, [], [])  # the answer changed: its pair is withdrawn
+    ledger.feedback.record(carol, [], [withdrawn])
+    ledger.feedback.record(carol, [], [])  # the answer changed: its pair is withdrawn
     return {"single": single.id, "quorum": quorum.id, "adjudicated": adjudicated.id}

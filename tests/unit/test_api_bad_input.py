@@ -389,14 +389,14 @@ def test_a_control_character_in_any_text_is_a_422_naming_the_field(
     client: TestClient, api: InProcessApi, path: str, character: str
 ) -> None:
     body, places = CONTROL_CASES[path]
-    before = len(api.app.state.runtime.ledger.list_tickets())
+    before = len(api.app.state.runtime.ledger.tickets.list())
     for where, loc, named in places:
         response = client.post(path, json=with_text_at(body, where, character), headers=api.app_headers)
         got_loc, msg = field_error(response)
         assert got_loc == loc, (where, got_loc)
         assert f"{named}: control character U+{ord(character):04X} at character " in msg, msg
         assert "(tab, newline and carriage return are the only control characters text may hold)" in msg
-    assert len(api.app.state.runtime.ledger.list_tickets()) == before  # nothing refused was stored
+    assert len(api.app.state.runtime.ledger.tickets.list()) == before  # nothing refused was stored
 
 
 def test_a_control_character_in_a_key_is_refused_too(client: TestClient, api: InProcessApi) -> None:
@@ -442,7 +442,7 @@ def test_signals_over_their_caps_are_a_422_and_never_audited(
     client: TestClient, api: InProcessApi, signals: dict, message: str
 ) -> None:
     ledger = api.app.state.runtime.ledger
-    audited = len(ledger.list_audit())
+    audited = len(ledger.audit.list())
     for path, body in (
         ("/v1/route", {"task": "t", "input": "i", "signals": signals}),
         (
@@ -452,7 +452,7 @@ def test_signals_over_their_caps_are_a_422_and_never_audited(
     ):
         loc, msg = field_error(client.post(path, json=body, headers=api.app_headers))
         assert loc == ["body", "signals"] and message in msg
-    assert len(ledger.list_audit()) == audited
+    assert len(ledger.audit.list()) == audited
 
 
 def test_signals_at_their_caps_are_routed_and_audited_whole(client: TestClient, api: InProcessApi) -> None:
@@ -461,7 +461,7 @@ def test_signals_at_their_caps_are_routed_and_audited_whole(client: TestClient, 
         "/v1/route", json={"task": "t", "input": "i", "signals": signals}, headers=api.app_headers
     )
     assert response.status_code == 200, response.text
-    [event] = api.app.state.runtime.ledger.list_audit()[-1:]
+    [event] = api.app.state.runtime.ledger.audit.list()[-1:]
     assert event.action == "route.decided" and event.payload["signals"] == signals
 
 

@@ -43,7 +43,7 @@ class Api:
         )
 
     def tickets(self) -> list:
-        return self.client.app.state.runtime.ledger.list_tickets()
+        return self.client.app.state.runtime.ledger.tickets.list()
 
 
 @pytest.fixture(scope="module")

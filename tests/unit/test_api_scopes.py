@@ -106,13 +106,13 @@ def test_the_audit_trail_names_the_key_that_acted(client: TestClient, api: InPro
     for headers, actor in ((api.app_headers, "api:app"), (api.admin_headers, "api:admin")):
         ticket = client.post("/v1/preferences", json=PREFERENCE, headers=headers)
         assert ticket.status_code == 202, ticket.text
-        events = ledger.list_audit(subject_type="ticket", subject_id=ticket.json()["id"])
+        events = ledger.audit.list(subject_type="ticket", subject_id=ticket.json()["id"])
         assert [(e.action, e.actor) for e in events if e.action == "ticket.created"] == [
             ("ticket.created", actor)
         ]
-        before = ledger.list_audit()[-1].seq
+        before = ledger.audit.list()[-1].seq
         assert client.post("/v1/route", json=ROUTE, headers=headers).status_code == 200
-        routed = [e for e in ledger.list_audit(after_seq=before) if e.action == "route.decided"]
+        routed = [e for e in ledger.audit.list(after_seq=before) if e.action == "route.decided"]
         assert [e.actor for e in routed] == [actor]
 
 

@@ -34,8 +34,8 @@ ACCEPT = {"verdict": "accept"}
 
 
 def _live_examples(service: Any, ticket_id: str) -> list[Any]:
-    feedback = {item.id for item in service.runtime.ledger.list_feedback(ticket_id=ticket_id)}
-    return [example for example in service.runtime.ledger.list_examples() if example.feedback_id in feedback]
+    feedback = {item.id for item in service.runtime.ledger.feedback.list(ticket_id=ticket_id)}
+    return [example for example in service.runtime.ledger.examples.list() if example.feedback_id in feedback]
 
 
 @pytest.mark.parametrize("deleted_first", [False, True], ids=["created, deleted, retry", "deleted, retry"])
@@ -53,7 +53,7 @@ def test_a_retried_creation_after_the_deletion_revives_nothing(tmp_path: Path, d
         retry = service.deliver(*signed(service.secret, created))  # re-signed: a new webhook-id
         assert retry.status_code == 200 and retry.json()["changed"] == 0, retry.text
         assert _live_examples(service, ticket_id) == [], "the deleted answer's example came back"
-        [item] = service.runtime.ledger.list_feedback(ticket_id=ticket_id)
+        [item] = service.runtime.ledger.feedback.list(ticket_id=ticket_id)
         assert item.status == "deleted"
     finally:
         close(service)
@@ -70,10 +70,10 @@ def test_an_event_without_a_time_does_not_overwrite_a_timed_answer(tmp_path: Pat
         untimed["data"]["updated_at"] = None
         answer = service.deliver(*signed(service.secret, untimed))
         assert answer.status_code == 200 and answer.json()["changed"] == 0, answer.text
-        [item] = service.runtime.ledger.list_feedback(ticket_id=ticket_id)
+        [item] = service.runtime.ledger.feedback.list(ticket_id=ticket_id)
         assert item.values["verdict"] == "edit"
         assert [example.output for example in _live_examples(service, ticket_id)] == [CORRECTED]
-        assert service.runtime.ledger.get_ticket(ticket_id).decision["verdict"] == "edit"
+        assert service.runtime.ledger.tickets.get(ticket_id).decision["verdict"] == "edit"
     finally:
         close(service)
 

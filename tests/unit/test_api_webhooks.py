@@ -73,10 +73,10 @@ class Service:
         """Everything a delivery could change: audit events, examples, pairs, ticket statuses."""
         ledger = self.runtime.ledger
         return (
-            len(ledger.list_audit()),
-            len(ledger.list_examples()),
-            ledger.count_pairs(),
-            [ticket.status for ticket in ledger.list_tickets()],
+            len(ledger.audit.list()),
+            len(ledger.examples.list()),
+            ledger.pairs.count(),
+            [ticket.status for ticket in ledger.tickets.list()],
         )
 
 
@@ -115,11 +115,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 def open_ticket(service: Service) -> tuple[str, str]:
     """A review ticket already delivered to Argilla as a record: (ticket id, record id)."""
     ledger = service.runtime.ledger
-    ticket = ledger.create_ticket(
+    ticket = ledger.tickets.create(
         "review", TASK, {"task": TASK, "prompt": PROMPT, "draft": DRAFT}, "corrections", model_version="m-1"
     )
     record_id = str(uuid.uuid4())
-    ledger.set_ticket_delivered(ticket.id, "corrections", record_id)
+    ledger.tickets.set_delivered(ticket.id, "corrections", record_id)
     return ticket.id, record_id
 
 
@@ -151,14 +151,14 @@ def test_a_good_delivery_decides_the_ticket_and_is_retrievable_at_once(service: 
     assert response.json() == {"status": "ingested", "type": "response.created", "changed": 1}
     assert woken.is_set()  # long-polling GET /v1/tickets/{id} wakes at once
 
-    ticket = service.runtime.ledger.get_ticket(ticket_id)
+    ticket = service.runtime.ledger.tickets.get(ticket_id)
     assert ticket.status == "decided" and ticket.decided_by == "alice"
     assert ticket.decision is not None
     assert (ticket.decision["verdict"], ticket.decision["output"]) == ("edit", CORRECTED)
-    [example] = [e for e in service.runtime.ledger.list_examples(task=TASK) if e.feedback_id]
+    [example] = [e for e in service.runtime.ledger.examples.list(task=TASK) if e.feedback_id]
     assert (example.kind, example.input, example.output) == ("correction", PROMPT, CORRECTED)
     assert example.provenance["record_id"] == record_id and example.provenance["user"] == "alice"
-    assert [(p.prompt, p.chosen, p.rejected) for p in service.runtime.ledger.list_pairs(task=TASK)] == [
+    assert [(p.prompt, p.chosen, p.rejected) for p in service.runtime.ledger.pairs.list(task=TASK)] == [
         (PROMPT, CORRECTED, DRAFT)
     ]
     found = service.runtime.retriever.search(PROMPT, k=1, filters={"task": TASK})
@@ -176,7 +176,7 @@ def test_a_forged_delivery_changes_nothing(service: Service) -> None:
     edited = service.deliver(tampered, headers)
     assert edited.status_code == 401 and "bad signature" in edited.json()["detail"]
     assert service.ledger_state() == before
-    assert service.runtime.ledger.get_ticket(ticket_id).status == "open"
+    assert service.runtime.ledger.tickets.get(ticket_id).status == "open"
 
 
 @pytest.mark.parametrize("offset_s", [-3600, +3600], ids=["an hour old", "an hour ahead"])

@@ -38,7 +38,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     key = read_secrets(settings.secrets_file).audit_key
     with Ledger(settings.ledger_url, settings.ledger, audit_key=key) as ledger:
         for n in range(3):
-            ledger.append_audit("api:app", "route.decided", "interaction", f"i{n}", {"decision": "auto"})
+            ledger.audit.append("api:app", "route.decided", "interaction", f"i{n}", {"decision": "auto"})
     return settings.home_dir
 
 
@@ -160,7 +160,7 @@ def test_adopt_key_is_an_explicit_step_for_an_unkeyed_trail_nothing_vouches_for(
     settings = load_settings()
     with Ledger(settings.ledger_url, settings.ledger) as before_the_key:  # e.g. a restored backup
         for n in range(3):
-            before_the_key.append_audit("ops", "note", "ledger", f"n{n}", {})
+            before_the_key.audit.append("ops", "note", "ledger", f"n{n}", {})
     ensure_secrets(settings.secrets_file, "owner", ["alice"])
     raw = json.loads(settings.secrets_file.read_text())
     raw.pop("audit_keying")  # secrets from before the record: nothing says where keying began

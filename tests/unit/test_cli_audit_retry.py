@@ -24,7 +24,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
     with Ledger(settings.ledger_url, settings.ledger, audit_key=secrets.audit_key) as ledger:
         for n in range(3):
-            ledger.append_audit("api:app", "route.decided", "interaction", f"i{n}", {"decision": "auto"})
+            ledger.audit.append("api:app", "route.decided", "interaction", f"i{n}", {"decision": "auto"})
     return tmp_path
 
 
@@ -64,10 +64,10 @@ def test_retry_and_status_name_the_dead_letters(home: Path) -> None:
     settings = load_settings()
     key = ensure_secrets(settings.secrets_file, "owner", ["alice"]).audit_key
     with Ledger(settings.ledger_url, settings.ledger, audit_key=key) as ledger:
-        ticket = ledger.create_ticket("review", "t", {"prompt": "p"}, "corrections", outbox_payload={"x": 1})
-        (item,) = ledger.undelivered_outbox(ticket.id)
+        ticket = ledger.tickets.create("review", "t", {"prompt": "p"}, "corrections", outbox_payload={"x": 1})
+        (item,) = ledger.outbox.undelivered(ticket.id)
         for _ in range(settings.ledger.outbox_max_attempts):
-            ledger.mark_outbox_attempt(item.id, "422 refused", refused=True)
-        assert ledger.get_ticket(ticket.id).status == "failed"
+            ledger.outbox.mark_attempt(item.id, "422 refused", refused=True)
+        assert ledger.tickets.get(ticket.id).status == "failed"
     status = tacit(home, "status")
     assert "1 ticket(s) failed delivery" in status.stderr and "tacit retry" in status.stderr

@@ -64,19 +64,19 @@ def client(ledger_db: LedgerDatabase, tmp_path: Path) -> Iterator[TestClient]:
 
 def test_control_characters_are_refused_before_any_ledger_write(client: TestClient) -> None:
     ledger: Ledger = client.app.state.runtime.ledger  # type: ignore[attr-defined]
-    audited = len(ledger.list_audit())
+    audited = len(ledger.audit.list())
     for path, body, loc in REFUSED:
         response = client.post(path, json=body)
         assert response.status_code == 422, (path, response.status_code, response.text)
         [error] = response.json()["detail"]
         assert error["loc"] == loc and "control character U+00" in error["msg"]
-    assert ledger.list_tickets() == [] and len(ledger.list_audit()) == audited
+    assert ledger.tickets.list() == [] and len(ledger.audit.list()) == audited
     # text with tab, newline and carriage return is stored on this backend (the audit trail's JSON)
     routed = client.post(
         "/v1/route", json={"task": "t", "input": "line one\r\n\tline two", "signals": {"n": "a\tb"}}
     )
     assert routed.status_code == 200, routed.text
-    [event] = ledger.list_audit()[audited:]
+    [event] = ledger.audit.list()[audited:]
     assert event.payload["input"] == "line one\r\n\tline two" and event.payload["signals"] == {"n": "a\tb"}
 
 
@@ -110,5 +110,5 @@ def test_an_argilla_answer_holding_a_nul_is_ingested_without_it(ledger_db: Ledge
     with Ledger(ledger_db.url) as ledger:
         result = ingest_response(ledger, response)  # on PostgreSQL, a NUL here failed the whole write
         assert result.changed
-        [example] = ledger.list_examples()
+        [example] = ledger.examples.list()
         assert example.output == "Suspected ACS; troponin pending." and example.reason == "n"

@@ -28,8 +28,8 @@ def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on P
 
 @pytest.fixture
 def ticket(ledger: Ledger) -> TicketRecord:
-    created = ledger.create_ticket("approval", "infra", {"action": {"risk": "critical"}}, DATASET)
-    return ledger.set_ticket_delivered(created.id, DATASET, RECORD)
+    created = ledger.tickets.create("approval", "infra", {"action": {"risk": "critical"}}, DATASET)
+    return ledger.tickets.set_delivered(created.id, DATASET, RECORD)
 
 
 def answer(
@@ -53,20 +53,20 @@ def answer(
 
 
 def live(ledger: Ledger) -> list:
-    return ledger.list_examples()
+    return ledger.examples.list()
 
 
 def test_a_critical_approval_is_undecided_after_one_approval_and_decided_after_the_second(ledger, ticket):
     first = ingest_response(ledger, answer(ticket, "alice", 0, decision="approve"), REVIEW)
-    current = ledger.get_ticket(ticket.id)
+    current = ledger.tickets.get(ticket.id)
     assert current.status == "open" and first.review["state"] == "awaiting_reviewers"
     assert current.review["answered"] == ["alice"] and current.review["waiting_for"] == 1
     second = ingest_response(ledger, answer(ticket, "bob", 3, decision="approve"), REVIEW)
-    current = ledger.get_ticket(ticket.id)
+    current = ledger.tickets.get(ticket.id)
     assert current.status == "decided" and second.review["state"] == "decided"
     assert current.decision["decision"] == "approve" and current.decision["decided_by"] == "unanimous"
     assert current.review == {**current.review, "answered": ["alice", "bob"], "agreement": 1.0}
-    assert "ticket.review" in [event.action for event in ledger.list_audit(subject_id=ticket.id)]
+    assert "ticket.review" in [event.action for event in ledger.audit.list(subject_id=ticket.id)]
 
 
 def test_a_disagreement_goes_to_the_adjudicator_whose_answer_decides(ledger, ticket):
@@ -74,19 +74,19 @@ def test_a_disagreement_goes_to_the_adjudicator_whose_answer_decides(ledger, tic
     contested = ingest_response(
         ledger, answer(ticket, "bob", 3, decision="reject", reason="the node runs the only replica"), REVIEW
     )
-    current = ledger.get_ticket(ticket.id)
+    current = ledger.tickets.get(ticket.id)
     assert contested.review["state"] == "in_adjudication" and current.status == "open"
     assert live(ledger) == [], "nothing is learned from a contested record"
-    (queued,) = [item for item in ledger.pending_outbox() if item.ticket_id == ticket.id]
+    (queued,) = [item for item in ledger.outbox.pending() if item.ticket_id == ticket.id]
     assert queued.payload["dataset"] == "approvals-adjudication"
     assert "alice" in queued.payload["fields"]["reviews"] and "bob" in queued.payload["fields"]["reviews"]
-    assert "ticket.adjudication_requested" in [e.action for e in ledger.list_audit(subject_id=ticket.id)]
+    assert "ticket.adjudication_requested" in [e.action for e in ledger.audit.list(subject_id=ticket.id)]
 
     # somebody who is not an adjudicator answering the adjudication record decides nothing
     ingest_response(
         ledger, answer(ticket, "alice", 6, dataset="approvals-adjudication", decision="approve"), REVIEW
     )
-    assert ledger.get_ticket(ticket.id).status == "open"
+    assert ledger.tickets.get(ticket.id).status == "open"
 
     reason = "the node runs the only replica; drain after the failover test"
     ingest_response(
@@ -94,7 +94,7 @@ def test_a_disagreement_goes_to_the_adjudicator_whose_answer_decides(ledger, tic
         answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason=reason),
         REVIEW,
     )
-    current = ledger.get_ticket(ticket.id)
+    current = ledger.tickets.get(ticket.id)
     assert current.status == "decided" and current.decided_by == "lead"
     assert current.decision["decision"] == "reject" and current.decision["decided_by"] == "adjudicated"
     (lesson,) = live(ledger)
@@ -111,13 +111,13 @@ def test_a_change_after_the_decision_is_an_amendment(ledger, ticket):
         answer(ticket, "lead", 9, dataset="approvals-adjudication", decision="reject", reason="freeze"),
         REVIEW,
     )
-    current = ledger.get_ticket(ticket.id)
+    current = ledger.tickets.get(ticket.id)
     assert current.decision["decision"] == "reject"
     (amendment,) = current.amendments
     assert amendment["previous"]["decision"] == "approve" and amendment["decision"]["decision"] == "reject"
-    redecided = [e for e in ledger.list_audit(subject_id=ticket.id) if e.action == "ticket.redecided"]
+    redecided = [e for e in ledger.audit.list(subject_id=ticket.id) if e.action == "ticket.redecided"]
     assert redecided and redecided[-1].payload["amendment"]["by"] == "lead"
-    assert ledger.verify_audit().ok
+    assert ledger.audit.verify().ok
 
 
 @pytest.mark.parametrize(
@@ -148,14 +148,14 @@ def test_a_deleted_response_withdraws_its_examples_and_pairs(ledger, dataset, va
         updated_at=T0,
     )
     ingest_response(ledger, response, REVIEW)
-    assert [example.kind for example in ledger.list_examples()] == [kind]
-    assert ledger.list_examples()[0].decided_by == "single" and ledger.list_examples()[0].reviewer_count == 1
+    assert [example.kind for example in ledger.examples.list()] == [kind]
+    assert ledger.examples.list()[0].decided_by == "single" and ledger.examples.list()[0].reviewer_count == 1
     deleted = SubmittedResponse(**{**vars(response), "status": "deleted", "values": {}})
     assert ingest_response(ledger, deleted, REVIEW).changed
-    assert ledger.list_examples() == [] and ledger.list_pairs() == []
-    (withdrawn,) = ledger.list_examples(include_withdrawn=True)
+    assert ledger.examples.list() == [] and ledger.pairs.list() == []
+    (withdrawn,) = ledger.examples.list(include_withdrawn=True)
     assert withdrawn.withdrawn_at is not None
-    assert [write.withdrawn for write in ledger.pending_store_writes()] == [True], "Chroma follows"
+    assert [write.withdrawn for write in ledger.examples.pending_store_writes()] == [True], "Chroma follows"
 
 
 @pytest.mark.parametrize(

@@ -55,9 +55,9 @@ def test_two_replicas_answering_one_quorum_ticket_at_once_decide_it_once(ledger_
     with Ledger(ledger_db.url) as ledger:
         tickets = []
         for number in range(TICKETS):
-            created = ledger.create_ticket("approval", "infra", {"action": {"risk": "critical"}}, DATASET)
+            created = ledger.tickets.create("approval", "infra", {"action": {"risk": "critical"}}, DATASET)
             record_id = f"rec-{number}"
-            ledger.set_ticket_delivered(created.id, DATASET, record_id)
+            ledger.tickets.set_delivered(created.id, DATASET, record_id)
             tickets.append((created.id, record_id))
 
     # forked, not spawned: a spawned interpreter imports argilla again (~15 s on a loaded 2-core machine).
@@ -75,7 +75,7 @@ def test_two_replicas_answering_one_quorum_ticket_at_once_decide_it_once(ledger_
 
     with Ledger(ledger_db.url) as ledger:
         for ticket_id, _ in tickets:
-            events = ledger.list_audit(subject_id=ticket_id)
+            events = ledger.audit.list(subject_id=ticket_id)
             decisions = [
                 event.action for event in events if event.action in ("ticket.decided", "ticket.redecided")
             ]
@@ -84,8 +84,8 @@ def test_two_replicas_answering_one_quorum_ticket_at_once_decide_it_once(ledger_
             # never an older read's `awaiting_reviewers` written over the decision
             reviews = [event.payload["state"] for event in events if event.action == "ticket.review"]
             assert reviews == ["awaiting_reviewers", "decided"], f"ticket {ticket_id}: review went {reviews}"
-            ticket = ledger.get_ticket(ticket_id)
+            ticket = ledger.tickets.get(ticket_id)
             assert ticket.status == "decided" and ticket.review is not None
             assert ticket.review["state"] == "decided" and ticket.review["answered"] == list(REVIEWERS)
             assert ticket.decision is not None and ticket.decision["decided_by"] == "unanimous"
-        assert ledger.verify_audit().ok
+        assert ledger.audit.verify().ok

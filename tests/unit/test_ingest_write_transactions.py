@@ -77,8 +77,8 @@ def test_one_correction_is_one_write_to_ingest_and_one_to_acknowledge_the_store(
     ledger_db: LedgerDatabase, tmp_path: Path, embedder
 ) -> None:
     with Ledger(ledger_db.url) as ledger:
-        created = ledger.create_ticket("review", "clinical_note", {"prompt": "Summarise the ECG"}, DATASET)
-        ticket = ledger.set_ticket_delivered(created.id, DATASET, RECORD)
+        created = ledger.tickets.create("review", "clinical_note", {"prompt": "Summarise the ECG"}, DATASET)
+        ticket = ledger.tickets.set_delivered(created.id, DATASET, RECORD)
         store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
         writes = WriteTransactions(ledger)
         try:
@@ -92,15 +92,15 @@ def test_one_correction_is_one_write_to_ingest_and_one_to_acknowledge_the_store(
 
         assert writes.by_step == {"ingest": 1, "store": 1}
         (example_id,) = ingested.examples_added
-        assert report.upserted == 1 and report.pending == 0 and ledger.count_store_writes() == 0
+        assert report.upserted == 1 and report.pending == 0 and ledger.examples.count_store_writes() == 0
         assert store.get([example_id])[0].output == "Sinus rhythm, no ST changes."
-        decided = ledger.get_ticket(ticket.id)
+        decided = ledger.tickets.get(ticket.id)
         assert (
             decided.status == "decided"
             and decided.review is not None
             and decided.review["state"] == "decided"
         )
-        actions = [event.action for event in ledger.list_audit(after_seq=2)]  # after created, delivered
+        actions = [event.action for event in ledger.audit.list(after_seq=2)]  # after created, delivered
         assert actions == [
             "feedback.ingested",
             "example.added",
@@ -131,10 +131,10 @@ def test_a_quorum_answer_that_settles_the_ticket_is_one_write_transaction(ledger
     decision were each their own transaction (measured on the old code: 3 for the first answer, 5 for the
     deciding one)."""
     with Ledger(ledger_db.url) as ledger:
-        created = ledger.create_ticket(
+        created = ledger.tickets.create(
             "approval", "infra", {"action": {"risk": "critical"}}, "approvals-quorum-2"
         )
-        ticket = ledger.set_ticket_delivered(created.id, "approvals-quorum-2", "rec-q-1")
+        ticket = ledger.tickets.set_delivered(created.id, "approvals-quorum-2", "rec-q-1")
         writes = WriteTransactions(ledger)
         try:
             with writes.step("first answer"):
@@ -146,4 +146,4 @@ def test_a_quorum_answer_that_settles_the_ticket_is_one_write_transaction(ledger
         assert writes.by_step == {"first answer": 1, "deciding answer": 1}
         assert first.review is not None and first.review["state"] == "awaiting_reviewers"
         assert second.review is not None and second.review["state"] == "decided"
-        assert ledger.get_ticket(ticket.id).status == "decided"
+        assert ledger.tickets.get(ticket.id).status == "decided"

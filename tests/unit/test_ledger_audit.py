@@ -23,7 +23,7 @@ def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on P
 
 def escalation_trail(ledger: Ledger) -> str:
     """A charge dispute escalated to a human and resolved: five chained events."""
-    ticket = ledger.create_ticket(
+    ticket = ledger.tickets.create(
         "escalation",
         "charge-dispute",
         {
@@ -35,28 +35,28 @@ def escalation_trail(ledger: Ledger) -> str:
         "escalations",
         model_version="smollm2-135m@3",
     )
-    ledger.set_ticket_delivered(ticket.id, "escalations", "rec-dispute-9")
-    ledger.decide_ticket(
+    ledger.tickets.set_delivered(ticket.id, "escalations", "rec-dispute-9")
+    ledger.tickets.decide(
         ticket.id,
         {"resolution": "refund the duplicate now, open a case for the rest", "category": "billing-error"},
         by="sam",
         at=datetime(2025, 3, 4, 11, 0, tzinfo=UTC),
     )
-    ledger.append_audit(
+    ledger.audit.append(
         "router", "route.decided", "ticket", ticket.id, {"decision": "escalate", "rules": ["x"]}
     )
-    ledger.append_audit(
+    ledger.audit.append(
         "ops", "note", "ticket", ticket.id, {"at": datetime(2025, 3, 4, tzinfo=UTC), "n": (1, 2)}
     )
     return ticket.id
 
 
 def test_an_untouched_chain_verifies_and_links_row_to_row(ledger: Ledger):
-    assert ledger.verify_audit().ok, "an empty trail is intact"
+    assert ledger.audit.verify().ok, "an empty trail is intact"
     escalation_trail(ledger)
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert (result.ok, result.first_bad_seq, result.checked) == (True, None, 5)
-    events = ledger.list_audit()
+    events = ledger.audit.list()
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert events[0].prev_hash == GENESIS_HASH
     assert all(later.prev_hash == earlier.hash for earlier, later in zip(events, events[1:], strict=False))
@@ -80,7 +80,7 @@ def test_editing_one_row_by_hand_fails_verify_naming_that_seq(ledger: Ledger, le
     escalation_trail(ledger)
     edited = json_set(ledger_db, "payload", ("decision", "resolution"), "deny the refund")
     ledger_db.execute(f"UPDATE audit_events SET payload = {edited} WHERE seq = 3")
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert not result.ok
     assert result.first_bad_seq == 3
     assert "seq 3" in result.reason and "edited" in result.reason
@@ -89,10 +89,10 @@ def test_editing_one_row_by_hand_fails_verify_naming_that_seq(ledger: Ledger, le
 def test_editing_a_row_and_its_hash_is_caught_at_the_next_link(ledger: Ledger, ledger_db: LedgerDatabase):
     escalation_trail(ledger)
     ledger_db.execute("UPDATE audit_events SET actor = 'mallory', hash = 'f' || substr(hash, 2) WHERE seq = 2")
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert not result.ok and result.first_bad_seq == 2  # its own hash no longer matches its content
     # recomputing the forged row's hash properly still breaks seq 3's prev_hash link
-    events = ledger.list_audit()
+    events = ledger.audit.list()
     forged = events[1]
     good_hash = event_hash(
         seq=forged.seq,
@@ -105,7 +105,7 @@ def test_editing_a_row_and_its_hash_is_caught_at_the_next_link(ledger: Ledger, l
         prev_hash=forged.prev_hash,
     )
     ledger_db.execute(f"UPDATE audit_events SET hash = '{good_hash}' WHERE seq = 2")
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert (result.ok, result.first_bad_seq) == (False, 3)
     assert "prev_hash" in result.reason
 
@@ -113,7 +113,7 @@ def test_editing_a_row_and_its_hash_is_caught_at_the_next_link(ledger: Ledger, l
 def test_deleting_a_row_fails_verify_naming_the_gap(ledger: Ledger, ledger_db: LedgerDatabase):
     escalation_trail(ledger)
     ledger_db.execute("DELETE FROM audit_events WHERE seq = 2")
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert (result.ok, result.first_bad_seq) == (False, 2)
     assert "seq 2 missing" in result.reason and result.checked == 1
 
@@ -121,7 +121,7 @@ def test_deleting_a_row_fails_verify_naming_the_gap(ledger: Ledger, ledger_db: L
 def test_truncating_the_tail_is_detected_from_the_head(ledger: Ledger, ledger_db: LedgerDatabase):
     escalation_trail(ledger)
     ledger_db.execute("DELETE FROM audit_events WHERE seq >= 4")
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert (result.ok, result.first_bad_seq) == (False, 4)
     assert "removed from the end" in result.reason
 
@@ -129,7 +129,7 @@ def test_truncating_the_tail_is_detected_from_the_head(ledger: Ledger, ledger_db
 def test_export_writes_one_parseable_line_per_event_for_the_auditor(ledger: Ledger):
     ticket_id = escalation_trail(ledger)
     out = io.StringIO()
-    assert ledger.export_audit(out, format="jsonl") == 5
+    assert ledger.audit.export(out, format="jsonl") == 5
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert len(lines) == 5
     created, _delivered, decided = lines[:3]
@@ -143,7 +143,7 @@ def test_export_writes_one_parseable_line_per_event_for_the_auditor(ledger: Ledg
     assert datetime.fromisoformat(decided["at"]).tzinfo is not None
     assert [line["seq"] for line in lines] == [1, 2, 3, 4, 5]
     with pytest.raises(ValueError, match="format 'csv' is not supported: use 'jsonl'"):
-        ledger.export_audit(io.StringIO(), format="csv")
+        ledger.audit.export(io.StringIO(), format="csv")
 
 
 def test_concurrent_appends_from_threads_and_ledgers_keep_one_valid_chain(ledger_db: LedgerDatabase):
@@ -155,7 +155,7 @@ def test_concurrent_appends_from_threads_and_ledgers_keep_one_valid_chain(ledger
     def writer(ledger: Ledger, name: str) -> None:
         try:
             for i in range(10):
-                ledger.append_audit(name, "test.append", "thread", name, {"i": i})
+                ledger.audit.append(name, "test.append", "thread", name, {"i": i})
         except BaseException as exc:  # surfaced below: a thread cannot fail the test itself
             errors.append(exc)
 
@@ -165,9 +165,9 @@ def test_concurrent_appends_from_threads_and_ledgers_keep_one_valid_chain(ledger
     for thread in threads:
         thread.join()
     assert errors == []
-    result = ledgers[0].verify_audit()
+    result = ledgers[0].audit.verify()
     assert (result.ok, result.checked) == (True, 80), result.reason
-    events: list[AuditEvent] = ledgers[1].list_audit()
+    events: list[AuditEvent] = ledgers[1].audit.list()
     assert sorted((e.actor, e.payload["i"]) for e in events) == sorted(
         (f"w{n}", i) for n in range(8) for i in range(10)
     )
@@ -187,7 +187,7 @@ def test_writers_that_do_not_share_a_process_lock_still_keep_one_chain(ledger_db
     def writer(ledger: Ledger, name: str) -> None:
         try:
             for i in range(10):
-                ledger.append_audit(name, "test.append", "process", name, {"i": i})
+                ledger.audit.append(name, "test.append", "process", name, {"i": i})
         except BaseException as exc:
             errors.append(exc)
 
@@ -197,7 +197,7 @@ def test_writers_that_do_not_share_a_process_lock_still_keep_one_chain(ledger_db
     for thread in threads:
         thread.join()
     assert errors == []
-    result = ledgers[0].verify_audit()
+    result = ledgers[0].audit.verify()
     assert (result.ok, result.checked) == (True, 30), result.reason
     for ledger in ledgers:
         ledger.close()

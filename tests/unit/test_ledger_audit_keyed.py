@@ -43,22 +43,22 @@ def keyed(ledger_db: LedgerDatabase) -> Iterator[Ledger]:
 
 def dispute_trail(ledger: Ledger) -> str:
     """A charge dispute escalated, delivered, decided, routed and noted: five chained events."""
-    ticket = ledger.create_ticket(
+    ticket = ledger.tickets.create(
         "escalation",
         "charge-dispute",
         {"conversation": ["I was charged twice"], "draft": "Disputes take up to 60 days."},
         "escalations",
         model_version="smollm2-135m@3",
     )
-    ledger.set_ticket_delivered(ticket.id, "escalations", "rec-dispute-9")
-    ledger.decide_ticket(
+    ledger.tickets.set_delivered(ticket.id, "escalations", "rec-dispute-9")
+    ledger.tickets.decide(
         ticket.id,
         {"resolution": "refund the duplicate now", "category": "billing-error"},
         by="sam",
         at=datetime(2025, 3, 4, 11, 0, tzinfo=UTC),
     )
-    ledger.append_audit("router", "route.decided", "ticket", ticket.id, {"decision": "escalate"})
-    ledger.append_audit("ops", "note", "ticket", ticket.id, {"n": 1})
+    ledger.audit.append("router", "route.decided", "ticket", ticket.id, {"decision": "escalate"})
+    ledger.audit.append("ops", "note", "ticket", ticket.id, {"n": 1})
     return ticket.id
 
 
@@ -108,11 +108,11 @@ def meta(database: LedgerDatabase) -> dict[str, str]:
 
 def test_a_keyed_chain_hashes_with_hmac_and_verifies(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
-    result = keyed.verify_audit()
+    result = keyed.audit.verify()
     assert (result.ok, result.checked) == (True, 5), result.reason
     assert "keyed from seq 1" in result.reason
     assert meta(ledger_db)["audit_keyed_from"] == "1"
-    first = keyed.list_audit()[0]
+    first = keyed.audit.list()[0]
     fields = dict(
         seq=first.seq,
         at=first.at,
@@ -139,9 +139,9 @@ def test_a_whole_chain_rewritten_with_sha256_passes_unkeyed_but_is_caught_when_k
         database.execute(f"UPDATE tickets SET decision = {denied} WHERE id = ?", params=(ticket_id,))
     with Ledger(unkeyed.url) as ledger:
         # the limit the key removes: with SHA-256 alone a consistent rewrite is indistinguishable
-        assert ledger.verify_audit().ok
+        assert ledger.audit.verify().ok
     with Ledger(keyed.url, audit_key=KEY) as ledger:
-        result = ledger.verify_audit()
+        result = ledger.audit.verify()
         assert (result.ok, result.first_bad_seq) == (False, 1)
         assert "seq 1: content does not match its hash" in result.reason
 
@@ -154,13 +154,13 @@ def test_an_old_unkeyed_ledger_upgraded_to_keyed_still_verifies(ledger_db: Ledge
     not_begun = KeyingRecord(key_id(KEY.encode()))
     with Ledger(url, audit_key=KEY, audit_keying=not_begun) as upgraded:
         assert meta(ledger_db)["audit_keyed_from"] == "6", "keyed from the next event on"
-        fifth = upgraded.list_audit()[-1]
+        fifth = upgraded.audit.list()[-1]
         assert upgraded.audit_keying == KeyingRecord(key_id(KEY.encode()), 6, fifth.hash), "to keep"
-        upgraded.append_audit("ops", "note", "ledger", "upgrade", {"keyed": True})
-        result = upgraded.verify_audit()
+        upgraded.audit.append("ops", "note", "ledger", "upgrade", {"keyed": True})
+        result = upgraded.audit.verify()
         assert (result.ok, result.checked) == (True, 6), result.reason
         assert "keyed from seq 6" in result.reason
-        events = upgraded.list_audit()
+        events = upgraded.audit.list()
     old_event, new_event = events[4], events[5]
     assert old_event.hash == event_hash(**_hashed_fields(old_event)), "written before the key: SHA-256"
     assert new_event.hash == event_hash(**_hashed_fields(new_event), key=KEY.encode())
@@ -175,19 +175,19 @@ def test_a_key_is_never_adopted_by_itself_after_events_nothing_vouches_for(ledge
         dispute_trail(old)
     with Ledger(url, audit_key=KEY) as given:
         assert "audit_keyed_from" not in meta(ledger_db) and given.audit_keying is None
-        result = given.verify_audit()
+        result = given.audit.verify()
         assert (result.ok, result.first_bad_seq) == (False, None)
         assert "its 5 events are not keyed and nothing outside the database says where keying began" in (
             result.reason
         )
         assert "tacit audit adopt-key" in result.reason
-        event = given.adopt_audit_key(actor="oncall-ana")
+        event = given.audit.adopt_key(actor="oncall-ana")
         assert (event.seq, event.action, event.actor) == (6, "audit.key_adopted", "oncall-ana")
         assert event.hash == event_hash(**_hashed_fields(event), key=KEY.encode()), "the first keyed event"
         assert given.audit_keying == KeyingRecord(key_id(KEY.encode()), 6, event.prev_hash)
-        assert given.verify_audit().ok
+        assert given.audit.verify().ok
         with pytest.raises(LedgerError, match="keyed already"):
-            given.adopt_audit_key()
+            given.audit.adopt_key()
 
 
 def test_adopt_key_refuses_a_trail_that_does_not_verify_or_a_start_already_recorded(
@@ -200,13 +200,13 @@ def test_adopt_key_refuses_a_trail_that_does_not_verify_or_a_start_already_recor
         Ledger(ledger_db.url, audit_key=KEY) as given,
         pytest.raises(LedgerError, match="does not verify, so the key is not adopted: seq 2"),
     ):
-        given.adopt_audit_key()
+        given.audit.adopt_key()
     recorded = KeyingRecord(key_id(KEY.encode()), 1, GENESIS_HASH)
     with (
         Ledger(ledger_db.url, audit_key=KEY, audit_keying=recorded) as told,
         pytest.raises(LedgerError, match="keying began at seq 1: it is not adopted again"),
     ):
-        told.adopt_audit_key()
+        told.audit.adopt_key()
     assert "audit_keyed_from" not in meta(ledger_db)
 
 
@@ -215,25 +215,25 @@ def test_a_keyed_chain_verified_without_the_key_is_not_ok_and_says_so(
 ):
     dispute_trail(keyed)
     with Ledger(ledger_db.url) as without_key:
-        result = without_key.verify_audit()
+        result = without_key.audit.verify()
         assert not result.ok
         assert result.first_bad_seq is None, "no row is bad: it cannot be checked"
         assert "no audit key was given" in result.reason and "seq 1" in result.reason
         with pytest.raises(LedgerError, match="opened without the audit key"):
-            without_key.append_audit("ops", "note", "ledger", "x", {})
+            without_key.audit.append("ops", "note", "ledger", "x", {})
         with pytest.raises(LedgerError, match="signed with the audit key"):
-            without_key.audit_checkpoint()
-    assert keyed.verify_audit().ok, "the refused append wrote nothing"
+            without_key.audit.checkpoint()
+    assert keyed.audit.verify().ok, "the refused append wrote nothing"
 
 
 def test_another_key_is_named_as_such_and_cannot_append(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
     with Ledger(ledger_db.url, audit_key=OTHER_KEY) as wrong:
-        result = wrong.verify_audit()
+        result = wrong.audit.verify()
         assert not result.ok and "keyed with another key" in result.reason
         assert key_id(KEY.encode()) in result.reason
         with pytest.raises(LedgerError, match="another key"):
-            wrong.append_audit("ops", "note", "ledger", "x", {})
+            wrong.audit.append("ops", "note", "ledger", "x", {})
 
 
 def test_ensure_secrets_generates_the_audit_key_once_and_keeps_it(tmp_path: Path):
@@ -252,16 +252,16 @@ def test_ensure_secrets_generates_the_audit_key_once_and_keeps_it(tmp_path: Path
 
 def test_the_runtime_keys_the_ledger_from_the_secrets_and_works_unkeyed_without(tmp_path: Path):
     bare = Runtime(load_settings(home=tmp_path / "bare"))
-    bare.ledger.append_audit("ops", "note", "ledger", "x", {})
-    assert bare.ledger.verify_audit().ok
+    bare.ledger.audit.append("ops", "note", "ledger", "x", {})
+    assert bare.ledger.audit.verify().ok
     assert "audit_keyed_from" not in meta(_home_ledger(tmp_path / "bare"))
     bare.ledger.close()
 
     settings = load_settings(home=tmp_path / "stack")
     secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
     runtime = Runtime(settings)
-    runtime.ledger.append_audit("ops", "note", "ledger", "x", {})
-    assert runtime.ledger.verify_audit().ok
+    runtime.ledger.audit.append("ops", "note", "ledger", "x", {})
+    assert runtime.ledger.audit.verify().ok
     stored = meta(_home_ledger(tmp_path / "stack"))
     assert stored["audit_keyed_from"] == "1"
     assert stored["audit_key_id"] == key_id(secrets.audit_key.encode())
@@ -280,12 +280,12 @@ def test_the_runtime_keys_the_ledger_from_the_secrets_and_works_unkeyed_without(
 
 def test_a_checkpoint_is_the_signed_head_and_verify_holds_against_it(keyed: Ledger):
     dispute_trail(keyed)
-    checkpoint = keyed.audit_checkpoint()
-    head = keyed.list_audit()[-1]
+    checkpoint = keyed.audit.checkpoint()
+    head = keyed.audit.list()[-1]
     assert (checkpoint["seq"], checkpoint["hash"], checkpoint["keyed_from"]) == (5, head.hash, 1)
     assert checkpoint["ledger"] == keyed.url and len(checkpoint["signature"]) == 64
-    keyed.append_audit("ops", "note", "ledger", "later", {})
-    result = keyed.verify_audit(against=checkpoint)
+    keyed.audit.append("ops", "note", "ledger", "later", {})
+    result = keyed.audit.verify(against=checkpoint)
     assert (result.ok, result.checked) == (True, 6), result.reason
     assert "checkpoint of seq 5" in result.reason
 
@@ -294,13 +294,13 @@ def test_a_tail_truncated_with_the_head_moved_back_is_caught_against_a_checkpoin
     keyed: Ledger, ledger_db: LedgerDatabase
 ):
     dispute_trail(keyed)
-    checkpoint = keyed.audit_checkpoint()
+    checkpoint = keyed.audit.checkpoint()
     ledger_db.execute(
         "DELETE FROM audit_events WHERE seq >= 4",
         "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
     )
-    assert keyed.verify_audit().ok, "inside the database the shorter trail is consistent"
-    result = keyed.verify_audit(against=checkpoint)
+    assert keyed.audit.verify().ok, "inside the database the shorter trail is consistent"
+    result = keyed.audit.verify(against=checkpoint)
     assert (result.ok, result.first_bad_seq) == (False, 4)
     assert "a checkpoint saw seq 5" in result.reason and "removed from the end" in result.reason
 
@@ -311,51 +311,51 @@ def test_a_rewrite_that_also_removes_the_key_marker_is_caught_against_a_checkpoi
     url = ledger_db.url
     with Ledger(url, audit_key=KEY) as ledger:
         dispute_trail(ledger)
-        checkpoint = ledger.audit_checkpoint()
+        checkpoint = ledger.audit.checkpoint()
     # downgrade: drop the marker so every event "was written before the key", then rewrite with SHA-256
     ledger_db.execute("DELETE FROM ledger_meta WHERE key IN ('audit_keyed_from', 'audit_key_id')")
     rewrite_chain(ledger_db, lambda _seq, payload: payload)
     with Ledger(url, audit_key=KEY) as ledger:
-        result = ledger.verify_audit(against=checkpoint)
+        result = ledger.audit.verify(against=checkpoint)
         assert not result.ok
         assert "the checkpoint of seq 5" in result.reason and "recorded 1" in result.reason
 
 
 def test_a_forged_or_edited_checkpoint_is_an_error(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
-    checkpoint = keyed.audit_checkpoint()
+    checkpoint = keyed.audit.checkpoint()
     ledger_db.execute(
         "DELETE FROM audit_events WHERE seq >= 4",
         "UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
     )
     # the attacker edits the checkpoint to match the shortened trail: the signature no longer fits
-    edited = {**checkpoint, "seq": 3, "hash": keyed.list_audit()[-1].hash}
-    result = keyed.verify_audit(against=edited)
+    edited = {**checkpoint, "seq": 3, "hash": keyed.audit.list()[-1].hash}
+    result = keyed.audit.verify(against=edited)
     assert (result.ok, result.first_bad_seq) == (False, None)
     assert "bad signature" in result.reason and "forged or edited" in result.reason
     # re-signed with a key of the attacker's own: still not this ledger's signature
     resigned = sign_checkpoint(edited, OTHER_KEY.encode())
-    assert "bad signature" in keyed.verify_audit(against=resigned).reason
+    assert "bad signature" in keyed.audit.verify(against=resigned).reason
     malformed = {key: value for key, value in checkpoint.items() if key != "signature"}
-    assert "lacks signature" in keyed.verify_audit(against=malformed).reason
+    assert "lacks signature" in keyed.audit.verify(against=malformed).reason
     not_a_dict: Any = ["not", "a", "dict"]
-    assert "not a JSON object" in keyed.verify_audit(against=not_a_dict).reason
+    assert "not a JSON object" in keyed.audit.verify(against=not_a_dict).reason
 
 
 def test_a_broken_trail_is_never_checkpointed(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
     ledger_db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
     with pytest.raises(LedgerError, match="not checkpointed: seq 2"):
-        keyed.audit_checkpoint()
+        keyed.audit.checkpoint()
 
 
 def test_checkpoint_file_appends_one_line_each_and_reads_back_the_latest(keyed: Ledger, tmp_path: Path):
     path = default_checkpoint_file(tmp_path / "home")
     assert path == tmp_path / "home" / "audit-checkpoints.jsonl"
     dispute_trail(keyed)
-    first = keyed.audit_checkpoint()
-    keyed.append_audit("ops", "note", "ledger", "x", {})
-    second = keyed.audit_checkpoint()
+    first = keyed.audit.checkpoint()
+    keyed.audit.append("ops", "note", "ledger", "x", {})
+    second = keyed.audit.checkpoint()
     assert append_checkpoint(path, first) == path
     append_checkpoint(path, second)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -363,7 +363,7 @@ def test_checkpoint_file_appends_one_line_each_and_reads_back_the_latest(keyed: 
     assert len(path.read_text().splitlines()) == 2
     assert read_checkpoints(path) == [first, second]
     assert latest_checkpoint(path) == second
-    assert keyed.verify_audit(against=latest_checkpoint(path)).ok
+    assert keyed.audit.verify(against=latest_checkpoint(path)).ok
 
 
 def test_a_missing_or_garbled_checkpoint_file_is_a_clear_error(tmp_path: Path):
@@ -396,14 +396,14 @@ def test_a_deleted_head_is_an_error_on_append_and_on_verify_never_a_silent_resta
     dispute_trail(keyed)
     ledger_db.execute("DELETE FROM audit_head")
     with pytest.raises(LedgerError, match=r"audit head row \(audit_head\) is missing .* up to seq 5"):
-        keyed.append_audit("ops", "note", "ledger", "x", {})
-    with pytest.raises(LedgerError, match="rebuild_audit_head"):
-        keyed.create_ticket("review", "t", {"prompt": "p"}, "corrections")
-    assert keyed.list_tickets(status="queued") == [], "the refused write left nothing behind"
+        keyed.audit.append("ops", "note", "ledger", "x", {})
+    with pytest.raises(LedgerError, match=r"ledger\.audit\.rebuild_head\(\)"):
+        keyed.tickets.create("review", "t", {"prompt": "p"}, "corrections")
+    assert keyed.tickets.list(status="queued") == [], "the refused write left nothing behind"
     # reopening does not put a fresh head at seq 0
     with Ledger(ledger_db.url, audit_key=KEY) as reopened:
         assert ledger_db.fetch("SELECT count(*) FROM audit_head") == [(0,)]
-        result = reopened.verify_audit()
+        result = reopened.audit.verify()
         assert (result.ok, result.first_bad_seq, result.checked) == (False, None, 5)
         assert "audit_head) is missing" in result.reason and "intact up to seq 5" in result.reason
         assert "restore the ledger" in result.reason.lower()
@@ -413,26 +413,26 @@ def test_an_operator_rebuilds_the_head_after_verify_and_the_repair_is_audited(
     keyed: Ledger, ledger_db: LedgerDatabase
 ):
     dispute_trail(keyed)
-    checkpoint = keyed.audit_checkpoint()
+    checkpoint = keyed.audit.checkpoint()
     with pytest.raises(LedgerError, match="nothing to rebuild"):
-        keyed.rebuild_audit_head()
+        keyed.audit.rebuild_head()
     ledger_db.execute("DELETE FROM audit_head")
-    event = keyed.rebuild_audit_head(actor="oncall-ana", against=checkpoint)
+    event = keyed.audit.rebuild_head(actor="oncall-ana", against=checkpoint)
     assert (event.seq, event.action, event.actor) == (6, "audit.head_rebuilt", "oncall-ana")
     assert event.payload["seq"] == 5 and event.payload["checkpoint_seq"] == 5
-    assert keyed.verify_audit(against=checkpoint).ok
-    assert keyed.append_audit("ops", "note", "ledger", "x", {}).seq == 7
+    assert keyed.audit.verify(against=checkpoint).ok
+    assert keyed.audit.append("ops", "note", "ledger", "x", {}).seq == 7
 
 
 def test_the_head_is_not_rebuilt_over_a_broken_or_truncated_trail(keyed: Ledger, ledger_db: LedgerDatabase):
     dispute_trail(keyed)
-    checkpoint = keyed.audit_checkpoint()
+    checkpoint = keyed.audit.checkpoint()
     ledger_db.execute("DELETE FROM audit_head", "DELETE FROM audit_events WHERE seq = 5")
     with pytest.raises(LedgerError, match="do not verify.*checkpoint saw seq 5"):
-        keyed.rebuild_audit_head(against=checkpoint)
+        keyed.audit.rebuild_head(against=checkpoint)
     ledger_db.execute("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2")
     with pytest.raises(LedgerError, match="do not verify.*seq 2"):
-        keyed.rebuild_audit_head()
+        keyed.audit.rebuild_head()
 
 
 # ---------------------------------------------------------------- 5. where keying began, kept with the secrets
@@ -458,7 +458,7 @@ def test_deleting_the_key_marker_and_rewriting_the_chain_with_sha256_fails_verif
     rewrite_chain(database, lambda _seq, payload: payload)
 
     reopened = Runtime(runtime.settings)
-    result = reopened.ledger.verify_audit()
+    result = reopened.ledger.audit.verify()
     assert not result.ok, result.reason
     assert "the secrets record that the audit trail is keyed from seq 1" in result.reason
     assert (
@@ -466,8 +466,8 @@ def test_deleting_the_key_marker_and_rewriting_the_chain_with_sha256_fails_verif
     )
     assert "audit_keyed_from" not in meta(database), "the key is not adopted again after the forged events"
     with pytest.raises(LedgerError, match="key marker was deleted.*audited writes are refused"):
-        reopened.ledger.append_audit("ops", "note", "ledger", "x", {})
-    assert reopened.ledger.list_audit()[-1].seq == 5, "the refused append wrote nothing"
+        reopened.ledger.audit.append("ops", "note", "ledger", "x", {})
+    assert reopened.ledger.audit.list()[-1].seq == 5, "the refused append wrote nothing"
     reopened.ledger.close()
 
 
@@ -486,7 +486,7 @@ def test_the_same_attack_on_a_home_whose_secrets_predate_the_record_fails_verify
     rewrite_chain(database, lambda _seq, payload: payload)
 
     reopened = Runtime(runtime.settings)
-    result = reopened.ledger.verify_audit()
+    result = reopened.ledger.audit.verify()
     assert not result.ok and "its 5 events are not keyed" in result.reason
     assert "audit_keyed_from" not in meta(database)
     assert read_secrets(runtime.settings.secrets_file).audit_keying is None, "no start recorded for it"
@@ -505,7 +505,7 @@ def test_a_moved_marker_or_rewritten_unkeyed_events_fail_verify_against_the_reco
     # the unkeyed events rewritten while no keyed event pins them yet: the recorded hash still does
     rewrite_chain(ledger_db, deny_the_refund)
     with Ledger(url, audit_key=KEY, audit_keying=recorded) as told:
-        result = told.verify_audit()
+        result = told.audit.verify()
         assert (result.ok, result.first_bad_seq) == (False, 5)
         assert (
             "hash differs from the one recorded with the secrets when keying began at seq 6" in result.reason
@@ -513,7 +513,7 @@ def test_a_moved_marker_or_rewritten_unkeyed_events_fail_verify_against_the_reco
     # the marker moved past the end, as a forger hiding keyed events would move it
     ledger_db.execute("UPDATE ledger_meta SET value = '9' WHERE key = 'audit_keyed_from'")
     with Ledger(url, audit_key=KEY, audit_keying=recorded) as told:
-        result = told.verify_audit()
+        result = told.audit.verify()
         assert not result.ok
         assert "ledger_meta says seq 9: the key marker was changed outside the ledger" in result.reason
 
@@ -526,7 +526,7 @@ def test_a_home_keyed_before_the_record_keeps_the_database_start_with_its_secret
         dispute_trail(older_tacit)  # keyed from seq 1, as an older tacit did on every keyed open
     _drop_keying_record(settings.secrets_file)
     runtime = Runtime(settings)
-    assert runtime.ledger.verify_audit().ok
+    assert runtime.ledger.audit.verify().ok
     kept = read_secrets(settings.secrets_file)
     assert kept is not None and kept.audit_keying is not None
     assert (kept.audit_keying.keyed_from, kept.audit_keying.prev_hash) == (1, GENESIS_HASH)

@@ -1,4 +1,4 @@
-"""The state tables must say what the audit trail says: `verify_audit` replays the events and names any
+"""The state tables must say what the audit trail says: `ledger.audit.verify` replays the events and names any
 row changed by SQL directly (a ticket's decision or status, an example's output, a withdrawal undone, a
 row slipped in or removed) by table, id and field. A ledger used only through its verbs verifies."""
 
@@ -64,40 +64,40 @@ def busy_ledger(ledger: Ledger) -> dict[str, str]:
     """Every verb that changes a state row: tickets through their whole life (delivered, decided,
     redecided, dead-lettered, retried), a response with its example and pair, the response changed so
     they are withdrawn, a curator's withdrawal and a curator's restore."""
-    decided = ledger.create_ticket(
+    decided = ledger.tickets.create(
         "review", "clinical-note", {"prompt": PROMPT, "draft": DRAFT}, "corrections"
     )
-    ledger.set_ticket_delivered(decided.id, "corrections", "rec-note-17")
-    ledger.decide_ticket(decided.id, {"verdict": "edit", "corrected": "first"}, by="dr-ng")
-    ledger.decide_ticket(
+    ledger.tickets.set_delivered(decided.id, "corrections", "rec-note-17")
+    ledger.tickets.decide(decided.id, {"verdict": "edit", "corrected": "first"}, by="dr-ng")
+    ledger.tickets.decide(
         decided.id,
         {"verdict": "edit", "corrected": CORRECTED},
         by="dr-ng",
         at=datetime(2025, 3, 4, tzinfo=UTC),
     )
-    ledger.set_ticket_delivered(decided.id, "corrections", "rec-note-17b")  # stays decided
-    failed = ledger.create_ticket(
+    ledger.tickets.set_delivered(decided.id, "corrections", "rec-note-17b")  # stays decided
+    failed = ledger.tickets.create(
         "approval", "refunds", {"action": {"summary": "refund $1,240"}}, "approvals", outbox_payload={"x": 1}
     )
-    outbox = ledger.pending_outbox()[0]
-    ledger.mark_outbox_attempt(outbox.id, "422: bad field", refused=True)  # dead letter: failed
-    ledger.retry_failed([failed.id])
-    ledger.fail_ticket(failed.id, "given up by hand")
+    outbox = ledger.outbox.pending()[0]
+    ledger.outbox.mark_attempt(outbox.id, "422: bad field", refused=True)  # dead letter: failed
+    ledger.outbox.retry_failed([failed.id])
+    ledger.tickets.fail(failed.id, "given up by hand")
 
     item = response()
     examples, pairs = derived(item)
-    ledger.record_feedback(item, examples, pairs)
+    ledger.feedback.record(item, examples, pairs)
     accepted = response(verdict="accept", hour=10)
-    ledger.record_feedback(accepted, [], [])  # the response changed: example and pair withdrawn
+    ledger.feedback.record(accepted, [], [])  # the response changed: example and pair withdrawn
     curated = ExampleRecord(
         task="clinical-note", kind="knowledge", input="Q", output="we always culture first"
     )
-    ledger.add_example(curated)
-    ledger.withdraw_example(curated.id, reason="outdated guidance")
+    ledger.examples.add(curated)
+    ledger.examples.withdraw(curated.id, reason="outdated guidance")
     kept = ExampleRecord(task="clinical-note", kind="knowledge", input="Q2", output="ask about travel")
-    ledger.add_example(kept)
-    ledger.withdraw_example(kept.id)
-    ledger.add_example(kept)  # a curator brings it back
+    ledger.examples.add(kept)
+    ledger.examples.withdraw(kept.id)
+    ledger.examples.add(kept)  # a curator brings it back
     return {
         "decided": decided.id,
         "failed": failed.id,
@@ -110,7 +110,7 @@ def busy_ledger(ledger: Ledger) -> dict[str, str]:
 
 def test_a_ledger_used_through_its_verbs_matches_its_events(ledger: Ledger):
     busy_ledger(ledger)
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert result.ok, result.reason
     assert "state tables match" in result.reason
 
@@ -119,7 +119,7 @@ def test_an_edited_ticket_decision_is_named_by_table_id_and_field(ledger: Ledger
     ids = busy_ledger(ledger)
     edited = json_set(ledger_db, "decision", ("corrected",), "no change needed")
     raw_sql(ledger_db, f"UPDATE tickets SET decision = {edited} WHERE id = ?", (ids["decided"],))
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert not result.ok and result.first_bad_seq is None
     assert f"tickets {ids['decided']!r} decision differs from the audit trail" in result.reason
     assert "1 place(s)" in result.reason
@@ -129,7 +129,7 @@ def test_an_edited_ticket_status_or_decider_is_caught(ledger: Ledger, ledger_db:
     ids = busy_ledger(ledger)
     raw_sql(ledger_db, "UPDATE tickets SET status = 'open' WHERE id = ?", (ids["failed"],))
     raw_sql(ledger_db, "UPDATE tickets SET decided_by = 'mallory' WHERE id = ?", (ids["decided"],))
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert f"tickets {ids['failed']!r} status differs" in result.reason
     assert f"tickets {ids['decided']!r} decided_by differs" in result.reason
 
@@ -139,7 +139,7 @@ def test_an_edited_example_output_is_caught(ledger: Ledger, ledger_db: LedgerDat
     raw_sql(
         ledger_db, "UPDATE examples SET output = 'just say possible pneumonia' WHERE id = ?", (ids["kept"],)
     )
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert not result.ok
     assert f"examples {ids['kept']!r} output differs from the audit trail" in result.reason
 
@@ -151,7 +151,7 @@ def test_a_withdrawn_example_brought_back_by_sql_is_caught(ledger: Ledger, ledge
         "UPDATE examples SET withdrawn_at = NULL, withdrawn_reason = NULL WHERE id = ?",
         (ids["curated"],),
     )
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert f"examples {ids['curated']!r} withdrawn_at differs" in result.reason
     assert f"examples {ids['curated']!r} withdrawn_reason differs" in result.reason
 
@@ -160,7 +160,7 @@ def test_edited_pairs_and_feedback_are_caught(ledger: Ledger, ledger_db: LedgerD
     ids = busy_ledger(ledger)
     raw_sql(ledger_db, "UPDATE preference_pairs SET chosen = rejected WHERE id = ?", (ids["pair"],))
     raw_sql(ledger_db, f'UPDATE feedback_items SET "values" = {json_set(ledger_db, "values", ("verdict",), "reject")}')
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert f"preference_pairs {ids['pair']!r} chosen differs" in result.reason
     assert "feedback_items" in result.reason and "values differs" in result.reason
 
@@ -175,16 +175,16 @@ def test_rows_slipped_in_or_deleted_outside_the_ledger_are_caught(ledger: Ledger
     )
     raw_sql(ledger_db, "DELETE FROM example_store_writes")
     raw_sql(ledger_db, "DELETE FROM examples WHERE id = ?", (ids["curated"],))
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert "tickets 'forged': has no event in the audit trail" in result.reason
     assert f"examples {ids['curated']!r}: is gone (deleted outside the ledger" in result.reason
 
 
 def test_many_differences_are_counted_and_the_first_ones_named(ledger: Ledger, ledger_db: LedgerDatabase):
     for n in range(15):
-        ledger.add_example(ExampleRecord(task="t", kind="knowledge", input=f"q{n}", output=f"a{n}"))
+        ledger.examples.add(ExampleRecord(task="t", kind="knowledge", input=f"q{n}", output=f"a{n}"))
     raw_sql(ledger_db, "UPDATE examples SET output = 'same for all'")
-    result = ledger.verify_audit()
+    result = ledger.audit.verify()
     assert "in 15 place(s)" in result.reason and "and 5 more" in result.reason
 
 

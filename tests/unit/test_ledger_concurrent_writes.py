@@ -50,22 +50,22 @@ def test_the_same_response_ingested_by_several_writers_at_once_is_recorded_once(
         task="clinical-note", kind="correction", input="dictation", output="pneumonia, pending culture",
         feedback_id=item.id,
     )
-    outcomes = at_once(ledger_db, lambda ledger: ledger.record_feedback(item, [example]))
+    outcomes = at_once(ledger_db, lambda ledger: ledger.feedback.record(item, [example]))
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
     assert sorted(outcome.feedback_new for outcome in outcomes) == [False] * (WRITERS - 1) + [True]
     with Ledger(ledger_db.url) as ledger:
-        assert len(ledger.list_feedback()) == 1 and len(ledger.list_examples()) == 1
-        assert [event.action for event in ledger.list_audit()] == ["feedback.ingested", "example.added"]
-        assert ledger.verify_audit().ok
+        assert len(ledger.feedback.list()) == 1 and len(ledger.examples.list()) == 1
+        assert [event.action for event in ledger.audit.list()] == ["feedback.ingested", "example.added"]
+        assert ledger.audit.verify().ok
 
 
 def test_one_ticket_decided_by_several_writers_at_once_keeps_one_decision_per_event(ledger_db: LedgerDatabase):
     with Ledger(ledger_db.url) as ledger:
-        ticket = ledger.create_ticket("review", "clinical-note", {"prompt": "p"}, "corrections")
+        ticket = ledger.tickets.create("review", "clinical-note", {"prompt": "p"}, "corrections")
     decided = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
-    outcomes = at_once(ledger_db, lambda ledger: ledger.decide_ticket(ticket.id, {"verdict": "accept"}, "dr-ng", decided))
+    outcomes = at_once(ledger_db, lambda ledger: ledger.tickets.decide(ticket.id, {"verdict": "accept"}, "dr-ng", decided))
     assert not [outcome for outcome in outcomes if isinstance(outcome, Exception)], outcomes
     with Ledger(ledger_db.url) as ledger:
-        decisions = [event for event in ledger.list_audit() if event.action.startswith("ticket.")]
+        decisions = [event for event in ledger.audit.list() if event.action.startswith("ticket.")]
         assert [event.action for event in decisions] == ["ticket.created", "ticket.decided"], "decided once"
-        assert ledger.verify_audit().ok
+        assert ledger.audit.verify().ok

@@ -90,70 +90,70 @@ def test_stable_ids_are_deterministic_and_distinguish_parts():
 def test_the_same_feedback_twice_adds_nothing_the_second_time(ledger: Ledger):
     item = correction()
     examples, pairs = derived_from(item)
-    first = ledger.record_feedback(item, examples, pairs)
+    first = ledger.feedback.record(item, examples, pairs)
     assert first.changed and first.feedback_new
     assert sorted(first.examples_added) == sorted(e.id for e in examples)
     assert first.pairs_added == [pairs[0].id]
 
-    events_before = len(ledger.list_audit())
-    again = ledger.record_feedback(correction(), *derived_from(correction()))
+    events_before = len(ledger.audit.list())
+    again = ledger.feedback.record(correction(), *derived_from(correction()))
     assert not again.changed
-    assert len(ledger.list_audit()) == events_before, "a replay appends no audit events"
-    assert len(ledger.list_examples()) == 2
-    assert ledger.count_pairs() == 1
+    assert len(ledger.audit.list()) == events_before, "a replay appends no audit events"
+    assert len(ledger.examples.list()) == 2
+    assert ledger.pairs.count() == 1
 
-    stored = ledger.get_example(examples[0].id)
+    stored = ledger.examples.get(examples[0].id)
     assert stored.provenance == {"dataset": "corrections", "record": "rec-note-17", "user": "dr-ng"}
     assert stored.model_version == "smollm2-135m@3"
-    assert ledger.get_feedback(item.id).values == item.values
-    assert ledger.get_feedback(item.id).submitted_at == item.submitted_at
+    assert ledger.feedback.get(item.id).values == item.values
+    assert ledger.feedback.get(item.id).submitted_at == item.submitted_at
 
 
 def test_an_updated_response_updates_rows_and_withdraws_what_no_longer_applies(ledger: Ledger):
     item = correction()
     examples, pairs = derived_from(item)
-    ledger.record_feedback(item, examples, pairs)
+    ledger.feedback.record(item, examples, pairs)
 
     # the doctor reopens the response and accepts the draft after all: no correction, no pair
     accepted = correction(values={"verdict": "accept"}, response_id="resp-1")
     accepted_example = ExampleRecord(
         task="clinical-note", kind="accepted", input=PROMPT, output=DRAFT, feedback_id=accepted.id
     )
-    outcome = ledger.record_feedback(accepted, [accepted_example], [])
+    outcome = ledger.feedback.record(accepted, [accepted_example], [])
     assert outcome.feedback_updated and not outcome.feedback_new
     assert outcome.examples_added == [accepted_example.id]
     assert sorted(outcome.examples_withdrawn) == sorted(e.id for e in examples)
     assert outcome.pairs_withdrawn == [pairs[0].id]
-    assert [e.id for e in ledger.list_examples()] == [accepted_example.id]
-    assert ledger.count_pairs() == 0
-    withdrawn = ledger.get_example(examples[0].id)
+    assert [e.id for e in ledger.examples.list()] == [accepted_example.id]
+    assert ledger.pairs.count() == 0
+    withdrawn = ledger.examples.get(examples[0].id)
     assert withdrawn.withdrawn_at is not None and "superseded" in withdrawn.withdrawn_reason
-    assert len(ledger.list_examples(include_withdrawn=True)) == 3
-    assert ledger.get_feedback(item.id).values == {"verdict": "accept"}
+    assert len(ledger.examples.list(include_withdrawn=True)) == 3
+    assert ledger.feedback.get(item.id).values == {"verdict": "accept"}
 
     # and back to a (different) correction: the same ids come back with the new text
     reworded = CORRECTED + " Recheck in 48 hours."
-    outcome = ledger.record_feedback(correction(), *derived_from(correction(), output=reworded))
+    outcome = ledger.feedback.record(correction(), *derived_from(correction(), output=reworded))
     assert sorted(outcome.examples_added) == sorted(e.id for e in examples)
     assert outcome.examples_withdrawn == [accepted_example.id]
-    assert ledger.get_example(examples[0].id).output == reworded
-    assert ledger.list_pairs()[0].chosen == reworded
+    assert ledger.examples.get(examples[0].id).output == reworded
+    assert ledger.pairs.list()[0].chosen == reworded
 
 
 def test_a_curator_withdrawal_survives_a_replay(ledger: Ledger):
     item = correction()
     examples, pairs = derived_from(item)
-    ledger.record_feedback(item, examples, pairs)
-    assert ledger.withdraw_example(examples[1].id, reason="duplicate of the style guide") is True
-    assert ledger.withdraw_example(examples[1].id) is False, "already withdrawn"
+    ledger.feedback.record(item, examples, pairs)
+    assert ledger.examples.withdraw(examples[1].id, reason="duplicate of the style guide") is True
+    assert ledger.examples.withdraw(examples[1].id) is False, "already withdrawn"
 
-    assert not ledger.record_feedback(item, examples, pairs).changed
-    assert [e.id for e in ledger.list_examples()] == [examples[0].id]
+    assert not ledger.feedback.record(item, examples, pairs).changed
+    assert [e.id for e in ledger.examples.list()] == [examples[0].id]
     # a curator can bring it back explicitly
-    assert ledger.add_example(examples[1]) is True
-    assert len(ledger.list_examples()) == 2
+    assert ledger.examples.add(examples[1]) is True
+    assert len(ledger.examples.list()) == 2
     with pytest.raises(NotFoundError, match="example 'nope'"):
-        ledger.withdraw_example("nope")
+        ledger.examples.withdraw("nope")
 
 
 def test_examples_added_by_hand_need_no_feedback(ledger: Ledger):
@@ -164,19 +164,19 @@ def test_examples_added_by_hand_need_no_feedback(ledger: Ledger):
         output="replace the spindle bearing at the next stop; the 120 Hz band always precedes its failure",
         domain="manufacturing",
     )
-    assert ledger.add_example(know_how) is True
-    assert ledger.add_example(know_how) is False, "unchanged: nothing to do"
-    assert ledger.list_examples(task="root-cause", kind="knowledge")[0].id == know_how.id
-    assert ledger.list_examples(task="clinical-note") == []
+    assert ledger.examples.add(know_how) is True
+    assert ledger.examples.add(know_how) is False, "unchanged: nothing to do"
+    assert ledger.examples.list(task="root-cause", kind="knowledge")[0].id == know_how.id
+    assert ledger.examples.list(task="clinical-note") == []
     with pytest.raises(NotFoundError, match="feedback item 'ghost'"):
-        ledger.add_example(
+        ledger.examples.add(
             ExampleRecord(task="t", kind="lesson", input="i", output="o", feedback_id="ghost"),
         )
 
 
 def test_pairs_filter_by_task_time_and_agreement(ledger: Ledger):
     item = correction()
-    ledger.record_feedback(item, [], derived_from(item)[1])
+    ledger.feedback.record(item, [], derived_from(item)[1])
     checkpoint = datetime.now(UTC)
     other = correction(record_id="rec-dispute-3", values={"preferred": "a"})
     agreed = PairRecord(
@@ -187,12 +187,12 @@ def test_pairs_filter_by_task_time_and_agreement(ledger: Ledger):
         feedback_id=other.id,
         agreement=0.9,
     )
-    ledger.record_feedback(other, [], [agreed])
-    assert [p.id for p in ledger.list_pairs(task="charge-dispute")] == [agreed.id]
-    assert [p.id for p in ledger.list_pairs(since=checkpoint)] == [agreed.id]
-    assert [p.id for p in ledger.list_pairs(min_agreement=0.8)] == [agreed.id], "unknown agreement left out"
-    assert ledger.list_pairs(min_agreement=0.95) == []
-    assert ledger.count_pairs() == 2 and ledger.count_pairs(task="clinical-note") == 1
+    ledger.feedback.record(other, [], [agreed])
+    assert [p.id for p in ledger.pairs.list(task="charge-dispute")] == [agreed.id]
+    assert [p.id for p in ledger.pairs.list(since=checkpoint)] == [agreed.id]
+    assert [p.id for p in ledger.pairs.list(min_agreement=0.8)] == [agreed.id], "unknown agreement left out"
+    assert ledger.pairs.list(min_agreement=0.95) == []
+    assert ledger.pairs.count() == 2 and ledger.pairs.count(task="clinical-note") == 1
 
 
 def test_bad_derived_rows_are_refused_before_any_write(ledger: Ledger):
@@ -205,43 +205,43 @@ def test_bad_derived_rows_are_refused_before_any_write(ledger: Ledger):
         correction(submitted_at=datetime(2025, 1, 1))
     stray = ExampleRecord(task="t", kind="lesson", input="i", output="o", feedback_id="someone-else")
     with pytest.raises(ValueError, match="build derived rows with feedback_id=item.id"):
-        ledger.record_feedback(item, [stray])
+        ledger.feedback.record(item, [stray])
     with pytest.raises(NotFoundError, match="ticket 'no-such-ticket'"):
-        ledger.record_feedback(correction(ticket_id="no-such-ticket"))
-    assert ledger.list_audit() == [] and ledger.list_examples(include_withdrawn=True) == []
+        ledger.feedback.record(correction(ticket_id="no-such-ticket"))
+    assert ledger.audit.list() == [] and ledger.examples.list(include_withdrawn=True) == []
 
 
 def test_example_changes_queue_store_writes_in_the_same_transaction(ledger: Ledger):
     item = correction()
     examples, pairs = derived_from(item)
-    ledger.record_feedback(item, examples, pairs)
-    queued = ledger.pending_store_writes()
+    ledger.feedback.record(item, examples, pairs)
+    queued = ledger.examples.pending_store_writes()
     assert sorted(w.example.id for w in queued) == sorted(e.id for e in examples)
     assert not any(w.withdrawn for w in queued)
 
-    ledger.record_feedback(item, examples, pairs)  # replay: nothing new to write
-    assert [w.queued_at for w in ledger.pending_store_writes()] == [w.queued_at for w in queued]
+    ledger.feedback.record(item, examples, pairs)  # replay: nothing new to write
+    assert [w.queued_at for w in ledger.examples.pending_store_writes()] == [w.queued_at for w in queued]
 
-    assert ledger.clear_store_writes(queued) == 2
-    assert ledger.pending_store_writes() == [] and ledger.count_store_writes() == 0
+    assert ledger.examples.clear_store_writes(queued) == 2
+    assert ledger.examples.pending_store_writes() == [] and ledger.examples.count_store_writes() == 0
 
-    ledger.withdraw_example(examples[0].id)
-    (withdrawal,) = ledger.pending_store_writes()
+    ledger.examples.withdraw(examples[0].id)
+    (withdrawal,) = ledger.examples.pending_store_writes()
     assert withdrawal.example.id == examples[0].id and withdrawal.withdrawn
 
-    ledger.add_example(examples[0])  # restored before the withdrawal reached the store
-    assert ledger.clear_store_writes([withdrawal]) == 0, "a newer change must stay queued"
-    (restored,) = ledger.pending_store_writes()
+    ledger.examples.add(examples[0])  # restored before the withdrawal reached the store
+    assert ledger.examples.clear_store_writes([withdrawal]) == 0, "a newer change must stay queued"
+    (restored,) = ledger.examples.pending_store_writes()
     assert not restored.withdrawn and restored.queued_at > withdrawal.queued_at
 
 
 def test_a_failed_transaction_queues_no_store_write(ledger: Ledger):
     stray = ExampleRecord(task="t", kind="lesson", input="i", output="o", feedback_id="someone-else")
     with pytest.raises(ValueError):
-        ledger.record_feedback(correction(), [stray])
+        ledger.feedback.record(correction(), [stray])
     with pytest.raises(NotFoundError):
-        ledger.record_feedback(correction(ticket_id="no-such-ticket"), *derived_from(correction()))
-    assert ledger.pending_store_writes() == []
+        ledger.feedback.record(correction(ticket_id="no-such-ticket"), *derived_from(correction()))
+    assert ledger.examples.pending_store_writes() == []
 
 
 CRASH_SCRIPT = textwrap.dedent(
@@ -264,7 +264,7 @@ CRASH_SCRIPT = textwrap.dedent(
 
     DerivedRows.upsert = upsert_then_die
     item = correction()
-    Ledger(sys.argv[1]).record_feedback(item, *derived_from(item))
+    Ledger(sys.argv[1]).feedback.record(item, *derived_from(item))
     """
 )
 
@@ -281,11 +281,11 @@ def test_a_crash_mid_way_loses_nothing_when_the_feedback_is_replayed(ledger_db: 
     assert crashed.returncode == 17, crashed.stderr
 
     with Ledger(url) as ledger:
-        assert ledger.list_examples(include_withdrawn=True) == [], "the half-written transaction rolled back"
-        assert ledger.list_audit() == []
+        assert ledger.examples.list(include_withdrawn=True) == [], "the half-written transaction rolled back"
+        assert ledger.audit.list() == []
         item = correction()
         examples, pairs = derived_from(item)
-        outcome = ledger.record_feedback(item, examples, pairs)  # the replay (webhook retry or sync)
+        outcome = ledger.feedback.record(item, examples, pairs)  # the replay (webhook retry or sync)
         assert outcome.feedback_new
-        assert len(ledger.list_examples()) == 2 and ledger.count_pairs() == 1
-        assert ledger.verify_audit().ok
+        assert len(ledger.examples.list()) == 2 and ledger.pairs.count() == 1
+        assert ledger.audit.verify().ok

@@ -44,7 +44,7 @@ def key(request: dict, name: str = "retry-me-1", scope: str = "api:app") -> Idem
 
 
 def create(ledger: Ledger, request: dict, idempotency: IdempotencyKey | None) -> str:
-    return ledger.create_ticket(
+    return ledger.tickets.create(
         "approval", "infra", request, "approvals", outbox_payload={"r": 1}, idempotency=idempotency
     ).id
 
@@ -54,7 +54,7 @@ def counts(ledger: Ledger) -> tuple[int, int, int, int]:
         tickets = session.scalar(select(func.count()).select_from(Ticket))
         outbox = session.scalar(select(func.count()).select_from(Outbox))
         keys = session.scalar(select(func.count()).select_from(IdempotencyKeyRow))
-    created = sum(1 for event in ledger.list_audit() if event.action == "ticket.created")
+    created = sum(1 for event in ledger.audit.list() if event.action == "ticket.created")
     return tickets, outbox, keys, created
 
 
@@ -63,7 +63,7 @@ def test_the_same_key_and_request_give_the_first_ticket_and_write_nothing_new(le
     # the field order of the body does not matter: the hash is over canonical JSON
     again = create(ledger, dict(reversed(list(REQUEST.items()))), key(dict(reversed(list(REQUEST.items())))))
     assert again == first
-    assert ledger.find_idempotent_ticket(key(REQUEST)).id == first
+    assert ledger.tickets.find_idempotent(key(REQUEST)).id == first
     assert counts(ledger) == (1, 1, 1, 1)
 
 
@@ -72,10 +72,10 @@ def test_the_same_key_with_another_request_is_a_conflict_naming_the_fix(ledger: 
     with pytest.raises(IdempotencyConflict, match=f"already used for another request \\(ticket {first}\\).*new key"):
         create(ledger, OTHER, key(OTHER))
     with pytest.raises(IdempotencyConflict):
-        ledger.find_idempotent_ticket(key(OTHER))
+        ledger.tickets.find_idempotent(key(OTHER))
     # another kind of ticket with the same body is another request too
     with pytest.raises(IdempotencyConflict):
-        ledger.find_idempotent_ticket(IdempotencyKey.for_request("api:app", "retry-me-1", "review", REQUEST))
+        ledger.tickets.find_idempotent(IdempotencyKey.for_request("api:app", "retry-me-1", "review", REQUEST))
     assert counts(ledger) == (1, 1, 1, 1)
 
 
@@ -84,7 +84,7 @@ def test_keys_are_per_scope_and_tickets_without_a_key_are_untouched(ledger: Ledg
     admin = create(ledger, REQUEST, key(REQUEST, scope="api:admin"))
     plain = {create(ledger, REQUEST, None), create(ledger, REQUEST, None)}
     assert len({app, admin, *plain}) == 4
-    assert ledger.find_idempotent_ticket(key(REQUEST, name="never-sent")) is None
+    assert ledger.tickets.find_idempotent(key(REQUEST, name="never-sent")) is None
 
 
 def test_a_key_survives_reopening_the_ledger(url: str) -> None:
@@ -113,7 +113,7 @@ def test_concurrent_duplicates_from_writers_sharing_no_lock_make_one_ticket(url:
         thread.join()
     assert len(ids) == 4 and len(set(ids)) == 1
     assert counts(ledgers[0]) == (1, 1, 1, 1)
-    assert ledgers[0].verify_audit().ok, "the losers' rolled-back work left no trace in the audit chain"
+    assert ledgers[0].audit.verify().ok, "the losers' rolled-back work left no trace in the audit chain"
     for ledger in ledgers:
         ledger.close()
 
@@ -138,6 +138,29 @@ def test_losing_the_race_on_the_unique_key_answers_with_the_winners_ticket(
     with pytest.raises(IdempotencyConflict):
         create(ledger, OTHER, key(OTHER))
     assert counts(ledger) == (1, 1, 1, 1)
+
+
+def test_losing_the_race_inside_a_larger_transaction_keeps_its_other_writes(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lost race is answered inside `tx.tickets.create` (its insert runs in a savepoint): a use-case that
+    writes more in the same transaction commits the rest, and the trail verifies."""
+    winner = create(ledger, REQUEST, key(REQUEST))
+    real = TicketRepository.find_idempotent
+
+    def stale_once(self: TicketRepository, idempotency: IdempotencyKey) -> object:
+        monkeypatch.setattr(TicketRepository, "find_idempotent", real)
+        return None
+
+    monkeypatch.setattr(TicketRepository, "find_idempotent", stale_once)
+    with ledger.transaction() as tx:
+        tx.cursors.set("argilla.responses", "t1")
+        ticket = tx.tickets.create("escalation", "ops", REQUEST, "escalations", idempotency=key(REQUEST))
+        tx.audit.append("tester", "test.after", "test", ticket.id, {})
+    assert ticket.id == winner
+    assert ledger.cursors.get("argilla.responses") == "t1"
+    assert counts(ledger) == (1, 1, 1, 1)
+    assert ledger.audit.list()[-1].action == "test.after" and ledger.audit.verify().ok
 
 
 @pytest.mark.parametrize(

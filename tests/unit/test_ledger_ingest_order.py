@@ -26,8 +26,8 @@ def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on P
 
 @pytest.fixture
 def ticket(ledger: Ledger) -> TicketRecord:
-    created = ledger.create_ticket("approval", "infra_change", {"action": ACTION}, "approvals")
-    return ledger.set_ticket_delivered(created.id, "approvals", "rec-approval-1")
+    created = ledger.tickets.create("approval", "infra_change", {"action": ACTION}, "approvals")
+    return ledger.tickets.set_delivered(created.id, "approvals", "rec-approval-1")
 
 
 def approval(ticket: TicketRecord, decision: str, at: datetime, *, user: str = "alice", **values: str):
@@ -47,35 +47,35 @@ def approval(ticket: TicketRecord, decision: str, at: datetime, *, user: str = "
 
 
 def lessons(ledger: Ledger) -> list[str]:
-    return [example.id for example in ledger.list_examples() if example.kind == "lesson"]
+    return [example.id for example in ledger.examples.list() if example.kind == "lesson"]
 
 
 def test_a_stale_retry_of_an_older_answer_leaves_the_newer_decision(ledger: Ledger, ticket: TicketRecord):
     rejected = approval(ticket, "reject", T1, reason="no drains during the handover")
     assert ingest_response(ledger, rejected).changed
-    assert ledger.get_ticket(ticket.id).decision["decision"] == "reject"
+    assert ledger.tickets.get(ticket.id).decision["decision"] == "reject"
     assert len(lessons(ledger)) == 1
 
     approved = approval(ticket, "approve", T2)
     assert ingest_response(ledger, approved).changed
-    assert ledger.get_ticket(ticket.id).decision["decision"] == "approve"
+    assert ledger.tickets.get(ticket.id).decision["decision"] == "approve"
     assert lessons(ledger) == [], "the lesson of the withdrawn rejection is withdrawn too"
-    events = len(ledger.list_audit())
+    events = len(ledger.audit.list())
 
     late = ingest_response(ledger, rejected)  # Argilla's retry of the t1 event, re-signed, arrives now
     assert late.stale and not late.changed
-    assert ledger.get_ticket(ticket.id).decision["decision"] == "approve"
+    assert ledger.tickets.get(ticket.id).decision["decision"] == "approve"
     assert lessons(ledger) == []
-    assert len(ledger.list_audit()) == events, "nothing is written for a stale response"
+    assert len(ledger.audit.list()) == events, "nothing is written for a stale response"
 
 
 def test_a_replayed_answer_changes_nothing(ledger: Ledger, ticket: TicketRecord):
     rejected = approval(ticket, "reject", T1, reason="no drains during the handover")
     first = ingest_response(ledger, rejected)
-    events = len(ledger.list_audit())
+    events = len(ledger.audit.list())
     again = ingest_response(ledger, rejected)
     assert first.changed and not again.changed and not again.stale
-    assert len(ledger.list_audit()) == events
+    assert len(ledger.audit.list()) == events
     assert len(lessons(ledger)) == 1
 
 
@@ -84,13 +84,13 @@ def test_an_answer_at_the_same_time_is_not_stale(ledger: Ledger, ticket: TicketR
     ingest_response(ledger, approval(ticket, "reject", T1, reason="too risky"))
     changed = ingest_response(ledger, approval(ticket, "reject", T1, reason="too risky, again"))
     assert changed.changed and not changed.stale
-    assert ledger.get_ticket(ticket.id).decision["reason"] == "too risky, again"
+    assert ledger.tickets.get(ticket.id).decision["reason"] == "too risky, again"
 
 
 def test_the_first_annotator_decides_and_only_they_change_it(ledger: Ledger, ticket: TicketRecord):
     ingest_response(ledger, approval(ticket, "approve", T1, user="alice"))
     ingest_response(ledger, approval(ticket, "reject", T2, user="bob", reason="wrong node"))
-    decided = ledger.get_ticket(ticket.id)
+    decided = ledger.tickets.get(ticket.id)
     assert decided.decided_by == "alice" and decided.decision["decision"] == "approve"
     # bob's answer is still kept as his feedback (and teaches its lesson)
     assert len(lessons(ledger)) == 1
@@ -119,6 +119,6 @@ def test_a_response_without_a_ticket_still_teaches(ledger: Ledger, ticket: Ticke
     )
     result = ingest_response(ledger, orphan)
     assert result.changed and result.ticket_id is None
-    (example,) = ledger.list_examples()
+    (example,) = ledger.examples.list()
     assert example.kind == "correction" and example.task == "clinical_note"
     assert example.output == "Sinus rhythm, no ST changes."

@@ -73,24 +73,24 @@ def test_a_ledger_from_before_migrations_keeps_its_rows_and_chain_and_gains_the_
 ):
     load_6d2a36d(empty_db)
     with Ledger(empty_db.url, audit_key=AUDIT_KEY) as ledger:
-        verified = ledger.verify_audit()
+        verified = ledger.audit.verify()
         assert verified.ok and verified.checked == 7, verified.reason
-        tickets = {ticket.kind: ticket for ticket in ledger.list_tickets()}
+        tickets = {ticket.kind: ticket for ticket in ledger.tickets.list()}
         assert set(tickets) == {"review", "approval"}
         assert tickets["review"].decision == {"verdict": "edit"}
         assert tickets["review"].decided_by == "dr-ng"
         assert tickets["review"].argilla_record_id == "rec-1"
-        assert [item.ticket_id for item in ledger.undelivered_outbox(tickets["approval"].id)] == [
+        assert [item.ticket_id for item in ledger.outbox.undelivered(tickets["approval"].id)] == [
             tickets["approval"].id
         ]
-        (feedback,) = ledger.list_feedback()
+        (feedback,) = ledger.feedback.list()
         assert feedback.values["corrected"] == "pneumonia, pending culture"
-        assert [example.output for example in ledger.list_examples()] == ["pneumonia, pending culture"]
-        assert [pair.rejected for pair in ledger.list_pairs()] == ["possible pneumonia"]
-        assert ledger.get_cursor("responses:corrections") == "2025-03-04T09:00:00+00:00"
+        assert [example.output for example in ledger.examples.list()] == ["pneumonia, pending culture"]
+        assert [pair.rejected for pair in ledger.pairs.list()] == ["possible pneumonia"]
+        assert ledger.cursors.get("responses:corrections") == "2025-03-04T09:00:00+00:00"
         # the chain goes on, keyed as before
-        ledger.create_ticket("escalation", "clinical-note", {"prompt": "after the upgrade"}, "escalations")
-        assert ledger.verify_audit().checked == 8 and ledger.verify_audit().ok
+        ledger.tickets.create("escalation", "clinical-note", {"prompt": "after the upgrade"}, "escalations")
+        assert ledger.audit.verify().checked == 8 and ledger.audit.verify().ok
     engine = create_engine(empty_db.url)
     try:
         with engine.connect() as connection:
@@ -125,8 +125,8 @@ def test_a_ledger_made_by_create_all_from_todays_models_is_stamped_as_the_head(t
     Base.metadata.create_all(engine)
     engine.dispose()
     with Ledger(url) as ledger:
-        ledger.create_ticket("review", "clinical-note", {"prompt": "p"}, "corrections")
-        assert ledger.verify_audit().ok
+        ledger.tickets.create("review", "clinical-note", {"prompt": "p"}, "corrections")
+        assert ledger.audit.verify().ok
     with sqlite3.connect(tmp_path / "ledger.db") as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [
             (migrations.head_revision(),)
@@ -189,4 +189,4 @@ def test_writers_opening_one_new_ledger_at_once_migrate_it_once(empty_db: Ledger
     assert sorted(outcomes, key=str) == sorted([None, head, head], key=str), outcomes  # one migrated from nothing
     assert empty_db.fetch("SELECT version_num FROM alembic_version") == [(head,)]
     with Ledger(empty_db.url) as ledger:
-        assert ledger.verify_audit().ok
+        assert ledger.audit.verify().ok

@@ -23,15 +23,15 @@ def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:
 
 
 def queued(ledger: Ledger, name: str = "ticket") -> tuple[str, str]:
-    ticket = ledger.create_ticket(
+    ticket = ledger.tickets.create(
         "review", "clinical_note", {"prompt": name}, "corrections", outbox_payload={"external_id": name}
     )
-    (item,) = ledger.undelivered_outbox(ticket.id)
+    (item,) = ledger.outbox.undelivered(ticket.id)
     return ticket.id, item.id
 
 
 def due_everything(ledger: Ledger) -> list[str]:
-    return [item.ticket_id for item in ledger.pending_outbox(now=utcnow() + timedelta(days=1))]
+    return [item.ticket_id for item in ledger.outbox.pending(now=utcnow() + timedelta(days=1))]
 
 
 def test_a_days_long_outage_neither_overflows_nor_gives_up(ledger: Ledger, ledger_db: LedgerDatabase) -> None:
@@ -39,10 +39,10 @@ def test_a_days_long_outage_neither_overflows_nor_gives_up(ledger: Ledger, ledge
     # the state after ~17 h of retries at the cap: 2 ** attempts no longer fits a float
     ledger_db.execute("UPDATE outbox SET attempts = 5000 WHERE id = ?", params=(outbox_id,))
     before = utcnow()
-    item = ledger.mark_outbox_attempt(outbox_id, "Argilla at http://127.0.0.1:6900 is unreachable")
+    item = ledger.outbox.mark_attempt(outbox_id, "Argilla at http://127.0.0.1:6900 is unreachable")
     assert item.attempts == 5001
     assert timedelta(seconds=59) <= item.next_attempt_at - before <= timedelta(seconds=61)
-    assert ledger.get_ticket(ticket_id).status == "queued", "an outage never dead-letters"
+    assert ledger.tickets.get(ticket_id).status == "queued", "an outage never dead-letters"
     assert due_everything(ledger) == [ticket_id]
 
 
@@ -50,31 +50,31 @@ def test_a_record_refused_max_attempts_times_is_dead_lettered_and_retried(ledger
     bad, bad_outbox = queued(ledger, "bad")
     good, _ = queued(ledger, "good")
     for attempt in range(1, CONFIG.outbox_max_attempts):
-        ledger.mark_outbox_attempt(bad_outbox, f"422: vector has the wrong size ({attempt})", refused=True)
-        assert ledger.get_ticket(bad).status == "queued"
-    ledger.mark_outbox_attempt(bad_outbox, "422: vector has the wrong size (last)", refused=True)
+        ledger.outbox.mark_attempt(bad_outbox, f"422: vector has the wrong size ({attempt})", refused=True)
+        assert ledger.tickets.get(bad).status == "queued"
+    ledger.outbox.mark_attempt(bad_outbox, "422: vector has the wrong size (last)", refused=True)
 
-    assert ledger.get_ticket(bad).status == "failed"
+    assert ledger.tickets.get(bad).status == "failed"
     assert due_everything(ledger) == [good], "a dead letter blocks nobody and is not retried by itself"
-    failure = [e for e in ledger.list_audit() if e.action == "ticket.failed"]
+    failure = [e for e in ledger.audit.list() if e.action == "ticket.failed"]
     assert failure[-1].subject_id == bad and "refused the record 3 times" in failure[-1].payload["reason"]
-    assert [t.id for t in ledger.list_tickets(status="failed")] == [bad]
-    (waiting,) = ledger.undelivered_outbox(bad)
+    assert [t.id for t in ledger.tickets.list(status="failed")] == [bad]
+    (waiting,) = ledger.outbox.undelivered(bad)
     assert waiting.attempts == 3 and waiting.last_error.endswith("(last)")
 
-    assert ledger.retry_failed() == [bad]
-    assert ledger.get_ticket(bad).status == "queued"
-    assert ledger.undelivered_outbox(bad)[0].attempts == 0
-    assert bad in [item.ticket_id for item in ledger.pending_outbox()], "due at once"
-    assert ledger.list_audit()[-1].action == "ticket.retried"
-    assert ledger.retry_failed() == [], "nothing left to retry"
+    assert ledger.outbox.retry_failed() == [bad]
+    assert ledger.tickets.get(bad).status == "queued"
+    assert ledger.outbox.undelivered(bad)[0].attempts == 0
+    assert bad in [item.ticket_id for item in ledger.outbox.pending()], "due at once"
+    assert ledger.audit.list()[-1].action == "ticket.retried"
+    assert ledger.outbox.retry_failed() == [], "nothing left to retry"
 
 
 def test_retry_of_named_tickets_only(ledger: Ledger) -> None:
     first, first_outbox = queued(ledger, "first")
     second, second_outbox = queued(ledger, "second")
     for _ in range(CONFIG.outbox_max_attempts):
-        ledger.mark_outbox_attempt(first_outbox, "refused", refused=True)
-        ledger.mark_outbox_attempt(second_outbox, "refused", refused=True)
-    assert ledger.retry_failed([second]) == [second]
-    assert ledger.get_ticket(first).status == "failed"
+        ledger.outbox.mark_attempt(first_outbox, "refused", refused=True)
+        ledger.outbox.mark_attempt(second_outbox, "refused", refused=True)
+    assert ledger.outbox.retry_failed([second]) == [second]
+    assert ledger.tickets.get(first).status == "failed"

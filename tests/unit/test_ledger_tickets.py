@@ -52,9 +52,9 @@ def test_sqlite_ledger_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(ledge
 
 def test_reopening_keeps_data_and_a_newer_schema_is_refused(ledger_db: LedgerDatabase):
     with Ledger(ledger_db.url) as first:
-        ticket = first.create_ticket("approval", "infra-change", APPROVAL_REQUEST, "approvals")
+        ticket = first.tickets.create("approval", "infra-change", APPROVAL_REQUEST, "approvals")
     with Ledger(ledger_db.url) as second:
-        assert second.get_ticket(ticket.id).request == APPROVAL_REQUEST
+        assert second.tickets.get(ticket.id).request == APPROVAL_REQUEST
     ledger_db.execute("UPDATE ledger_meta SET value='99' WHERE key='schema_version'")
     with pytest.raises(LedgerError, match="schema version 99.*upgrade tacit"):
         Ledger(ledger_db.url)
@@ -68,7 +68,7 @@ def test_bad_urls_say_what_to_use():
 
 
 def test_ticket_lifecycle_queued_open_decided(ledger: Ledger):
-    ticket = ledger.create_ticket(
+    ticket = ledger.tickets.create(
         "approval",
         "infra-change",
         APPROVAL_REQUEST,
@@ -79,97 +79,97 @@ def test_ticket_lifecycle_queued_open_decided(ledger: Ledger):
     assert (ticket.status, ticket.argilla_record_id, ticket.decision) == ("queued", None, None)
     assert ticket.created_at.tzinfo is not None
 
-    delivered = ledger.set_ticket_delivered(ticket.id, "approvals", "rec-7f3a")
+    delivered = ledger.tickets.set_delivered(ticket.id, "approvals", "rec-7f3a")
     assert (delivered.status, delivered.argilla_record_id) == ("open", "rec-7f3a")
-    assert ledger.find_ticket_by_record("approvals", "rec-7f3a").id == ticket.id
-    assert ledger.find_ticket_by_record("approvals", "unknown") is None
-    assert ledger.pending_outbox() == [], "delivering the ticket settles its outbox row"
+    assert ledger.tickets.find_by_record("approvals", "rec-7f3a").id == ticket.id
+    assert ledger.tickets.find_by_record("approvals", "unknown") is None
+    assert ledger.outbox.pending() == [], "delivering the ticket settles its outbox row"
 
     decided_at = datetime(2025, 3, 4, 10, 30, tzinfo=UTC)
     decision = {"verdict": "reject", "reason": "snapshots are the only copy until the offsite sync is fixed"}
-    decided = ledger.decide_ticket(ticket.id, decision, by="dana", at=decided_at)
+    decided = ledger.tickets.decide(ticket.id, decision, by="dana", at=decided_at)
     assert decided.status == "decided"
     assert decided.decision == decision
     assert (decided.decided_by, decided.decided_at) == ("dana", decided_at)
-    assert ledger.get_ticket(ticket.id) == decided
+    assert ledger.tickets.get(ticket.id) == decided
 
     # the same decision delivered again (webhook + sync) is not a new event
-    ledger.decide_ticket(ticket.id, decision, by="dana", at=decided_at)
-    actions = [event.action for event in ledger.list_audit(subject_type="ticket", subject_id=ticket.id)]
+    ledger.tickets.decide(ticket.id, decision, by="dana", at=decided_at)
+    actions = [event.action for event in ledger.audit.list(subject_type="ticket", subject_id=ticket.id)]
     assert actions == ["ticket.created", "ticket.delivered", "ticket.decided"]
 
     changed = {"verdict": "modify", "reason": "prune only snapshots older than 90 days"}
-    assert ledger.decide_ticket(ticket.id, changed, by="dana").decision == changed
-    assert ledger.list_audit(subject_id=ticket.id)[-1].action == "ticket.redecided"
+    assert ledger.tickets.decide(ticket.id, changed, by="dana").decision == changed
+    assert ledger.audit.list(subject_id=ticket.id)[-1].action == "ticket.redecided"
 
 
 def test_a_late_delivery_report_does_not_reopen_a_decided_ticket(ledger: Ledger):
-    ticket = ledger.create_ticket("review", "clinical-note", {"draft": "possible pneumonia"}, "corrections")
-    ledger.set_ticket_delivered(ticket.id, "corrections", "rec-1")
-    ledger.decide_ticket(ticket.id, {"verdict": "accept"}, by="dr-ng")
-    assert ledger.set_ticket_delivered(ticket.id, "corrections", "rec-1").status == "decided"
+    ticket = ledger.tickets.create("review", "clinical-note", {"draft": "possible pneumonia"}, "corrections")
+    ledger.tickets.set_delivered(ticket.id, "corrections", "rec-1")
+    ledger.tickets.decide(ticket.id, {"verdict": "accept"}, by="dr-ng")
+    assert ledger.tickets.set_delivered(ticket.id, "corrections", "rec-1").status == "decided"
 
 
 def test_failed_ticket_and_wrong_input_are_refused_clearly(ledger: Ledger):
-    ticket = ledger.create_ticket("escalation", "charge-dispute", {"conversation": ["..."]}, "escalations")
-    assert ledger.fail_ticket(ticket.id, "Argilla refused the record: field too long").status == "failed"
+    ticket = ledger.tickets.create("escalation", "charge-dispute", {"conversation": ["..."]}, "escalations")
+    assert ledger.tickets.fail(ticket.id, "Argilla refused the record: field too long").status == "failed"
     with pytest.raises(NotFoundError, match="ticket 'nope' is not in the ledger"):
-        ledger.get_ticket("nope")
+        ledger.tickets.get("nope")
     with pytest.raises(NotFoundError, match="ticket 'nope'"):
-        ledger.decide_ticket("nope", {"verdict": "accept"}, by="x")
+        ledger.tickets.decide("nope", {"verdict": "accept"}, by="x")
     with pytest.raises(
         ValueError, match="ticket.kind must be one of review, approval, escalation, preference"
     ):
-        ledger.create_ticket("vote", "t", {}, "d")  # type: ignore[arg-type]
+        ledger.tickets.create("vote", "t", {}, "d")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ticket.task must be a non-empty string"):
-        ledger.create_ticket("review", " ", {}, "corrections")
+        ledger.tickets.create("review", " ", {}, "corrections")
     with pytest.raises(ValueError, match="decision must be a non-empty dict"):
-        ledger.decide_ticket(ticket.id, {}, by="x")
+        ledger.tickets.decide(ticket.id, {}, by="x")
     with pytest.raises(ValueError, match="decision.at must be a timezone-aware datetime"):
-        ledger.decide_ticket(ticket.id, {"verdict": "accept"}, by="x", at=datetime(2025, 1, 1))
+        ledger.tickets.decide(ticket.id, {"verdict": "accept"}, by="x", at=datetime(2025, 1, 1))
     with pytest.raises(LedgerError, match="already exists"):
-        ledger.create_ticket("review", "t", {}, "corrections", ticket_id=ticket.id)
+        ledger.tickets.create("review", "t", {}, "corrections", ticket_id=ticket.id)
 
 
 def test_outbox_retries_with_backoff_until_delivered(ledger_db: LedgerDatabase):
     config = LedgerConfig(outbox_backoff_base_s=2.0, outbox_backoff_max_s=5.0)
     with Ledger(ledger_db.url, config) as ledger:
-        first = ledger.create_ticket(
+        first = ledger.tickets.create(
             "review", "clinical-note", {"draft": "a"}, "corrections", outbox_payload={"n": 1}
         )
-        second = ledger.create_ticket(
+        second = ledger.tickets.create(
             "review", "clinical-note", {"draft": "b"}, "corrections", outbox_payload={"n": 2}
         )
-        pending = ledger.pending_outbox()
+        pending = ledger.outbox.pending()
         assert [item.ticket_id for item in pending] == [first.id, second.id]
         assert [item.payload for item in pending] == [{"n": 1}, {"n": 2}]
 
-        failed = ledger.mark_outbox_attempt(pending[0].id, "ConnectError: Argilla at 127.0.0.1:6900 refused")
+        failed = ledger.outbox.mark_attempt(pending[0].id, "ConnectError: Argilla at 127.0.0.1:6900 refused")
         assert failed.attempts == 1 and "refused" in failed.last_error
-        assert [item.id for item in ledger.pending_outbox()] == [pending[1].id], "backing off: not due yet"
+        assert [item.id for item in ledger.outbox.pending()] == [pending[1].id], "backing off: not due yet"
         later = datetime.now(UTC) + timedelta(seconds=3)
-        assert pending[0].id in [item.id for item in ledger.pending_outbox(now=later)]
+        assert pending[0].id in [item.id for item in ledger.outbox.pending(now=later)]
 
-        again = ledger.mark_outbox_attempt(pending[0].id, "still down")
-        third = ledger.mark_outbox_attempt(pending[0].id, "still down")
+        again = ledger.outbox.mark_attempt(pending[0].id, "still down")
+        third = ledger.outbox.mark_attempt(pending[0].id, "still down")
         assert (again.next_attempt_at - failed.next_attempt_at) > timedelta(seconds=1), "the wait doubles"
         assert third.next_attempt_at - datetime.now(UTC) <= timedelta(seconds=5), "capped at the max"
 
-        delivered = ledger.mark_outbox_delivered(pending[0].id)
+        delivered = ledger.outbox.mark_delivered(pending[0].id)
         assert delivered.delivered_at is not None
         far_future = datetime.now(UTC) + timedelta(days=1)
-        assert [item.id for item in ledger.pending_outbox(now=far_future)] == [pending[1].id]
+        assert [item.id for item in ledger.outbox.pending(now=far_future)] == [pending[1].id]
         with pytest.raises(NotFoundError, match="outbox item 'missing'"):
-            ledger.mark_outbox_delivered("missing")
+            ledger.outbox.mark_delivered("missing")
 
 
 def test_sync_cursors_round_trip(ledger: Ledger):
-    assert ledger.get_cursor("argilla.responses") is None
-    assert ledger.get_cursor("argilla.responses", default="1970-01-01T00:00:00+00:00").startswith("1970")
-    ledger.set_cursor("argilla.responses", "2025-03-04T10:30:00+00:00")
-    ledger.set_cursor("argilla.responses", "2025-03-04T10:31:00+00:00")
-    ledger.set_cursor("other", "7")
-    assert ledger.get_cursor("argilla.responses") == "2025-03-04T10:31:00+00:00"
-    assert ledger.get_cursor("other") == "7"
+    assert ledger.cursors.get("argilla.responses") is None
+    assert ledger.cursors.get("argilla.responses", default="1970-01-01T00:00:00+00:00").startswith("1970")
+    ledger.cursors.set("argilla.responses", "2025-03-04T10:30:00+00:00")
+    ledger.cursors.set("argilla.responses", "2025-03-04T10:31:00+00:00")
+    ledger.cursors.set("other", "7")
+    assert ledger.cursors.get("argilla.responses") == "2025-03-04T10:31:00+00:00"
+    assert ledger.cursors.get("other") == "7"
     with pytest.raises(ValueError, match="must be a string"):
-        ledger.set_cursor("other", 7)  # type: ignore[arg-type]
+        ledger.cursors.set("other", 7)  # type: ignore[arg-type]

@@ -22,8 +22,8 @@ def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:
 
 @pytest.fixture
 def ticket(ledger: Ledger) -> TicketRecord:
-    created = ledger.create_ticket("approval", "infra_change", {"action": "drain"}, "approvals")
-    return ledger.set_ticket_delivered(created.id, "approvals", "rec-approval-1")
+    created = ledger.tickets.create("approval", "infra_change", {"action": "drain"}, "approvals")
+    return ledger.tickets.set_delivered(created.id, "approvals", "rec-approval-1")
 
 
 def test_a_deletion_wins_over_an_answer_of_the_same_time(ledger: Ledger, ticket: TicketRecord) -> None:
@@ -33,7 +33,7 @@ def test_a_deletion_wins_over_an_answer_of_the_same_time(ledger: Ledger, ticket:
     assert lessons(ledger) == []
     revived = ingest_response(ledger, rejected)  # a re-signed retry of response.created, same updated_at
     assert revived.stale and not revived.changed
-    assert lessons(ledger) == [] and ledger.list_feedback()[0].status == "deleted"
+    assert lessons(ledger) == [] and ledger.feedback.list()[0].status == "deleted"
     again = ingest_response(ledger, replace(rejected, updated_at=T2))  # answered anew, later: it counts
     assert again.changed and len(lessons(ledger)) == 1
 
@@ -42,12 +42,12 @@ def test_an_answer_without_a_time_is_stale_when_a_time_is_held(ledger: Ledger, t
     assert ingest_response(ledger, approval(ticket, "reject", T1, reason="not now")).changed
     untimed = ingest_response(ledger, replace(approval(ticket, "approve", T1), updated_at=None))
     assert untimed.stale and not untimed.changed
-    assert ledger.get_ticket(ticket.id).decision["decision"] == "reject"
+    assert ledger.tickets.get(ticket.id).decision["decision"] == "reject"
 
 
 def test_a_delivery_id_is_first_once_until_it_is_pruned(ledger: Ledger) -> None:
-    assert ledger.first_delivery("msg_1", keep_s=600)
-    assert not ledger.first_delivery("msg_1", keep_s=600), "a replay inside the window"
-    assert ledger.first_delivery("msg_2", keep_s=600)
+    assert ledger.deliveries.first("msg_1", keep_s=600)
+    assert not ledger.deliveries.first("msg_1", keep_s=600), "a replay inside the window"
+    assert ledger.deliveries.first("msg_2", keep_s=600)
     # keep_s=0 prunes every id seen before now: the timestamp window refuses such deliveries by itself
-    assert ledger.first_delivery("msg_1", keep_s=0)
+    assert ledger.deliveries.first("msg_1", keep_s=0)

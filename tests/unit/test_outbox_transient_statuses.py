@@ -124,7 +124,7 @@ def test_a_ticket_waits_through_an_outage_and_is_delivered_after_it(
     config = LedgerConfig(outbox_max_attempts=2, outbox_backoff_base_s=1e-6, outbox_backoff_max_s=1e-6)
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", config) as ledger:
         payload = _payload(uuid.uuid4().hex)
-        ledger.create_ticket(
+        ledger.tickets.create(
             "review",
             "notes",
             {"prompt": "Summarise the ECG."},
@@ -135,15 +135,15 @@ def test_a_ticket_waits_through_an_outage_and_is_delivered_after_it(
         runtime = OutboxRuntime(ledger, _gateway(argilla))
         attempts = 0
         while attempts < 4:  # twice the attempts that dead-letter a refused record
-            if ledger.pending_outbox():
+            if ledger.outbox.pending():
                 assert deliver_outbox(runtime) == 0  # type: ignore[arg-type]
                 attempts += 1
-        ticket = ledger.get_ticket(payload.external_id)
+        ticket = ledger.tickets.get(payload.external_id)
         assert ticket.status == "queued", f"HTTP {status} dead-lettered the ticket: {ticket.status}"
         runtime.argilla = HealthyArgilla()  # Argilla serves again
-        while not ledger.pending_outbox():
+        while not ledger.outbox.pending():
             pass  # the last backoff (a microsecond) runs out
         assert deliver_outbox(runtime) == 1  # type: ignore[arg-type]
-        ticket = ledger.get_ticket(payload.external_id)
+        ticket = ledger.tickets.get(payload.external_id)
         assert ticket.argilla_record_id == f"record-{payload.external_id}"
-        assert ticket.status != "failed" and not ledger.pending_outbox()
+        assert ticket.status != "failed" and not ledger.outbox.pending()

@@ -100,13 +100,13 @@ class EdgeRuntime:
 
     def outcome(self) -> dict[str, Any]:
         """Everything the answer changed that someone downstream sees."""
-        ticket = self.ledger.get_ticket(TICKET_ID)
+        ticket = self.ledger.tickets.get(TICKET_ID)
         return {
             "ticket": (ticket.status, ticket.decided_by, ticket.decision),
-            "examples": sorted((e.id, e.kind, e.input, e.output) for e in self.ledger.list_examples()),
-            "pairs": sorted((p.prompt, p.chosen, p.rejected) for p in self.ledger.list_pairs()),
+            "examples": sorted((e.id, e.kind, e.input, e.output) for e in self.ledger.examples.list()),
+            "pairs": sorted((p.prompt, p.chosen, p.rejected) for p in self.ledger.pairs.list()),
             "store": sorted(self.store.upserted),
-            "store_pending": self.ledger.count_store_writes(),
+            "store_pending": self.ledger.examples.count_store_writes(),
             "wakes": self.wakes,
         }
 
@@ -171,10 +171,10 @@ def taken_in_by(edge: Callable[[EdgeRuntime], dict[str, Any]], home: Path) -> di
     secrets = ensure_secrets(settings.secrets_file, settings.argilla.owner, settings.argilla.annotators)
     write_secrets(settings.secrets_file, secrets.model_copy(update={"webhook_secret": SECRET}))
     with Ledger(f"sqlite:///{home / 'ledger.db'}") as ledger:
-        ticket = ledger.create_ticket(
+        ticket = ledger.tickets.create(
             "review", TASK, {"task": TASK, **FIELDS}, "corrections", ticket_id=TICKET_ID
         )
-        ledger.set_ticket_delivered(ticket.id, "corrections", RECORD_ID)
+        ledger.tickets.set_delivered(ticket.id, "corrections", RECORD_ID)
         return edge(EdgeRuntime(settings, ledger, ArgillaHolding([])))
 
 
@@ -208,8 +208,8 @@ def test_a_disagreement_a_sync_pass_takes_in_reaches_the_adjudicator_in_that_pas
     quorum = "approvals-quorum-2"  # a critical action: two reviewers (review.quorum's default)
     settings = TacitSettings(home=tmp_path)
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
-        ticket = ledger.create_ticket("approval", "infra", {"action": {"risk": "critical"}}, quorum)
-        ledger.set_ticket_delivered(ticket.id, quorum, "rec-q-1")
+        ticket = ledger.tickets.create("approval", "infra", {"action": {"risk": "critical"}}, quorum)
+        ledger.tickets.set_delivered(ticket.id, quorum, "rec-q-1")
 
         def answer(user: str, **values: str) -> SubmittedResponse:
             fields = {"context": "Friday 17:40", "action": "kubectl drain node-7", "risk": "critical"}
@@ -234,6 +234,6 @@ def test_a_disagreement_a_sync_pass_takes_in_reaches_the_adjudicator_in_that_pas
             datasets=(quorum,),
         )
         report = run_sync(EdgeRuntime(settings, ledger, argilla))  # type: ignore[arg-type]
-        assert report.ingested == 2 and ledger.get_ticket(ticket.id).review["state"] == "in_adjudication"
+        assert report.ingested == 2 and ledger.tickets.get(ticket.id).review["state"] == "in_adjudication"
         assert len(argilla.delivered) == 1 and ticket.id in argilla.delivered[0]  # the adjudication record
-        assert [item for item in ledger.pending_outbox() if item.ticket_id == ticket.id] == []
+        assert [item for item in ledger.outbox.pending() if item.ticket_id == ticket.id] == []

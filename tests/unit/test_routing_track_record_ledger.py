@@ -39,9 +39,9 @@ def review(ledger: Ledger, prompt: str, draft: str, verdict: str | None, **signa
     request = {"task": TASK, "prompt": prompt, "draft": draft, "context": None, "metadata": {}, "details": {}}
     if signals:
         request["signals"] = signals
-    ticket = ledger.create_ticket("review", TASK, request, "corrections")
+    ticket = ledger.tickets.create("review", TASK, request, "corrections")
     if verdict is not None:
-        ledger.decide_ticket(ticket.id, {"verdict": verdict, "output": draft, "note": None}, "reviewer")
+        ledger.tickets.decide(ticket.id, {"verdict": verdict, "output": draft, "note": None}, "reviewer")
     return ticket.id
 
 
@@ -49,8 +49,8 @@ def test_only_decided_reviews_with_a_verdict_count(ledger: Ledger) -> None:
     accepted = review(ledger, "reset my password", "Settings > Security.", "accept", entropy=0.3)
     edited = review(ledger, "refund my invoice", "No.", "edit")
     review(ledger, "still open", "Draft.", None)
-    approval = ledger.create_ticket("approval", TASK, {"action": {"summary": "x"}}, "approvals")
-    ledger.decide_ticket(approval.id, {"decision": "approve"}, "reviewer")
+    approval = ledger.tickets.create("approval", TASK, {"action": {"summary": "x"}}, "approvals")
+    ledger.tickets.decide(approval.id, {"decision": "approve"}, "reviewer")
     found = {r.id: r for r in decided_reviews(ledger)}
     assert set(found) == {accepted, edited}
     assert found[accepted].accepted and not found[edited].accepted
@@ -59,13 +59,13 @@ def test_only_decided_reviews_with_a_verdict_count(ledger: Ledger) -> None:
 
 def test_an_item_never_sees_its_own_verdict_or_a_later_one(ledger: Ledger) -> None:
     first = review(ledger, "reset my password", "Settings > Security.", "accept")
-    ledger.add_example(ExampleRecord(TASK, "accepted", "reset my password", "Settings > Security."))
+    ledger.examples.add(ExampleRecord(TASK, "accepted", "reset my password", "Settings > Security."))
     second = review(ledger, "reset my password please", "Settings > Security.", "accept")
-    ledger.add_example(ExampleRecord(TASK, "accepted", "reset my password please", "Settings > Security."))
+    ledger.examples.add(ExampleRecord(TASK, "accepted", "reset my password please", "Settings > Security."))
     items = {
         item.id: dict(zip(FEATURES, item.features, strict=True))
         for item in reviewed_items(
-            decided_reviews(ledger), ledger.list_examples(task=TASK), bag_of_words, k=5
+            decided_reviews(ledger), ledger.examples.list(task=TASK), bag_of_words, k=5
         )
     }
     assert items[first]["similarity"] == 0.0  # nothing was reviewed before it: not even its own example

@@ -104,9 +104,9 @@ def test_sync_withdraws_responses_deleted_in_argilla(
         assert missed_once.withdrawn == 0, "one pass missing a response is not yet a deletion"
         again = sync_responses(runtime)  # type: ignore[arg-type]
         assert again.withdrawn == len(deleted)
-        assert {example.provenance["record_id"] for example in ledger.list_examples()} == left
-        assert {pair.provenance["record_id"] for pair in ledger.list_pairs()} == left
-        gone = {e.id for e in ledger.list_examples(include_withdrawn=True) if e.withdrawn_at is not None}
+        assert {example.provenance["record_id"] for example in ledger.examples.list()} == left
+        assert {pair.provenance["record_id"] for pair in ledger.pairs.list()} == left
+        gone = {e.id for e in ledger.examples.list(include_withdrawn=True) if e.withdrawn_at is not None}
         assert set(runtime.store.deleted) == gone and len(gone) == len(deleted)
         assert sync_responses(runtime).withdrawn == 0, "a deletion is withdrawn once"  # type: ignore[arg-type]
 
@@ -127,7 +127,7 @@ def test_an_answer_ingested_during_the_read_is_not_taken_for_a_deletion(tmp_path
         runtime = FakeRuntime(ledger, ArgillaWithAWebhookMidRead([_response("r1", "alice", edit)]))
         for _ in range(2):  # confirmed by a second pass, were it a deletion
             assert sync_responses(runtime).withdrawn == 0  # type: ignore[arg-type]
-        assert {example.provenance["record_id"] for example in ledger.list_examples()} == {"r1", "r9"}
+        assert {example.provenance["record_id"] for example in ledger.examples.list()} == {"r1", "r9"}
 
 
 def test_a_response_one_read_missed_is_not_withdrawn(tmp_path: Path) -> None:
@@ -143,7 +143,7 @@ def test_a_response_one_read_missed_is_not_withdrawn(tmp_path: Path) -> None:
         assert sync_responses(runtime).withdrawn == 0  # type: ignore[arg-type]
         runtime.argilla.held = held[:1]  # missed again, but not two passes in a row
         assert sync_responses(runtime).withdrawn == 0  # type: ignore[arg-type]
-        assert len(ledger.list_examples()) == 2
+        assert len(ledger.examples.list()) == 2
 
 
 def test_an_unchanged_dataset_is_not_read_again_until_its_full_read_is_due(tmp_path: Path) -> None:

@@ -58,9 +58,9 @@ def test_an_answer_the_read_had_gone_past_is_ingested_next_pass(tmp_path: Path, 
         second = sync_responses(runtime)  # type: ignore[arg-type]
         assert second.datasets_read == 1, "A moved its dataset's fingerprint: that dataset is read again"
         assert second.ingested == 1, "the answer older than the newest one seen is ingested"
-        held = {(item.record_id, item.username) for item in ledger.list_feedback()}
+        held = {(item.record_id, item.username) for item in ledger.feedback.list()}
         assert held == {("r1", "alice"), ("r2", "bob")}
-        assert "r1" in {example.provenance["record_id"] for example in ledger.list_examples()}
+        assert "r1" in {example.provenance["record_id"] for example in ledger.examples.list()}
         third = sync_responses(runtime)  # type: ignore[arg-type]
         assert (third.datasets_skipped, third.ingested) == (2, 0), "nothing moved: nothing read"
 

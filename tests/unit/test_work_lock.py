@@ -98,7 +98,7 @@ def queued_ticket(ledger: Ledger) -> str:
     payload = review_payload(
         ticket_id, "Summarise the ECG.", "Normal.", None, {"task": "notes"}, None, "test"
     )
-    ledger.create_ticket(
+    ledger.tickets.create(
         "review",
         "notes",
         {"prompt": "Summarise the ECG."},
@@ -140,7 +140,7 @@ def test_two_replicas_never_deliver_at_once(redis_url: str, tmp_path: Path) -> N
         delivered = side_by_side(lambda: deliver_outbox(leader), lambda: deliver_outbox(follower, ticket_id))
         assert argilla.overlap.most == 1
         assert argilla.delivered == [ticket_id] and sorted(delivered) == [0, 1]  # upserted once, by one
-        assert ledger.get_ticket(ticket_id).argilla_record_id == f"record-{ticket_id}"
+        assert ledger.tickets.get(ticket_id).argilla_record_id == f"record-{ticket_id}"
 
 
 def test_a_sync_waits_for_the_pass_another_replica_runs(redis_url: str, tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_without_redis_the_work_waits_and_says_so_naming_no_password(tmp_path: P
         ticket_id = queued_ticket(ledger)
         replica = Replica(settings, ledger, argilla)
         assert deliver_outbox(replica) == 0  # type: ignore[arg-type]
-        assert argilla.delivered == [] and [item.ticket_id for item in ledger.pending_outbox()] == [ticket_id]
+        assert argilla.delivered == [] and [item.ticket_id for item in ledger.outbox.pending()] == [ticket_id]
         with pytest.raises(WorkLockUnavailable) as refused:
             run_sync(replica)  # type: ignore[arg-type]
         app = FastAPI()

@@ -1,6 +1,6 @@
 """Audit checkpoints: the trail's head, signed with the audit key, kept outside the database.
 
-A checkpoint pins (seq, hash) at a moment. Later, `Ledger.verify_audit(against=...)` checks that the
+A checkpoint pins (seq, hash) at a moment. Later, `ledger.audit.verify(against=...)` checks that the
 event at that seq still has that hash and that the trail still reaches it, which catches what no check
 inside the database can: a rewrite of the whole chain, or a truncated tail with the head row moved back.
 The signature (HMAC-SHA256 with the audit key) makes a forged or edited checkpoint an error.

@@ -17,6 +17,7 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..autocommit import reads
 from ..errors import LedgerError
 from ..models import AuditEventRow, AuditHead, Example, FeedbackItem, LedgerMeta, PreferencePair, Ticket
 from ..records import AuditEvent, VerifyResult, require_text
@@ -70,7 +71,8 @@ class AuditTrail:
     def append(
         self, actor: str, action: str, subject_type: str, subject_id: str, payload: dict[str, Any]
     ) -> AuditEvent:
-        """One event, chained after the head, in this transaction (it commits or rolls back with it)."""
+        """One event, chained after the head, in this transaction (it commits or rolls back with it): a
+        change's own, or one of the caller's (e.g. `route.decided`)."""
         if not self.writable:
             raise LedgerError("an audit event is appended in a write transaction: use ledger.transaction()")
         for name, value in (("actor", actor), ("action", action), ("subject_type", subject_type)):
@@ -96,6 +98,7 @@ class AuditTrail:
         self.session.flush()
         return AuditEvent(**fields, hash=digest)
 
+    @reads
     def list(
         self,
         *,
@@ -121,8 +124,12 @@ class AuditTrail:
         for row in rows:
             yield AuditEvent(*row)
 
-    def export(self, fp: IO[str]) -> int:
-        """Every event as one JSON line; returns how many."""
+    @reads(snapshot=True)
+    def export(self, fp: IO[str], format: str = "jsonl") -> int:
+        """Write the trail for an auditor, one JSON object per line (who, when, action, subject, and the
+        payload: what the model said and what the human decided). Returns the number of events."""
+        if format != "jsonl":
+            raise ValueError(f"audit export format {format!r} is not supported: use 'jsonl'")
         count = 0
         for event in self.events():
             fp.write(canonical_json(event.as_export()) + "\n")
@@ -147,10 +154,18 @@ class AuditTrail:
 
     # ---------------------------------------------------------------- verify and checkpoints
 
-    def verify(self, against: dict[str, Any] | None = None) -> tuple[VerifyResult, AuditHead | None]:
-        """Recompute the chain, compare the head row, replay the events against the state tables, and
-        with `against` check the checkpoint; also hands back the head row it checked. Run it in a
-        snapshot (`Ledger.reading(snapshot=True)`)."""
+    @reads(snapshot=True)
+    def verify(self, against: dict[str, Any] | None = None) -> VerifyResult:
+        """Recompute the whole chain (SHA-256 before `audit_keyed_from`, HMAC with the audit key from it
+        on), compare the head row, and replay the events against the tickets, feedback, examples and
+        pairs tables. With `against` (a checkpoint from `checkpoint`), also check its signature, that the
+        event at its seq still has its hash, and that the trail still reaches it. Not ok names the first
+        bad seq (None for a state table, a checkpoint or a missing key) and why. Run it in a snapshot
+        (`ledger.reading(snapshot=True)`; `ledger.audit.verify()` does)."""
+        return self._verify(against)[0]
+
+    def _verify(self, against: dict[str, Any] | None) -> tuple[VerifyResult, AuditHead | None]:
+        """`verify`, also handing back the head row it checked."""
         anchor = None
         if against is not None:
             problem = checkpoint_problem(against, self.keys.key)
@@ -211,14 +226,18 @@ class AuditTrail:
         )
         return VerifyResult(True, None, reason, walk.checked), head
 
+    @reads(snapshot=True)
     def checkpoint(self) -> dict[str, Any]:
-        """The current head, verified in this snapshot first and signed with the audit key."""
+        """The current head, signed with the audit key, to keep outside the database (see
+        checkpoints.py): `{seq, hash, at, keyed_from, ledger, key_id, signature}`. The trail is verified
+        first, in the same snapshot: a broken trail is never anchored. Raises LedgerError without the key
+        or when the trail does not verify."""
         if self.keys.key is None:
             raise LedgerError(
                 "an audit checkpoint is signed with the audit key, and this ledger was opened without one: "
                 "open it with the stack's secrets (`audit_key`, written by `tacit up`)"
             )
-        result, head = self.verify(None)
+        result, head = self._verify(None)
         if not result.ok or head is None:
             raise LedgerError(f"the audit trail does not verify, so it is not checkpointed: {result.reason}")
         body = {
@@ -247,9 +266,11 @@ class AuditTrail:
 
     # ---------------------------------------------------------------- repairs
 
-    def rebuild_head(self, actor: str, against: dict[str, Any] | None) -> AuditEvent:
-        """Set a deleted head row to the last event, only if the events verify (against `against`)."""
-        require_text("rebuild_audit_head", "actor", actor)
+    def rebuild_head(self, *, actor: str = "operator", against: dict[str, Any] | None = None) -> AuditEvent:
+        """Repair a deleted `audit_head` row: walk the events (against a checkpoint, if given) and, only if
+        they verify, set the head to the last one. Audited as `audit.head_rebuilt`. Run it after `verify`
+        has named the missing head; a truncated tail is only caught with a checkpoint, so pass one."""
+        require_text("audit.rebuild_head", "actor", actor)
         anchor = None
         if against is not None:
             problem = checkpoint_problem(against, self.keys.key)
@@ -281,9 +302,12 @@ class AuditTrail:
             },
         )
 
-    def adopt_key(self, actor: str) -> AuditEvent:
-        """Key an unkeyed trail from the next event, after verifying it; audited as `audit.key_adopted`."""
-        require_text("adopt_audit_key", "actor", actor)
+    def adopt_key(self, *, actor: str = "operator") -> AuditEvent:
+        """The explicit step for a trail of unkeyed events given the key with nothing recording where
+        keying began (`tacit audit adopt-key`): verify the unkeyed chain, key it from the next event and
+        audit that as `audit.key_adopted`, the first keyed event. Only for a trail you vouch for (checked
+        against a checkpoint or a backup): a forger who deleted the marker wants exactly this."""
+        require_text("audit.adopt_key", "actor", actor)
         if self.keys.key is None:
             raise LedgerError(
                 "no audit key was given: open the ledger with the stack's secrets (`audit_key`)"
@@ -435,7 +459,7 @@ def missing_head_message(session: Session) -> str:
         f"the audit head row (audit_head) is missing while {held}: it was deleted outside the ledger, "
         "and a new head would restart or fork the chain, so audited writes are refused. Restore the "
         "ledger from a backup, or, once `tacit audit verify` (against a checkpoint, if you have one) "
-        "finds the events intact, run Ledger.rebuild_audit_head() to set the head to the last event"
+        "finds the events intact, run ledger.audit.rebuild_head() to set the head to the last event"
     )
 
 

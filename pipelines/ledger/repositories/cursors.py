@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from ..autocommit import reads
 from ..models import SyncCursor
 from ..records import require_text
 from ..timeutil import utcnow
@@ -15,6 +16,7 @@ from ..timeutil import utcnow
 class CursorRepository:
     session: Session
 
+    @reads
     def get(self, name: str, default: str | None = None) -> str | None:
         row = self.session.get(SyncCursor, name)
         return default if row is None else row.value

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from ..autocommit import reads
 from ..models import Example, ExampleStoreWrite, FeedbackItem
 from ..records import ExampleRecord, StoreWrite, require_aware, require_text
 from ..rows import EXAMPLE_FIELDS, example_record
@@ -39,16 +40,18 @@ class ExampleRepository(DerivedRows):
         self, example_id: str, *, actor: str = "curator", reason: str = "withdrawn by curator"
     ) -> bool:
         """Take an example out of use (kept for the record). False if it was already withdrawn."""
-        require_text("withdraw_example", "reason", reason)
+        require_text("examples.withdraw", "reason", reason)
         row: Example = require_row(self.session, Example, example_id, "example")
         if row.withdrawn_at is not None:
             return False
         self.withdraw_row(row, reason, actor)
         return True
 
+    @reads
     def get(self, example_id: str) -> ExampleRecord:
         return example_record(require_row(self.session, Example, example_id, "example"))
 
+    @reads
     def list(
         self,
         include_withdrawn: bool = False,
@@ -58,7 +61,7 @@ class ExampleRepository(DerivedRows):
         kind: str | None = None,
     ) -> list[ExampleRecord]:
         """Examples ordered by last change; `since` keeps those added, updated or withdrawn at/after it."""
-        require_aware("list_examples", "since", since)
+        require_aware("examples.list", "since", since)
         query = select(Example).order_by(Example.updated_at, Example.id)
         if not include_withdrawn:
             query = query.where(Example.withdrawn_at.is_(None))
@@ -72,6 +75,7 @@ class ExampleRepository(DerivedRows):
 
     # ---------------------------------------------------------------- the example store's queue
 
+    @reads
     def pending_store_writes(self, limit: int = 500) -> list[StoreWrite]:
         """Examples changed in the ledger that the example store has not caught up with, oldest first."""
         rows = self.session.execute(
@@ -82,6 +86,7 @@ class ExampleRepository(DerivedRows):
         ).all()
         return [StoreWrite(example_record(row), queued_at) for row, queued_at in rows]
 
+    @reads
     def count_store_writes(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(ExampleStoreWrite)) or 0)
 

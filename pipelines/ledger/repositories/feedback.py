@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..audit.trail import AuditTrail
+from ..autocommit import reads
 from ..models import FeedbackItem, Ticket
 from ..records import ExampleRecord, FeedbackOutcome, FeedbackRecord, PairRecord
 from ..rows import FEEDBACK_FIELDS, content_of, differs, feedback_record
@@ -85,9 +86,11 @@ class FeedbackRepository:
             pairs_withdrawn=pair_changes.withdrawn,
         )
 
+    @reads
     def get(self, feedback_id: str) -> FeedbackRecord:
         return feedback_record(require_row(self.session, FeedbackItem, feedback_id, "feedback item"))
 
+    @reads
     def list(
         self,
         argilla_dataset: str | None = None,

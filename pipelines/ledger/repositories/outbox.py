@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..audit.chain import normalize_payload
 from ..audit.trail import AuditTrail
+from ..autocommit import reads
 from ..config import LedgerConfig
 from ..models import Outbox, Ticket
 from ..records import OutboxItem, require_aware, require_text
@@ -49,7 +50,7 @@ class OutboxRepository:
     ) -> bool:
         """One more Argilla record for an existing ticket (e.g. its adjudication record), through the
         outbox like the first one. Idempotent per target dataset: False when one is already queued."""
-        require_text("queue_delivery", "payload.dataset", payload.get("dataset"))
+        require_text("outbox.queue", "payload.dataset", payload.get("dataset"))
         payload = normalize_payload(payload)
         require_row(self.session, Ticket, ticket_id, "ticket")
         for existing in self.session.scalars(select(Outbox).where(Outbox.ticket_id == ticket_id)):
@@ -60,10 +61,11 @@ class OutboxRepository:
         self.audit.append(actor, action, "ticket", ticket_id, {"argilla_dataset": payload["dataset"]})
         return True
 
+    @reads
     def pending(self, limit: int = 50, now: datetime | None = None) -> list[OutboxItem]:
         """Undelivered rows whose next attempt is due, oldest first; dead letters (ticket `failed`) wait
         for `retry_failed`."""
-        require_aware("pending_outbox", "now", now)
+        require_aware("outbox.pending", "now", now)
         query = (
             select(Outbox)
             .join(Ticket, Ticket.id == Outbox.ticket_id)
@@ -77,6 +79,7 @@ class OutboxRepository:
         )
         return [outbox_item(row) for row in self.session.scalars(query)]
 
+    @reads
     def undelivered(self, ticket_id: str) -> list[OutboxItem]:
         """A ticket's outbox rows not delivered yet (why a `failed` ticket failed: attempts, last error)."""
         query = select(Outbox).where(Outbox.ticket_id == ticket_id, Outbox.delivered_at.is_(None))

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 
+from ..autocommit import reads
 from ..models import PreferencePair
 from ..records import PairRecord, require_aware
 from ..rows import PAIR_FIELDS, pair_record
@@ -17,6 +18,7 @@ class PairRepository(DerivedRows):
     fields = PAIR_FIELDS
     subject_type = "pair"
 
+    @reads
     def list(
         self,
         task: str | None = None,
@@ -27,7 +29,7 @@ class PairRepository(DerivedRows):
     ) -> list[PairRecord]:
         """Preference pairs for training. With `min_agreement`, pairs without an agreement figure (one
         annotator) are left out."""
-        require_aware("list_pairs", "since", since)
+        require_aware("pairs.list", "since", since)
         query = select(PreferencePair).order_by(PreferencePair.updated_at, PreferencePair.id)
         if not include_withdrawn:
             query = query.where(PreferencePair.withdrawn_at.is_(None))
@@ -39,6 +41,7 @@ class PairRepository(DerivedRows):
             query = query.where(PreferencePair.agreement >= min_agreement)
         return [pair_record(row) for row in self.session.scalars(query)]
 
+    @reads
     def count(self, task: str | None = None) -> int:
         """Pairs in use (not withdrawn)."""
         query = select(func.count()).select_from(PreferencePair).where(PreferencePair.withdrawn_at.is_(None))

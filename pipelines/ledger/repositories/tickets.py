@@ -9,10 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..audit.chain import normalize_payload
 from ..audit.trail import AuditTrail
+from ..autocommit import reads
 from ..errors import LedgerError
 from ..idempotency import IdempotencyKey
 from ..models import IdempotencyKeyRow, Outbox, Ticket
@@ -46,8 +48,9 @@ class TicketRepository:
 
         With `idempotency`, the key is written in that transaction too; a key already held answers with
         the ticket it created and writes nothing (IdempotencyConflict when it came with another request).
-        On PostgreSQL a concurrent duplicate can still fail the commit on the key (IntegrityError): the
-        caller answers with `find_idempotent` in a new transaction (`Ledger.create_ticket` does)."""
+        A duplicate that wins the race on the key anyway (its insert lands between our read and ours, so
+        ours fails on the key's primary key) is answered the same way: the insert runs in a savepoint,
+        which is rolled back, and the winner's ticket is read; the rest of the transaction stands."""
         require_choice("ticket", "kind", kind, TICKET_KINDS)
         require_text("ticket", "task", task)
         require_text("ticket", "argilla_dataset", argilla_dataset)
@@ -73,7 +76,16 @@ class TicketRepository:
             created_at=utcnow(),
             model_version=model_version,
         )
-        return self._insert(row, outbox_payload, actor, idempotency)
+        if idempotency is None:
+            return self._insert(row, outbox_payload, actor, None)
+        try:
+            with self.session.begin_nested():
+                return self._insert(row, outbox_payload, actor, idempotency)
+        except IntegrityError:
+            earlier = self.find_idempotent(idempotency)
+            if earlier is None:
+                raise
+            return earlier
 
     def _insert(
         self,
@@ -116,6 +128,7 @@ class TicketRepository:
         )
         return ticket_record(row)
 
+    @reads
     def find_idempotent(self, idempotency: IdempotencyKey) -> TicketRecord | None:
         """The ticket this key created, None when the key is new; IdempotencyConflict when the key came
         with another request."""
@@ -126,15 +139,18 @@ class TicketRepository:
             raise idempotency.conflict(held.ticket_id)
         return ticket_record(require_row(self.session, Ticket, held.ticket_id, "ticket"))
 
+    @reads
     def get(self, ticket_id: str, *, lock: bool = False) -> TicketRecord:
         """`lock`: hold the ticket's row until the transaction ends (what a quorum settles under)."""
         return ticket_record(require_row(self.session, Ticket, ticket_id, "ticket", lock=lock))
 
+    @reads
     def find(self, ticket_id: str, *, lock: bool = False) -> TicketRecord | None:
         """`get`, or None when no such ticket is held."""
         row = self.session.get(Ticket, ticket_id, with_for_update=lock or None)
         return None if row is None else ticket_record(row)
 
+    @reads
     def find_by_record(self, argilla_dataset: str, record_id: str) -> TicketRecord | None:
         """The ticket delivered as this Argilla record, if any (webhooks arrive with record ids)."""
         row = self.session.scalars(
@@ -144,6 +160,7 @@ class TicketRepository:
         ).first()
         return None if row is None else ticket_record(row)
 
+    @reads
     def list(self, status: str | None = None, limit: int = 100) -> list[TicketRecord]:
         query = select(Ticket).order_by(Ticket.created_at, Ticket.id).limit(limit)
         if status is not None:

@@ -31,14 +31,14 @@ def fill(url: str) -> None:
 
     assert "create_all" in Path(sys.modules["pipelines.ledger.ledger"].__file__).read_text(), "not the old code"
     with Ledger(url, audit_key=AUDIT_KEY) as ledger:
-        ticket = ledger.create_ticket(
+        ticket = ledger.tickets.create(
             "review", "clinical-note", {"prompt": "dictation", "draft": "possible pneumonia"}, "corrections",
             model_version="smollm2@1", outbox_payload={"fields": {"prompt": "dictation"}},
         )
-        ledger.create_ticket(
+        ledger.tickets.create(
             "approval", "clinical-note", {"prompt": "second"}, "approvals", outbox_payload={"fields": {}}
         )  # its outbox row stays pending
-        ledger.set_ticket_delivered(ticket.id, "corrections", "rec-1")
+        ledger.tickets.set_delivered(ticket.id, "corrections", "rec-1")
         feedback = FeedbackRecord(
             argilla_dataset="corrections", record_id="rec-1", user_id="u-1", username="dr-ng",
             response_id="resp-1", status="submitted",
@@ -53,10 +53,10 @@ def fill(url: str) -> None:
             task="clinical-note", prompt="dictation", chosen="pneumonia, pending culture",
             rejected="possible pneumonia", feedback_id=feedback.id, annotator="dr-ng",
         )
-        ledger.record_feedback(feedback, [example], [pair])
-        ledger.decide_ticket(ticket.id, {"verdict": "edit"}, by="dr-ng")
-        ledger.set_cursor("responses:corrections", "2025-03-04T09:00:00+00:00")
-        assert ledger.verify_audit().ok
+        ledger.feedback.record(feedback, [example], [pair])
+        ledger.tickets.decide(ticket.id, {"verdict": "edit"}, by="dr-ng")
+        ledger.cursors.set("responses:corrections", "2025-03-04T09:00:00+00:00")
+        assert ledger.audit.verify().ok
 
 
 def main() -> None:
