@@ -104,10 +104,15 @@ def answers_agree(
 
 
 def pairwise_agreement(
-    dataset: str, answers: Sequence[Mapping[str, Any]], rules: Mapping[str, QuestionAgreement]
+    kind: str, answers: Sequence[Mapping[str, Any]], rules: Mapping[str, QuestionAgreement]
 ) -> float | None:
-    """The share of reviewer pairs that agree (1.0 unanimous, 0.0 nobody agrees); None for one reviewer."""
+    """The share of reviewer pairs that agree (1.0 unanimous, 0.0 nobody agrees); None for one reviewer.
+    `kind`: the base dataset the answers are to (a response's `kind`, resolved once where it was made)."""
+    if kind not in DATASETS:
+        # a quorum or adjudication name would match no rule, and every pair would "agree"
+        raise ValueError(f"{kind!r} is not a base dataset ({', '.join(DATASETS)}): pass the response's kind")
     pairs = list(combinations(answers, 2))
     if not pairs:
         return None
-    return sum(answers_agree(dataset, a, b, rules) for a, b in pairs) / len(pairs)
+    compiled = AgreementRules(rules)
+    return sum(compiled.agree(kind, a, b) for a, b in pairs) / len(pairs)

@@ -2,7 +2,8 @@
 
 Pure functions over `SubmittedResponse`, which both the webhook payload and a record read back
 from Argilla's records endpoint are converted to (by `from_argilla_response`), so both paths learn
-exactly the same things.
+exactly the same things. A response resolves its dataset to a spec once, when it is made: its `kind`,
+`quorum` and `is_adjudication` are read from that spec by everything downstream.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from annotation.specs import (
     ESCALATIONS,
     KNOWLEDGE_QUESTION,
     PREFERENCES,
-    base_dataset,
+    DatasetSpec,
+    spec_for,
 )
 
 LearnedKind = Literal["correction", "accepted", "lesson", "resolution", "knowledge"]
@@ -36,6 +38,28 @@ class SubmittedResponse:
     status: str  # submitted | draft | discarded
     values: dict[str, Any]  # question name -> plain value
     updated_at: datetime | None
+    # the dataset's spec, resolved from `dataset` when the response is made (`replace` resolves it again);
+    # None for a dataset tacit does not know (a record created outside tacit, still learned from)
+    spec: DatasetSpec | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "spec", spec_for(self.dataset))
+
+    @property
+    def kind(self) -> str:
+        """The base dataset whose questions this response answers (`approvals` for
+        `approvals-quorum-2` and `approvals-adjudication`); an unknown dataset's own name."""
+        return self.dataset if self.spec is None else self.spec.kind
+
+    @property
+    def quorum(self) -> int:
+        """How many reviewers' answers the record needs (its dataset's `min_submitted`)."""
+        return 1 if self.spec is None else self.spec.min_submitted
+
+    @property
+    def is_adjudication(self) -> bool:
+        """An adjudicator's answer, on a `<kind>-adjudication` record."""
+        return self.spec is not None and self.spec.adjudication
 
 
 @dataclass(frozen=True)
@@ -142,10 +166,9 @@ _JUDGES = {
 def judge(response: SubmittedResponse) -> Judgment | None:
     """The judgment a submitted response carries; None for drafts, discards and unknown datasets. A
     quorum or adjudication dataset is judged as the dataset whose questions it asks."""
-    kind = base_dataset(response.dataset)
-    if response.status != "submitted" or kind not in _JUDGES:
+    if response.status != "submitted" or response.kind not in _JUDGES:
         return None
-    judgment = _JUDGES[kind](response)
+    judgment = _JUDGES[response.kind](response)
     knowledge = _text(response.values, KNOWLEDGE_QUESTION)
     if knowledge:
         situation = next(

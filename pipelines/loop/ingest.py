@@ -28,13 +28,12 @@ from typing import Any
 
 from annotation.agreement import QuestionAgreement
 from annotation.feedback import SubmittedResponse, judge
-from annotation.specs import REVIEWS_FIELD, base_dataset
+from annotation.specs import ADJUDICATION_SUFFIX, REVIEWS_FIELD
 from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, PairRecord, TicketRecord, Transaction
 from pipelines.loop.quorum import (
     Answer,
     ReviewState,
     adjudication_payload,
-    is_adjudication,
     quorum_of,
     review_state,
 )
@@ -109,7 +108,7 @@ def _learned(
     if judgment is None:
         return [], [], None
     metadata = response.metadata or {}
-    task = metadata.get("task") or (ticket.task if ticket else base_dataset(response.dataset))
+    task = metadata.get("task") or (ticket.task if ticket else response.kind)
     model_version = metadata.get("model_version") or (ticket.model_version if ticket else None)
     provenance = {**_provenance(response), **extra}
     stamp = {"reviewer_count": basis.reviewer_count, "decided_by": basis.decided_by}
@@ -160,7 +159,7 @@ def ingest_response(
 def ingest_in(tx: Transaction, response: SubmittedResponse, review: ReviewSettings) -> IngestResult:
     """`ingest_response` within the caller's transaction (a use-case that writes more beside it)."""
     ticket = _ticket(tx, response)
-    if is_adjudication(response.dataset) or quorum_of(response.dataset) > 1:
+    if response.is_adjudication or response.quorum > 1:
         return _ingest_quorum_answer(tx, response, ticket, review)
     item = _feedback_item(response, ticket)
     examples, pairs, decision = _learned(response, ticket, item.id, SINGLE, {})
@@ -206,29 +205,26 @@ def _ingest_quorum_answer(
     ticket_id = ticket.id if ticket else None
     if outcome.stale:
         return IngestResult(item.id, False, ticket_id, [], stale=True)
-    adjudicating = is_adjudication(response.dataset)
-    if adjudicating and ticket is None:
+    if response.is_adjudication and ticket is None:
         return IngestResult(item.id, outcome.changed, None, [])  # an adjudication record tacit did not make
-    # the reviewers' record: the ticket's own (an adjudicator's answer arrives on the adjudication record)
-    reviewed_dataset = ticket.argilla_dataset if adjudicating and ticket else response.dataset
-    reviewed_record = ticket.argilla_record_id if adjudicating and ticket else response.record_id
+    # the reviewers' record: the response's own, or for an adjudicator's answer the ticket's (the reviewers'
+    # dataset and the adjudication queue ask the same questions: one kind)
+    if response.is_adjudication and ticket is not None:
+        reviewed_dataset, reviewed_record = ticket.argilla_dataset, ticket.argilla_record_id
+        quorum = quorum_of(ticket.argilla_dataset)
+    else:
+        reviewed_dataset, reviewed_record, quorum = response.dataset, response.record_id, response.quorum
     reviewers = _answers(tx, reviewed_dataset, reviewed_record, None)
     adjudications = (
-        _answers(
-            tx,
-            f"{base_dataset(reviewed_dataset)}-adjudication",
-            None,
-            ticket.id,
-            set(review.adjudicators),
-        )
+        _answers(tx, f"{response.kind}{ADJUDICATION_SUFFIX}", None, ticket.id, set(review.adjudicators))
         if ticket is not None
         else []
     )
     # the latest adjudicator's answer counts
     adjudication = max(adjudications, key=lambda pair: (pair[1].at is not None, pair[1].at), default=None)
     state = review_state(
-        reviewed_dataset,
-        quorum_of(reviewed_dataset),
+        response.kind,
+        quorum,
         [answer for _, answer in reviewers],
         adjudication[1] if adjudication else None,
         review.agreement,

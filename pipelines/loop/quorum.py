@@ -68,17 +68,18 @@ class ReviewState:
 
 
 def review_state(
-    dataset: str,
+    kind: str,
     quorum: int,
     answers: Sequence[Answer],
     adjudication: Answer | None,
     rules: Mapping[str, QuestionAgreement],
 ) -> ReviewState:
     """Where a record's review stands, from its reviewers' submitted answers (any order) and the
-    adjudicator's answer, if any."""
+    adjudicator's answer, if any. `kind`: the base dataset whose questions they answered (the response's
+    `kind`)."""
     ordered = sorted(answers, key=lambda answer: (answer.at is None, answer.at or datetime.min, answer.user))
     answered = [answer.user for answer in ordered]
-    agreement = pairwise_agreement(dataset, [answer.values for answer in ordered], rules)
+    agreement = pairwise_agreement(kind, [answer.values for answer in ordered], rules)
     contested = agreement is not None and agreement < 1.0
     common = {"quorum": quorum, "answered": answered, "agreement": agreement, "contested": contested}
     if adjudication is not None:  # the adjudicator's word is final once given

@@ -4,6 +4,7 @@ adjudication and settled there, an amendment after a decision, and a deleted res
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -150,7 +151,7 @@ def test_a_deleted_response_withdraws_its_examples_and_pairs(ledger, dataset, va
     ingest_response(ledger, response, REVIEW)
     assert [example.kind for example in ledger.examples.list()] == [kind]
     assert ledger.examples.list()[0].decided_by == "single" and ledger.examples.list()[0].reviewer_count == 1
-    deleted = SubmittedResponse(**{**vars(response), "status": "deleted", "values": {}})
+    deleted = replace(response, status="deleted", values={})
     assert ingest_response(ledger, deleted, REVIEW).changed
     assert ledger.examples.list() == [] and ledger.pairs.list() == []
     (withdrawn,) = ledger.examples.list(include_withdrawn=True)

@@ -128,7 +128,7 @@ LEAD_NO = _answer("lead", 9, decision="reject")
     ],
 )
 def test_quorum_states(quorum, answers, adjudication, state, decided_by, decider, agreement, waiting) -> None:
-    result = review_state("approvals-quorum-2", quorum, answers, adjudication, RULES)
+    result = review_state("approvals", quorum, answers, adjudication, RULES)
     assert result.state == state and result.decided_by == decided_by
     assert (result.deciding.user if result.deciding else None) == decider
     assert result.agreement == agreement and result.waiting_for == waiting
