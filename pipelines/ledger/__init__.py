@@ -1,6 +1,7 @@
 """The ledger: tacit's source of truth (tickets, outbox, feedback, examples, preference pairs, sync
 cursors) and its hash-chained, append-only audit trail. `Ledger.transaction()` is a unit of work: the
-repositories (repositories/) of one write transaction, audit events appended in it (audit/)."""
+repositories (repositories/) of one write transaction, audit events appended in it (audit/). A single
+call needs none: `ledger.tickets.get(ticket_id)` runs in a transaction of its own (autocommit.py)."""
 
 from .audit.chain import GENESIS_HASH, canonical_json, event_hash, verify_chain
 from .config import LedgerConfig

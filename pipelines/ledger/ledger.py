@@ -17,6 +17,7 @@ from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import migrations
+from . import repositories as repo
 from .audit.keying import KeyingRecord
 from .audit.trail import AuditKeys, AuditTrail
 from .autocommit import OneTransactionPerCall
@@ -24,15 +25,6 @@ from .config import LedgerConfig
 from .engine import WRITE_OPTION, build_engine
 from .errors import LedgerError
 from .models import SCHEMA_VERSION, LedgerMeta
-from .repositories import (
-    CursorRepository,
-    DeliveryRepository,
-    ExampleRepository,
-    FeedbackRepository,
-    OutboxRepository,
-    PairRepository,
-    TicketRepository,
-)
 from .transaction import Transaction
 
 log = logging.getLogger(__name__)
@@ -100,13 +92,13 @@ class Ledger:
         return self._keys.keying
 
     # one transaction per call (autocommit.py): the repositories of `Transaction`, under the same names
-    tickets = OneTransactionPerCall(TicketRepository)
-    outbox = OneTransactionPerCall(OutboxRepository)
-    feedback = OneTransactionPerCall(FeedbackRepository)
-    examples = OneTransactionPerCall(ExampleRepository)
-    pairs = OneTransactionPerCall(PairRepository)
-    cursors = OneTransactionPerCall(CursorRepository)
-    deliveries = OneTransactionPerCall(DeliveryRepository)
+    tickets = OneTransactionPerCall(repo.TicketRepository)
+    outbox = OneTransactionPerCall(repo.OutboxRepository)
+    feedback = OneTransactionPerCall(repo.FeedbackRepository)
+    examples = OneTransactionPerCall(repo.ExampleRepository)
+    pairs = OneTransactionPerCall(repo.PairRepository)
+    cursors = OneTransactionPerCall(repo.CursorRepository)
+    deliveries = OneTransactionPerCall(repo.DeliveryRepository)
     audit = OneTransactionPerCall(AuditTrail)
 
     def __enter__(self) -> Ledger:

@@ -118,6 +118,17 @@ def test_concurrent_duplicates_from_writers_sharing_no_lock_make_one_ticket(url:
         ledger.close()
 
 
+def stale_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next `find_idempotent` answers "no such key" (a read that lost the race), later ones the truth."""
+    real = TicketRepository.find_idempotent
+
+    def stale(self: TicketRepository, idempotency: IdempotencyKey) -> object:
+        monkeypatch.setattr(TicketRepository, "find_idempotent", real)
+        return None
+
+    monkeypatch.setattr(TicketRepository, "find_idempotent", stale)
+
+
 def test_losing_the_race_on_the_unique_key_answers_with_the_winners_ticket(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -125,16 +136,9 @@ def test_losing_the_race_on_the_unique_key_answers_with_the_winners_ticket(
     primary key (scope, key). A stale read reproduces that here: the loser rolls back and answers with the
     winner's ticket (or 409 when its request differs)."""
     winner = create(ledger, REQUEST, key(REQUEST))
-    real = TicketRepository.find_idempotent
-
-    def stale_once(self: TicketRepository, idempotency: IdempotencyKey) -> object:
-        # only the read inside the write is stale
-        monkeypatch.setattr(TicketRepository, "find_idempotent", real)
-        return None
-
-    monkeypatch.setattr(TicketRepository, "find_idempotent", stale_once)
+    stale_once(monkeypatch)
     assert create(ledger, REQUEST, key(REQUEST)) == winner
-    monkeypatch.setattr(TicketRepository, "find_idempotent", stale_once)
+    stale_once(monkeypatch)
     with pytest.raises(IdempotencyConflict):
         create(ledger, OTHER, key(OTHER))
     assert counts(ledger) == (1, 1, 1, 1)
@@ -146,13 +150,7 @@ def test_losing_the_race_inside_a_larger_transaction_keeps_its_other_writes(
     """The lost race is answered inside `tx.tickets.create` (its insert runs in a savepoint): a use-case that
     writes more in the same transaction commits the rest, and the trail verifies."""
     winner = create(ledger, REQUEST, key(REQUEST))
-    real = TicketRepository.find_idempotent
-
-    def stale_once(self: TicketRepository, idempotency: IdempotencyKey) -> object:
-        monkeypatch.setattr(TicketRepository, "find_idempotent", real)
-        return None
-
-    monkeypatch.setattr(TicketRepository, "find_idempotent", stale_once)
+    stale_once(monkeypatch)
     with ledger.transaction() as tx:
         tx.cursors.set("argilla.responses", "t1")
         ticket = tx.tickets.create("escalation", "ops", REQUEST, "escalations", idempotency=key(REQUEST))
