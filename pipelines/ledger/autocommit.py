@@ -71,16 +71,7 @@ class _View:
         self._repository = repository
 
     def __getattr__(self, method_name: str) -> Callable[..., Any]:
-        method = getattr(self._repository, method_name, None)
-        if method_name.startswith("_") or not inspect.isfunction(method):
-            raise AttributeError(f"{self._repository.__name__} has no method {method_name!r}")
-        if inspect.isgeneratorfunction(method):
-            # the generator would outlive its transaction: iterate it inside `ledger.reading()`
-            raise TypeError(
-                f"{self._name}.{method_name} yields rows lazily: call it on `tx.{self._name}` inside "
-                "`with ledger.reading() as tx:`"
-            )
-        mode = getattr(method, _READS, None)
+        method, mode, signature = _describe(self._repository, self._name, method_name)
         ledger, name = self._ledger, self._name
 
         @functools.wraps(method)
@@ -89,9 +80,25 @@ class _View:
             with opened as tx:
                 return getattr(getattr(tx, name), method_name)(*args, **kwargs)
 
-        # what `help()` and editors show: the repository method's parameters, without `self`
-        signature = inspect.signature(method)
-        in_its_own_transaction.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=list(signature.parameters.values())[1:]
-        )
+        in_its_own_transaction.__signature__ = signature  # type: ignore[attr-defined]
         return in_its_own_transaction
+
+
+@functools.cache
+def _describe(
+    repository: type, name: str, method_name: str
+) -> tuple[Callable[..., Any], str | None, inspect.Signature]:
+    """A repository method, how a view runs it (None: write; or `_PLAIN`, `_SNAPSHOT`) and the parameters
+    `help()` and editors show (without `self`); once per method, not per call."""
+    method = getattr(repository, method_name, None)
+    if method_name.startswith("_") or not inspect.isfunction(method):
+        raise AttributeError(f"{repository.__name__} has no method {method_name!r}")
+    if inspect.isgeneratorfunction(method):
+        # the generator would outlive its transaction: iterate it inside `ledger.reading()`
+        raise TypeError(
+            f"{name}.{method_name} yields rows lazily: call it on `tx.{name}` inside "
+            "`with ledger.reading() as tx:`"
+        )
+    signature = inspect.signature(method)
+    shown = signature.replace(parameters=list(signature.parameters.values())[1:])
+    return method, getattr(method, _READS, None), shown
