@@ -21,7 +21,9 @@ from pipelines.loop.review_settings import ReviewSettings
 from tests.ledger_backends import LedgerDatabase
 
 
-def response(dataset: str, ticket_id: str | None = None, user: str = "alice", **values: str) -> SubmittedResponse:
+def response(
+    dataset: str, ticket_id: str | None = None, user: str = "alice", **values: str
+) -> SubmittedResponse:
     return SubmittedResponse(
         dataset=dataset,
         record_id="rec-1",
@@ -46,7 +48,9 @@ def response(dataset: str, ticket_id: str | None = None, user: str = "alice", **
         ("someone-elses", "someone-elses", 1, False),
     ],
 )
-def test_a_response_carries_its_spec_kind_and_quorum(dataset: str, kind: str, quorum: int, adjudication: bool):
+def test_a_response_carries_its_spec_kind_and_quorum(
+    dataset: str, kind: str, quorum: int, adjudication: bool
+) -> None:
     made = response(dataset)
     assert (made.kind, made.quorum, made.is_adjudication) == (kind, quorum, adjudication)
     assert (made.spec.name if made.spec else None) == (None if dataset == "someone-elses" else dataset)
@@ -75,7 +79,8 @@ def lookups(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 def test_ingesting_an_answer_looks_its_dataset_up_by_name_no_more(ledger_db: LedgerDatabase, lookups) -> None:
     with Ledger(ledger_db.url) as ledger:
-        quorum = ledger.tickets.create("approval", "infra", {"action": {"risk": "critical"}}, "approvals-quorum-2")
+        critical = {"action": {"risk": "critical"}}
+        quorum = ledger.tickets.create("approval", "infra", critical, "approvals-quorum-2")
         ledger.tickets.set_delivered(quorum.id, "approvals-quorum-2", "rec-1")
         single = ledger.tickets.create("approval", "infra", {"action": {"risk": "low"}}, "approvals")
         ledger.tickets.set_delivered(single.id, "approvals", "rec-1")
