@@ -7,12 +7,19 @@ back names the ticket it answers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import argilla as rg
 from pydantic import BaseModel, Field
 
+from annotation.lazy_import import lazy_module
 from annotation.specs import APPROVALS, CORRECTIONS, ESCALATIONS, PREFERENCES, PROMPT_VECTOR
+
+if TYPE_CHECKING:
+    import argilla as rg
+else:
+    # the SDK (with datasets and pandas) takes seconds to import; every command that wires a Runtime imports
+    # this module, and only building records needs it
+    rg = lazy_module("argilla")
 
 
 class SuggestionPayload(BaseModel):
