@@ -155,6 +155,7 @@ def run(
     recipe_file = _recipe(folder, Path(recipe) if recipe else DEMO_RECIPE, base_model, small)
     outcome: dict[str, Any] = {}
     failed = True
+    preload()
     previous = stop_on_sigterm()
     try:
         console.print(f"starting a throwaway stack under {stack.home}")
@@ -197,6 +198,20 @@ def run(
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
     return figures
+
+
+def preload() -> None:
+    """Import now what later rounds import on first use (their own imports and the loop's): a run takes hours,
+    and a checkout that changes under it (a module moved) must not fail it in round 3."""
+    import pipelines.evaluation.bootstrap  # noqa: F401
+    import pipelines.loop.selection  # noqa: F401
+    import pipelines.loop.selection_stages  # noqa: F401
+    import pipelines.loop.stats  # noqa: F401
+    import pipelines.loop.training_job  # noqa: F401
+    import pipelines.progress_view  # noqa: F401
+    import pipelines.routing.fitting  # noqa: F401
+    import training.dpo  # noqa: F401
+    import training.errors  # noqa: F401
 
 
 def stop_on_sigterm() -> Any:
