@@ -34,6 +34,9 @@ def _faults(tuned: bool) -> int:
 def test_freed_blocks_are_reused_instead_of_faulted_in_again() -> None:
     default, tuned = _faults(False), _faults(True)
     pages_per_block = 8 * 1024 * 1024 // 4096
-    # glibc's default: the freed 32 MiB are given back at every step and faulted in again at the next
-    assert default > 20 * 4 * pages_per_block / 2
-    assert tuned < 2 * 4 * pages_per_block  # kept: the first step's pages serve the other 19
+    two_steps = 2 * 4 * pages_per_block
+    # glibc's default gives freed blocks back and faults them in again; how often depends on its dynamic mmap
+    # threshold, which earlier allocations move (about half the 20 steps on this machine), so the bound is
+    # only that it happens more than once
+    assert default > two_steps
+    assert tuned < two_steps  # kept: the first step's pages serve the other 19
