@@ -259,7 +259,7 @@ def run(
 
 def _check(stack: ThrowawayStack, journal: Journal) -> dict[str, Any]:
     """Compare what was sent and acknowledged with the ledger, Chroma and the audit trail (stack down)."""
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
 
     runtime = Runtime(stack.settings())
     ledger = runtime.ledger

@@ -107,7 +107,7 @@ def stack_arguments(run: Callable[..., Any], settings: TacitSettings) -> dict[st
 
         def select() -> float:
             from bench.selection import select_throughput
-            from pipelines.loop.runtime import Runtime
+            from pipelines.runtime import Runtime
 
             # 32 prompts: sampling k drafts per prompt on CPU makes a 1,000-prompt pool take hours
             return select_throughput(Runtime(settings), n_prompts=32)

@@ -115,7 +115,7 @@ def _write_corpus(home: Path, n: int, seed: int) -> dict[str, Any]:
     from sqlalchemy import insert
 
     from pipelines.ledger import Ledger
-    from pipelines.ledger.models import Example as ExampleRow
+    from pipelines.ledger.models import ExampleRow
     from retrieval.embedder import Embedder
     from retrieval.vectors import SIDECAR_FILE, VectorSidecar
 
@@ -184,7 +184,7 @@ def _measure_in_child(home: Path, model: str | None) -> dict[str, Any]:
 
 def measure_reindex(home: Path, model: str | None) -> dict[str, Any]:
     """In the child: reindex the home's store, timed, with where the time went."""
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
 
     runtime = Runtime(_settings(home, model or None))
     runtime.embedder  # noqa: B018 -- the model loads before the clock starts (a service has it loaded)
@@ -278,7 +278,7 @@ def run(
             result["chroma_floor"] = chroma_floor(home, n_examples)
             shutil.rmtree(home / "chroma-floor", ignore_errors=True)
         if model_change if model_change is not None else n_examples <= model_change_max:
-            from retrieval.config import bundled_model_path
+            from retrieval.settings import bundled_model_path
 
             renamed = home / "model-b"  # the same weights under another name: a model change to the store
             shutil.copytree(bundled_model_path(), renamed)

@@ -217,8 +217,8 @@ def _wakeups(urls: list[str], api_key: str, secret: str, user: dict, n: int, wai
 
 def run(seconds: float = 10.0, clients: int = 8, examples: int = 500, wakeups: int = 20) -> dict[str, Any]:
     from pipelines.ledger.throwaway_postgres import ThrowawayPostgres
-    from retrieval.config import ChromaConfig, EmbedderConfig
     from retrieval.embedder import Embedder
+    from retrieval.settings import ChromaSettings, EmbedderSettings
     from retrieval.store import ExampleStore
 
     postgres = ThrowawayPostgres()
@@ -247,8 +247,8 @@ def run(seconds: float = 10.0, clients: int = 8, examples: int = 500, wakeups: i
         urls = [f"http://127.0.0.1:{stack.env['TACIT_PORTS__API']}", f"http://127.0.0.1:{replica_port}"]
 
         _say(f"seeding the Chroma server with {examples} examples")
-        embedder = Embedder.from_config(EmbedderConfig())
-        store = ExampleStore(ChromaConfig(mode="http", port=chroma_port), embedder)
+        embedder = Embedder.from_config(EmbedderSettings())
+        store = ExampleStore(ChromaSettings(mode="http", port=chroma_port), embedder)
         store.upsert(_examples(examples))
         store.close()
         embedder.close()

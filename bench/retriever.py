@@ -32,11 +32,11 @@ import numpy as np
 from pipelines.api.search import build_search_router
 from pipelines.errors import BadInput
 from retrieval.api_models import SEARCH_PATH
-from retrieval.config import ChromaConfig, EmbedderConfig, RankingConfig
 from retrieval.embedder import Embedder
 from retrieval.filters import compile_filters
 from retrieval.metadata import example_to_metadata
 from retrieval.retriever import Retriever
+from retrieval.settings import ChromaSettings, EmbedderSettings, RankingSettings
 from retrieval.store import ExampleStore
 from retrieval.types import Example, ExampleKind
 
@@ -248,7 +248,7 @@ def run(
         raise BadInput("need n_examples >= n_tasks and n_queries >= concurrency")
     rng, np_rng = random.Random(seed), np.random.default_rng(seed)
     own_embedder = embedder is None
-    embedder = embedder or Embedder.from_config(EmbedderConfig())
+    embedder = embedder or Embedder.from_config(EmbedderSettings())
     baseline_embedder = PerCallEncoding(embedder.model, query_cache_size=0)
     tmp = tempfile.TemporaryDirectory(prefix="tacit-bench-", dir=workdir)
     figures: dict[str, Any] = {
@@ -281,7 +281,7 @@ def run(
             )
             for i in range(n_examples)
         ]
-        store = ExampleStore(ChromaConfig(path=Path(tmp.name) / "chroma"), embedder)
+        store = ExampleStore(ChromaSettings(path=Path(tmp.name) / "chroma"), embedder)
         _, figures["index_s"] = _timed(
             lambda: store.upsert_vectors(ids, vectors, metadatas, documents, fresh=True)
         )
@@ -317,7 +317,7 @@ def run(
             chroma_ms.append((time.perf_counter() - started) * 1000)
             recalls.append(len({c.example.id for c in found} & exact) / k)
 
-        ranking = RankingConfig(min_score=None)  # synthetic neighbours are not all above the default 0.2
+        ranking = RankingSettings(min_score=None)  # synthetic neighbours are not all above the default 0.2
         full = Retriever(store, embedder, ranking)
         baseline = Retriever(store, baseline_embedder, ranking)
         bodies = [

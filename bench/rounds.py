@@ -203,13 +203,13 @@ def run(
 def preload() -> None:
     """Import now what later rounds import on first use (their own imports and the loop's): a run takes hours,
     and a checkout that changes under it (a module moved) must not fail it in round 3."""
-    import pipelines.evaluation.bootstrap  # noqa: F401
-    import pipelines.loop.selection  # noqa: F401
-    import pipelines.loop.selection_stages  # noqa: F401
-    import pipelines.loop.stats  # noqa: F401
-    import pipelines.loop.training_job  # noqa: F401
+    import pipelines.model.training_job  # noqa: F401
     import pipelines.progress_view  # noqa: F401
+    import pipelines.review.stats  # noqa: F401
     import pipelines.routing.fitting  # noqa: F401
+    import pipelines.selection.select  # noqa: F401
+    import pipelines.selection.stages  # noqa: F401
+    import training.bootstrap  # noqa: F401
     import training.dpo  # noqa: F401
     import training.errors  # noqa: F401
 
@@ -282,7 +282,7 @@ def _rounds(
     from bench.rounds_eval import GenerationModel, held_out_cases, retrieved_scores
     from bench.rounds_store import through_the_stack
     from pipelines.demo.simulated_annotators import SimulatedAnnotators
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
     from pipelines.stack.secrets_store import read_secrets
 
     settings = stack.settings()
@@ -377,7 +377,7 @@ def _refit(runtime: Any) -> dict[str, Any]:
 
 def _train(runtime: Any, recipe_file: Path, if_new: int, console: Console) -> dict[str, Any]:
     """`tacit train dpo --if-new N` with the gate, as the demo runs it."""
-    from pipelines.loop.training_job import run_dpo
+    from pipelines.model.training_job import run_dpo
     from pipelines.progress_view import training_bar
     from training.errors import TrainingError
 
@@ -415,7 +415,7 @@ def _selection_pair(runtime: Any, model: Any, cases: list, seed: int) -> dict[st
     """Select minus random after the last round, on a held-out set large enough that a 0.05 difference shows
     (every held-out case by default): the retrieved arm on each arm's store, paired by case."""
     from bench.rounds_eval import retrieved_scores
-    from pipelines.evaluation.bootstrap import mean_interval, paired_difference
+    from training.bootstrap import mean_interval, paired_difference
 
     scores = {
         arm: retrieved_scores(runtime, model, cases, {t: partition(t, arm) for t in TASKS})[0]

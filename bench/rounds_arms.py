@@ -34,7 +34,7 @@ from bench.selection import BaseModelDrafter
 from pipelines.demo.run import _in_parallel
 from pipelines.demo.simulated_annotators import SimulatedAnnotators
 from pipelines.evaluation.settings import TaskMetrics
-from pipelines.loop.runtime import Runtime
+from pipelines.runtime import Runtime
 
 FULL, RETRIEVAL, FROZEN, SELECT, RANDOM = "full", "retrieval", "frozen", "select", "random"
 RECORD_WAIT_S = 120.0  # a ticket's record reaches Argilla through the outbox
@@ -188,7 +188,7 @@ class RoundRunner:
         """The `budget` items a person reviews: `tacit select`'s ranking (select) or a seeded draw (random)."""
         if arm == RANDOM:
             return {item.id for item in random.Random(seed).sample(list(items), min(budget, len(items)))}
-        from pipelines.loop.selection import PoolEntry, PoolList, select
+        from pipelines.selection.select import PoolEntry, PoolList, select
 
         pool = PoolList(
             [PoolEntry(id=item.id, task=partition(item.task, arm), prompt=item.prompt) for item in items]

@@ -13,8 +13,8 @@ from pipelines.evaluation.generate import Job, generate_all
 from pipelines.evaluation.metrics import score_output
 from pipelines.evaluation.models import EvalModel, load_eval_model, merged_copy
 from pipelines.evaluation.runner import _max_new_tokens, per_task, resolve_cases_file
-from pipelines.loop.runtime import Runtime
 from pipelines.precision import resolve_precision
+from pipelines.runtime import Runtime
 
 
 def held_out_cases(runtime: Runtime, per_task_limit: int | None) -> list[EvalCase]:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.rounds_arms import FROZEN, FULL, Outcome
-from pipelines.evaluation.bootstrap import paired_difference
+from training.bootstrap import paired_difference
 
 BOOTSTRAP_SAMPLES = 2000
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tacit_client import TacitClient
 
-from pipelines.loop.runtime import Runtime
+from pipelines.runtime import Runtime
 from retrieval.types import Example
 
 _FIELDS = set(Example.model_fields)

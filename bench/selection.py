@@ -43,13 +43,13 @@ from rich.console import Console
 
 from pipelines.config import TacitSettings
 from pipelines.demo.data import load_pool
-from pipelines.loop.drafting import Drafter
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolEntry, PoolFile, PoolList
-from pipelines.loop.selection_ranking import pick, pick_by_stage1, shortlist, shortlist_size
-from pipelines.loop.selection_stages import measure, rank, screen
-from pipelines.loop.settings import SelectionSettings
+from pipelines.model.drafting import Drafter
 from pipelines.progress_view import counted_columns, stage_bars
+from pipelines.runtime import Runtime
+from pipelines.selection.ranking import pick, pick_by_stage1, shortlist, shortlist_size
+from pipelines.selection.select import PoolEntry, PoolFile, PoolList
+from pipelines.selection.settings import SelectionSettings
+from pipelines.selection.stages import measure, rank, screen
 
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
 

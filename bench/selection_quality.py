@@ -30,17 +30,17 @@ from typing import Any
 from bench.selection import BaseModelDrafter
 from pipelines.config import TacitSettings
 from pipelines.evaluation.arms import ALL, ArmBuilder, store_views
-from pipelines.evaluation.bootstrap import mean_interval, paired_difference
 from pipelines.evaluation.cases import EvalCase, load_cases
 from pipelines.evaluation.generate import Job, generate_all
 from pipelines.evaluation.metrics import score_output
 from pipelines.evaluation.runner import resolve_cases_file
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.example_store import write_pending_examples
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolEntry, PoolList
-from pipelines.loop.selection_ranking import pick, pick_by_stage1, shortlist
-from pipelines.loop.selection_stages import measure, screen
+from pipelines.runtime import Runtime
+from pipelines.selection.ranking import pick, pick_by_stage1, shortlist
+from pipelines.selection.select import PoolEntry, PoolList
+from pipelines.selection.stages import measure, screen
+from training.bootstrap import mean_interval, paired_difference
 
 
 def _split(cases: list[EvalCase], eval_per_task: int, seed: int) -> tuple[list[EvalCase], list[EvalCase]]:

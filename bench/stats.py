@@ -1,4 +1,4 @@
-"""`tacit bench stats --json`: the agreement report (pipelines/loop/stats.py) over 100,000 responses.
+"""`tacit bench stats --json`: the agreement report (pipelines/review/stats.py) over 100,000 responses.
 
 Synthetic reviews in memory (no stack, nothing written): items answered by two reviewers (a share of them
 by three), labels that agree most of the time, some contested and adjudicated. Times `compute_stats`
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from annotation.agreement import default_agreement
-from pipelines.loop.stats import LABEL_QUESTIONS, Outcome, ReviewRow, compute_stats
+from pipelines.review.stats import LABEL_QUESTIONS, Outcome, ReviewRow, compute_stats
 
 LABELS = {
     "corrections": ["accept", "edit", "reject"],

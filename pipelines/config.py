@@ -19,13 +19,14 @@ from pydantic_settings import (
 )
 
 from pipelines.evaluation.settings import EvaluationSettings
-from pipelines.ledger.config import LedgerConfig
-from pipelines.loop.review_settings import ReviewSettings, check_review_team
-from pipelines.loop.settings import DraftingSettings, SelectionSettings
+from pipelines.ledger.settings import LedgerSettings
+from pipelines.model.settings import DraftingSettings
+from pipelines.review.settings import ReviewSettings, check_review_team
 from pipelines.routing.settings import RoutingSettings
+from pipelines.selection.settings import SelectionSettings
 from pipelines.stack.coordination_settings import CoordinationSettings
-from retrieval.config import RetrievalConfig
-from training.config import TrainingSettings
+from retrieval.settings import RetrievalSettings
+from training.settings import TrainingSettings
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = PROJECT_ROOT / "configs" / "tacit.yaml"
@@ -103,8 +104,8 @@ class TacitSettings(BaseSettings):
     ports: Ports = Field(default_factory=Ports)
     argilla: ArgillaSettings = Field(default_factory=ArgillaSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
-    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)

@@ -12,17 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from retrieval.config import PromptBlockConfig
 from retrieval.filters import build_where
 from retrieval.prompt_block import build_prompt_block
 from retrieval.retriever import Retriever
+from retrieval.settings import PromptBlockSettings
 from retrieval.types import RetrievedExample
 
 SEARCH_PATH = "/v1/examples/search"
 
 
 # C0 control characters but tab, newline and carriage return (the same rule as the ticket and routing
-# requests, pipelines/routing/requests.py `check_text`; retrieval does not import pipelines).
+# requests, pipelines/bodies/route.py `check_text`; retrieval does not import pipelines).
 _CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
@@ -105,11 +105,11 @@ class SearchResponse(BaseModel):
 
 
 def search_examples(
-    request: SearchRequest, retriever: Retriever, prompt: PromptBlockConfig | None = None
+    request: SearchRequest, retriever: Retriever, prompt: PromptBlockSettings | None = None
 ) -> SearchResponse:
     """The endpoint's logic: search, then render the prompt block from what was found."""
     started = time.perf_counter()
-    prompt = prompt or PromptBlockConfig()
+    prompt = prompt or PromptBlockSettings()
     found = retriever.search(
         request.query,
         request.k,

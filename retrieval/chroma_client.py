@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from retrieval.config import ChromaConfig
+from retrieval.settings import ChromaSettings
 from retrieval.store_errors import StoreCorrupt, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class ChromaConnection:
     partition cache shares it, so a reset and a re-read never interleave); `on_reset` callbacks run whenever
     the client is dropped, so such caches are dropped with it."""
 
-    def __init__(self, config: ChromaConfig, path: Path | None, auth_token: str | None = None) -> None:
+    def __init__(self, config: ChromaSettings, path: Path | None, auth_token: str | None = None) -> None:
         self.config = config
         self.path = path  # persistent mode: the folder; None in http mode
         self._auth_token = auth_token  # http mode: the server's token (sent as a bearer header), None = none

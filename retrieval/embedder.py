@@ -12,7 +12,7 @@ import numpy as np
 from cachetools import LRUCache
 
 from retrieval.batcher import MicroBatcher
-from retrieval.config import EmbedderConfig, embedding_model_name
+from retrieval.settings import EmbedderSettings, embedding_model_name
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -80,11 +80,11 @@ class Embedder:
         self.dimension: int = int(dimension)
 
     @classmethod
-    def from_config(cls, config: EmbedderConfig) -> Embedder:
+    def from_config(cls, config: EmbedderSettings) -> Embedder:
         if config.torch_threads is not None:
             import torch
 
-            torch.set_num_threads(config.torch_threads)  # process-wide: see EmbedderConfig.torch_threads
+            torch.set_num_threads(config.torch_threads)  # process-wide: see EmbedderSettings.torch_threads
         return cls(
             load_sentence_transformer(config.model, config.device),
             batch_size=config.batch_size,

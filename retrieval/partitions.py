@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from retrieval.chroma_client import ChromaConnection
-from retrieval.config import ChromaConfig
+from retrieval.settings import ChromaSettings
 from retrieval.store_errors import StoreMismatch
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class Partitions:
     the live generation's partitions (task -> collection), which shares the connection's lock and is dropped
     whenever the connection is."""
 
-    def __init__(self, connection: ChromaConnection, config: ChromaConfig, model: ModelIdentity) -> None:
+    def __init__(self, connection: ChromaConnection, config: ChromaSettings, model: ModelIdentity) -> None:
         self.connection = connection
         self.config = config
         self.model = model

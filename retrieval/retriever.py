@@ -9,11 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from retrieval.config import RankingConfig
 from retrieval.embedder import Embedder
 from retrieval.filters import CompiledFilter, SearchInputError, compile_filters
 from retrieval.metadata import to_epoch
 from retrieval.ranking import consensus_order, mmr_select, suppress_near_duplicates, weighted_scores
+from retrieval.settings import RankingSettings
 from retrieval.store import ExampleStore
 from retrieval.types import GUIDANCE_KINDS, RetrievedExample
 
@@ -21,10 +21,10 @@ SECONDS_PER_DAY = 86_400.0
 
 
 class Retriever:
-    def __init__(self, store: ExampleStore, embedder: Embedder, ranking: RankingConfig | None = None) -> None:
+    def __init__(self, store: ExampleStore, embedder: Embedder, ranking: RankingSettings | None = None) -> None:
         self.store = store
         self.embedder = embedder
-        self.ranking = ranking or RankingConfig()
+        self.ranking = ranking or RankingSettings()
 
     def close(self) -> None:
         """Release Chroma and stop the embedder's batching thread."""

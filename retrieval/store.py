@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from retrieval.chroma_client import ChromaConnection
-from retrieval.config import ChromaConfig
 from retrieval.filters import CompiledFilter
 from retrieval.metadata import example_from_record, example_to_metadata
 from retrieval.partitions import Partitions, generation_of, rows_by_task
 from retrieval.rebuild import RebuildReport, rebuild_store
+from retrieval.settings import ChromaSettings
 from retrieval.store_errors import StoreCorrupt, StoreMismatch, StoreUnavailable
 from retrieval.types import Example
 from retrieval.vectors import VectorSidecar
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from retrieval.embedder import Embedder
 
 __all__ = [  # the errors are re-exported: callers catch them where they use the store
-    "Candidate",
+    "Neighbour",
     "ExampleStore",
     "RebuildReport",
     "StoreCorrupt",
@@ -51,7 +51,7 @@ WRITE_BATCH = 5000  # below Chroma's maximum batch size
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Neighbour:
     """A raw nearest-neighbour hit, before ranking."""
 
     example: Example
@@ -71,7 +71,7 @@ def _delete_held(collection: Collection, ids: list[str]) -> None:
 class ExampleStore:
     def __init__(
         self,
-        config: ChromaConfig,
+        config: ChromaSettings,
         embedder: Embedder,
         *,
         default_path: Path | None = None,
@@ -324,7 +324,7 @@ class ExampleStore:
                 by_id[record_id] = example_from_record(record_id, document, metadata)
         return [by_id[record_id] for record_id in ids if record_id in by_id]
 
-    def query(self, vector: np.ndarray, n: int, where: CompiledFilter | None = None) -> list[Candidate]:
+    def query(self, vector: np.ndarray, n: int, where: CompiledFilter | None = None) -> list[Neighbour]:
         """The `n` nearest examples to `vector` matching the filter, most similar first."""
         where = where or CompiledFilter(tasks=None, where=None)
         partitions = self.layout.recent()
@@ -342,7 +342,7 @@ class ExampleStore:
             tasks,
         )
         candidates = [
-            Candidate(
+            Neighbour(
                 example=example_from_record(record_id, document, metadata),
                 similarity=1.0 - float(distance),  # cosine distance -> cosine similarity
                 embedding=np.asarray(embedding, dtype=np.float32),

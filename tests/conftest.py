@@ -248,9 +248,9 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedder() -> Iterator:  # -> retrieval.embedder.Embedder
     """The real all-MiniLM-L6-v2 (from its PyPI package), loaded once for every test that embeds."""
-    from retrieval.config import EmbedderConfig
     from retrieval.embedder import Embedder
+    from retrieval.settings import EmbedderSettings
 
-    loaded = Embedder.from_config(EmbedderConfig())
+    loaded = Embedder.from_config(EmbedderSettings())
     yield loaded
     loaded.close()

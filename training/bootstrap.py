@@ -1,5 +1,5 @@
 """Paired bootstrap 95% intervals, with a fixed seed so a rerun reports the same interval: the training gate's
-lift and `tacit eval`'s lifts (pipelines/evaluation re-exports it)."""
+lift and `tacit eval`'s lifts."""
 
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
+from pipelines.adapters.argilla_gateway import ArgillaUnavailable
 from pipelines.api.deps import RuntimeDep, WakeDep
 from pipelines.api.errors import STORE_UNAVAILABLE, SYNC_UNAVAILABLE
-from pipelines.loop.argilla_gateway import ArgillaUnavailable
 from pipelines.loop.sync import run_sync
 from pipelines.stack.work_lock import WorkLockUnavailable
 from retrieval.store import StoreUnavailable

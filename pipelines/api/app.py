@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines import stage_log
+from pipelines.adapters.wakeups import Wakeups
 from pipelines.api import admin, route, stats, tickets, webhooks
 from pipelines.api.auth import api_keys, require_admin_key, require_app_key
 from pipelines.api.body_limit import BodySizeLimit
@@ -22,10 +23,9 @@ from pipelines.api.errors import ADMIN_KEY, APP_KEY, BODY, CAPPED, http_error, v
 from pipelines.api.search import build_search_router
 from pipelines.config import TacitSettings, get_settings
 from pipelines.loop.publish import publish_store_writes
-from pipelines.loop.runtime import Runtime
 from pipelines.loop.sync import run_sync
 from pipelines.loop.tickets import deliver_outbox
-from pipelines.loop.wakeups import Wakeups
+from pipelines.runtime import Runtime
 from pipelines.stack.home_identity import NONCE_PATTERN, identity_proof, proof_key
 from pipelines.stack.leader import Leadership
 from pipelines.stack.secrets_store import read_secrets
@@ -92,7 +92,7 @@ def create_app(settings: TacitSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Replicas (coordination.backend redis) share wake-ups, and only the leader runs the background
-        # passes; one process (local) wakes itself and always leads. See pipelines/loop/wakeups.py, leader.py.
+        # passes; one process (local) wakes itself and always leads. See pipelines/adapters/wakeups.py, leader.py.
         wakeups = app.state.wakeups = Wakeups.for_settings(settings)
         app.state.sync_soon = wakeups.sync_soon
         leader = app.state.leader = Leadership.for_settings(settings)

@@ -11,10 +11,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from pipelines.adapters.wakeups import DECIDED, Wakeups
 from pipelines.api.auth import Caller, require_admin_key, require_app_key
 from pipelines.loop.publish import Wake
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.wakeups import DECIDED, Wakeups
+from pipelines.runtime import Runtime
 from retrieval.retriever import Retriever
 
 

@@ -8,8 +8,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from pipelines.api.deps import AppCaller, RuntimeDep
 from pipelines.api.errors import BODY
+from pipelines.bodies.route import RouteRequest, RouteResponse
 from pipelines.loop.routing_decisions import route_and_audit
-from pipelines.routing import RouteRequest, RouteResponse
 
 router = APIRouter(prefix="/v1", tags=["routing"])
 

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, HTTPException
 
 from retrieval.api_models import SEARCH_PATH, SearchRequest, SearchResponse, search_examples
-from retrieval.config import PromptBlockConfig
 from retrieval.filters import SearchInputError
 from retrieval.retriever import Retriever
+from retrieval.settings import PromptBlockSettings
 from retrieval.store_errors import StoreMismatch, StoreUnavailable
 
 
 def build_search_router(
-    get_retriever: Callable[..., Retriever], prompt: PromptBlockConfig | None = None
+    get_retriever: Callable[..., Retriever], prompt: PromptBlockSettings | None = None
 ) -> APIRouter:
     """A router with `POST /v1/examples/search`; 422 names a bad field, 503 when Chroma is unreachable."""
     router = APIRouter(tags=["examples"])

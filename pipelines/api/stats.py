@@ -1,5 +1,5 @@
 """`GET /v1/stats`: reviewer agreement (Krippendorff's alpha per dataset and question), each annotator's
-agreement with the final decisions, contested and adjudicated counts (pipelines/loop/stats.py).
+agreement with the final decisions, contested and adjudicated counts (pipelines/review/stats.py).
 
 Admin key only (mounted so in pipelines/api/app.py): it names every annotator and how often each agrees
 with the decisions, which is no application's business."""
@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
 from pipelines.api.deps import RuntimeDep
-from pipelines.loop.stats import ledger_stats
+from pipelines.review.stats import ledger_stats
 
 router = APIRouter(prefix="/v1", tags=["stats"])
 

@@ -14,6 +14,13 @@ from pydantic import BaseModel
 from pipelines.api.auth import Caller
 from pipelines.api.deps import AppCaller, RuntimeDep, WakeupsDep
 from pipelines.api.errors import BODY, NOT_FOUND, ErrorBody
+from pipelines.bodies.tickets import (
+    ApprovalCreate,
+    EscalationCreate,
+    PreferenceCreate,
+    ReviewCreate,
+    TicketView,
+)
 from pipelines.ledger import (
     IdempotencyConflict,
     IdempotencyKey,
@@ -24,15 +31,8 @@ from pipelines.ledger import (
     TicketStatus,
 )
 from pipelines.ledger.idempotency import KEY_HELP, KEY_PATTERN, MAX_KEY_CHARS, key_problem
-from pipelines.loop.requests import (
-    ApprovalCreate,
-    EscalationCreate,
-    PreferenceCreate,
-    ReviewCreate,
-    TicketView,
-)
-from pipelines.loop.runtime import Runtime
 from pipelines.loop.tickets import TicketBody, create_ticket
+from pipelines.runtime import Runtime
 
 router = APIRouter(prefix="/v1", tags=["tickets"])
 

@@ -15,12 +15,12 @@ from redis.exceptions import RedisError
 from annotation.feedback import SubmittedResponse, from_argilla_response
 from annotation.webhooks import SeenOnce, WebhookPayloadError, WebhookRejected, WebhookVerifier
 from pipelines import stage_log
+from pipelines.adapters.wakeups import SYNC, Wakeups
 from pipelines.api.deps import RuntimeDep, WakeDep, WakeupsDep
 from pipelines.api.errors import BODY, UNAUTHORIZED, ErrorBody, Responses
 from pipelines.ledger import Ledger
 from pipelines.loop.publish import Wake, ingest_and_publish
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.wakeups import SYNC, Wakeups
+from pipelines.runtime import Runtime
 from pipelines.stack import coordination
 from pipelines.stack.secrets_store import read_secrets
 

@@ -10,7 +10,8 @@ codes by class (`errors.known_errors`).
 - `shared.py`: what several commands need (the console, the secrets, the runtime, the running API);
 - `stack_commands.py`: up, down, status, credentials, demo;
 - `loop_commands.py`: select, retry, sync, reindex;
-- `audit.py`, `train.py`: the `tacit audit` and `tacit train` groups.
+- `audit.py`, `train.py`: the `tacit audit` and `tacit train` groups;
+- `stats.py`: `tacit stats` (reviewer agreement, the track_record rule's figures).
 """
 
 from pipelines.cli.app import app, main

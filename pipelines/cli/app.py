@@ -41,9 +41,9 @@ _mount_export()
 
 
 def _mount_stats() -> None:
-    from pipelines.stats_command import stats
+    from pipelines.cli.stats import stats
 
-    app.command(name="stats")(stats)  # `tacit stats [--json]`: reviewer agreement (pipelines/loop/stats.py)
+    app.command(name="stats")(stats)  # `tacit stats [--json]`: reviewer agreement (pipelines/review/stats.py)
 
 
 _mount_stats()

@@ -24,8 +24,8 @@ def known_errors() -> tuple[tuple[type[BaseException], int | None], ...]:
     from pipelines.demo.data.models import DemoDataError
     from pipelines.errors import KnownError
     from pipelines.ledger.errors import LedgerError
-    from pipelines.loop.selection_pool import SelectionError
     from pipelines.routing.loader import RoutingRulesError
+    from pipelines.selection.pool import SelectionError
     from pipelines.stack.errors import StackError
     from pipelines.stack.secrets_store import SecretsError
     from retrieval.embedder import EmbedderError

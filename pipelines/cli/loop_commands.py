@@ -26,10 +26,10 @@ def select(
     """Active learning in two stages (selection: in the config): rank a pool by novelty, routing risk and the
     model's entropy, sample drafts for the shortlist only; push the top N to Argilla."""
     from pipelines.allocator import keep_freed_memory
-    from pipelines.loop.runtime import Runtime
-    from pipelines.loop.selection import PoolFile, as_rows
-    from pipelines.loop.selection import select as select_prompts
     from pipelines.progress_view import counted_columns, stage_bars
+    from pipelines.runtime import Runtime
+    from pipelines.selection.select import PoolFile, as_rows
+    from pipelines.selection.select import select as select_prompts
 
     keep_freed_memory()  # a generation run: far fewer page faults (pipelines/allocator.py)
     settings = load_settings()
@@ -84,8 +84,8 @@ def retry(
 
 def sync() -> None:
     """Ingest every Argilla response updated since the last sync (what a lost webhook missed)."""
-    from pipelines.loop.runtime import Runtime
     from pipelines.loop.sync import run_sync
+    from pipelines.runtime import Runtime
 
     settings = load_settings()
     service = running_service(settings)

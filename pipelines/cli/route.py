@@ -20,8 +20,8 @@ def fit(as_json: bool = typer.Option(False, "--json", help="one JSON object on s
     from rich.table import Table
 
     from pipelines.config import load_settings
-    from pipelines.loop.runtime import Runtime
     from pipelines.routing.fitting import refit
+    from pipelines.runtime import Runtime
 
     settings = load_settings()
     runtime = Runtime(settings)

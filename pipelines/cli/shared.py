@@ -12,7 +12,7 @@ from pipelines.errors import MissingPrerequisite
 if TYPE_CHECKING:  # imported by the commands that use them: `tacit status` stays quick
     from tacit_client import TacitClient
 
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
     from pipelines.stack.secrets_store import StackSecrets
 
 console = Console(stderr=True)
@@ -29,7 +29,7 @@ def require_secrets(settings: TacitSettings) -> StackSecrets:
 
 
 def open_runtime() -> Runtime:
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
 
     return Runtime(load_settings())
 

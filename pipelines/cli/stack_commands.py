@@ -25,7 +25,7 @@ def up(
 ) -> None:
     """Start the embedded stack (Redis, Argilla + worker, MLflow, tacit API) and print where to go."""
     from pipelines.stack import supervisor
-    from pipelines.stack.bootstrap import bootstrap_argilla_after_start, bootstrap_argilla_database
+    from pipelines.stack.argilla_setup import bootstrap_argilla_after_start, bootstrap_argilla_database
     from pipelines.stack.policy import refuse_unsafe_bind
     from pipelines.stack.secrets_store import ensure_secrets, read_secrets
 

@@ -19,7 +19,7 @@ def train_dpo(
     ),
 ) -> None:
     """DPO (TRL + PEFT LoRA) tracked in MLflow; the gate moves the `champion` alias only on a win."""
-    from pipelines.loop.training_job import run_dpo, training_log
+    from pipelines.model.training_job import run_dpo, training_log
     from pipelines.progress_view import training_bar
 
     runtime = open_runtime()

@@ -15,8 +15,8 @@ from tacit_client import TacitClient
 
 from pipelines.demo import data as demo_data
 from pipelines.demo.simulated_annotators import SimulatedAnnotators, disagreeing, record_ids_by_external_id
-from pipelines.loop.quorum import is_adjudication
-from pipelines.loop.runtime import Runtime
+from pipelines.review.quorum import is_adjudication
+from pipelines.runtime import Runtime
 
 PREFIX = "four-eyes:"
 COUNT = 6

@@ -31,7 +31,7 @@ from pipelines.demo import data as demo_data
 from pipelines.demo.simulated_annotators import SimulatedAnnotators
 from pipelines.errors import KnownError
 from pipelines.ledger import NotFoundError
-from pipelines.loop.runtime import Runtime
+from pipelines.runtime import Runtime
 from pipelines.stack.secrets_store import StackSecrets, argilla_login_rows
 
 DEMO_RECIPE = PROJECT_ROOT / "configs" / "train_dpo_demo.yaml"
@@ -313,7 +313,7 @@ def run_demo(
         report.timings["sync_s"] = time.perf_counter() - started
         report.examples = len(runtime.ledger.examples.list())
         report.pairs = runtime.ledger.pairs.count()
-        from pipelines.loop.stats import ledger_stats
+        from pipelines.review.stats import ledger_stats
 
         report.agreement = ledger_stats(runtime.ledger, settings.review.agreement)
         found = tacit.search_examples(SHOWCASE_QUERY, k=3, filters={"task": "clinical_note"})
@@ -328,7 +328,7 @@ def run_demo(
             report.answered[scenario.kind] += 1
 
     if train:
-        from pipelines.loop.training_job import run_dpo, training_log
+        from pipelines.model.training_job import run_dpo, training_log
         from pipelines.progress_view import training_bar
         from training.errors import TrainingError
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from pipelines.evaluation.cases import EvalCase
 from pipelines.ledger import ExampleRecord
-from pipelines.loop.drafting import Drafter, FewShot
 from pipelines.loop.example_store import to_retrieval_example
-from pipelines.loop.runtime import Runtime
+from pipelines.model.drafting import Drafter, FewShot
+from pipelines.runtime import Runtime
 from retrieval.metadata import to_epoch
 from retrieval.prompt_block import build_prompt_block
 from training.generation import Messages

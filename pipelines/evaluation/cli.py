@@ -36,7 +36,7 @@ def eval_command(
     from pipelines.allocator import keep_freed_memory
     from pipelines.config import load_settings
     from pipelines.evaluation.runner import run_eval
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
 
     keep_freed_memory()  # 710 generations: far fewer page faults (pipelines/allocator.py)
     runtime = Runtime(load_settings())

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.errors import BadInput
-from pipelines.loop.drafting import base_label
-from pipelines.loop.runtime import Runtime
+from pipelines.model.drafting import base_label
+from pipelines.runtime import Runtime
 
 
 @dataclass(frozen=True)

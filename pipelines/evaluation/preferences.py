@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pipelines.evaluation.bootstrap import mean_interval, paired_difference
 from pipelines.evaluation.cases import EvalCase
 from pipelines.evaluation.generate import Job
 from pipelines.evaluation.metrics import task_closeness
 from pipelines.evaluation.models import EvalModel
-from pipelines.loop.drafting import user_message
-from pipelines.loop.runtime import Runtime
+from pipelines.model.drafting import user_message
+from pipelines.runtime import Runtime
+from training.bootstrap import mean_interval, paired_difference
 from training.generation import BASE_ADAPTER
 from training.reply_score import Closeness, reply_score
 

@@ -12,15 +12,15 @@ from typing import Any
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.evaluation.arms import ALL, ARMS, ArmBuilder, StoreView, store_views
-from pipelines.evaluation.bootstrap import mean_interval, paired_difference
 from pipelines.evaluation.cases import EvalCase, load_cases
 from pipelines.evaluation.generate import Job, generate_all
 from pipelines.evaluation.metrics import CaseScore, score_output
 from pipelines.evaluation.models import EvalModel, load_eval_model, merged_copy
 from pipelines.evaluation.preferences import evaluate_preferences, say_lift
 from pipelines.evaluation.settings import EvaluationSettings
-from pipelines.loop.runtime import Runtime
 from pipelines.precision import resolve_precision
+from pipelines.runtime import Runtime
+from training.bootstrap import mean_interval, paired_difference
 from training.generation import BASE_ADAPTER
 from training.uncertainty import in_precision
 
@@ -32,7 +32,7 @@ NO_ARM_CASES = (
 
 
 @dataclass
-class Outcome:
+class CaseOutcome:
     case: EvalCase
     arm: str
     n: str
@@ -44,7 +44,7 @@ class Outcome:
 @dataclass
 class EvalReport:
     summary: dict[str, Any]
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[CaseOutcome] = field(default_factory=list)
     preferences: dict[str, Any] = field(default_factory=dict)
 
 
@@ -100,7 +100,7 @@ def _arm_stats(scores: dict[str, list[float]], samples: int, seed: int) -> dict[
     return stats
 
 
-def _secondary(outcomes: Sequence[Outcome]) -> dict[str, float | None]:
+def _secondary(outcomes: Sequence[CaseOutcome]) -> dict[str, float | None]:
     chrf = [o.score.chrf for o in outcomes]
     follows = [o.score.convention for o in outcomes if o.score.convention is not None]
     correct = [o.score.decision_correct for o in outcomes if o.score.decision_correct is not None]
@@ -233,7 +233,7 @@ def run_eval(
         return generate_all(adapter_model(), loaded.tokenizer, batch_jobs, settings.batch_size, advance)
 
     outcomes = [
-        Outcome(case, arm, n, text, score_output(text, case.reference, settings.tasks.get(case.task)),
+        CaseOutcome(case, arm, n, text, score_output(text, case.reference, settings.tasks.get(case.task)),
                 builder.shown.get((case.id, arm, n), []))
         for (case, arm, n), text in zip(planned, outputs, strict=True)
     ]
@@ -272,7 +272,7 @@ def run_eval(
 
 
 def _versus_base(
-    champion: Sequence[Outcome], base_outputs: Sequence[str], label: str, settings: EvaluationSettings
+    champion: Sequence[CaseOutcome], base_outputs: Sequence[str], label: str, settings: EvaluationSettings
 ) -> dict[str, Any]:
     """The retrieved arm's drafts, champion vs base on the same prompts: the task's score, paired by case."""
     base = [score_output(text, o.case.reference, settings.tasks.get(o.case.task)).score for o, text in

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from pipelines.evaluation.plot import learning_curve_figure
-from pipelines.loop.runtime import Runtime
+from pipelines.runtime import Runtime
 
 CURVE_ARTIFACT = "learning_curve.png"
 TABLE_ARTIFACT = "cases.json"

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from pipelines.export.rows import ExportFilters, Selected
+from pipelines.export.tables import ExportFilters, ExportTable
 
 TITLES = {"pairs": "preference pairs", "examples": "few-shot examples", "feedback": "annotator feedback"}
 TAGS = {
@@ -61,7 +61,7 @@ COLUMNS = {
 
 
 @dataclass(frozen=True)
-class Provenance:
+class ExportProvenance:
     tacit_version: str
     ledger: str  # the ledger's URL, password hidden
     exported_at: datetime
@@ -76,7 +76,7 @@ def _table(header: tuple[str, ...], rows: list[tuple[Any, ...]]) -> str:
     return "\n".join(lines)
 
 
-def _front_matter(selected: Selected, provenance: Provenance) -> str:
+def _front_matter(selected: ExportTable, provenance: ExportProvenance) -> str:
     count = len(selected.rows)
     size = "n<1K" if count < 1_000 else "1K<n<10K" if count < 10_000 else "10K<n<100K" if count < 100_000 else "n>100K"
     meta: dict[str, Any] = {
@@ -89,7 +89,7 @@ def _front_matter(selected: Selected, provenance: Provenance) -> str:
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
 
 
-def _loading(selected: Selected, provenance: Provenance) -> str:
+def _loading(selected: ExportTable, provenance: ExportProvenance) -> str:
     if provenance.format == "hf":
         load = 'from datasets import load_from_disk\n\ndataset = load_from_disk("THIS_FOLDER")["train"]'
     else:
@@ -117,7 +117,7 @@ def _loading(selected: Selected, provenance: Provenance) -> str:
     )
 
 
-def render_card(selected: Selected, provenance: Provenance) -> str:
+def render_card(selected: ExportTable, provenance: ExportProvenance) -> str:
     rows = selected.rows
     title = TITLES[selected.what]
     filters = provenance.filters.describe()

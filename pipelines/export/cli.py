@@ -40,7 +40,7 @@ def export_command(
     from pipelines.config import load_settings
     from pipelines.errors import MissingPrerequisite
     from pipelines.export.export_job import export
-    from pipelines.export.rows import ExportFilters, parse_since
+    from pipelines.export.tables import ExportFilters, parse_since
     from pipelines.stack.audit_keying import open_ledger
     from pipelines.stack.secrets_store import read_secrets
 

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from pipelines.export.card import Provenance, render_card
+from pipelines.export.card import ExportProvenance, render_card
 from pipelines.export.pseudonyms import Pseudonyms
-from pipelines.export.rows import WHATS, ExportError, ExportFilters, select
+from pipelines.export.tables import WHATS, ExportError, ExportFilters, select
 from pipelines.export.writers import FORMATS, check_target, write_folder
 from pipelines.ledger import Ledger
 
@@ -54,7 +54,7 @@ def export(
     exported_at = datetime.now(UTC)
 
     def card(data_files: list[str]) -> str:
-        provenance = Provenance(tacit_version(), ledger.url, exported_at, format, filters, data_files)
+        provenance = ExportProvenance(tacit_version(), ledger.url, exported_at, format, filters, data_files)
         return render_card(selected, provenance)
 
     folder = write_folder(selected, format, out, card, force)

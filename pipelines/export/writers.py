@@ -19,7 +19,7 @@ from typing import Literal, get_args
 
 from datasets import Dataset, DatasetDict
 
-from pipelines.export.rows import ExportError, Selected
+from pipelines.export.tables import ExportError, ExportTable
 from pipelines.stack.private import make_private
 
 Format = Literal["jsonl", "parquet", "hf"]
@@ -63,17 +63,17 @@ def check_target(out: Path, force: bool, protected: list[Path], home: Path | Non
         )
 
 
-def _write_jsonl(selected: Selected, folder: Path, name: str) -> None:
+def _write_jsonl(selected: ExportTable, folder: Path, name: str) -> None:
     with (folder / name).open("w", encoding="utf-8") as handle:
         for row in selected.rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def _dataset(selected: Selected) -> Dataset:
+def _dataset(selected: ExportTable) -> Dataset:
     return Dataset.from_list(selected.rows, features=selected.features)
 
 
-def write_folder(selected: Selected, format: str, out: Path, card: Callable[[list[str]], str], force: bool) -> Path:
+def write_folder(selected: ExportTable, format: str, out: Path, card: Callable[[list[str]], str], force: bool) -> Path:
     """Write the rows and the card (`card(data_files)` renders it); return the folder."""
     if format not in FORMATS:
         raise ExportError(f"unknown --format {format!r}: choose one of {', '.join(FORMATS)}")

@@ -4,7 +4,6 @@ repositories (repositories/) of one write transaction, audit events appended in 
 call needs none: `ledger.tickets.get(ticket_id)` runs in a transaction of its own (autocommit.py)."""
 
 from .audit.chain import GENESIS_HASH, canonical_json, event_hash, verify_chain
-from .config import LedgerConfig
 from .errors import LedgerError, NotFoundError
 from .idempotency import IdempotencyConflict, IdempotencyKey
 from .ids import stable_id
@@ -27,6 +26,7 @@ from .records import (
     TicketStatus,
     VerifyResult,
 )
+from .settings import LedgerSettings
 from .transaction import Transaction
 
 __all__ = [
@@ -43,7 +43,7 @@ __all__ = [
     "IdempotencyConflict",
     "IdempotencyKey",
     "Ledger",
-    "LedgerConfig",
+    "LedgerSettings",
     "LedgerError",
     "NotFoundError",
     "OutboxItem",

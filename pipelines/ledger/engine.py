@@ -13,8 +13,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from .config import LedgerConfig
 from .errors import LedgerError
+from .settings import LedgerSettings
 
 # execution option read by the `begin` hook: write transactions take SQLite's write lock up front,
 # so two writers queue on busy_timeout instead of failing with "database is locked" mid-transaction
@@ -27,7 +27,7 @@ WRITE_LOCK_KEY = 0x746163697477
 URL_HELP = "use sqlite:///path/to/ledger.db or postgresql+psycopg://user:password@host:5432/dbname"
 
 
-def build_engine(url: str, config: LedgerConfig) -> Engine:
+def build_engine(url: str, config: LedgerSettings) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -59,7 +59,7 @@ def _configure_postgresql(engine: Engine) -> None:
             connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
 
 
-def _configure_sqlite(engine: Engine, config: LedgerConfig) -> None:
+def _configure_sqlite(engine: Engine, config: LedgerSettings) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # let SQLAlchemy's `begin` hook emit BEGIN itself (pysqlite's implicit BEGIN is deferred)

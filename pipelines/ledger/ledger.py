@@ -21,10 +21,10 @@ from . import repositories as repo
 from .audit.keying import KeyingRecord
 from .audit.trail import AuditKeys, AuditTrail
 from .autocommit import OneTransactionPerCall
-from .config import LedgerConfig
 from .engine import WRITE_OPTION, build_engine
 from .errors import LedgerError
 from .models import SCHEMA_VERSION, LedgerMeta
+from .settings import LedgerSettings
 from .transaction import Transaction
 
 log = logging.getLogger(__name__)
@@ -64,12 +64,12 @@ class Ledger:
     def __init__(
         self,
         url: str,
-        config: LedgerConfig | None = None,
+        config: LedgerSettings | None = None,
         *,
         audit_key: str | bytes | None = None,
         audit_keying: KeyingRecord | None = None,
     ) -> None:
-        self.config = config or LedgerConfig()
+        self.config = config or LedgerSettings()
         self._engine = build_engine(url, self.config)
         self.url = self._engine.url.render_as_string(hide_password=True)
         self._keys = AuditKeys(audit_key, audit_keying, self.url)

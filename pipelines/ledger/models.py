@@ -151,7 +151,7 @@ class FeedbackItem(Base):
     ingested_at: Mapped[datetime]
 
 
-class Example(Base):
+class ExampleRow(Base):
     __tablename__ = "examples"
     __table_args__ = (
         _one_of("kind", EXAMPLE_KINDS),
@@ -181,7 +181,7 @@ class Example(Base):
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
 
 
-class PreferencePair(Base):
+class PairRow(Base):
     __tablename__ = "preference_pairs"
     __table_args__ = (
         Index("ix_pairs_feedback", "feedback_id"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .audit.chain import normalize_payload
-from .models import AuditEventRow, Example, FeedbackItem, Outbox, PreferencePair, Ticket
+from .models import AuditEventRow, ExampleRow, FeedbackItem, Outbox, PairRow, Ticket
 from .records import AuditEvent, ExampleRecord, FeedbackRecord, OutboxItem, PairRecord, TicketRecord
 
 # the fields a caller supplies; created/updated/withdrawn timestamps belong to the ledger
@@ -104,7 +104,7 @@ def feedback_record(row: FeedbackItem) -> FeedbackRecord:
     )
 
 
-def example_record(row: Example) -> ExampleRecord:
+def example_record(row: ExampleRow) -> ExampleRecord:
     return ExampleRecord(
         id=row.id,
         created_at=row.created_at,
@@ -115,7 +115,7 @@ def example_record(row: Example) -> ExampleRecord:
     )
 
 
-def pair_record(row: PreferencePair) -> PairRecord:
+def pair_record(row: PairRow) -> PairRecord:
     return PairRecord(
         id=row.id,
         created_at=row.created_at,

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from .audit.trail import AuditKeys, AuditTrail
-from .config import LedgerConfig
 from .repositories import (
     CursorRepository,
     DeliveryRepository,
@@ -25,6 +24,7 @@ from .repositories import (
     PairRepository,
     TicketRepository,
 )
+from .settings import LedgerSettings
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Transaction:
     audit: AuditTrail
 
     @classmethod
-    def over(cls, session: Session, keys: AuditKeys, config: LedgerConfig, *, writable: bool) -> Transaction:
+    def over(cls, session: Session, keys: AuditKeys, config: LedgerSettings, *, writable: bool) -> Transaction:
         audit = AuditTrail(session, keys, writable)
         examples = ExampleRepository(session, audit)
         pairs = PairRepository(session, audit)

@@ -1,2 +1,3 @@
-"""The loop's use-cases: tickets out to Argilla, responses back into the ledger and the example store,
-drafting and selection with the champion, training runs. Nothing here imports the HTTP API."""
+"""The loop's use-cases: tickets out to Argilla, answers back into the ledger and the example store,
+reconciliation with Argilla, audited routing decisions. Nothing here imports the HTTP API, the CLI or the
+demo; adapters, bodies, settings and the composition root live in their own rooms (see pipelines/__init__.py)."""

@@ -5,7 +5,7 @@ webhook delivered twice, a replayed sync, or a crash between the two write nothi
 a response older than the one the ledger holds for the same record and user changes nothing. A decided
 ticket whose decision changes later keeps the change as an amendment (`tx.tickets.decide`).
 
-Quorum records (`<dataset>-quorum-N`, see quorum.py) teach nothing per reviewer: once the quorum agrees, or
+Quorum records (`<dataset>-quorum-N`, see pipelines/review/quorum.py) teach nothing per reviewer: once the quorum agrees, or
 an adjudicator settles it, the deciding answer's examples and pairs are written, stamped with how they
 were decided (`reviewer_count`, `decided_by`, `agreement`); a disagreement queues the adjudication record.
 
@@ -30,14 +30,14 @@ from annotation.agreement import QuestionAgreement
 from annotation.feedback import SubmittedResponse, judge
 from annotation.specs import ADJUDICATION_SUFFIX, REVIEWS_FIELD
 from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, PairRecord, TicketRecord, Transaction
-from pipelines.loop.quorum import (
+from pipelines.review.quorum import (
     Answer,
     ReviewState,
     adjudication_payload,
     quorum_of,
     review_state,
 )
-from pipelines.loop.review_settings import ReviewSettings
+from pipelines.review.settings import ReviewSettings
 
 
 @dataclass(frozen=True)

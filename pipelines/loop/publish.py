@@ -22,8 +22,8 @@ from annotation.feedback import SubmittedResponse
 from pipelines import stage_log
 from pipelines.loop.example_store import StoreWriteReport, write_pending_examples
 from pipelines.loop.ingest import IngestResult, ingest_response
-from pipelines.loop.runtime import Runtime
 from pipelines.loop.tickets import deliver_outbox
+from pipelines.runtime import Runtime
 
 stages = stage_log.stage_logger("publish")
 Wake = Callable[[], None]  # tells the waiters that a decision may have landed; callable from a worker thread

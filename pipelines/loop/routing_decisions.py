@@ -3,10 +3,11 @@ audited (`POST /v1/route`); an escalated conversation carries the rules that fir
 
 from __future__ import annotations
 
+from pipelines.bodies.route import RouteResponse
+from pipelines.bodies.tickets import EscalationCreate
 from pipelines.ledger import stable_id
-from pipelines.loop.requests import EscalationCreate
-from pipelines.loop.runtime import Runtime
-from pipelines.routing import Interaction, RouteResponse
+from pipelines.routing import Interaction
+from pipelines.runtime import Runtime
 
 EXCERPT_CHARS = 500
 

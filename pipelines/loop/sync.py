@@ -16,8 +16,8 @@ from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger
 from pipelines.ledger.timeutil import utcnow
 from pipelines.loop.publish import Publication, Wake
-from pipelines.loop.runtime import Runtime
 from pipelines.loop.tickets import deliver_outbox
+from pipelines.runtime import Runtime
 
 CURSOR = "argilla.responses.updated_at"
 # feedback ids a pass found missing in Argilla: withdrawn only when the next pass misses them too (a record

@@ -13,19 +13,19 @@ import logging
 import uuid
 from typing import Any
 
-from annotation.records import (
+from annotation.payloads import (
     RecordPayload,
     approval_payload,
     escalation_payload,
     preference_payload,
     review_payload,
 )
+from pipelines.adapters.argilla_gateway import is_unavailable
+from pipelines.bodies.tickets import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 from pipelines.ledger import IdempotencyKey, OutboxItem, TicketRecord
-from pipelines.loop.argilla_gateway import is_unavailable
-from pipelines.loop.quorum import is_adjudication, route_by_quorum
-from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 from pipelines.loop.routing_decisions import escalation_rules
-from pipelines.loop.runtime import Runtime
+from pipelines.review.quorum import is_adjudication, route_by_quorum
+from pipelines.runtime import Runtime
 from pipelines.stack.work_lock import WorkLockBusy, WorkLockUnavailable
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _open(
     actor: str,
     idempotency: IdempotencyKey | None,
 ) -> TicketRecord:
-    # a ticket that needs several reviewers goes to its quorum dataset (review.quorum, loop/quorum.py)
+    # a ticket that needs several reviewers goes to its quorum dataset (review.quorum, review/quorum.py)
     payload = route_by_quorum(runtime.settings.review, kind, task, request, payload)
     ticket = runtime.ledger.tickets.create(
         kind,

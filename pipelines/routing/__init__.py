@@ -9,7 +9,6 @@ from pipelines.routing.embedding import cached_embedder
 from pipelines.routing.interaction import Interaction, RoutingDecision
 from pipelines.routing.loader import LoadedRules, RoutingRulesError, load_rules, parse_rules
 from pipelines.routing.models import DECISIONS, Decision, RoutingRules
-from pipelines.routing.requests import RouteRequest, RouteResponse
 from pipelines.routing.router import Router
 from pipelines.routing.settings import RoutingSettings
 from pipelines.routing.validators import register_validator, registered_validators, resolve_validator
@@ -21,8 +20,6 @@ __all__ = [
     "Interaction",
     "LoadedRules",
     "Novelty",
-    "RouteRequest",
-    "RouteResponse",
     "Router",
     "cached_embedder",
     "RoutingDecision",

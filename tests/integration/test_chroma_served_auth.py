@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from pipelines.config import TacitSettings, load_settings
-from pipelines.loop.runtime import Runtime
+from pipelines.runtime import Runtime
 from pipelines.stack import catalogue, processes, supervisor
 from pipelines.stack.secrets_store import ensure_secrets, read_secrets
 from retrieval.embedder import Embedder

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.bodies.tickets import EscalationCreate
 from pipelines.config import load_settings
-from pipelines.loop.requests import EscalationCreate
 from pipelines.loop.routing_decisions import escalation_rules, route_and_audit
-from pipelines.loop.runtime import Runtime
 from pipelines.routing import Interaction
+from pipelines.runtime import Runtime
 
 
 @pytest.fixture(scope="module")

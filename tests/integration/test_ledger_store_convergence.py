@@ -14,8 +14,8 @@ import pytest
 
 from pipelines.ledger import ExampleRecord, Ledger
 from pipelines.loop.example_store import write_pending_examples
-from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore
 
 pytestmark = pytest.mark.slow  # kill -9 of a writer process and a Chroma server stopped and started: 5-7 s each
@@ -69,7 +69,7 @@ def test_a_kill_between_ledger_and_store_is_repaired_by_the_next_drain(
     added = killed.stdout.strip().split(",")
     assert added and all(added)
 
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder)
     with Ledger(url) as ledger:
         assert store.get(added) == [], "the store never heard of it: the process died first"
         assert ledger.examples.count_store_writes() == len(added)
@@ -89,7 +89,7 @@ def test_writes_wait_while_chroma_is_down_and_land_when_it_is_back(
     subprocess.run(
         [sys.executable, "-c", INGEST_THEN_KILL, url, str(PROJECT_ROOT)], capture_output=True, timeout=120
     )
-    down = ExampleStore(ChromaConfig(mode="http", port=closed_port(), connect_timeout_s=0.5), embedder)
+    down = ExampleStore(ChromaSettings(mode="http", port=closed_port(), connect_timeout_s=0.5), embedder)
     with Ledger(url) as ledger:
         queued = ledger.examples.count_store_writes()
         failed = write_pending_examples(ledger, down)  # must not raise: the caller's write is committed
@@ -106,7 +106,7 @@ def test_writes_wait_while_chroma_is_down_and_land_when_it_is_back(
         ledger.examples.add(curated)
         ledger.examples.withdraw(withdrawn)
 
-        back = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
+        back = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder)
         report = write_pending_examples(ledger, back)
         assert report.pending == 0 and report.upserted == 1 and report.deleted == 1
         assert back.ids() == [curated.id]

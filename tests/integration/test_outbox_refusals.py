@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from annotation.records import review_payload
+from annotation.payloads import review_payload
 from pipelines.config import load_settings
-from pipelines.loop.runtime import Runtime
 from pipelines.loop.tickets import deliver_outbox, retry_failed
+from pipelines.runtime import Runtime
 from tests.conftest import StackInfo
 
 pytestmark = pytest.mark.stack

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from pipelines.api.search import build_search_router
 from retrieval.api_models import SEARCH_PATH, SearchResponse
-from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore
 from retrieval.types import Example, Provenance
 
@@ -53,7 +53,7 @@ EXAMPLES = [
 
 @pytest.fixture(scope="module")
 def retriever(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Retriever]:
-    store = ExampleStore(ChromaConfig(path=tmp_path_factory.mktemp("api") / "chroma"), embedder)
+    store = ExampleStore(ChromaSettings(path=tmp_path_factory.mktemp("api") / "chroma"), embedder)
     store.upsert(EXAMPLES)
     yield Retriever(store, embedder)
     store.close()
@@ -88,7 +88,7 @@ def test_unreachable_chroma_gives_503(embedder: Embedder) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    store = ExampleStore(ChromaConfig(mode="http", port=port, connect_timeout_s=0.5), embedder)
+    store = ExampleStore(ChromaSettings(mode="http", port=port, connect_timeout_s=0.5), embedder)
     response = client_for(Retriever(store, embedder)).post(SEARCH_PATH, json={"query": "charge"})
     assert response.status_code == 503
     assert f"127.0.0.1:{port} is unreachable" in response.json()["detail"]
@@ -117,7 +117,7 @@ def test_chroma_server_over_http_then_503_when_it_stops(embedder: Embedder, tmp_
             except OSError:
                 assert server.poll() is None and time.monotonic() < deadline, "chroma run did not start"
                 time.sleep(0.2)
-        store = ExampleStore(ChromaConfig(mode="http", port=port), embedder)
+        store = ExampleStore(ChromaSettings(mode="http", port=port), embedder)
         store.upsert(EXAMPLES)
         client = client_for(Retriever(store, embedder))
         found = client.post(SEARCH_PATH, json={"query": "roll back the deploy, CPU is maxed", "k": 1})

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.prompt_block import build_prompt_block
 from retrieval.retriever import Retriever
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore, StoreUnavailable
 from retrieval.types import Example, Provenance
 
@@ -165,7 +165,7 @@ PASSWORD = [
 
 
 def open_store(path: Path, embedder: Embedder) -> ExampleStore:
-    return ExampleStore(ChromaConfig(path=path), embedder)
+    return ExampleStore(ChromaSettings(path=path), embedder)
 
 
 @pytest.fixture(scope="module")
@@ -357,7 +357,7 @@ def test_unreachable_chroma_server_raises_store_unavailable(embedder: Embedder) 
     with socket.socket() as sock:  # a port that nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    store = ExampleStore(ChromaConfig(mode="http", port=port, connect_timeout_s=0.5), embedder)
+    store = ExampleStore(ChromaSettings(mode="http", port=port, connect_timeout_s=0.5), embedder)
     with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port} is unreachable"):
         store.count()
     with pytest.raises(StoreUnavailable):  # still failing (and retried) on the next call, never hanging

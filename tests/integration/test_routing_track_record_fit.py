@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from pipelines.api.app import create_app
 from pipelines.config import TacitSettings
 from pipelines.ledger import ExampleRecord
-from pipelines.loop.runtime import Runtime
 from pipelines.routing.fitting import fits_dir, refit
 from pipelines.routing.track_record import FitFiles
 from pipelines.routing.track_record_stats import track_record_stats
+from pipelines.runtime import Runtime
 from pipelines.stack.secrets_store import ensure_secrets
 
 pytestmark = pytest.mark.slow  # ~300 ledger writes and the embedder: several seconds

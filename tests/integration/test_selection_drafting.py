@@ -26,11 +26,12 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.config import load_settings
 from pipelines.ledger import ExampleRecord
-from pipelines.loop.drafting import Drafter, FewShot, sample_replies
 from pipelines.loop.example_store import write_pending_examples
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection import PoolFile, select
-from pipelines.loop.settings import DraftingSettings, SelectionSettings
+from pipelines.model.drafting import Drafter, FewShot, sample_replies
+from pipelines.model.settings import DraftingSettings
+from pipelines.runtime import Runtime
+from pipelines.selection.select import PoolFile, select
+from pipelines.selection.settings import SelectionSettings
 from tests.conftest import StackInfo
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]

@@ -18,9 +18,9 @@ from pipelines.config import TacitSettings
 from pipelines.ledger import ExampleRecord
 from pipelines.stack.secrets_store import ensure_secrets
 from retrieval.api_models import SEARCH_PATH
-from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.retriever import Retriever
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore, StoreCorrupt, StoreUnavailable
 from retrieval.types import Example
 
@@ -54,7 +54,7 @@ def corrupt(folder: Path) -> bytes:
 
 
 def written_then_corrupted(folder: Path, embedder: Embedder) -> bytes:
-    store = ExampleStore(ChromaConfig(path=folder), embedder)
+    store = ExampleStore(ChromaSettings(path=folder), embedder)
     store.upsert(EXAMPLES)
     assert store.count() == len(EXAMPLES)
     store.close()
@@ -64,7 +64,7 @@ def written_then_corrupted(folder: Path, embedder: Embedder) -> bytes:
 def test_a_corrupt_folder_is_reported_as_unavailable_with_the_fix(tmp_path: Path, embedder: Embedder) -> None:
     folder = tmp_path / "chroma"
     written_then_corrupted(folder, embedder)
-    store = ExampleStore(ChromaConfig(path=folder), embedder)
+    store = ExampleStore(ChromaSettings(path=folder), embedder)
     for _ in range(3):  # and again on every call: never chromadb's cached broken client
         with pytest.raises(
             StoreCorrupt, match=r"cannot be opened .*`tacit reindex` moves it aside"
@@ -81,7 +81,7 @@ def test_rebuild_moves_the_corrupt_folder_aside_and_builds_a_fresh_one(
 ) -> None:
     folder = tmp_path / "chroma"
     garbage = written_then_corrupted(folder, embedder)
-    store = ExampleStore(ChromaConfig(path=folder), embedder)
+    store = ExampleStore(ChromaSettings(path=folder), embedder)
     with pytest.raises(StoreCorrupt):
         store.count()
 
@@ -98,7 +98,7 @@ def test_rebuild_moves_the_corrupt_folder_aside_and_builds_a_fresh_one(
     assert hits[0].example.id == "infra-1"
     store.close()
     # the new folder opens again from another client: it is a healthy store now
-    reopened = ExampleStore(ChromaConfig(path=folder), embedder)
+    reopened = ExampleStore(ChromaSettings(path=folder), embedder)
     assert sorted(reopened.ids()) == sorted(example.id for example in EXAMPLES)
     assert reopened.rebuild(EXAMPLES).set_aside is None  # a healthy folder stays put
     reopened.close()

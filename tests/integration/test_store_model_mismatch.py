@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 
 from pipelines.api.search import build_search_router
 from retrieval.api_models import SEARCH_PATH
-from retrieval.config import BUNDLED_MODEL_NAME, ChromaConfig
 from retrieval.embedder import Embedder
 from retrieval.metadata import example_to_metadata
 from retrieval.partitions import EMBEDDING_MODEL, PARTITION_OF
 from retrieval.retriever import Retriever
+from retrieval.settings import BUNDLED_MODEL_NAME, ChromaSettings
 from retrieval.store import ExampleStore, StoreMismatch
 from retrieval.types import Example
 
@@ -69,7 +69,7 @@ def search_client(store: ExampleStore, embedder: Embedder) -> TestClient:
 
 def test_the_configured_model_is_recorded_by_name_and_dimension(tmp_path: Path, embedder: Embedder) -> None:
     assert embedder.name == BUNDLED_MODEL_NAME
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder)
     store.upsert(EXAMPLES)
     for collection in store.partitions().values():
         assert collection.metadata[EMBEDDING_MODEL] == BUNDLED_MODEL_NAME
@@ -80,8 +80,8 @@ def test_the_configured_model_is_recorded_by_name_and_dimension(tmp_path: Path, 
 def test_a_same_dimension_model_change_is_a_mismatch_with_the_fix(
     tmp_path: Path, embedder: Embedder, renamed: Embedder
 ) -> None:
-    ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder).upsert(EXAMPLES)
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), renamed)
+    ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder).upsert(EXAMPLES)
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), renamed)
     with pytest.raises(StoreMismatch) as raised:
         store.count()
     message = str(raised.value)
@@ -96,14 +96,14 @@ def test_a_same_dimension_model_change_is_a_mismatch_with_the_fix(
     assert report.count == len(EXAMPLES)
     assert search_client(store, renamed).post(SEARCH_PATH, json={"query": "chest pain"}).status_code == 200
     with pytest.raises(StoreMismatch, match="acme/support-embeddings-v2"):  # and the old model is refused now
-        ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder).count()
+        ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder).count()
 
 
 def test_a_dimension_change_names_both_models_and_dimensions(
     tmp_path: Path, embedder: Embedder, projected: Embedder
 ) -> None:
-    ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder).upsert(EXAMPLES)
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), projected)
+    ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder).upsert(EXAMPLES)
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), projected)
     with pytest.raises(StoreMismatch) as raised:
         Retriever(store, projected).search("chest pain")
     message = str(raised.value)
@@ -121,7 +121,7 @@ def legacy_collection(path: Path, embedder: Embedder) -> None:
 
     client = chromadb.PersistentClient(path=str(path), settings=Settings(anonymized_telemetry=False))
     example = EXAMPLES[0]
-    store = ExampleStore(ChromaConfig(path=path), embedder)
+    store = ExampleStore(ChromaSettings(path=path), embedder)
     collection = client.create_collection(
         store.partition_name(example.task),
         embedding_function=None,
@@ -140,8 +140,8 @@ def test_an_older_collection_without_a_model_name_is_taken_as_the_current_model_
     tmp_path: Path, embedder: Embedder, projected: Embedder
 ) -> None:
     legacy_collection(tmp_path / "chroma", embedder)
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder)
     hits = Retriever(store, embedder).search("chest pressure and ST elevation", min_score=-1)
     assert [hit.example.id for hit in hits] == ["clin-1"]
     with pytest.raises(StoreMismatch, match=r"\(name not recorded\) \(384-d vectors\).*acme/minilm-128"):
-        ExampleStore(ChromaConfig(path=tmp_path / "chroma"), projected).count()
+        ExampleStore(ChromaSettings(path=tmp_path / "chroma"), projected).count()

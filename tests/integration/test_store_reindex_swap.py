@@ -19,9 +19,9 @@ import retrieval.rebuild as rebuild
 from pipelines.config import load_settings
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.example_store import to_retrieval_example, write_pending_examples
-from pipelines.loop.runtime import Runtime
-from retrieval.config import ChromaConfig
+from pipelines.runtime import Runtime
 from retrieval.retriever import Retriever
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore, RebuildReport
 from retrieval.types import Example
 
@@ -162,8 +162,8 @@ def test_a_writer_and_a_reader_with_a_stale_view_follow_the_swap(runtime: Runtim
     """`other` stands for another process on the same Chroma (an API replica): it resolved generation 0
     before the rebuild. Its write lands between the swap and the drop of generation 0 (the worst moment)."""
     store = runtime.store
-    other = ExampleStore(ChromaConfig(path=runtime.settings.chroma_path), runtime.embedder)
-    stale = ExampleStore(ChromaConfig(path=runtime.settings.chroma_path), runtime.embedder)
+    other = ExampleStore(ChromaSettings(path=runtime.settings.chroma_path), runtime.embedder)
+    stale = ExampleStore(ChromaSettings(path=runtime.settings.chroma_path), runtime.embedder)
     assert other.count() == stale.count() == SEEDED  # both cache generation 0
     late = Example(
         id="late-1",

@@ -29,8 +29,8 @@ from fastapi.testclient import TestClient
 
 from bench.argilla_webhooks import signature_headers
 from pipelines.api.body_limit import MAX_JSON_DEPTH
+from pipelines.bodies.route import MAX_SIGNALS_CHARS, MAX_SIGNALS_DEPTH, MAX_SIGNALS_ITEMS
 from pipelines.config import ConfigError, load_settings
-from pipelines.routing.requests import MAX_SIGNALS_CHARS, MAX_SIGNALS_DEPTH, MAX_SIGNALS_ITEMS
 from tests.unit.api_app import InProcessApi, build_api, running
 
 SECRET = "whsec_" + base64.b64encode(b"tacit bad input tests, 32 bytes!").decode()

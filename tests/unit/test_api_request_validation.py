@@ -2,8 +2,8 @@
 
 The real app (`pipelines.api.app.create_app`) in-process through FastAPI's TestClient, on a temporary
 TACIT_HOME with generated secrets and Argilla on a closed port: the request bodies of
-`pipelines/loop/requests.py` (reviews, approvals, escalations, preferences) and
-`pipelines/routing/requests.py` (`POST /v1/route`), the size cap and the bearer key. The app's lifespan
+`pipelines/bodies/tickets.py` (reviews, approvals, escalations, preferences) and
+`pipelines/bodies/route.py` (`POST /v1/route`), the size cap and the bearer key. The app's lifespan
 (model warm-up, dataset check, background passes) is not started, and routing's embedding rules are off:
 validation answers before any of them would run.
 """
@@ -19,9 +19,9 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
 from pipelines.api.app import create_app
+from pipelines.bodies.route import RouteRequest
+from pipelines.bodies.tickets import ApprovalCreate, EscalationCreate, ReviewCreate
 from pipelines.config import TacitSettings
-from pipelines.loop.requests import ApprovalCreate, EscalationCreate, ReviewCreate
-from pipelines.routing.requests import RouteRequest
 from pipelines.stack.secrets_store import StackSecrets, ensure_secrets
 from retrieval.api_models import SearchRequest
 

@@ -27,10 +27,10 @@ from fastapi.testclient import TestClient
 from bench import argilla_webhooks
 from bench.argilla_webhooks import signed
 from pipelines import stage_log
+from pipelines.adapters.wakeups import Wakeups
 from pipelines.api import webhooks
 from pipelines.config import TacitSettings
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.wakeups import Wakeups
+from pipelines.runtime import Runtime
 from pipelines.stack.secrets_store import ensure_secrets, read_secrets, write_secrets
 
 URL = "/v1/webhooks/argilla"

@@ -71,6 +71,6 @@ def test_select_throughput_lives_under_bench() -> None:
     pool = synthetic_pool(5)
     assert len({entry.prompt for entry in pool}) == 5
     assert callable(select_throughput)
-    import pipelines.loop.selection as selection
+    import pipelines.selection.select as selection
 
     assert not hasattr(selection, "select_throughput") and not hasattr(selection, "synthetic_pool")

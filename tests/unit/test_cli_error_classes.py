@@ -1,7 +1,7 @@
 """The CLI maps the errors it prints as one line to exit codes by class (pipelines/cli/errors.py), not by a
 dotted name: a class that is renamed or moved fails the import here and in `known_errors()`, and a class
 dropped from the map (its message would become a traceback) fails its case here. Until issue 26 the map
-named `pipelines.loop.selection.SelectionError`, a class that lived in `selection_pool` and only resolved
+named `pipelines.selection.select.SelectionError`, a class that lived in `selection_pool` and only resolved
 because `selection` happened to import it."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from __future__ import annotations
 import pytest
 from tacit_client.errors import TacitError
 
+from pipelines.adapters.argilla_gateway import ArgillaUnavailable
 from pipelines.cli.errors import known_error, known_errors
 from pipelines.config import ConfigError
 from pipelines.demo.data.models import DemoDataError
 from pipelines.errors import BadInput, KnownError, MissingPrerequisite
 from pipelines.ledger.errors import LedgerError
-from pipelines.loop.argilla_gateway import ArgillaUnavailable
-from pipelines.loop.selection_pool import SelectionError
 from pipelines.routing.loader import RoutingRulesError
+from pipelines.selection.pool import SelectionError
 from pipelines.stack.errors import StackError
 from pipelines.stack.secrets_store import SecretsError
 from pipelines.stack.work_lock import WorkLockUnavailable

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from pipelines.config import DEFAULT_CONFIG_FILE, ConfigError, load_settings
-from pipelines.loop.drafting import Drafter
-from pipelines.loop.runtime import Runtime
+from pipelines.model.drafting import Drafter
+from pipelines.runtime import Runtime
 
 
 def _config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **sections: dict) -> Path:

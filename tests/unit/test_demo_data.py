@@ -16,13 +16,13 @@ import httpx
 import pytest
 
 from annotation.feedback import SubmittedResponse, judge
-from annotation.records import approval_payload, escalation_payload, preference_payload, review_payload
+from annotation.payloads import approval_payload, escalation_payload, preference_payload, review_payload
 from annotation.specs import DATASETS as ARGILLA_DATASETS
+from pipelines.bodies.tickets import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 from pipelines.demo import data as demo_data
 from pipelines.demo.data import DemoDataError, Scenario
 from pipelines.demo.data.generate import fill
 from pipelines.demo.data.provenance import copied_runs, fingerprints_of, seed_fingerprints
-from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = {

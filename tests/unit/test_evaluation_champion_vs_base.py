@@ -13,7 +13,7 @@ from pipelines.evaluation.cases import EvalCase
 from pipelines.evaluation.generate import Job
 from pipelines.evaluation.metrics import score_output
 from pipelines.evaluation.preferences import say_lift
-from pipelines.evaluation.runner import Outcome, _versus_base
+from pipelines.evaluation.runner import CaseOutcome, _versus_base
 from pipelines.evaluation.settings import EvaluationSettings
 from training.generation import BASE_ADAPTER
 
@@ -34,9 +34,9 @@ def test_the_verdict_follows_the_interval(ci: tuple[float, float], expected: str
     assert expected in say_lift("drafts", "the base's", 0.1, ci)
 
 
-def _outcome(case: EvalCase, text: str, settings: EvaluationSettings) -> Outcome:
+def _outcome(case: EvalCase, text: str, settings: EvaluationSettings) -> CaseOutcome:
     score = score_output(text, case.reference, settings.tasks.get(case.task))
-    return Outcome(case, "retrieved", "all", text, score, [])
+    return CaseOutcome(case, "retrieved", "all", text, score, [])
 
 
 def test_retrieved_drafts_are_paired_with_the_base_models_on_the_same_cases() -> None:
@@ -65,7 +65,7 @@ def test_preferences_score_replies_with_the_gates_measure(tiny_llama: Path) -> N
     from pipelines.config import load_settings
     from pipelines.evaluation.models import EvalModel
     from pipelines.evaluation.preferences import evaluate_preferences
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
     from training.base_model import load_base
 
     settings = load_settings()

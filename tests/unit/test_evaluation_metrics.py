@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import sacrebleu
 
-from pipelines.evaluation.bootstrap import mean_interval, paired_difference
 from pipelines.evaluation.metrics import chrf, score_output, stated_decision
 from pipelines.evaluation.settings import TaskMetrics
+from training.bootstrap import mean_interval, paired_difference
 
 HYPOTHESIS = "Assessment: Anterior STEMI, high suspicion. Plan: activate the cath lab."
 REFERENCE = "Assessment: Anterior STEMI, high suspicion, pending troponin confirmation. Plan: Activate the cath lab."

@@ -38,7 +38,7 @@ def test_the_printed_summary_says_there_are_no_cases_for_the_arms() -> None:
 def test_an_eval_of_preference_cases_only_has_no_arm_verdict(tmp_path: Path, tiny_llama: Path) -> None:
     from pipelines.config import load_settings
     from pipelines.evaluation.runner import run_eval
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
 
     settings = load_settings()
     settings = settings.model_copy(

@@ -11,8 +11,8 @@ import pytest
 from pipelines.evaluation.arms import StoreView
 from pipelines.ledger import ExampleRecord
 from pipelines.loop.example_store import to_retrieval_example
-from retrieval.config import ChromaConfig
 from retrieval.retriever import Retriever
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore
 
 START = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -32,7 +32,7 @@ def test_a_view_of_the_first_n_examples_hides_later_ones(tmp_path: Path, embedde
                       created_at=START + timedelta(minutes=i))
         for i, text in enumerate(TEXTS)
     ]
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder)
     store.upsert([to_retrieval_example(record) for record in records])
     retriever = Retriever(store, embedder)
     query = "press brake PB-1 bend angle drift in the afternoon"

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from pipelines.export.export_job import export
 from pipelines.export.pseudonyms import Pseudonyms
-from pipelines.export.rows import ExportError, ExportFilters, parse_since
+from pipelines.export.tables import ExportError, ExportFilters, parse_since
 from pipelines.ledger import Ledger
 from tests.unit.export_ledger import PSEUDONYM_KEY, USERNAMES, fill
 

@@ -10,7 +10,7 @@ import pytest
 from datasets import load_from_disk
 
 from pipelines.export.export_job import export
-from pipelines.export.rows import ExportFilters
+from pipelines.export.tables import ExportFilters
 from pipelines.ledger import Ledger
 from tests.unit.export_ledger import PSEUDONYM_KEY, fill
 

@@ -12,7 +12,7 @@ import pytest
 from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger, TicketRecord
 from pipelines.loop.ingest import ingest_response
-from pipelines.loop.review_settings import ReviewSettings
+from pipelines.review.settings import ReviewSettings
 from tests.ledger_backends import LedgerDatabase
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -169,8 +169,8 @@ def test_a_deleted_response_withdraws_its_examples_and_pairs(ledger, dataset, va
     ],
 )
 def test_a_new_ticket_goes_to_the_dataset_of_its_quorum(kind, dataset, request_body, expected) -> None:
-    from annotation.records import RecordPayload
-    from pipelines.loop.quorum import route_by_quorum
+    from annotation.payloads import RecordPayload
+    from pipelines.review.quorum import route_by_quorum
 
     payload = RecordPayload(dataset=dataset, external_id="t1", fields={"x": "y"})
     assert route_by_quorum(REVIEW, kind, "task", request_body, payload).dataset == expected

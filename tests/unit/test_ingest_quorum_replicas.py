@@ -18,7 +18,7 @@ from multiprocessing.synchronize import Barrier
 from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger
 from pipelines.loop.ingest import ingest_response
-from pipelines.loop.review_settings import ReviewSettings
+from pipelines.review.settings import ReviewSettings
 from tests.ledger_backends import LedgerDatabase
 
 DATASET = "approvals-quorum-2"

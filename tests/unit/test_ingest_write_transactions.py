@@ -25,7 +25,7 @@ from pipelines.ledger import Ledger
 from pipelines.ledger.engine import WRITE_OPTION
 from pipelines.loop.example_store import write_pending_examples
 from pipelines.loop.ingest import ingest_response
-from retrieval.config import ChromaConfig
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore
 from tests.ledger_backends import LedgerDatabase
 
@@ -79,7 +79,7 @@ def test_one_correction_is_one_write_to_ingest_and_one_to_acknowledge_the_store(
     with Ledger(ledger_db.url) as ledger:
         created = ledger.tickets.create("review", "clinical_note", {"prompt": "Summarise the ECG"}, DATASET)
         ticket = ledger.tickets.set_delivered(created.id, DATASET, RECORD)
-        store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder)
+        store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder)
         writes = WriteTransactions(ledger)
         try:
             with writes.step("ingest"):

@@ -1,8 +1,10 @@
 """The dependency direction DESIGN.md fixes, read off the source: `annotation`, `retrieval` and `training`
 never import each other, nor `pipelines`, nor a web framework (HTTP is `pipelines/api/`'s); nothing below the
-HTTP API imports it (or the demo, or the CLI): not the use-cases (`pipelines/loop`), the ledger, routing, the
-stack, export or evaluation; the demo is an edge beside the CLI and imports neither it, the API nor the bench;
-tacit-client imports none of the server's packages; the embedded Argilla engine imports only what
+HTTP API imports it (or the demo, or the CLI): not the use-cases (`pipelines/loop`), the composition root
+(`pipelines/runtime.py`), the adapters, the bodies, reviews, the model, selection, the ledger, routing, the
+stack, export or evaluation; the rooms below the use-cases (adapters, bodies, review, the ledger, routing,
+the stack) never import them; the demo is an edge beside the CLI and imports neither it, the API nor the
+bench; tacit-client imports none of the server's packages; the embedded Argilla engine imports only what
 `.venv-argilla` has."""
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 ARGILLA_PYTHON = ROOT / ".venv-argilla" / "bin" / "python"
 # the libraries serve no HTTP: routers and apps are pipelines/api's (retrieval's search router included)
 WEB_FRAMEWORKS = ("fastapi", "starlette", "uvicorn")
+# the edges: nothing below them imports them
+EDGES = ("pipelines.api", "pipelines.demo", "pipelines.cli", "bench")
+# the rooms below the use-cases (adapters, bodies, reviews) import none of these
+ABOVE_DOMAIN = ("pipelines.loop", "pipelines.runtime", "pipelines.model", "pipelines.selection", *EDGES)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -34,7 +40,7 @@ def imported_modules(path: Path) -> set[str]:
 def offending(folder: str, forbidden: tuple[str, ...]) -> list[str]:
     return [
         f"{path.relative_to(ROOT)} imports {module}"
-        for path in sorted((ROOT / folder).rglob("*.py"))
+        for path in ([ROOT / folder] if folder.endswith(".py") else sorted((ROOT / folder).rglob("*.py")))
         for module in sorted(imported_modules(path))
         if any(module == name or module.startswith(f"{name}.") for name in forbidden)
     ]
@@ -47,6 +53,12 @@ def offending(folder: str, forbidden: tuple[str, ...]) -> list[str]:
         ("retrieval", ("annotation", "training", "pipelines", *WEB_FRAMEWORKS)),
         ("training", ("annotation", "retrieval", "pipelines", *WEB_FRAMEWORKS)),
         ("pipelines/loop", ("pipelines.api", "pipelines.demo", "pipelines.cli", "bench")),
+        ("pipelines/runtime.py", EDGES),
+        ("pipelines/adapters", ABOVE_DOMAIN),
+        ("pipelines/bodies", ABOVE_DOMAIN),
+        ("pipelines/review", ABOVE_DOMAIN),
+        ("pipelines/model", ("pipelines.loop", "pipelines.selection", *EDGES)),
+        ("pipelines/selection", EDGES),
         ("pipelines/ledger", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
         ("pipelines/routing", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),
         ("pipelines/stack", ("pipelines.loop", "pipelines.api", "pipelines.demo", "pipelines.cli")),

@@ -27,7 +27,7 @@ from pipelines.ledger.audit.checkpoints import (
 )
 from pipelines.ledger.audit.keying import KeyingRecord
 from pipelines.ledger.timeutil import as_utc
-from pipelines.loop.runtime import Runtime
+from pipelines.runtime import Runtime
 from pipelines.stack.secrets_store import AuditKeying, ensure_secrets, read_secrets, write_secrets
 from tests.ledger_backends import LedgerDatabase, json_set
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, LedgerConfig, PairRecord
+from pipelines.ledger import ExampleRecord, FeedbackRecord, Ledger, LedgerSettings, PairRecord
 from pipelines.ledger.audit.state_check import StateReplay, fingerprint
 from tests.ledger_backends import LedgerDatabase, json_set
 
@@ -22,7 +22,7 @@ CORRECTED = "Assessment: high suspicion of left lower lobe pneumonia, pending sp
 
 @pytest.fixture
 def ledger(ledger_db: LedgerDatabase) -> Iterator[Ledger]:  # on SQLite and on PostgreSQL
-    with Ledger(ledger_db.url, LedgerConfig(outbox_max_attempts=1), audit_key=KEY) as opened:
+    with Ledger(ledger_db.url, LedgerSettings(outbox_max_attempts=1), audit_key=KEY) as opened:
         yield opened
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import CheckConstraint, Engine, create_engine, inspect
 
-from pipelines.ledger import Ledger, LedgerConfig, LedgerError, migrations
+from pipelines.ledger import Ledger, LedgerError, LedgerSettings, migrations
 from pipelines.ledger.engine import build_engine
 from pipelines.ledger.models import SCHEMA_VERSION, Base
 from tests.ledger_backends import LedgerDatabase
@@ -153,7 +153,7 @@ def test_opening_a_sqlite_ledger_while_another_connection_writes_it_waits_for_th
     writer.execute("INSERT INTO other_app VALUES (1)")
     release = threading.Timer(0.5, writer.execute, args=("COMMIT",))
     release.start()
-    engine = build_engine(f"sqlite:///{path}", LedgerConfig())
+    engine = build_engine(f"sqlite:///{path}", LedgerSettings())
     try:
         with engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
@@ -167,7 +167,7 @@ def test_writers_opening_one_new_ledger_at_once_migrate_it_once(empty_db: Ledger
     """Three engines (as three processes would have: no shared process lock) migrate the same new database
     at the same moment: the migration's database lock (BEGIN IMMEDIATE; pg_advisory_xact_lock) lets one
     migrate and the others find it done."""
-    engines = [build_engine(empty_db.url, LedgerConfig()) for _ in range(3)]
+    engines = [build_engine(empty_db.url, LedgerSettings()) for _ in range(3)]
     start = threading.Barrier(len(engines))
     outcomes: list[object] = []
 

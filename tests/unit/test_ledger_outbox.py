@@ -9,11 +9,11 @@ from datetime import timedelta
 
 import pytest
 
-from pipelines.ledger import Ledger, LedgerConfig
+from pipelines.ledger import Ledger, LedgerSettings
 from pipelines.ledger.timeutil import utcnow
 from tests.ledger_backends import LedgerDatabase
 
-CONFIG = LedgerConfig(outbox_backoff_base_s=1.0, outbox_backoff_max_s=60.0, outbox_max_attempts=3)
+CONFIG = LedgerSettings(outbox_backoff_base_s=1.0, outbox_backoff_max_s=60.0, outbox_max_attempts=3)
 
 
 @pytest.fixture

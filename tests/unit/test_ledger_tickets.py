@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.ledger import Ledger, LedgerConfig, LedgerError, NotFoundError
+from pipelines.ledger import Ledger, LedgerError, LedgerSettings, NotFoundError
 from tests.ledger_backends import LedgerDatabase
 
 APPROVAL_REQUEST = {
@@ -132,7 +132,7 @@ def test_failed_ticket_and_wrong_input_are_refused_clearly(ledger: Ledger):
 
 
 def test_outbox_retries_with_backoff_until_delivered(ledger_db: LedgerDatabase):
-    config = LedgerConfig(outbox_backoff_base_s=2.0, outbox_backoff_max_s=5.0)
+    config = LedgerSettings(outbox_backoff_base_s=2.0, outbox_backoff_max_s=5.0)
     with Ledger(ledger_db.url, config) as ledger:
         first = ledger.tickets.create(
             "review", "clinical-note", {"draft": "a"}, "corrections", outbox_payload={"n": 1}

@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from annotation.records import RecordPayload, review_payload
+from annotation.payloads import RecordPayload, review_payload
+from pipelines.adapters.argilla_gateway import ArgillaGateway, ArgillaUnavailable, is_unavailable
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
-from pipelines.ledger.config import LedgerConfig
-from pipelines.loop.argilla_gateway import ArgillaGateway, ArgillaUnavailable, is_unavailable
+from pipelines.ledger.settings import LedgerSettings
 from pipelines.loop.tickets import deliver_outbox
 from pipelines.stack.work_lock import WorkLock
 
@@ -121,7 +121,7 @@ def test_a_ticket_waits_through_an_outage_and_is_delivered_after_it(
 ) -> None:
     argilla.status = status
     # every attempt due at once, and a dead letter at the second refusal: an outage must never reach it
-    config = LedgerConfig(outbox_max_attempts=2, outbox_backoff_base_s=1e-6, outbox_backoff_max_s=1e-6)
+    config = LedgerSettings(outbox_max_attempts=2, outbox_backoff_base_s=1e-6, outbox_backoff_max_s=1e-6)
     with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}", config) as ledger:
         payload = _payload(uuid.uuid4().hex)
         ledger.tickets.create(

@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from pipelines.evaluation.settings import EvaluationSettings
-from pipelines.loop.settings import SelectionSettings
 from pipelines.precision import choose_precision, resolve_precision
+from pipelines.selection.settings import SelectionSettings
 
 
 def test_auto_is_bfloat16_only_where_it_is_native() -> None:

@@ -22,13 +22,13 @@ from fastapi.testclient import TestClient
 
 from annotation.feedback import SubmittedResponse, from_argilla_response
 from bench.argilla_webhooks import response_event, signed
+from pipelines.adapters.wakeups import Wakeups
 from pipelines.api import admin, webhooks
 from pipelines.api.deps import get_runtime, get_wake, get_wakeups
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
 from pipelines.loop.publish import ingest_and_publish, publish_store_writes
 from pipelines.loop.sync import run_sync
-from pipelines.loop.wakeups import Wakeups
 from pipelines.stack.secrets_store import ensure_secrets, write_secrets
 from pipelines.stack.work_lock import WorkLock
 from retrieval.store_errors import StoreUnavailable

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.config import ChromaConfig
 from retrieval.embedder import Embedder
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore
 from retrieval.types import Example
 from retrieval.vectors import SIDECAR_FILE, VectorSidecar
@@ -64,7 +64,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def open_store(home: Path, model: Embedder) -> ExampleStore:
-    return ExampleStore(ChromaConfig(path=home / "chroma"), model, vectors=VectorSidecar(home / SIDECAR_FILE))
+    return ExampleStore(ChromaSettings(path=home / "chroma"), model, vectors=VectorSidecar(home / SIDECAR_FILE))
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import redis
 
+from pipelines.adapters.wakeups import DECIDED, SYNC, Wakeups
 from pipelines.api.webhooks import SharedReplayGuard
 from pipelines.config import TacitSettings
-from pipelines.loop.wakeups import DECIDED, SYNC, Wakeups
 from pipelines.stack import catalogue, coordination, policy, processes, supervisor
 from pipelines.stack.errors import StackError
 from pipelines.stack.leader import Leadership
@@ -181,7 +181,7 @@ def test_a_webhook_is_a_503_naming_no_password_while_the_shared_replay_guard_is_
     from fastapi.testclient import TestClient
 
     from pipelines.api import webhooks
-    from pipelines.loop.runtime import Runtime
+    from pipelines.runtime import Runtime
     from pipelines.stack.secrets_store import ensure_secrets
     from tests.unit.test_api_webhooks import closed_port, new_secret, set_webhook_secret, signed
 

@@ -12,12 +12,12 @@ import pytest
 
 import annotation.feedback
 import annotation.specs
-import pipelines.loop.quorum
+import pipelines.review.quorum
 from annotation.agreement import pairwise_agreement
 from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger
 from pipelines.loop.ingest import ingest_response
-from pipelines.loop.review_settings import ReviewSettings
+from pipelines.review.settings import ReviewSettings
 from tests.ledger_backends import LedgerDatabase
 
 
@@ -72,7 +72,7 @@ def lookups(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         seen.append(dataset)
         return real(dataset)
 
-    for module in (annotation.specs, annotation.feedback, pipelines.loop.quorum):
+    for module in (annotation.specs, annotation.feedback, pipelines.review.quorum):
         monkeypatch.setattr(module, "spec_for", counted)
     yield seen
 

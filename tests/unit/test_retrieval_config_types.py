@@ -9,23 +9,23 @@ import pytest
 from pydantic import ValidationError
 
 from retrieval.api_models import SearchRequest
-from retrieval.config import RetrievalConfig
 from retrieval.embedder import EmbedderError, load_sentence_transformer
 from retrieval.metadata import example_from_record, example_to_metadata
+from retrieval.settings import RetrievalSettings
 from retrieval.types import Example, Provenance
 
 
 def test_defaults_point_at_the_bundled_model() -> None:
-    config = RetrievalConfig()
+    config = RetrievalSettings()
     assert (Path(config.embedder.model) / "modules.json").is_file()
     assert config.chroma.mode == "persistent" and config.ranking.max_k == 50
 
 
 def test_unknown_config_keys_are_refused() -> None:
     with pytest.raises(ValidationError, match="chroma.colection"):
-        RetrievalConfig.model_validate({"chroma": {"colection": "x"}})
+        RetrievalSettings.model_validate({"chroma": {"colection": "x"}})
     with pytest.raises(ValidationError, match="mode"):
-        RetrievalConfig.model_validate({"chroma": {"mode": "cloud"}})
+        RetrievalSettings.model_validate({"chroma": {"mode": "cloud"}})
 
 
 def test_missing_model_folder_says_how_to_fix() -> None:

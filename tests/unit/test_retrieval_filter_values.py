@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from chromadb.api.types import validate_where
 
-from retrieval.config import ChromaConfig
 from retrieval.filters import FilterError, build_where, compile_filters
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore, StoreUnavailable
 
 HUGE = int("9" * 400)
@@ -55,7 +55,7 @@ def test_what_chroma_accepts_still_compiles() -> None:
 def test_a_value_chroma_refuses_is_not_an_outage(tmp_path: Path) -> None:
     """Chroma's refusal of a mixed list quotes the values: one holding "connect" used to be reported as
     "Chroma server unreachable" (503). Only Chroma's connection errors are an outage now."""
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), embedder=None)  # type: ignore[arg-type]
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), embedder=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="connect") as refused, store.connection.guard():
         validate_where({"meta_plant": {"$in": ["connect", 1]}})
     assert not isinstance(refused.value, StoreUnavailable)

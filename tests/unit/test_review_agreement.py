@@ -1,5 +1,5 @@
 """The agreement rule per question type (annotation/agreement.py), and the quorum states it drives
-(pipelines/loop/quorum.py), table-driven."""
+(pipelines/review/quorum.py), table-driven."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from annotation.agreement import QuestionAgreement, answers_agree, default_agreement, pairwise_agreement
 from annotation.specs import base_dataset, spec_for
-from pipelines.loop.quorum import Answer, review_state
+from pipelines.review.quorum import Answer, review_state
 
 RULES = default_agreement()
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Agreement statistics (pipelines/loop/stats.py): Krippendorff's alpha against a hand-computed value, each
+"""Agreement statistics (pipelines/review/stats.py): Krippendorff's alpha against a hand-computed value, each
 annotator's agreement with the decision, contested and adjudicated counts; the bench's figure."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotation.agreement import default_agreement
-from pipelines.loop.stats import Outcome, ReviewRow, compute_stats, krippendorff_alpha
+from pipelines.review.stats import Outcome, ReviewRow, compute_stats, krippendorff_alpha
 
 # Two coders, five items: a/a, a/b, b/b, b/b, a/a (and one item only A saw, which does not count).
 # Coincidences: o_aa = 4, o_bb = 4, o_ab = o_ba = 1; n_a = n_b = 5, n = 10.

@@ -6,17 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from pipelines.bodies.route import RouteRequest, RouteResponse
 from pipelines.config import PROJECT_ROOT
-from pipelines.routing import (
-    Interaction,
-    Router,
-    RouteRequest,
-    RouteResponse,
-    RoutingDecision,
-    RoutingRulesError,
-    load_rules,
-    parse_rules,
-)
+from pipelines.routing import Interaction, Router, RoutingDecision, RoutingRulesError, load_rules, parse_rules
 
 RULES_FILE = PROJECT_ROOT / "configs" / "routing.yaml"
 

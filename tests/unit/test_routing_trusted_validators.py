@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from pipelines.config import ConfigError, TacitSettings, load_settings
-from pipelines.loop.runtime import Runtime
 from pipelines.routing import Interaction, Router, RoutingRulesError, parse_rules
+from pipelines.runtime import Runtime
 
 PROBE = "tacit_validator_probe"
 

@@ -1,4 +1,4 @@
-"""`pipelines.loop.selection.read_pool`: the JSONL pool of candidate prompts for `tacit select`, and the
+"""`pipelines.selection.select.read_pool`: the JSONL pool of candidate prompts for `tacit select`, and the
 errors that name the file, the line and the field when a row is wrong."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.loop.selection import SelectionError, read_pool
+from pipelines.selection.select import SelectionError, read_pool
 
 
 def test_rows_are_read_and_blank_lines_skipped(tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_a_missing_pool_file_is_named(tmp_path: Path) -> None:
 
 
 def test_a_pool_file_is_checked_whole_then_read_in_batches(tmp_path: Path) -> None:
-    from pipelines.loop.selection import PoolFile
+    from pipelines.selection.select import PoolFile
 
     path = tmp_path / "pool.jsonl"
     path.write_text("".join(f'{{"task": "t", "prompt": "p{i}"}}\n' for i in range(7)) + "\n")

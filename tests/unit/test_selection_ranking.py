@@ -1,4 +1,4 @@
-"""Selection's pure ranking (pipelines/loop/selection_ranking.py) runs on fixed scores and vectors with no
+"""Selection's pure ranking (pipelines/selection/ranking.py) runs on fixed scores and vectors with no
 model at all: importing it loads no ML library, the stage-1 keeper holds the best per task with ties to the
 earlier prompt, and a whole screen -> shortlist -> pick runs on hand-made candidates. (The signals and the
 MMR/quota picks are tested in test_selection_signals.py.)"""
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.loop.selection_pool import PoolEntry
-from pipelines.loop.selection_ranking import (
+from pipelines.selection.pool import PoolEntry
+from pipelines.selection.ranking import (
     BestSoFar,
     Candidate,
     Screened,
@@ -21,7 +21,7 @@ from pipelines.loop.selection_ranking import (
     shortlist,
     shortlist_size,
 )
-from pipelines.loop.settings import SelectionSettings
+from pipelines.selection.settings import SelectionSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_LIBRARIES = {"torch", "transformers", "sentence_transformers", "trl", "peft", "chromadb"}
@@ -85,7 +85,7 @@ def loaded_libraries(module: str) -> set[str]:
 
 
 def test_the_ranking_module_loads_no_model_library() -> None:
-    libraries = loaded_libraries("pipelines.loop.selection_ranking")
+    libraries = loaded_libraries("pipelines.selection.ranking")
     assert "numpy" in libraries  # the walk reaches third-party imports
     assert libraries & MODEL_LIBRARIES == set()
     assert "torch" in loaded_libraries("training.uncertainty")  # and sees a model library where one is loaded

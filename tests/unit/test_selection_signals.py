@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.loop.selection_pool import PoolEntry
-from pipelines.loop.selection_ranking import (
+from pipelines.selection.pool import PoolEntry
+from pipelines.selection.ranking import (
     Candidate,
     Screened,
     diverse,
@@ -19,15 +19,15 @@ from pipelines.loop.selection_ranking import (
     shortlist,
     task_quotas,
 )
-from pipelines.loop.selection_signals import (
+from pipelines.selection.settings import SelectionSettings
+from pipelines.selection.signals import (
     PoolRouting,
     dispersion,
     nearest_similarity,
     novelty,
     weighted_mean,
 )
-from pipelines.loop.settings import SelectionSettings
-from retrieval.config import ChromaConfig
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore
 from retrieval.types import Example
 
@@ -52,7 +52,7 @@ class AxisEmbedder:
 
 
 def test_novelty_against_a_tiny_store(tmp_path: Path) -> None:
-    store = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), AxisEmbedder())  # type: ignore[arg-type]
+    store = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), AxisEmbedder())  # type: ignore[arg-type]
     store.upsert(
         [
             Example(id="a", task="disputes", kind="correction", input="refund for a double charge"),

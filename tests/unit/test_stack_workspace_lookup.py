@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import argilla as rg
 import pytest
 
-from pipelines.stack.bootstrap import ensure_workspace
+from pipelines.stack.argilla_setup import ensure_workspace
 
 
 class FakeWorkspace:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from chromadb.api.models.Collection import Collection
 
-from retrieval.config import ChromaConfig
+from retrieval.settings import ChromaSettings
 from retrieval.store import ExampleStore
 
 
@@ -34,7 +34,7 @@ def write(store: ExampleStore, example_id: str, task: str) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[ExampleStore]:
-    opened = ExampleStore(ChromaConfig(path=tmp_path / "chroma"), FourDimensions())  # type: ignore[arg-type]
+    opened = ExampleStore(ChromaSettings(path=tmp_path / "chroma"), FourDimensions())  # type: ignore[arg-type]
     for example_id, task in (("a-1", "billing"), ("b-1", "clinical"), ("c-1", "infrastructure")):
         write(opened, example_id, task)
     yield opened

@@ -13,8 +13,8 @@ import pytest
 
 from annotation.feedback import SubmittedResponse
 from pipelines.ledger import Ledger
-from pipelines.loop.review_settings import ReviewSettings
 from pipelines.loop.sync import sync_responses
+from pipelines.review.settings import ReviewSettings
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from annotation.records import RecordPayload, review_payload
+from annotation.payloads import RecordPayload, review_payload
 from pipelines.api import admin
 from pipelines.api.deps import get_runtime, get_wake
 from pipelines.cli.errors import known_error

@@ -14,10 +14,10 @@ from importlib import resources
 
 from pydantic import BaseModel, ValidationError
 
+from pipelines.bodies.tickets import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 from pipelines.demo.data import generate
 from pipelines.demo.data.generate import DEFAULT_SEED
 from pipelines.demo.data.models import DATASETS, ENDPOINTS, DemoDataError, PoolPrompt, Scenario, ScenarioKind
-from pipelines.loop.requests import ApprovalCreate, EscalationCreate, PreferenceCreate, ReviewCreate
 
 __all__ = [
     "DATASETS",

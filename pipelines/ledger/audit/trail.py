@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from ..autocommit import reads
 from ..errors import LedgerError
-from ..models import AuditEventRow, AuditHead, Example, FeedbackItem, LedgerMeta, PreferencePair, Ticket
+from ..models import AuditEventRow, AuditHead, ExampleRow, FeedbackItem, LedgerMeta, PairRow, Ticket
 from ..records import AuditEvent, VerifyResult, require_text
 from ..rows import audit_event
 from ..timeutil import utcnow
@@ -43,7 +43,7 @@ HEAD_ID = 1
 # ledger_meta keys: the first seq hashed with the audit key (HMAC), and that key's public id
 KEYED_FROM = "audit_keyed_from"
 KEY_ID = "audit_key_id"
-_STATE_TABLES = (Ticket, FeedbackItem, Example, PreferencePair)
+_STATE_TABLES = (Ticket, FeedbackItem, ExampleRow, PairRow)
 _MISMATCHES_SHOWN = 10
 
 

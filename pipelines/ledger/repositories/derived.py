@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..audit.trail import AuditTrail
-from ..models import SUPERSEDED, Example, PreferencePair
+from ..models import SUPERSEDED, ExampleRow, PairRow
 from ..records import ExampleRecord, PairRecord
 from ..rows import content_of, differs
 from ..timeutil import utcnow
@@ -42,7 +42,7 @@ class DerivedRows:
     session: Session
     audit: AuditTrail
 
-    model: ClassVar[type[Example] | type[PreferencePair]]
+    model: ClassVar[type[ExampleRow] | type[PairRow]]
     fields: ClassVar[tuple[str, ...]]
     subject_type: ClassVar[str]
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ..autocommit import reads
-from ..models import Example, ExampleStoreWrite, FeedbackItem
+from ..models import ExampleRow, ExampleStoreWrite, FeedbackItem
 from ..records import ExampleRecord, StoreWrite, require_aware, require_text
 from ..rows import EXAMPLE_FIELDS, example_record
 from ..timeutil import utcnow
@@ -19,7 +19,7 @@ from .lookup import require_row
 
 
 class ExampleRepository(DerivedRows):
-    model = Example
+    model = ExampleRow
     fields = EXAMPLE_FIELDS
     subject_type = "example"
 
@@ -41,7 +41,7 @@ class ExampleRepository(DerivedRows):
     ) -> bool:
         """Take an example out of use (kept for the record). False if it was already withdrawn."""
         require_text("examples.withdraw", "reason", reason)
-        row: Example = require_row(self.session, Example, example_id, "example")
+        row: ExampleRow = require_row(self.session, ExampleRow, example_id, "example")
         if row.withdrawn_at is not None:
             return False
         self.withdraw_row(row, reason, actor)
@@ -49,7 +49,7 @@ class ExampleRepository(DerivedRows):
 
     @reads
     def get(self, example_id: str) -> ExampleRecord:
-        return example_record(require_row(self.session, Example, example_id, "example"))
+        return example_record(require_row(self.session, ExampleRow, example_id, "example"))
 
     @reads
     def list(
@@ -62,15 +62,15 @@ class ExampleRepository(DerivedRows):
     ) -> list[ExampleRecord]:
         """Examples ordered by last change; `since` keeps those added, updated or withdrawn at/after it."""
         require_aware("examples.list", "since", since)
-        query = select(Example).order_by(Example.updated_at, Example.id)
+        query = select(ExampleRow).order_by(ExampleRow.updated_at, ExampleRow.id)
         if not include_withdrawn:
-            query = query.where(Example.withdrawn_at.is_(None))
+            query = query.where(ExampleRow.withdrawn_at.is_(None))
         if since is not None:
-            query = query.where(Example.updated_at >= since)
+            query = query.where(ExampleRow.updated_at >= since)
         if task is not None:
-            query = query.where(Example.task == task)
+            query = query.where(ExampleRow.task == task)
         if kind is not None:
-            query = query.where(Example.kind == kind)
+            query = query.where(ExampleRow.kind == kind)
         return [example_record(row) for row in self.session.scalars(query)]
 
     # ---------------------------------------------------------------- the example store's queue
@@ -79,8 +79,8 @@ class ExampleRepository(DerivedRows):
     def pending_store_writes(self, limit: int = 500) -> list[StoreWrite]:
         """Examples changed in the ledger that the example store has not caught up with, oldest first."""
         rows = self.session.execute(
-            select(Example, ExampleStoreWrite.queued_at)
-            .join(ExampleStoreWrite, ExampleStoreWrite.example_id == Example.id)
+            select(ExampleRow, ExampleStoreWrite.queued_at)
+            .join(ExampleStoreWrite, ExampleStoreWrite.example_id == ExampleRow.id)
             .order_by(ExampleStoreWrite.queued_at)
             .limit(limit)
         ).all()

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from ..audit.chain import normalize_payload
 from ..audit.trail import AuditTrail
 from ..autocommit import reads
-from ..config import LedgerConfig
 from ..models import Outbox, Ticket
 from ..records import OutboxItem, require_aware, require_text
 from ..rows import outbox_item
+from ..settings import LedgerSettings
 from ..timeutil import utcnow
 from .lookup import require_row
 
@@ -43,7 +43,7 @@ def outbox_row(ticket_id: str, payload: dict[str, Any], now: datetime) -> Outbox
 class OutboxRepository:
     session: Session
     audit: AuditTrail
-    config: LedgerConfig
+    config: LedgerSettings
 
     def queue(
         self, ticket_id: str, payload: dict[str, Any], *, actor: str = "ingest", action: str = "ticket.queued"

@@ -1,7 +1,7 @@
 """Active-learning selection's two stages, where the models run: stage 1 scores every prompt of the pool
 (embeddings, routing risk, the champion's next-token entropy; nothing generated), stage 2 samples k drafts
 for the shortlist and measures how far apart they are. What is kept and picked between and after the stages
-is pure ranking (pipelines/loop/selection_ranking.py).
+is pure ranking (pipelines/selection/ranking.py).
 
 `rank` reports `on_progress(stage, done, total)` per stage; the caller draws it (`tacit select`'s bars).
 """
@@ -17,10 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.loop.drafting import Drafter, FewShot, user_message
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection_pool import Pool, as_pool
-from pipelines.loop.selection_ranking import (
+from pipelines.model.drafting import Drafter, FewShot, user_message
+from pipelines.precision import resolve_precision
+from pipelines.progress import ReportStage
+from pipelines.runtime import Runtime
+from pipelines.selection.pool import Pool, as_pool
+from pipelines.selection.ranking import (
     BestSoFar,
     Candidate,
     Screened,
@@ -28,16 +30,14 @@ from pipelines.loop.selection_ranking import (
     screen_keep,
     shortlist,
 )
-from pipelines.loop.selection_signals import (
+from pipelines.selection.settings import SelectionSettings
+from pipelines.selection.signals import (
     PoolRouting,
     dispersion,
     nearest_similarity,
     novelty,
     weighted_mean,
 )
-from pipelines.loop.settings import SelectionSettings
-from pipelines.precision import resolve_precision
-from pipelines.progress import ReportStage
 
 # --- stage 1: every prompt, no generation ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from annotation.feedback import SubmittedResponse, from_argilla_response
-from annotation.records import RecordPayload, log_payloads
+from annotation.payloads import RecordPayload, log_payloads
 from annotation.specs import ensure_datasets
 from pipelines.errors import Unavailable
 

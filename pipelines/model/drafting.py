@@ -19,9 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.settings import DraftingSettings
+from pipelines.model.settings import DraftingSettings
 from pipelines.precision import resolve_precision
+from pipelines.runtime import Runtime
 from retrieval.prompt_block import build_prompt_block
 from retrieval.store import StoreUnavailable
 from training.base_model import PACKAGED_PREFIX

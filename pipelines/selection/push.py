@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipelines.loop.requests import ReviewCreate, TicketMetadata
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection_ranking import Candidate
+from pipelines.bodies.tickets import ReviewCreate, TicketMetadata
 from pipelines.loop.tickets import open_review
+from pipelines.runtime import Runtime
+from pipelines.selection.ranking import Candidate
 
 
 @dataclass(frozen=True)

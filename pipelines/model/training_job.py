@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pipelines.config import PROJECT_ROOT
 from pipelines.ledger import PairRecord
-from pipelines.loop.runtime import Runtime
 from pipelines.progress import ReportTraining
+from pipelines.runtime import Runtime
 from training.types import PreferencePair, TrainResult
 
 
@@ -34,9 +34,9 @@ def to_preference_pair(record: PairRecord) -> PreferencePair:
 
 
 def review_quality(runtime: Runtime) -> dict[str, float]:
-    """The agreement behind the training data (pipelines/loop/stats.py), flat for MLflow metrics:
+    """The agreement behind the training data (pipelines/review/stats.py), flat for MLflow metrics:
     `alpha.<dataset>.<question>`, `contested`, `adjudicated`, `annotator.<user>.agreement_with_decision`."""
-    from pipelines.loop.stats import ledger_stats
+    from pipelines.review.stats import ledger_stats
 
     report = ledger_stats(runtime.ledger, runtime.settings.review.agreement)
     flat: dict[str, float] = {"contested": report["contested"], "adjudicated": report["adjudicated"]}

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.loop.selection_pool import PoolEntry
-from pipelines.loop.settings import SelectionSettings
+from pipelines.selection.pool import PoolEntry
+from pipelines.selection.settings import SelectionSettings
 from retrieval.ranking import mmr_select
 
 PRESHORTLIST_FACTOR = 4  # stage 1 keeps shortlist x this candidates for MMR to choose the shortlist from

@@ -36,7 +36,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class EmbedderConfig(_Section):
+class EmbedderSettings(_Section):
     # A local sentence-transformers folder or a model name already in the local HF cache (loaded offline).
     model: str = Field(default_factory=bundled_model_path, min_length=1)
     device: str = "cpu"
@@ -51,7 +51,7 @@ class EmbedderConfig(_Section):
     micro_batch_max: int = Field(64, ge=1, le=1024)
 
 
-class ChromaConfig(_Section):
+class ChromaSettings(_Section):
     mode: Literal["persistent", "http"] = "persistent"
     path: Path | None = None  # persistent mode; null = <home>/chroma (resolved by the caller)
     host: str = "127.0.0.1"
@@ -68,7 +68,7 @@ class ChromaConfig(_Section):
     max_neighbors: int = Field(32, ge=4, le=256)
 
 
-class RankingConfig(_Section):
+class RankingSettings(_Section):
     default_k: int = Field(5, ge=1, le=50)
     max_k: int = Field(50, ge=1, le=200)
     fetch_factor: int = Field(4, ge=1, le=50)  # candidates fetched per result, for MMR/dedupe/weighting
@@ -80,13 +80,13 @@ class RankingConfig(_Section):
     recency_half_life_days: float = Field(90.0, gt=0)
 
 
-class PromptBlockConfig(_Section):
+class PromptBlockSettings(_Section):
     max_chars: int = Field(4000, ge=200)
     max_field_chars: int = Field(1200, ge=50)  # one long example may not eat the whole budget
 
 
-class RetrievalConfig(_Section):
-    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
-    chroma: ChromaConfig = Field(default_factory=ChromaConfig)
-    ranking: RankingConfig = Field(default_factory=RankingConfig)
-    prompt: PromptBlockConfig = Field(default_factory=PromptBlockConfig)
+class RetrievalSettings(_Section):
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    chroma: ChromaSettings = Field(default_factory=ChromaSettings)
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
+    prompt: PromptBlockSettings = Field(default_factory=PromptBlockSettings)

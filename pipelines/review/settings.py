@@ -1,7 +1,7 @@
 """The `review:` section of configs/tacit.yaml: how many reviewers a ticket needs (its quorum, per kind,
 risk, domain or task), who settles a disagreement (the adjudicators), and what "agree" means per question.
 
-Kept apart from quorum.py (which needs the ledger) so that pipelines/config.py can mount it without a
+Kept apart from quorum.py so that pipelines/config.py can mount it without a
 cycle. `check_review_team` is the start-up refusal of a configuration the team cannot satisfy.
 """
 

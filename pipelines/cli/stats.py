@@ -1,5 +1,5 @@
 """`tacit stats [--json] [--task T]`: reviewer agreement (Krippendorff's alpha per dataset and question),
-each annotator's agreement with the final decisions, contested and adjudicated counts (pipelines/loop/stats.py).
+each annotator's agreement with the final decisions, contested and adjudicated counts (pipelines/review/stats.py).
 
 Reads the ledger directly (no running service needed).
 """
@@ -20,9 +20,9 @@ def stats(
 ) -> None:
     """Agreement between reviewers and with the final decisions; contested and adjudicated items."""
     from pipelines.config import load_settings
-    from pipelines.loop.runtime import Runtime
-    from pipelines.loop.stats import ledger_stats
+    from pipelines.review.stats import ledger_stats
     from pipelines.routing.track_record_stats import track_record_stats
+    from pipelines.runtime import Runtime
 
     settings = load_settings()
     ledger = Runtime(settings).ledger

@@ -70,7 +70,7 @@ def text_problem(text: str) -> str | None:
 def check_text(value: Any, path: str = "") -> Any:
     """`value` unchanged when every string and key in it is fit to store (`text_problem`); otherwise a
     ValueError naming where in `value` (run before a field's validation, so the field is named too).
-    Every request model of the API runs it on every field (pipelines/loop/requests.py `Strict`, RouteRequest),
+    Every request model of the API runs it on every field (pipelines/bodies/tickets.py `Strict`, RouteRequest),
     so the check is in one place for all text."""
     if isinstance(value, str):
         if problem := text_problem(value):

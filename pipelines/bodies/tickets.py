@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipelines.routing.requests import Signals, check_json_numbers, check_text
+from pipelines.bodies.route import Signals, check_json_numbers, check_text
 
 
 def strip(value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class LedgerConfig(BaseModel):
+class LedgerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # null = sqlite under TACIT_HOME/ledger.db (WAL); or postgresql+psycopg://user:pass@host/db

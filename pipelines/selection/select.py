@@ -14,13 +14,13 @@ Two stages, both configured in the `selection:` section:
    picks the N.
 
 With `balance_tasks` (the default), the shortlist and the N are split over the tasks in proportion to
-their prompts in the pool (why: selection_ranking.py). The N go to Argilla's `corrections` dataset with the
+their prompts in the pool (why: ranking.py). The N go to Argilla's `corrections` dataset with the
 champion's greedy draft and every signal, printed by `tacit select` too, so anyone can see why a prompt was
 picked.
 
-Where each part lives: the pool file `selection_pool.py`; the signals `selection_signals.py`; pure
-ranking (keep the best, split over tasks, MMR) `selection_ranking.py`; the two stages, where the models run,
-`selection_stages.py`; the selected prompts, their push and rows `selection_push.py`. This module is the
+Where each part lives: the pool file `pool.py`; the signals `signals.py`; pure
+ranking (keep the best, split over tasks, MMR) `ranking.py`; the two stages, where the models run,
+`stages.py`; the selected prompts, their push and rows `push.py`. This module is the
 use-case that strings them together.
 
 selected = select(runtime, "pool.jsonl", n=10)                  # push the best 10
@@ -35,9 +35,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipelines.loop.drafting import Drafter
-from pipelines.loop.runtime import Runtime
-from pipelines.loop.selection_pool import (
+from pipelines.model.drafting import Drafter
+from pipelines.progress import ReportStage
+from pipelines.runtime import Runtime
+from pipelines.selection.pool import (
     Pool,
     PoolEntry,
     PoolFile,
@@ -46,11 +47,10 @@ from pipelines.loop.selection_pool import (
     as_entries,
     read_pool,
 )
-from pipelines.loop.selection_push import Selected, as_rows, push_selected
-from pipelines.loop.selection_ranking import Candidate, Screened
-from pipelines.loop.selection_stages import rank
-from pipelines.loop.settings import SelectionSettings, SelectionWeights
-from pipelines.progress import ReportStage
+from pipelines.selection.push import Selected, as_rows, push_selected
+from pipelines.selection.ranking import Candidate, Screened
+from pipelines.selection.settings import SelectionSettings, SelectionWeights
+from pipelines.selection.stages import rank
 
 __all__ = [  # the use-case and what its callers (the CLI, bench, tests) take with it
     "Candidate",

@@ -10,10 +10,10 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from pipelines.adapters.argilla_gateway import ArgillaGateway
 from pipelines.config import TacitSettings
 from pipelines.ledger import Ledger
 from pipelines.ledger.timeutil import utcnow
-from pipelines.loop.argilla_gateway import ArgillaGateway
 from pipelines.loop.example_store import to_retrieval_example, write_changed_since
 from pipelines.progress import ReportStage
 from pipelines.routing import Router, RuleSkipped, cached_embedder
@@ -27,7 +27,7 @@ from retrieval.store import ExampleStore, RebuildReport
 from retrieval.vectors import SIDECAR_FILE, VectorSidecar
 
 if TYPE_CHECKING:
-    from pipelines.loop.drafting import Drafter
+    from pipelines.model.drafting import Drafter
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class Runtime:
     @cached_property
     def drafter(self) -> Drafter:
         """The champion's drafter (base model before any promotion); the model loads on its first draft."""
-        from pipelines.loop.drafting import Drafter  # it imports this module
+        from pipelines.model.drafting import Drafter  # it imports this module
 
         return Drafter(self)
 

@@ -22,9 +22,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 from annotation.agreement import QuestionAgreement, pairwise_agreement
-from annotation.records import RecordPayload
+from annotation.payloads import RecordPayload
 from annotation.specs import ADJUDICATION_SUFFIX, REVIEWS_FIELD, spec_for
-from pipelines.loop.review_settings import ReviewSettings
+from pipelines.review.settings import ReviewSettings
 
 ReviewStateName = Literal["awaiting_reviewers", "in_adjudication", "decided"]
 DecidedBy = Literal["single", "unanimous", "adjudicated"]

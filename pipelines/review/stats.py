@@ -21,7 +21,7 @@ import numpy as np
 from annotation.agreement import AgreementRules, QuestionAgreement
 from annotation.specs import DATASETS, base_dataset
 from pipelines.ledger import Ledger
-from pipelines.loop.quorum import is_adjudication
+from pipelines.review.quorum import is_adjudication
 
 LABEL_QUESTIONS: dict[str, tuple[str, ...]] = {
     "corrections": ("verdict",),

@@ -115,7 +115,7 @@ def parse_since(text: str) -> datetime:
 
 
 @dataclass(frozen=True)
-class Selected:
+class ExportTable:
     """The rows to write, and what the card says about them."""
 
     what: What
@@ -244,7 +244,7 @@ def _check_task(what: str, tasks: Sequence[str | None], filters: ExportFilters) 
         raise ExportError(f"unknown task {filters.task!r} for {what}: {held}")
 
 
-def select(ledger: Ledger, what: str, filters: ExportFilters, pseudonyms: Pseudonyms) -> Selected:
+def select(ledger: Ledger, what: str, filters: ExportFilters, pseudonyms: Pseudonyms) -> ExportTable:
     """The rows of `what` the filters keep; ExportError when the task is unknown or nothing is left."""
     if what not in WHATS:
         raise ExportError(f"cannot export {what!r}: choose one of {', '.join(WHATS)}")
@@ -275,7 +275,7 @@ def select(ledger: Ledger, what: str, filters: ExportFilters, pseudonyms: Pseudo
     if not rows:
         raise ExportError(_nothing_left(what, total, filters))
     rows.sort(key=lambda row: row["id"])  # the same ledger and filters always write the same file
-    return Selected(what, rows, FEATURES[what])  # type: ignore[arg-type]
+    return ExportTable(what, rows, FEATURES[what])  # type: ignore[arg-type]
 
 
 def _ticket_ids(ledger: Ledger) -> dict[str, str]:
