@@ -1,5 +1,5 @@
 """`tacit bench rounds`' pure parts (issue 27): the stream it sends, the simulated reviewer's rule, and the figures
-and intervals it reports from its per-round records. The bench end to end: tests/integration/test_bench_rounds.py."""
+and intervals it reports from its per-round records. The bench end to end: tests/integration/test_bench_rounds_stack.py."""
 
 from __future__ import annotations
 
