@@ -265,8 +265,17 @@ def test_tickets_wait_in_the_outbox_while_argilla_is_down(stack: StackInfo, taci
     assert current.status == "open" and current.argilla_record_id
 
 
-def test_audit_trail_verifies_and_detects_an_edited_row(stack: StackInfo, tmp_path) -> None:
+def test_audit_trail_verifies_and_detects_an_edited_row(
+    stack: StackInfo, tacit: TacitClient, tmp_path
+) -> None:
     import sqlite3
+
+    # a decision of its own to find in the trail: the test needs no other test to have run before it
+    draft = "Fracture of the ankle."
+    ticket = tacit.review(task="audit-check", prompt="Summarize: ankle sprain, X-ray negative.", draft=draft)
+    corrected = {"verdict": "edit", "corrected": "Ankle sprain; the X-ray shows no fracture."}
+    answer(stack.argilla_url, stack.annotators[0].api_key, ticket.argilla_record_id, corrected)
+    assert tacit.wait(ticket.id, timeout_s=90).status == "decided"
 
     ok = stack.tacit("audit", "verify", check=False)
     assert ok.returncode == 0, ok.stderr
@@ -274,7 +283,9 @@ def test_audit_trail_verifies_and_detects_an_edited_row(stack: StackInfo, tmp_pa
     lines = [json.loads(line) for line in exported.stdout.splitlines()]
     decided = [line for line in lines if line["action"] == "ticket.decided"]
     assert decided and all(line["actor"] and line["payload"]["decision"] for line in decided)
-    assert any(line["payload"]["request"].get("draft") for line in decided)  # what the model said
+    (own,) = [line for line in decided if line["subject"]["id"] == ticket.id]
+    assert own["payload"]["request"]["draft"] == draft  # what the model said
+    assert own["actor"] == stack.annotators[0].username  # who decided
 
     copy = tmp_path / "ledger.db"
     with sqlite3.connect(stack.home / "ledger.db") as source, sqlite3.connect(copy) as target:
