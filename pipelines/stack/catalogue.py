@@ -175,7 +175,8 @@ def chroma_token_path(settings: TacitSettings) -> Path:
 
 
 def chroma_component(settings: TacitSettings) -> Component:
-    """The installed chromadb's Python server (`chroma run`, its Rust server, has no authentication): the one
+    """The installed chromadb's Python server (`chroma run`, its Rust server, has no authentication), with the
+    upstream fault mended that chroma_app.py describes: the one
     writer every API replica shares, asking every call but the heartbeat for the token in the secrets (read
     from a 0600 file of the home). It speaks plain HTTP, so tacit serves it on loopback only."""
     chroma = settings.retrieval.chroma
@@ -194,7 +195,7 @@ def chroma_component(settings: TacitSettings) -> Component:
             sys.executable,
             "-m",
             "uvicorn",
-            "chromadb.app:app",
+            "pipelines.stack.chroma_app:app",
             "--host",
             chroma.host,
             "--port",

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 
 import httpx
+import numpy as np
 import pytest
 
 from pipelines.config import TacitSettings, load_settings
@@ -77,3 +78,25 @@ def test_tacit_reaches_it_with_the_token_and_a_wrong_one_is_an_outage(
         stranger.count()
     store.close()
 
+
+
+def test_a_served_store_answers_searches_and_the_selection_pool_with_vectors(
+    served: TacitSettings, embedder: Embedder
+) -> None:
+    """The queries that ask the server for vectors: a search's neighbours (their vectors rank the prompt
+    block) and `tacit select`'s whole-pool read. chromadb 1.5's server answered both with a 500 until
+    pipelines/stack/chroma_app.py."""
+    runtime = Runtime(served)
+    runtime.__dict__["embedder"] = embedder
+    store = runtime.store
+    store.upsert([EXAMPLE])
+    vector = embedder.encode_documents([EXAMPLE.input])[0]
+
+    (nearest,) = store.query(vector, n=1)
+    assert nearest.example.id == EXAMPLE.id and nearest.similarity > 0.99
+    assert np.allclose(nearest.embedding, vector, atol=1e-5)
+
+    pool = store.vectors_by_task()
+    assert pool[EXAMPLE.task].shape == (1, embedder.dimension)
+    assert np.allclose(pool[EXAMPLE.task][0], vector, atol=1e-5)
+    store.close()
