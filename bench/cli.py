@@ -18,6 +18,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from bench.stop_signal import sigterm_unwinds
 from pipelines.config import TacitSettings, load_settings
 from pipelines.errors import BadInput, MissingPrerequisite
 
@@ -153,7 +154,8 @@ def _command(name: str, module: str) -> Callable[..., None]:
     ) -> None:
         overrides = {**parse_flags(context.args), **parse_options(options)}
         run = importlib.import_module(module).run
-        figures = run(**arguments(name, run, load_settings(), overrides))
+        with sigterm_unwinds():  # a benchmark cut off still stops and removes what it started
+            figures = run(**arguments(name, run, load_settings(), overrides))
         if as_json:
             print(json.dumps(figures))
         else:

@@ -28,9 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import resource
-import signal
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -156,7 +154,6 @@ def run(
     outcome: dict[str, Any] = {}
     failed = True
     preload()
-    previous = stop_on_sigterm()
     try:
         console.print(f"starting a throwaway stack under {stack.home}")
         stack.tacit("up")
@@ -195,8 +192,6 @@ def run(
             record.finish(figures, failed)
         finally:
             stack.close(keep)
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
     return figures
 
 
@@ -212,15 +207,6 @@ def preload() -> None:
     import training.bootstrap  # noqa: F401
     import training.dpo  # noqa: F401
     import training.errors  # noqa: F401
-
-
-def stop_on_sigterm() -> Any:
-    """A run cut off with SIGTERM (`kill`, a job's time limit) stops as on Ctrl-C: the rounds it finished are
-    summarised into the run's folder and MLflow run, and the throwaway stack is stopped and removed. Returns
-    the handler it replaced (None off the main thread, where signals cannot be handled)."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, lambda number, frame: sys.exit(128 + number))
 
 
 def _stack_env(
@@ -453,6 +439,8 @@ def _print_table(records: list[dict[str, Any]], console: Console) -> None:
 
 
 if __name__ == "__main__":
+    from bench.stop_signal import sigterm_unwinds
     from pipelines.config import load_settings
 
-    print(json.dumps(run(load_settings(), small="--small" in sys.argv)))
+    with sigterm_unwinds():
+        print(json.dumps(run(load_settings(), small="--small" in sys.argv)))

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from pipelines.config import PROJECT_ROOT, TacitSettings, load_settings
+from pipelines.stack.process_identity import ProcessStamp, Verdict, judge, observe
 
 DOWN_TIMEOUT_S = 300
 
@@ -80,16 +81,41 @@ class ThrowawayStack:
         return True
 
     def close(self, keep: bool = False) -> None:
-        """`tacit down` whatever state the stack is in, then remove its home unless `keep`."""
-        subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", "down"],
-            env=self.env,
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            timeout=DOWN_TIMEOUT_S,
-        )
-        if not keep:
-            shutil.rmtree(self.home, ignore_errors=True)
+        """`tacit down` whatever state the stack is in, then SIGKILL what it left running, then remove the home
+        unless `keep`. `down` can fail to run at all (a checkout removed under an hours-long run, a corrupt
+        config, a timeout); the components must not outlive the benchmark all the same."""
+        try:
+            subprocess.run(
+                [sys.executable, "-m", "pipelines.cli", "down"],
+                env=self.env,
+                cwd=PROJECT_ROOT,
+                capture_output=True,
+                timeout=DOWN_TIMEOUT_S,
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            print(f"`tacit down` of the throwaway stack failed ({error}): killing its components", file=sys.stderr)
+        finally:
+            self.kill_leftovers()
+            if not keep:
+                shutil.rmtree(self.home, ignore_errors=True)
+
+    def kill_leftovers(self) -> list[str]:
+        """SIGKILL the process group of every component whose pid file names a live process that is still the
+        one `up` started (pid, boot and start ticks: never a stranger on a recycled pid). Returns their names."""
+        killed = []
+        for path in sorted((self.home / "run").glob("*.json")):
+            try:
+                recorded = ProcessStamp.from_record(json.loads(path.read_text()))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue  # not a pid file
+            if judge(recorded, observe(recorded.pid)) is not Verdict.OURS:
+                continue
+            try:
+                os.killpg(recorded.pid, signal.SIGKILL)
+            except OSError:
+                continue  # gone meanwhile
+            killed.append(path.stem)
+        return killed
 
 
 def settings_with(env: dict[str, str]) -> TacitSettings:
