@@ -81,8 +81,9 @@ XDIST = $(call xdist_args,$(PYTEST_WORKERS))
 # commands would each compile them again (~4 s of every worker's collection).
 PYTEST := PYTHONDONTWRITEBYTECODE= $(VENV)/bin/python -m pytest
 
+# --durations: the slowest tests in every CI log, where the next cut of the suite's time starts
 test: setup browser postgres lint
-	$(PYTEST) $(XDIST) $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST) --durations=25 $(PYTEST_ARGS)
 
 # the inner loop: ruff, then every test that needs neither the embedded stack, PostgreSQL nor the LLM
 # (markers `stack`, `postgres` and `slow`, checked in tests/conftest.py); no browser, no server, no model load
