@@ -201,3 +201,39 @@ class ArgillaGateway:
             if len(items) < PAGE_SIZE:
                 return
             offset += PAGE_SIZE
+
+    def record_responses(self, dataset_name: str, record_id: str) -> list[tuple[SubmittedResponse, str]] | None:
+        """The responses to one record, each with its `updated_at` (ISO): one search filtered on the record's
+        id (Argilla 2.8's `GET /api/v1/records/{id}` fails on a record with vectors). Empty when the record is
+        gone; None when `dataset_name` is none of tacit's datasets."""
+        client, datasets = self._connected()
+        if dataset_name not in datasets:
+            return None
+        dataset_id = datasets[dataset_name].id
+        only_this_record = {
+            "filters": {
+                "and": [{"type": "terms", "scope": {"entity": "record", "property": "id"}, "values": [record_id]}]
+            }
+        }
+        try:
+            found = client.http_client.post(
+                f"/api/v1/datasets/{dataset_id}/records/search",
+                params={"include": "responses", "limit": 1},
+                json=only_this_record,
+            )
+            found.raise_for_status()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            self.reset()
+            raise self._unavailable(exc) from exc
+        return [
+            (
+                from_argilla_response(
+                    response, record, dataset_name, self._username(client, response["user_id"])
+                ),
+                response["updated_at"],
+            )
+            for record in (item["record"] for item in found.json()["items"])
+            for response in record.get("responses") or []
+        ]

@@ -20,6 +20,7 @@ from pipelines.api.deps import RuntimeDep, WakeDep, WakeupsDep
 from pipelines.api.errors import BODY, UNAUTHORIZED, ErrorBody, Responses
 from pipelines.ledger import Ledger
 from pipelines.loop.publish import Wake, ingest_and_publish
+from pipelines.loop.sync import sync_record
 from pipelines.runtime import Runtime
 from pipelines.stack import coordination
 from pipelines.stack.secrets_store import read_secrets
@@ -114,9 +115,8 @@ def _verifier(request: Request, runtime: Runtime, refresh: bool = False) -> Webh
     return state.webhook_verifier
 
 
-# Responses written through the records bulk endpoint only announce the record. Argilla 2.8 cannot
-# serve a single record with vectors (GET /api/v1/records/{id} fails), so such events wake the
-# reconciliation pass at once instead of fetching the record.
+# Responses written through the records bulk endpoint only announce the record: such an event has the
+# record's responses read and ingested at once (pipelines/loop/sync.py: sync_record).
 RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES = ("record.updated", "record.completed")
 
 
@@ -134,6 +134,35 @@ def _parse_response_event(event: dict[str, Any]) -> SubmittedResponse:
             f"({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
     return replace(response, status="deleted") if event["type"] == "response.deleted" else response
+
+
+def _announced_record(event: dict[str, Any]) -> tuple[str, str] | None:
+    """(dataset name, record id) of a `record.*` event, or None when it does not carry both."""
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("dataset"), dict):
+        return None
+    dataset, record_id = data["dataset"].get("name"), data.get("id")
+    return (dataset, record_id) if isinstance(dataset, str) and isinstance(record_id, str) else None
+
+
+async def _record_event(event: dict[str, Any], runtime: Runtime, wakeups: Wakeups, wake: Wake) -> dict[str, Any]:
+    """The announced record's responses, read and ingested now. Where that cannot be done (the event names
+    no record or dataset, Argilla cannot answer the read) the reconciliation pass is woken instead: the
+    leader runs it, on this replica or another."""
+    kind = event["type"]
+    announced = _announced_record(event)
+    if announced is not None:
+        try:
+            changed = await run_in_threadpool(sync_record, runtime, *announced, wake)
+        except Exception as exc:  # the pass reads every dataset in full, and it retries
+            log.warning("%s: the record's responses could not be read, the sync pass will: %s", kind, exc)
+        else:
+            stage_log.mark(stages, "done")
+            if changed is None:  # a dataset that is not one of tacit's
+                return {"status": "ignored", "type": kind, "changed": 0}
+            return {"status": "record synced", "type": kind, "changed": changed}
+    await wakeups.wake(SYNC)
+    return {"status": "sync scheduled", "type": kind, "changed": 0}
 
 
 def _event_marks(event: dict[str, Any]) -> dict[str, Any]:
@@ -209,8 +238,7 @@ async def _handle(
     kind = event["type"]
     stage_log.mark(stages, "verified", type=kind, **_event_marks(event))
     if kind in RECORD_EVENTS_THAT_MAY_CARRY_RESPONSES:
-        await wakeups.wake(SYNC)  # the leader runs the pass (this replica or another)
-        return {"status": "sync scheduled", "type": kind, "changed": 0}
+        return await _record_event(event, runtime, wakeups, wake)
     if not kind.startswith("response."):
         return {"status": "ignored", "type": kind, "changed": 0}
     try:

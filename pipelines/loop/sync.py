@@ -141,9 +141,34 @@ def sync_responses(runtime: Runtime, wake: Wake | None = None) -> SyncReport:
     )
 
 
-def _held_times(ledger: Ledger, dataset: str) -> dict[tuple[str, str], datetime | None]:
-    """(record id, user id) -> the `updated_at` of the response the ledger holds, for one dataset."""
-    return {(item.record_id, item.user_id): item.submitted_at for item in ledger.feedback.list(dataset)}
+def sync_record(runtime: Runtime, dataset: str, record_id: str, wake: Wake | None = None) -> int | None:
+    """One record Argilla announced with a `record.*` event: ingest each of its responses the ledger does not
+    hold as of its `updated_at`, and publish. Returns how many changed the ledger.
+
+    Responses written with the records bulk API announce only their record; before this, each such event
+    (and the two every annotator's submit causes, after its own `response.*` event) woke a pass that read
+    the whole dataset, once per submit. What one record's read cannot show (a response deleted whose event
+    was lost) is still the periodic pass's. None: `dataset` is not one of tacit's. Raises ArgillaUnavailable."""
+    responses = runtime.argilla.record_responses(dataset, record_id)
+    if responses is None:
+        return None
+    held = _held_times(runtime.ledger, dataset, record_id)
+    publication = Publication(runtime, wake)
+    changed = 0
+    for response, _updated_at in responses:
+        if not _already_held(held, response) and publication.ingest(response).changed:
+            changed += 1
+    publication.publish()
+    return changed
+
+
+def _held_times(
+    ledger: Ledger, dataset: str, record_id: str | None = None
+) -> dict[tuple[str, str], datetime | None]:
+    """(record id, user id) -> the `updated_at` of the response the ledger holds, for one dataset (or one of
+    its records)."""
+    held = ledger.feedback.list(dataset, record_id=record_id)
+    return {(item.record_id, item.user_id): item.submitted_at for item in held}
 
 
 def _already_held(held: dict[tuple[str, str], datetime | None], response: SubmittedResponse) -> bool:

@@ -3,8 +3,10 @@ with a real Runtime on a temporary TACIT_HOME (SQLite ledger, Chroma and the emb
 secret written with `pipelines.stack.secrets_store`, deliveries built and signed by `bench/argilla_webhooks.py`.
 
 A good delivery decides its ticket, teaches its example and pair and reaches the example store at once;
-forged, stale, replayed and malformed deliveries are refused with a 4xx and change nothing; `record.*` events
-wake the reconciliation pass; a secret written after the app started (as `tacit up` does) is picked up.
+forged, stale, replayed and malformed deliveries are refused with a 4xx and change nothing; a `record.*` event
+whose record cannot be read wakes the reconciliation pass (the read itself:
+tests/integration/test_argilla_webhook_order.py); a secret written after the app started (as `tacit up` does) is
+picked up.
 """
 
 from __future__ import annotations
@@ -259,6 +261,24 @@ def test_record_events_wake_the_reconciliation_pass(service: Service, kind: str)
     response = service.deliver(*signed(service.secret, event))
     assert response.status_code == 200
     assert response.json() == {"status": "sync scheduled", "type": kind, "changed": 0}
+    assert service.app.state.wakeups.sync_soon.is_set()
+    assert service.ledger_state() == before
+
+
+def test_a_record_event_whose_record_cannot_be_read_wakes_the_reconciliation_pass(service: Service) -> None:
+    """A record event names its record and dataset, and tacit reads that record's responses at once; with
+    Argilla down (this service's Argilla is a closed port) the pass, which retries, is woken instead."""
+    service.app.state.wakeups.sync_soon.clear()
+    before = service.ledger_state()
+    event = {
+        "type": "record.updated",
+        "version": 1,
+        "timestamp": "2026-01-01T00:00:00",
+        "data": {"id": str(uuid.uuid4()), "status": "completed", "dataset": {"name": "corrections"}},
+    }
+    response = service.deliver(*signed(service.secret, event))
+    assert response.status_code == 200
+    assert response.json() == {"status": "sync scheduled", "type": "record.updated", "changed": 0}
     assert service.app.state.wakeups.sync_soon.is_set()
     assert service.ledger_state() == before
 
