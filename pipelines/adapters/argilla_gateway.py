@@ -179,25 +179,15 @@ class ArgillaGateway:
         dataset_id = datasets[dataset_name].id
         offset = 0
         while True:
-            try:
-                page = client.http_client.get(
-                    f"/api/v1/datasets/{dataset_id}/records",
-                    params={"include": "responses", "offset": offset, "limit": PAGE_SIZE},
-                )
-                page.raise_for_status()
-            except Exception as exc:
-                if not is_unavailable(exc):
-                    raise
-                self.reset()
-                raise self._unavailable(exc) from exc
-            items = page.json()["items"]
+            page = self._http(
+                client,
+                "GET",
+                f"/api/v1/datasets/{dataset_id}/records",
+                params={"include": "responses", "offset": offset, "limit": PAGE_SIZE},
+            )
+            items = page["items"]
             for record in items:
-                for response in record.get("responses") or []:
-                    username = self._username(client, response["user_id"])
-                    yield (
-                        from_argilla_response(response, record, dataset_name, username),
-                        response["updated_at"],
-                    )
+                yield from self._responses_of(client, record, dataset_name)
             if len(items) < PAGE_SIZE:
                 return
             offset += PAGE_SIZE
@@ -215,25 +205,36 @@ class ArgillaGateway:
                 "and": [{"type": "terms", "scope": {"entity": "record", "property": "id"}, "values": [record_id]}]
             }
         }
-        try:
-            found = client.http_client.post(
-                f"/api/v1/datasets/{dataset_id}/records/search",
-                params={"include": "responses", "limit": 1},
-                json=only_this_record,
+        found = self._http(
+            client,
+            "POST",
+            f"/api/v1/datasets/{dataset_id}/records/search",
+            params={"include": "responses", "limit": 1},
+            json=only_this_record,
+        )
+        return [pair for item in found["items"] for pair in self._responses_of(client, item["record"], dataset_name)]
+
+    def _responses_of(
+        self, client: Any, record: dict[str, Any], dataset_name: str
+    ) -> list[tuple[SubmittedResponse, str]]:
+        """A record's responses as Argilla lists them, parsed, each with its `updated_at` (ISO)."""
+        return [
+            (
+                from_argilla_response(response, record, dataset_name, self._username(client, response["user_id"])),
+                response["updated_at"],
             )
-            found.raise_for_status()
+            for response in record.get("responses") or []
+        ]
+
+    def _http(self, client: Any, method: str, path: str, **request: Any) -> Any:
+        """One call to Argilla's REST API, its JSON answer; an outage (see `is_unavailable`) resets the
+        connection and raises ArgillaUnavailable, anything else raises as it is."""
+        try:
+            answer = client.http_client.request(method, path, **request)
+            answer.raise_for_status()
         except Exception as exc:
             if not is_unavailable(exc):
                 raise
             self.reset()
             raise self._unavailable(exc) from exc
-        return [
-            (
-                from_argilla_response(
-                    response, record, dataset_name, self._username(client, response["user_id"])
-                ),
-                response["updated_at"],
-            )
-            for record in (item["record"] for item in found.json()["items"])
-            for response in record.get("responses") or []
-        ]
+        return answer.json()
