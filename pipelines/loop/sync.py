@@ -158,7 +158,8 @@ def sync_record(runtime: Runtime, dataset: str, record_id: str, wake: Wake | Non
     for response, _updated_at in responses:
         if not _already_held(held, response) and publication.ingest(response).changed:
             changed += 1
-    publication.publish()
+    if changed:
+        publication.publish()
     return changed
 
 
