@@ -80,7 +80,7 @@ SMALL = {
 SMALL_RECIPE = {
     "data": {"min_pairs": 2, "eval_fraction": 0.25},
     "training": {"max_steps": 2, "max_length": 512, "logging_steps": 1, "save_steps": 2},
-    "gate": {"max_prompts": 2, "max_new_tokens": 4, "sample_prompts": 1, "min_lift_lower": -1.0},
+    "gate": {"max_prompts": 2, "min_prompts": 1, "max_new_tokens": 4, "sample_prompts": 1, "min_lift_lower": -1.0},
 }
 SMALL_ENV = {
     "TACIT_DRAFTING__MAX_NEW_TOKENS": "8",

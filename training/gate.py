@@ -2,7 +2,8 @@
 
 The incumbent is the champion (its adapter on the same base), or the base model before the first promotion.
 Each prompt's two replies are scored (training/reply_score.py) and paired; the candidate is promoted only when
-the paired bootstrap 95% interval of the mean per-prompt difference lies above `gate.min_lift_lower`.
+the paired bootstrap 95% interval of the mean per-prompt difference lies above `gate.min_lift_lower`, on at
+least `gate.min_prompts` prompts.
 Reward accuracy and margin are diagnostics: they saturate on small splits and rise while replies do not
 improve (issue 24: a champion at reward accuracy 0.98 whose replies degenerated into repetition).
 """
@@ -46,7 +47,8 @@ def decide_promotion(
     candidate: PreferenceMetrics | None = None,
     incumbent: PreferenceMetrics | None = None,
 ) -> GateDecision:
-    """Promote when the lift's 95% lower bound > `gate.min_lift_lower` (strictly: as good is not better).
+    """Promote when the lift's 95% lower bound > `gate.min_lift_lower` (strictly: as good is not better) on at
+    least `gate.min_prompts` held-out prompts.
 
     The reason is one line with the numbers; the reward metrics ride along for the record, and with no
     incumbent adapter the incumbent's are chance's."""
@@ -55,7 +57,8 @@ def decide_promotion(
         accuracy=0.0, margin=0.0, pairs=0, label="candidate (not measured)"
     )
     incumbent = incumbent or chance_baseline(pairs)
-    promote = generations.prompts > 0 and generations.low > gate.min_lift_lower
+    too_few = generations.prompts < gate.min_prompts
+    promote = not too_few and generations.low > gate.min_lift_lower
     g = generations
     numbers = (
         f"generation lift {g.lift:+.3f} (95% CI {g.low:+.3f} to {g.high:+.3f}, needs lower bound > "
@@ -67,6 +70,11 @@ def decide_promotion(
         reason = f"promoted: its replies beat the {incumbent_label}'s: {numbers}"
     elif g.prompts == 0:
         reason = f"refused: no held-out prompts to compare replies on; {numbers}"
+    elif too_few:
+        reason = (
+            f"refused: {g.prompts} held-out prompts are too few to decide (gate.min_prompts {gate.min_prompts}; "
+            f"raise data.eval_fraction or collect more pairs): {numbers}"
+        )
     else:
         reason = f"refused: the training did not beat the {incumbent_label}: {numbers}"
     return GateDecision(

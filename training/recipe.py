@@ -72,6 +72,10 @@ class GateArgs(_Section):
     # Promote when the 95% lower bound of the candidate's generation lift over the incumbent (champion, or the
     # base model before the first promotion) is above min_lift_lower: 0.0 = better, not just as good.
     min_lift_lower: float = Field(0.0, ge=-1, lt=1)
+    # Fewer held-out prompts than this decide nothing: the run is refused. A paired bootstrap of 1 prompt has
+    # a zero-width interval (a round of `tacit bench rounds` promoted on one), and below 6 not even "better on
+    # every prompt" is significant at 95% (two-sided exact sign test: 2 x 0.5^5 = 0.0625, 2 x 0.5^6 = 0.031).
+    min_prompts: int = Field(6, ge=1)
     # The held-out pairs' prompts both models reply to (the eval split, in its hash order, at most this many):
     # the gate's cost is 2 x max_prompts greedy replies of up to max_new_tokens tokens.
     max_prompts: int = Field(32, ge=1)
@@ -81,6 +85,14 @@ class GateArgs(_Section):
     )  # prompts per generate call (candidate and incumbent rows together)
     bootstrap_samples: int = Field(2000, ge=100)
     sample_prompts: int = Field(4, ge=0)  # of those prompts, how many go to the run's samples table in MLflow
+
+    @model_validator(mode="after")
+    def _can_decide(self) -> GateArgs:
+        if self.max_prompts < self.min_prompts:
+            raise ValueError(
+                f"max_prompts ({self.max_prompts}) is below min_prompts ({self.min_prompts}): no run could be promoted"
+            )
+        return self
 
 
 @dataclass(frozen=True)

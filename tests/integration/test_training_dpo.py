@@ -44,12 +44,13 @@ FAST = {
         "logging_steps": 1,
         "save_steps": 2,
     },
-    "gate": {"max_prompts": 4, "max_new_tokens": 8, "sample_prompts": 2},
+    "gate": {"max_prompts": 6, "max_new_tokens": 8, "sample_prompts": 2},
 }
 # A random model learns nothing worth a gate: for the registry's paths the tiny model's first run is promoted
-# whatever its replies score (a lower bound above -1: anything but losing on every prompt by the whole scale).
+# whatever its replies score (a lower bound above -1: anything but losing on every prompt by the whole scale,
+# on any number of held-out prompts).
 # The gate's decision table is tests/unit/test_training_gate.py; its end-to-end verdicts are below.
-PROMOTE_ANY = {"min_lift_lower": -1.0}
+PROMOTE_ANY = {"min_lift_lower": -1.0, "min_prompts": 1}
 MODEL = "tacit-dpo-test"
 SAMPLES = "samples/gate_replies.json"
 
@@ -150,7 +151,7 @@ def test_first_run_is_tracked_with_params_metrics_dataset_and_lineage(
     assert json.loads(tags["tacit.pairs_left_out"]) == {} and tags["tacit.pairs_left_out_total"] == "0"
     artifacts = {item.path for item in store.client.list_artifacts(first_run.run_id, "adapter")}
     assert {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"} <= artifacts
-    assert run.data.metrics["gate/prompts"] == 4  # max_prompts of the 10 held-out pairs
+    assert run.data.metrics["gate/prompts"] == 6  # every held-out pair (6 of 40), the gate's min_prompts
     assert 0 < run.data.metrics["gate/share_of_run"] < 1
     table = json.loads(Path(store.client.download_artifacts(first_run.run_id, SAMPLES)).read_text())
     assert table["columns"][4:] == ["incumbent", "candidate", "incumbent_score", "candidate_score"]
@@ -275,7 +276,7 @@ def _gate_run(store: Store, tmp_path: Path, training: dict) -> TrainResult:
         },
         "gate": {"max_prompts": 8, "max_new_tokens": 16, "sample_prompts": 0},
     }
-    return own.train(_one_reply_pairs(), overrides)
+    return own.train(_one_reply_pairs(48), overrides)  # 8 held out: the gate decides on 6 or more
 
 
 def test_an_adapter_that_changes_nothing_is_refused(store: Store, tmp_path: Path) -> None:

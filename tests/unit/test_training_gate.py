@@ -26,6 +26,10 @@ def comparison(lift: float, low: float, high: float, prompts: int = 24) -> Gener
         ("no incumbent: better than the base", comparison(0.10, 0.02, 0.18), "base model", True),
         ("no incumbent: level with the base", comparison(0.01, -0.03, 0.05), "base model", False),
         ("no held-out prompts", GenerationComparison(0, 0.0, 0.0, 0.0, 0.0, 0.0), "base model", False),
+        # a promotion a rounds run made: one held-out prompt, the bootstrap's interval of zero width
+        ("one prompt, far better", comparison(0.97, 0.97, 0.97, prompts=1), "base model", False),
+        ("five prompts, all better", comparison(0.30, 0.20, 0.40, prompts=5), "champion v2", False),
+        ("six prompts, all better", comparison(0.30, 0.20, 0.40, prompts=6), "champion v2", True),
     ],
 )
 def test_the_decision_table(
@@ -46,7 +50,9 @@ def test_the_decision_table(
             f"candidate {generations.candidate_score:.3f} vs {incumbent} {generations.incumbent_score:.3f}",
         ):
             assert number in decision.reason, (case, number)
-    if not promote and generations.prompts:
+    if not promote and 0 < generations.prompts < GATE.min_prompts:
+        assert f"{generations.prompts} held-out prompts are too few to decide (gate.min_prompts 6" in decision.reason
+    elif not promote and generations.prompts:
         assert f"the training did not beat the {incumbent}" in decision.reason
     # a saturated reward accuracy is shown, never deciding
     assert "reward accuracy 1.000" in decision.reason and "(diagnostic)" in decision.reason
@@ -64,6 +70,14 @@ def test_the_threshold_is_the_recipes() -> None:
     assert decide_promotion(comparison(0.12, 0.06, 0.19), demanding).promote
     lenient = GateArgs(min_lift_lower=-0.05)
     assert decide_promotion(comparison(0.0, -0.02, 0.02), lenient).promote
+
+
+def test_a_recipe_whose_gate_could_never_promote_is_refused() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"max_prompts \(4\) is below min_prompts \(6\)"):
+        GateArgs(max_prompts=4)
+    assert GateArgs(max_prompts=4, min_prompts=4).min_prompts == 4
 
 
 def test_paired_scores_become_means_and_an_interval() -> None:
