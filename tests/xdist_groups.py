@@ -33,11 +33,29 @@ SECOND_STACK_MODULES = frozenset({"test_workflows.py", "test_argilla_search.py",
 # training/'s unit tests import transformers, trl, accelerate or mlflow when they run (in the test, not at
 # collection: ~5 s of imports), so they share one worker and the other never pays for them
 TRAINING_UNIT_PREFIX = "test_training_"
+# `make test-fast`'s tests that load the real embedding model share one worker the same way: importing
+# sentence-transformers costs ~5 CPU-s a process, then each load of the model. Those that ask for the session's
+# `embedder` fixture, and these modules, whose in-process API loads it at start (found by wrapping
+# `retrieval.embedder.load_sentence_transformer` over a test-fast run). Slow tests are left out: in `make
+# test` they would pile onto one worker.
+EMBEDDER_MODULES = frozenset(
+    {
+        "test_api_bad_input.py",
+        "test_api_disclosure.py",
+        "test_api_scopes.py",
+        "test_api_webhook_ordering.py",
+        "test_api_webhooks.py",
+        "test_derived_store_down.py",
+        "test_retrieval_api.py",
+        "test_retrieval_config_types.py",
+        "test_routing_embedding.py",
+    }
+)
 
 
 def xdist_group_of(item: pytest.Item) -> str:
     """The xdist group a test runs in: its service's, training's (the unit tests that import transformers),
-    or else its module's."""
+    the embedding model's (fast tests that load it), or else its module's."""
     callspec = getattr(item, "callspec", None)
     # a fixture's marked parameter (tests/ledger_backends.py) marks only the callspec, not the item
     param_marks = {mark.name for mark in callspec.marks} if callspec is not None else set()
@@ -48,6 +66,10 @@ def xdist_group_of(item: pytest.Item) -> str:
             return marker
     if item.path.parent.name == "unit" and item.path.name.startswith(TRAINING_UNIT_PREFIX):
         return "training"
+    if item.get_closest_marker("slow") is None and (
+        item.path.name in EMBEDDER_MODULES or "embedder" in getattr(item, "fixturenames", ())
+    ):
+        return "embedder"
     return item.path.name
 
 
