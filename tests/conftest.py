@@ -30,7 +30,7 @@ from tests.stack_rules import write_stack_rules
 
 # pytester: tests/unit/test_marker_rules.py runs these rules on throwaway files;
 # tests.postgres_server: the session's throwaway PostgreSQL (`postgres_server`, marker `postgres`)
-# tests.xdist_groups: two workers with a stack each, one for PostgreSQL (`make test` runs three workers)
+# tests.xdist_groups: three workers with a stack each, one for PostgreSQL (`make test` runs four workers)
 # tests.ledger_backends: `ledger_db`, the ledger tests' database on SQLite and on PostgreSQL
 pytest_plugins = ["pytester", "tests.postgres_server", "tests.ledger_backends", "tests.xdist_groups"]
 

@@ -1,12 +1,12 @@
 """Spread a `make test` run over pytest-xdist workers without starting a service more often than planned.
 
-`make test` runs `pytest -n 3 --dist loadgroup`. The embedded-stack tests are split by module into two
-xdist groups, `stack` and `stack-2`: each group runs on one worker, which starts its own session `stack`
-(its own temp home and free ports), so two stacks serve the stack tests side by side. Every PostgreSQL test
+`make test` runs `pytest -n 4 --dist loadgroup`. The embedded-stack tests are split by module into three
+xdist groups, `stack`, `stack-2` and `stack-3`: each group runs on one worker, which starts its own session
+`stack` (its own temp home and free ports), so three stacks serve the stack tests side by side. Every PostgreSQL test
 goes to one worker (one throwaway cluster); the rest is shared out module by module, so that what a module
 sets up once (a `scope="module"` fixture: an MLflow store, a Runtime with its embedder, an app) is set up on
 one worker, not on each (`make test-fast`: 2 workers). The stack tests mostly wait on Argilla, webhooks and
-polling, so a third worker on two cores pays: while they wait, the unit, model and training tests run.
+polling, so a fourth worker on two cores pays: while they wait, the unit, model and training tests run.
 Without xdist the marks do nothing (one process, one stack).
 """
 
@@ -29,6 +29,8 @@ GROUPED_MARKERS = ("stack", "postgres")
 # Within a group the tests keep their collection order. A new stack module lands in `stack` unless it is
 # listed here: move modules when the two drift apart (`--durations` shows them).
 SECOND_STACK_MODULES = frozenset({"test_workflows.py", "test_argilla_search.py", "test_selection_drafting.py"})
+# The walkthrough notebook (~125 s quiet: a kernel, SmolLM2 converted, a DPO run, drafting) on a third stack
+THIRD_STACK_MODULES = frozenset({"test_notebook.py"})
 
 # training/'s unit tests import transformers, trl, accelerate or mlflow when they run (in the test, not at
 # collection: ~5 s of imports), so they share one worker and the other never pays for them
@@ -63,6 +65,8 @@ def xdist_group_of(item: pytest.Item) -> str:
         if item.get_closest_marker(marker) is not None or marker in param_marks:
             if marker == "stack" and item.path.name in SECOND_STACK_MODULES:
                 return "stack-2"
+            if marker == "stack" and item.path.name in THIRD_STACK_MODULES:
+                return "stack-3"
             return marker
     if item.path.parent.name == "unit" and item.path.name.startswith(TRAINING_UNIT_PREFIX):
         return "training"
