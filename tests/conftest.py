@@ -31,8 +31,15 @@ from tests.stack_rules import write_stack_rules
 # pytester: tests/unit/test_marker_rules.py runs these rules on throwaway files;
 # tests.postgres_server: the session's throwaway PostgreSQL (`postgres_server`, marker `postgres`)
 # tests.xdist_groups: three workers with a stack each, one for PostgreSQL (`make test` runs four workers)
+# tests.xdist_schedule: the groups handed out longest first
 # tests.ledger_backends: `ledger_db`, the ledger tests' database on SQLite and on PostgreSQL
-pytest_plugins = ["pytester", "tests.postgres_server", "tests.ledger_backends", "tests.xdist_groups"]
+pytest_plugins = [
+    "pytester",
+    "tests.postgres_server",
+    "tests.ledger_backends",
+    "tests.xdist_groups",
+    "tests.xdist_schedule",
+]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -151,7 +158,7 @@ class StackInfo:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
     home = tmp_path_factory.mktemp("tacit-home")
-    _seed_converted_base_model(tmp_path_factory, home)
+    seed_converted_base_model(tmp_path_factory, home)
     env = {
         "TACIT_HOME": str(home),
         "TACIT_PORTS__ARGILLA": str(free_port()),
@@ -205,20 +212,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackInfo]:
         assert not leftovers, f"tacit down left processes running: {[p.cmdline() for p in leftovers]}"
 
 
-def _seed_converted_base_model(tmp_path_factory: pytest.TempPathFactory, home: Path) -> None:
-    """Give a stack home the SmolLM2 folder converted once per run (the GGUF conversion costs ~30 CPU-s per
-    home, and under xdist each stack worker has a home of its own). Hard links: nothing writes into a
-    converted folder, and `convert_gguf` still checks the marker before it trusts it."""
+def seed_converted_base_model(tmp_path_factory: pytest.TempPathFactory, home: Path) -> Path:
+    """Give `home` the SmolLM2 folder converted once per run and return it: the GGUF conversion costs ~30
+    CPU-s a home, and under xdist each stack worker and the SmolLM2 training test have a home of their own. The
+    run's one conversion is `resolve_base_model`'s, what `tacit train dpo` does on demand, into a home shared
+    by the run. Hard links: nothing writes into a converted folder, and `convert_gguf` still checks the marker
+    before it trusts it."""
     from filelock import FileLock
 
-    from training.base_model import DEFAULT_BASE_MODEL, PACKAGED_PREFIX, convert_gguf, packaged_gguf
+    from training.base_model import DEFAULT_BASE_MODEL, PACKAGED_PREFIX, resolve_base_model
 
     name = DEFAULT_BASE_MODEL.removeprefix(PACKAGED_PREFIX)
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's root under xdist
     with FileLock(shared / "converted-models.lock"):
-        converted = convert_gguf(packaged_gguf(name), shared / "converted-models" / name)
+        converted = Path(resolve_base_model(DEFAULT_BASE_MODEL, shared / "converted-home"))
     shutil.copytree(converted, home / "models" / name, copy_function=os.link)
+    return home / "models" / name
 
 
 def _started_processes(home: Path) -> list:

@@ -1,9 +1,9 @@
 """`train_dpo` end to end, the TRL way: a tiny random Llama (tests/tiny_llama.py, built once per session) is the
 base model for tracking and lineage, the gate and the registry, `--if-new`, serving the champion, resuming an
 interrupted run and `tacit train dpo` under `accelerate launch` with two processes. The generation gate end to
-end: an adapter that changes nothing is refused, one trained to write the chosen reply is promoted. One run of
-the packaged SmolLM2 (converted into a temporary home) shows the reward diagnostics beat chance. A real MLflow store (SQLite +
-local artifacts) and TRL DPO with LoRA throughout."""
+end: an adapter that changes nothing is refused, one trained to write the chosen reply is promoted. A real
+MLflow store (SQLite + local artifacts) and TRL DPO with LoRA throughout (the packaged SmolLM2's run:
+test_training_smollm2.py)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pipelines.ledger import FeedbackRecord, Ledger, PairRecord
-from training.base_model import DEFAULT_BASE_MODEL, MARKER
+from tests.training_store import FAST, MODEL, RECIPE, ROOT, Store
 from training.gate import decide_promotion
 from training.recipe import load_recipe
 from training.sample_pairs import sample_pairs
@@ -31,60 +31,12 @@ pytestmark = pytest.mark.slow
 # mlflow, transformers and trl (training.dpo, training.serving) are imported where a test uses them: every
 # xdist worker collects this module, and `make test-fast` (which runs none of it) should not pay seconds for them
 
-ROOT = Path(__file__).resolve().parents[2]
-RECIPE = ROOT / "configs" / "train_dpo.yaml"
-# The shipped recipe with a short run: 3 steps of batch 2 on short sequences.
-FAST = {
-    "data": {"eval_fraction": 0.25},
-    "training": {
-        "max_steps": 3,
-        "max_length": 96,
-        "learning_rate": 1.0e-3,
-        "gradient_accumulation_steps": 1,
-        "logging_steps": 1,
-        "save_steps": 2,
-    },
-    "gate": {"max_prompts": 6, "max_new_tokens": 8, "sample_prompts": 2},
-}
 # A random model learns nothing worth a gate: for the registry's paths the tiny model's first run is promoted
 # whatever its replies score (a lower bound above -1: anything but losing on every prompt by the whole scale,
 # on any number of held-out prompts).
 # The gate's decision table is tests/unit/test_training_gate.py; its end-to-end verdicts are below.
 PROMOTE_ANY = {"min_lift_lower": -1.0, "min_prompts": 1}
-MODEL = "tacit-dpo-test"
 SAMPLES = "samples/gate_replies.json"
-
-
-class Store:
-    """An MLflow store and a TACIT_HOME, training on one base model."""
-
-    def __init__(self, root: Path, base_model: str, home: Path | None = None) -> None:
-        self.home = home or root / "home"
-        self.base_model = base_model
-        self.uri = f"sqlite:///{root / 'mlflow.db'}"
-        from mlflow import MlflowClient
-
-        self.client = MlflowClient(self.uri)
-
-    def recipe_overrides(self, extra: dict | None = None) -> dict:
-        return _merge(_merge(FAST, {"model": {"model_name_or_path": self.base_model}}), extra or {})
-
-    def train(self, pairs, recipe_overrides=None, **kwargs) -> TrainResult:
-        from training.dpo import train_dpo
-
-        recipe = load_recipe(RECIPE, self.recipe_overrides(recipe_overrides))
-        return train_dpo(recipe, pairs, self.home, self.uri, registered_model=MODEL, **kwargs)
-
-    def runs(self) -> list:
-        experiment = self.client.get_experiment_by_name("tacit-dpo")
-        return [] if experiment is None else self.client.search_runs([experiment.experiment_id])
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    merged = {key: dict(value) for key, value in base.items()}
-    for key, value in extra.items():
-        merged.setdefault(key, {}).update(value)
-    return merged
 
 
 @pytest.fixture(scope="module")
@@ -430,27 +382,3 @@ def test_accelerate_launch_of_two_processes_records_one_run_one_version_one_deci
         ("model.promoted" if decision == "promoted" else "model.refused", f"{registered}/1")
     ]
     assert gate_events[0].payload["run_id"] == run.info.run_id
-
-
-@pytest.mark.timeout(
-    1200
-)  # converts the GGUF (20-40 s), then 3 LoRA steps on 135M parameters: minutes on 2 cores
-def test_smollm2_learns_the_preferences_beyond_chance(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The one real model: the packaged SmolLM2, converted from its GGUF into the home, trained 3 steps on the
-    built-in pairs with the shipped gate: its reward diagnostics beat chance on the held-out pairs, and the
-    gate decides on its replies (3 steps barely move greedy replies: promoted only with a lift above 0)."""
-    smollm2 = Store(tmp_path_factory.mktemp("smollm2"), DEFAULT_BASE_MODEL)
-    result = smollm2.train(sample_pairs(40), {"gate": {"sample_prompts": 0}})
-    assert (
-        result.status == "trained" and result.pairs_train + result.pairs_eval == 40 and result.pairs_eval >= 4
-    )
-    assert (smollm2.home / "models" / "smollm2-135m-instruct" / MARKER).is_file()  # converted once, recorded
-    decision = result.decision
-    assert decision is not None and decision.incumbent_label == "base model"
-    assert decision.candidate.accuracy >= 0.5 and decision.candidate.margin > 0.0
-    assert decision.generations.prompts == min(FAST["gate"]["max_prompts"], result.pairs_eval)
-    assert decision.promote == (decision.generations.low > 0.0), decision.reason
-    params = smollm2.client.get_run(result.run_id).data.params
-    assert params["model.model_name_or_path"] == "packaged:smollm2-135m-instruct"
-    champion = smollm2.client.search_model_versions(f"name='{MODEL}'")[0].aliases
-    assert ("champion" in champion) == decision.promote
