@@ -19,6 +19,12 @@ from pipelines.stack.secrets_store import read_secrets
 from pipelines.stack.service_configs import mlflow_auth_config, mlflow_auth_config_path, redis_config
 
 ARGILLA_PYTHON = PROJECT_ROOT / ".venv-argilla" / "bin" / "python"
+# How long the HTTP servers (Argilla, MLflow, the API, Chroma: all uvicorn) keep an idle connection open.
+# uvicorn's default, 5 s, is exactly how long httpx (the Argilla SDK, tacit's client) keeps one in its pool:
+# a request sent on a connection idle for ~5 s meets the server closing it and fails with "Server
+# disconnected without sending a response". Longer here, so that the client always gives up its idle
+# connection first.
+KEEP_ALIVE_S = 65
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,8 @@ def components(settings: TacitSettings) -> list[Component]:
                     host,
                     "--port",
                     str(ports.argilla),
+                    "--timeout-keep-alive",
+                    str(KEEP_ALIVE_S),
                 ],
                 url=settings.argilla_url,
                 port=ports.argilla,
@@ -138,6 +146,8 @@ def components(settings: TacitSettings) -> list[Component]:
                     # every run, artifact and registry alias (the drafter loads `champion`) behind a login
                     "--app-name",
                     "basic-auth",
+                    "--uvicorn-opts",
+                    f"--timeout-keep-alive {KEEP_ALIVE_S}",
                 ],
                 url=settings.mlflow_uri,
                 port=ports.mlflow,
@@ -200,6 +210,8 @@ def chroma_component(settings: TacitSettings) -> Component:
             chroma.host,
             "--port",
             str(chroma.port),
+            "--timeout-keep-alive",
+            str(KEEP_ALIVE_S),
             "--log-level",
             "warning",
         ],
@@ -239,6 +251,8 @@ def api_component(settings: TacitSettings, replica: int) -> Component:
             settings.host,
             "--port",
             str(port),
+            "--timeout-keep-alive",
+            str(KEEP_ALIVE_S),
             "--log-level",
             "warning",
         ],

@@ -3,7 +3,11 @@ configuration refused before anything starts: tests/unit/test_cli_config_errors.
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import time
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,6 +23,42 @@ def test_status_reports_every_component_healthy(stack: StackInfo) -> None:
     assert {c["name"] for c in components} == {"redis", "argilla", "argilla-worker", "mlflow", "api"}
     assert all(c["healthy"] and c["pid"] for c in components), components
     assert all(c["url"].startswith(("http://127.0.0.1:", "redis://127.0.0.1:")) for c in components)
+
+
+# httpx (the Argilla SDK's client and tacit's) keeps an idle connection in its pool for 5 s
+HTTPX_KEEPALIVE_EXPIRY_S = httpx.Limits().keepalive_expiry or 5.0
+
+
+def test_http_servers_keep_an_idle_connection_longer_than_httpx_pools_it(stack: StackInfo) -> None:
+    """A connection httpx may still reuse (idle just under its pool's expiry) must still be open at the server:
+    with uvicorn's default (5 s, the same as httpx's) the two close it at about the same moment, and a request
+    sent then fails with 'Server disconnected without sending a response' (seen in a `tacit bench rounds`
+    run, answering in Argilla)."""
+    components = {c["name"]: c["url"] for c in json.loads(stack.tacit("status", "--json").stdout)}
+    health = {"argilla": "/api/v1/status", "mlflow": "/health", "api": "/healthz"}
+    connections = {}
+    for name, path in health.items():
+        url = urlsplit(components[name])
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        connection.request("GET", path)
+        connection.getresponse().read()
+        connections[name] = (connection, path)
+
+    time.sleep(HTTPX_KEEPALIVE_EXPIRY_S + 1.0)
+
+    for name, (connection, path) in connections.items():
+        sock = connection.sock
+        assert sock is not None
+        sock.setblocking(False)
+        try:
+            closed = sock.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            closed = False  # nothing to read and no end of stream: still open
+        sock.setblocking(True)
+        assert not closed, f"{name} closed a connection idle for {HTTPX_KEEPALIVE_EXPIRY_S + 1.0:.0f} s"
+        connection.request("GET", path)  # on the same socket (http.client does not reconnect by itself)
+        assert connection.sock is sock and connection.getresponse().status < 500
+        connection.close()
 
 
 def test_up_twice_starts_nothing_twice(stack: StackInfo) -> None:

@@ -167,6 +167,9 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind."),
     port: int = typer.Option(6900, help="Port to bind."),
     access_log: bool = typer.Option(True, help="Log every request."),
+    timeout_keep_alive: int = typer.Option(
+        65, help="Seconds an idle connection stays open: longer than clients keep one in their pools (httpx: 5)."
+    ),
 ) -> None:
     """Serve Argilla's API and web UI with the SQL search engine."""
     _require_sql_engine_setting()
@@ -179,7 +182,14 @@ def serve(
     import uvicorn
     from argilla_server._app import create_server_app
 
-    uvicorn.run(create_server_app(), host=host, port=port, access_log=access_log, log_level="info")
+    uvicorn.run(
+        create_server_app(),
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        timeout_keep_alive=timeout_keep_alive,
+    )
 
 
 @cli.command()
