@@ -18,21 +18,22 @@ import pytest
 from xdist.scheduler import LoadGroupScheduling
 from xdist.workermanage import WorkerController
 
-# Seconds each group took in a quiet `make test` (4 workers on 2 cores; the groups are tests/xdist_groups.py's).
+# Seconds each group took in a quiet `make test` (4 workers on 2 cores, the three stacks starting together; the
+# groups are tests/xdist_groups.py's).
 # A group not listed counts 0 and keeps its collection order behind these: add one when `--durations` shows it
 # near the top.
 GROUP_SECONDS: dict[str, float] = {
-    "stack-2": 255,
-    "stack": 214,
-    "postgres": 147,
-    "stack-3": 125,
-    "test_training_dpo.py": 110,
-    "test_bench_rounds_stack.py": 82,
-    "test_training_smollm2.py": 70,
-    "test_bench_loop_throwaway.py": 51,
-    "test_argilla_webhook_order.py": 46,
-    "embedder": 30,
-    "test_store_reindex_swap.py": 20,
+    "stack-2": 288,
+    "stack": 250,
+    "stack-3": 182,
+    "postgres": 137,
+    "test_training_smollm2.py": 97,
+    "test_bench_rounds_stack.py": 84,
+    "test_training_dpo.py": 60,
+    "test_bench_loop_throwaway.py": 45,
+    "test_argilla_webhook_order.py": 30,
+    "embedder": 22,
+    "test_store_reindex_swap.py": 14,
 }
 # a held single test at least this long gets the shortest group as its follower, not the longest
 LONG_TEST_SECONDS = 30.0
