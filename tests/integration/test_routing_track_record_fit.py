@@ -61,8 +61,12 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
 
 def history() -> list[tuple[str, str, bool, str]]:
     """(prompt, draft, accepted as-is, what the reviewer kept): password questions always accepted with
-    the standard answer, billing questions always corrected; interleaved as they would arrive."""
-    password = [f"{o} {e}?" for o in OPENINGS for e in ENDINGS] * 4  # 100
+    the standard answer, billing questions always corrected; interleaved as they would arrive.
+
+    150 accepted: the calibration split is drawn by hashing the ledger's random ticket ids, and the bound
+    needs 59 clean items in it (alpha 0.05). With 100, 70% held out fell short of 59 in 0.7% of runs (a
+    binomial tail; it failed a `make test` run); with 150, never in practice (2e-15)."""
+    password = [f"{o} {e}?" for o in OPENINGS for e in ENDINGS] * 6  # 150
     billing = [b.format(m=m) for b in BILLING for m in MONTHS]  # 40
     rows: list[tuple[str, str, bool, str]] = []
     for i, prompt in enumerate(password):

@@ -5,7 +5,7 @@ gets `auto` for a near-duplicate input once `tacit route fit` has fitted the rul
 `review` before; an unfamiliar input of the task stays in review.
 
 The history (decided reviews and the examples ingest leaves) is written into the stack's ledger in one
-transaction, not answered through Argilla: 120 answers through Argilla would take minutes, and the answer
+transaction, not answered through Argilla: 180 answers through Argilla would take minutes, and the answer
 path has its own stack tests (test_workflows, test_quorum_stack). What only the stack shows is checked:
 a sync pass carries the examples into the served store, the CLI fits on the stack's home, and the running
 API uses that fit (and the store's neighbours) from its next decision on. The fit's own figures are checked

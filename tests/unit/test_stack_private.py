@@ -141,7 +141,7 @@ def test_mlflow_runs_its_basic_auth_app_and_a_served_chroma_asks_for_a_token(tmp
     stack_secrets = ensure_secrets(settings.secrets_file, "owner", ["alice"])
     found = {c.name: c for c in catalogue.components(settings)}
     mlflow, chroma = found["mlflow"], found["chroma"]
-    assert mlflow.argv[-2:] == ["--app-name", "basic-auth"]
+    assert mlflow.argv[mlflow.argv.index("--app-name") + 1] == "basic-auth"
     (ini,) = mlflow.files.values()
     assert "default_permission = NO_PERMISSIONS" in ini and f"admin_password = {stack_secrets.mlflow_password}" in ini
     assert f"database_uri = sqlite:///{settings.home_dir / 'mlflow' / 'basic_auth.db'}" in ini
