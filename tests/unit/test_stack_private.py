@@ -5,6 +5,7 @@ beyond loopback is refused without secrets and announced with them."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import stat
@@ -145,6 +146,11 @@ def test_mlflow_runs_its_basic_auth_app_and_a_served_chroma_asks_for_a_token(tmp
     (ini,) = mlflow.files.values()
     assert "default_permission = NO_PERMISSIONS" in ini and f"admin_password = {stack_secrets.mlflow_password}" in ini
     assert f"database_uri = sqlite:///{settings.home_dir / 'mlflow' / 'basic_auth.db'}" in ini
+    # MLflow's credential cache, read as MLflow reads it (config.getint under [mlflow]; 0, its default, is off):
+    # without it every request pays a scrypt check, ~0.23 s of the server's CPU
+    parsed = configparser.ConfigParser()
+    parsed.read_string(ini)
+    assert parsed.getint("mlflow", "auth_cache_ttl_seconds", fallback=0) == service_configs.MLFLOW_AUTH_CACHE_TTL_S > 0
     assert [*mlflow.files] == [Path(mlflow.env["MLFLOW_AUTH_CONFIG_PATH"])]
     assert mlflow.env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == stack_secrets.mlflow_secret_key
     assert chroma.env["CHROMA_SERVER_AUTHN_PROVIDER"].endswith("TokenAuthenticationServerProvider")
