@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from functools import cache
 
 import httpx
+
+
+@cache
+def _probe_client() -> httpx.Client:
+    """One client for every probe: `httpx.get` builds a client, and its TLS context, each call (~17 ms of
+    CPU; `tacit up` probes ~40 times, `tacit status` once a component). No pooled connections: a probe
+    always opens its own, so a restarted component is never asked on its predecessor's socket."""
+    return httpx.Client(timeout=5.0, limits=httpx.Limits(max_keepalive_connections=0))
 
 
 def http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            return httpx.get(url, timeout=5.0).status_code == 200
+            return _probe_client().get(url).status_code == 200
         except httpx.HTTPError:
             return False
 
